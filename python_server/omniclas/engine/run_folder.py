@@ -1,0 +1,110 @@
+"""Write a run folder: the chosen model's weights (safetensors), its manifest and a short report."""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from ..predictor import MANIFEST_FILE, WEIGHTS_FILE
+
+FORMAT = "omniclas-run/1"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def package_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("omniclas", "torch", "torchvision", "timm", "fastai", "numpy", "scikit-learn", "pillow", "tifffile"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def test_metrics(classes, y_true, probs) -> dict:
+    y_pred = probs.argmax(1) if len(probs) else np.array([], dtype=int)
+    labels = list(range(len(classes)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    return {"accuracy": float((y_pred == y_true).mean()) if len(y_true) else None, "images": int(len(y_true)),
+            "per_class": [{"class": c, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                           "support": int(s[i])} for i, c in enumerate(classes)],
+            "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist()}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, best_round, stop_reason, candidates,
+              y_test, test_probs, bf16, wall_time_s) -> dict:
+    from safetensors.torch import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights_tmp = out_dir / (WEIGHTS_FILE + ".tmp")
+    save_file({k: v.contiguous() for k, v in predictor.model.state_dict().items()}, str(weights_tmp))
+    weights_tmp.replace(out_dir / WEIGHTS_FILE)
+    manifest = dict(predictor.manifest)
+    manifest.update({
+        "format": FORMAT,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "process": cfg.process,
+        "config": cfg.to_dict(),
+        "seed": cfg.seed,
+        "bf16": bf16,
+        "iterations": history,
+        "best_iteration": best_round,
+        "stop_reason": stop_reason,
+        "candidates": [{"backbone": b, "kind": k, "test_accuracy": a} for b, k, a in candidates],
+        "test": test_metrics(dataset.classes, y_test, test_probs),
+        "auto_labelled": sorted(auto, key=lambda r: (r["iteration"], r["path"])),
+        "counts": {"train": len(split.train), "valid": len(split.valid), "test": len(split.test),
+                   "unlabelled": len(split.unlabelled), "skipped": len(dataset.skipped)},
+        "splits": split.assignment(dataset),
+        "skipped_files": dataset.skipped,
+        "data_hashes": {"dataset": dataset.content_hash(), "weights": sha256_file(out_dir / WEIGHTS_FILE)},
+        "dataset": str(dataset.root),
+        "versions": package_versions(),
+        "wall_time_s": round(wall_time_s, 1),
+    })
+    _write_atomic(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=1).encode())
+    _write_atomic(out_dir / "report.md", render_report(manifest).encode())
+    return manifest
+
+
+def render_report(m: dict) -> str:
+    t = m["test"]
+    lines = [f"# OmniClas run: {Path(m['dataset']).name}, process {m['process']}", "",
+             f"- Model: {m['backbone']} ({m['head']} head), input {m['input_size'][0]} px, classes: {', '.join(m['classes'])}",
+             f"- Test accuracy: **{t['accuracy']:.3f}** on {t['images']} held-out images",
+             f"- Images: {m['counts']['train']} train, {m['counts']['valid']} validation, {m['counts']['test']} test, "
+             f"{m['counts']['unlabelled']} unlabelled, {m['counts']['skipped']} unreadable (skipped)",
+             f"- Automatic labels kept: {len(m['auto_labelled'])}; stopped: {m['stop_reason']}",
+             f"- Wall time: {m['wall_time_s']} s; seed {m['seed']}", "",
+             "| round | train images | automatic labels | mean validation accuracy | newly labelled |", "|---|---|---|---|---|"]
+    for h in m["iterations"]:
+        lines.append(f"| {h['iteration']} | {h['train_images']} | {h['automatic_labels']} | "
+                     f"{h['mean_valid_accuracy']:.3f} | {h.get('labelled', '-')} |")
+    lines += ["", "| class | precision | recall | f1 | support |", "|---|---|---|---|---|"]
+    for c in t["per_class"]:
+        lines.append(f"| {c['class']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |")
+    lines += ["", "Confusion matrix (rows: true class, columns: predicted), in the class order above:", ""]
+    lines += ["    " + " ".join(f"{v:4d}" for v in row) for row in t["confusion_matrix"]]
+    if m["skipped_files"]:
+        lines += ["", "Unreadable files (skipped):", ""] + [f"- {s['reason']}" for s in m["skipped_files"]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,224 @@
+"""The job API shared by the HTTP server and the CLI: submit, list, inspect, cancel, resume, register."""
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from pathlib import Path
+
+from ..errors import ConfigError, OmniClasError
+from .paths import resolve_under_roots
+from .store import TERMINAL, RedisJobStore, SQLiteJobStore, now_iso
+
+log = logging.getLogger(__name__)
+
+SPEC_FIELDS = {
+    "dataset": str, "process": str, "backbones": list, "head": str, "transforms": list, "threshold": float,
+    "max_iterations": int, "frozen_epochs": int, "unfrozen_epochs": int, "image_size": int, "batch_size": int,
+    "seed": int, "test_fraction": float, "valid_fraction": float, "bf16": bool,
+}
+RESUMABLE = ("interrupted", "failed", "cancelled")
+JOB_ID_RE = re.compile(r"^[0-9a-f]{12}$")
+PUBLIC = ("id", "state", "spec", "created", "started", "finished", "progress", "result", "error", "attempts",
+          "cancel_requested")
+
+
+class JobNotFound(OmniClasError):
+    http_status = 404
+
+
+class JobStateError(OmniClasError):
+    http_status = 409
+
+
+class QueueUnavailable(OmniClasError):
+    http_status = 503
+
+
+def _check_type(key, value, kind):
+    if value is None and key not in ("dataset",):
+        return
+    ok = {
+        str: isinstance(value, str),
+        list: isinstance(value, list) and all(isinstance(v, str) for v in value),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        bool: isinstance(value, bool),
+    }[kind]
+    if not ok:
+        what = {str: "a string", list: "a list of strings", float: "a number", int: "an integer",
+                bool: "true or false"}[kind]
+        raise ConfigError(f"{key} must be {what}, got {value!r}", field=key)
+
+
+class JobManager:
+    def __init__(self, jobs_dir, queue_url: str | None = None, dataset_roots=(), worker_threads: int = 1,
+                 stale_s: float = 60.0):
+        self.jobs_dir = Path(jobs_dir).expanduser().resolve()
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.dataset_roots = list(dataset_roots)
+        self.stale_s = stale_s
+        if queue_url:
+            from .rq_backend import RQDispatcher
+
+            if not queue_url.startswith(("redis://", "rediss://", "unix://")):
+                raise ConfigError(f"--queue must be a redis:// URL, got '{queue_url}'", field="queue")
+            self.store = RedisJobStore(queue_url)
+            try:
+                self.dispatcher = RQDispatcher(self.store)
+                self.dispatcher.startup()
+            except OmniClasError:
+                raise
+            except Exception as err:
+                raise QueueUnavailable(f"cannot reach Redis at {queue_url}: {err}") from None
+        else:
+            from .embedded import EmbeddedDispatcher
+
+            self.store = SQLiteJobStore(self.jobs_dir / "jobs.sqlite")
+            self.dispatcher = EmbeddedDispatcher(self.store, threads=worker_threads)
+            self.dispatcher.startup()
+
+    @property
+    def mode(self) -> str:
+        return self.dispatcher.kind
+
+    # ---------------------------------------------------------------- helpers
+    def validate_spec(self, spec) -> dict:
+        from ..backbones import get_backbone_cfg
+        from ..config import TrainConfig
+
+        if not isinstance(spec, dict):
+            raise ConfigError("the job must be a JSON object with at least a 'dataset' folder", field="dataset")
+        unknown = sorted(set(spec) - set(SPEC_FIELDS))
+        if unknown:
+            raise ConfigError(f"unknown job option(s): {', '.join(unknown)}; known: {', '.join(SPEC_FIELDS)}",
+                              field=unknown[0])
+        if "dataset" not in spec:
+            raise ConfigError("the dataset folder is required", field="dataset")
+        for key, value in spec.items():
+            _check_type(key, value, SPEC_FIELDS[key])
+        spec = dict(spec)
+        if isinstance(spec.get("threshold"), int):
+            spec["threshold"] = float(spec["threshold"])
+        dataset = resolve_under_roots(spec["dataset"], self.dataset_roots)
+        if not dataset.is_dir():
+            raise ConfigError(f"dataset folder not found: {spec['dataset']}", field="dataset")
+        spec["dataset"] = str(dataset)
+        try:
+            cfg = TrainConfig.from_dict(spec).resolved()
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"invalid job options: {err}") from None
+        for name in cfg.backbones:
+            get_backbone_cfg(name)
+        return spec
+
+    def public(self, job: dict) -> dict:
+        out = {k: job.get(k) for k in PUBLIC}
+        out["resumable"] = job["state"] in RESUMABLE
+        out["queue"] = self.mode
+        return out
+
+    def _refresh(self, job: dict) -> dict:
+        """A running job whose worker stopped stamping its heartbeat is marked interrupted."""
+        if job["state"] == "running" and time.time() - float(job.get("heartbeat") or 0) > self.stale_s:
+            stamp = job.get("heartbeat")
+
+            def mark(j):
+                if j["state"] != "running" or j.get("heartbeat") != stamp:
+                    return None
+                j.update(state="interrupted", runner=None, finished=now_iso(),
+                         error=f"no sign of life from its worker for {self.stale_s:.0f} s; resume it to continue "
+                               f"from its last finished iteration")
+                return j
+
+            job = self.store.update(job["id"], mark) or self.store.get(job["id"]) or job
+        return job
+
+    def _get(self, job_id: str) -> dict:
+        if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
+            raise JobNotFound(f"no job with id '{job_id}'", field="id")
+        self.dispatcher.check()
+        job = self.store.get(job_id)
+        if job is None:
+            raise JobNotFound(f"no job with id '{job_id}'", field="id")
+        return self._refresh(job)
+
+    # ---------------------------------------------------------------- API
+    def submit(self, spec) -> dict:
+        spec = self.validate_spec(spec)
+        job_id = secrets.token_hex(6)
+        job = {"id": job_id, "state": "queued", "spec": spec, "created": now_iso(), "started": None,
+               "finished": None, "progress": None, "result": None, "error": None, "attempts": 0,
+               "cancel_requested": False, "resume": False, "runner": None, "heartbeat": None,
+               "run_dir": str(self.jobs_dir / job_id / "run")}
+        self.store.create(job)
+        self.store.append_log(job_id, [f"{job['created']} queued: {spec}"])
+        try:
+            self.dispatcher.submit(job)
+        except Exception as err:
+            self.store.update(job_id, lambda j: j.update(state="failed", error=f"could not queue the job: {err}") or j)
+            raise QueueUnavailable(f"could not queue the job: {err}") from None
+        return self.public(job)
+
+    def list(self) -> list[dict]:
+        self.dispatcher.check()
+        return [self.public(self._refresh(j)) for j in self.store.list()]
+
+    def get(self, job_id: str) -> dict:
+        return self.public(self._get(job_id))
+
+    def raw(self, job_id: str) -> dict:
+        return self._get(job_id)
+
+    def log(self, job_id: str, tail: int = 100) -> list[str]:
+        self._get(job_id)
+        return self.store.tail_log(job_id, max(0, min(int(tail), 10000)))
+
+    def cancel(self, job_id: str) -> dict:
+        job = self._get(job_id)
+        if job["state"] in TERMINAL:
+            raise JobStateError(f"job {job_id} is already {job['state']}", field="id")
+
+        def do(j):
+            if j["state"] in ("queued", "interrupted"):
+                j.update(state="cancelled", finished=now_iso(), error="cancelled by the user")
+            elif j["state"] == "running":
+                j["cancel_requested"] = True
+            else:
+                return None
+            return j
+
+        job = self.store.update(job_id, do) or self.store.get(job_id)
+        self.store.append_log(job_id, [f"{now_iso()} cancel requested"])
+        return self.public(job)
+
+    def resume(self, job_id: str) -> dict:
+        job = self._get(job_id)
+        if job["state"] not in RESUMABLE:
+            raise JobStateError(f"job {job_id} is {job['state']}; only {', '.join(RESUMABLE)} jobs can be resumed",
+                                field="id")
+
+        def do(j):
+            if j["state"] not in RESUMABLE:
+                return None
+            j.update(state="queued", resume=True, error=None, finished=None, cancel_requested=False, runner=None)
+            return j
+
+        job = self.store.update(job_id, do)
+        if job is None:
+            raise JobStateError(f"job {job_id} changed state meanwhile; try again", field="id")
+        self.store.append_log(job_id, [f"{now_iso()} resume requested"])
+        self.dispatcher.submit(job)
+        return self.public(job)
+
+    def register(self, job_id: str, name: str, registry) -> dict:
+        job = self._get(job_id)
+        if job["state"] != "finished" or not job.get("result"):
+            raise JobStateError(f"job {job_id} is {job['state']}; only a finished job can be registered", field="id")
+        model = registry.register(job["result"]["run_dir"], name)
+        self.store.append_log(job_id, [f"{now_iso()} registered as model '{model['name']}' version {model['version']}"])
+        return model
+
+    def close(self) -> None:
+        self.dispatcher.close()

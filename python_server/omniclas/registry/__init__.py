@@ -1,0 +1,69 @@
+"""The OmniClas model registry and its Python API (DeepClas4Bio's operations plus register/delete/rename/export).
+
+Module-level functions use the default registry root (``$OMNICLAS_MODELS``, else the repository's ``models/``,
+else ``~/.omniclas/models``); pass ``root=`` to use another, or build a :class:`Registry`.
+
+>>> from omniclas import registry
+>>> registry.register("runs/bbbc013-nd", "cells")          # doctest: +SKIP
+>>> registry.predict("cells", "image.png")["class"]          # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from ..measures import list_measures
+from .errors import (FrameworkUnavailable, ImageTooLarge, InvalidName, ModelExists, ModelIntegrityError,
+                     ModelNotFound, PathNotAllowed, RunFolderError)
+from .frameworks import ENTRY_POINT_GROUP, Framework, get_framework, list_frameworks
+from .store import Registry, default_root, parse_ref
+
+__all__ = [
+    "Registry", "Framework", "default_root", "parse_ref", "ENTRY_POINT_GROUP",
+    "list_frameworks", "get_framework", "list_models", "model_info", "predict", "predict_batch", "evaluate",
+    "list_measures", "register", "import_onnx", "delete", "rename", "export",
+    "ModelNotFound", "ModelExists", "ModelIntegrityError", "FrameworkUnavailable", "InvalidName",
+    "RunFolderError", "ImageTooLarge", "PathNotAllowed",
+]
+
+
+def _reg(root=None) -> Registry:
+    return Registry(root)
+
+
+def list_models(framework: str | None = None, root=None) -> list[dict]:
+    return _reg(root).list_models(framework)
+
+
+def model_info(model: str, root=None) -> dict:
+    return _reg(root).model_info(model)
+
+
+def predict(model: str, image, root=None) -> dict:
+    """``{"image","class","confidence","probabilities":{class: p},"top":[...]}`` for one image (path/bytes/array)."""
+    return _reg(root).predict(model, image)
+
+
+def predict_batch(model: str, images: list, root=None) -> list[dict]:
+    return _reg(root).predict_batch(model, images)
+
+
+def evaluate(dataset, measures=None, predictors=None, labels_file=None, root=None) -> dict:
+    return _reg(root).evaluate(dataset, measures, predictors, labels_file)
+
+
+def register(run_dir, name: str, root=None) -> dict:
+    return _reg(root).register(run_dir, name)
+
+
+def import_onnx(onnx_file, classes, name: str, root=None, **options) -> dict:
+    return _reg(root).register(onnx_file, name, framework="onnx", classes=classes, **options)
+
+
+def delete(model: str, root=None) -> str:
+    return _reg(root).delete(model)
+
+
+def rename(model: str, new_name: str, root=None) -> dict:
+    return _reg(root).rename(model, new_name)
+
+
+def export(model: str, out, format: str = "onnx", root=None):
+    return _reg(root).export(model, out, format)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up OmniClas on a fresh Debian/Ubuntu machine: system packages, the Python venv, the Fiji plugin build.
+# Safe to run again: each step skips what is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+APT_PACKAGES="openjdk-17-jdk-headless maven libij-java libgoogle-gson-java junit4 maven-debian-helper xvfb xdotool x11-apps redis-server"
+missing=$(for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+if [ -n "$missing" ]; then
+  echo "== installing Debian packages: $missing"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+echo "== installing omniclas and its dependencies into .venv"
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e ".[test]"
+
+echo "== building the Fiji plugin"
+(cd fiji_plugin && mvn -o -B -q -Dmaven.repo.local=/usr/share/maven-repo package -DskipTests)
+ls fiji_plugin/target/omniclas_fiji-*.jar

@@ -1,0 +1,95 @@
+"""Dataset folders: layout, splits, and bad input that must give clear errors."""
+import json
+import shutil
+
+import pytest
+
+from conftest import copy_subset
+from omniclas.data import load_dataset, split_dataset
+from omniclas.errors import DatasetError
+
+
+def test_real_dataset_with_unlabelled(bbbc013):
+    ds = load_dataset(bbbc013)
+    assert ds.classes == ["CytoplasmicGFP", "NoGFP", "NuclearGFP"]
+    assert len(ds.labelled) == 198 and len(ds.unlabelled) == 596 and ds.test is None
+    assert ds.skipped == []
+
+
+def test_split_is_stratified_seeded_and_complete(bbbc013):
+    ds = load_dataset(bbbc013)
+    a, b = split_dataset(ds, seed=3), split_dataset(ds, seed=3)
+    assert a == b
+    assert split_dataset(ds, seed=4).test != a.test
+    for idx in range(3):
+        n = sum(1 for _, y in ds.labelled if y == idx)
+        n_test = sum(1 for _, y in a.test if y == idx)
+        assert n_test == round(0.25 * n)
+    assignment = a.assignment(ds)
+    assert len(assignment) == 198 + 596
+    assert set(assignment.values()) == {"train", "valid", "test", "unlabelled"}
+
+
+def test_rare_class_keeps_one_image_in_each_split(tmp_path):
+    bccd = pytest.importorskip("conftest").shared("bccd_wbc")
+    ds = load_dataset(copy_subset(bccd, tmp_path / "wbc", per_class=20))
+    split = split_dataset(ds)
+    basophil = ds.classes.index("Basophil")  # 3 images in all
+    assert [sum(1 for _, y in s if y == basophil) for s in (split.train, split.valid, split.test)] == [1, 1, 1]
+
+
+def test_test_folder_is_used_as_is(small_bbbc013, tmp_path):
+    root = shutil.copytree(small_bbbc013, tmp_path / "ds")
+    for c in ("CytoplasmicGFP", "NoGFP", "NuclearGFP"):
+        (root / "test" / c).mkdir(parents=True)
+        for f in sorted((root / c).iterdir())[:2]:
+            f.rename(root / "test" / c / f.name)
+    ds = load_dataset(root)
+    split = split_dataset(ds)
+    assert len(split.test) == 6 and sorted(split.test) == sorted(ds.test)
+    assert ds.classes == ["CytoplasmicGFP", "NoGFP", "NuclearGFP"]
+
+
+def test_corrupt_file_is_reported_skipped_and_counted(small_bbbc013, tmp_path):
+    root = shutil.copytree(small_bbbc013, tmp_path / "ds")
+    (root / "NoGFP" / "broken.png").write_bytes(b"this is not an image")
+    (root / "unlabelled" / "truncated.tif").write_bytes(b"II*\x00garbage")
+    ds = load_dataset(root)
+    assert {s["path"] for s in ds.skipped} == {"NoGFP/broken.png", "unlabelled/truncated.tif"}
+    assert all(s["path"].split("/")[-1] in s["reason"] for s in ds.skipped)
+    assert len(ds.labelled) == 36 and len(ds.unlabelled) == 30
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("missing", "dataset folder not found"),
+    ("empty_class", "has no images"),
+    ("single_class", "only one class"),
+    ("flat", "no class folders found"),
+    ("too_few", "at least 3 are needed"),
+    ("unreadable_class", "none of its 1 images could be read"),
+])
+def test_bad_datasets_give_clear_errors(small_bbbc013, tmp_path, breakage, message):
+    root = tmp_path / "ds"
+    if breakage != "missing":
+        shutil.copytree(small_bbbc013, root)
+    if breakage == "empty_class":
+        (root / "Mitotic").mkdir()
+    elif breakage == "single_class":
+        shutil.rmtree(root / "NoGFP")
+        shutil.rmtree(root / "NuclearGFP")
+    elif breakage == "flat":
+        for d in list(root.iterdir()):
+            shutil.rmtree(d)
+        shutil.copy(sorted((small_bbbc013 / "NoGFP").iterdir())[0], root / "a.png")
+    elif breakage == "too_few":
+        for f in sorted((root / "NoGFP").iterdir())[2:]:
+            f.unlink()
+    elif breakage == "unreadable_class":
+        (root / "Broken").mkdir()
+        (root / "Broken" / "x.png").write_text("nope")
+    with pytest.raises(DatasetError, match=message) as err:
+        split_dataset(load_dataset(root))
+    if breakage in ("empty_class", "unreadable_class"):
+        assert str(root) in str(err.value)
+    if breakage == "too_few":
+        assert "NoGFP" in str(err.value)

@@ -1,0 +1,83 @@
+"""Test-time transforms do what their names say, and the vote and confidence rule."""
+import numpy as np
+import pytest
+import torch
+
+from omniclas.engine.tta import TRANSFORM_FUNCTIONS, tta_views
+from omniclas.engine.vote import accept, ensemble_vote
+from omniclas.imageio import read_image
+
+
+@pytest.fixture(scope="module")
+def cell(bbbc013):
+    img = read_image(sorted((bbbc013 / "CytoplasmicGFP").iterdir())[0])
+    return torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+
+
+def test_hflip_moves_first_column_to_last(cell):
+    out = TRANSFORM_FUNCTIONS["hflip"](cell)
+    assert torch.equal(out[..., :, -1], cell[..., :, 0])
+    assert torch.equal(out[..., 0, :], cell[..., 0, :].flip(-1))  # rows stay in place
+
+
+def test_vflip_moves_first_row_to_last(cell):
+    out = TRANSFORM_FUNCTIONS["vflip"](cell)
+    assert torch.equal(out[..., -1, :], cell[..., 0, :])
+    assert torch.equal(out[..., :, 0], cell[..., :, 0].flip(-1))
+
+
+def test_hvflip_is_both(cell):
+    assert torch.equal(TRANSFORM_FUNCTIONS["hvflip"](cell), cell.flip(-1).flip(-2))
+
+
+def test_blur_smooths(cell):
+    out = TRANSFORM_FUNCTIONS["blur"](cell)
+    assert out.shape == cell.shape
+    diff = lambda x: (x[..., 1:] - x[..., :-1]).abs().mean()
+    assert diff(out) < 0.8 * diff(cell)
+    assert abs(out.mean() - cell.mean()) < 0.01
+
+
+def test_gamma_changes_intensities(cell):
+    out = TRANSFORM_FUNCTIONS["gamma"](cell)
+    mid = (cell > 0.1) & (cell < 0.9)
+    assert mid.any()
+    assert torch.all(out[mid] > cell[mid])  # gamma < 1 brightens mid-tones
+    assert torch.equal(out[cell == 0], cell[cell == 0])
+
+
+def test_views_are_original_plus_each_transform():
+    views = tta_views(["hflip", "gamma"])
+    assert [name for name, _ in views] == ["original", "hflip", "gamma"]
+    assert views[0][1] is None
+
+
+def test_vote_is_majority_and_confidence_is_mean_probability_of_the_winner():
+    probs = np.array([  # 3 predictions, 2 images, 3 classes
+        [[0.6, 0.3, 0.1], [0.1, 0.2, 0.7]],
+        [[0.7, 0.2, 0.1], [0.5, 0.4, 0.1]],
+        [[0.2, 0.7, 0.1], [0.1, 0.1, 0.8]],
+    ])
+    vote = ensemble_vote(probs)
+    assert vote.labels.tolist() == [0, 2]
+    assert vote.confidence == pytest.approx([(0.6 + 0.7 + 0.2) / 3, (0.7 + 0.1 + 0.8) / 3])
+    assert vote.agreement == pytest.approx([2 / 3, 2 / 3])
+
+
+def test_vote_is_hard_not_soft():
+    # Soft voting (mean probability) would pick class 1; two of three predictions say class 0.
+    probs = np.array([[[0.51, 0.49]], [[0.51, 0.49]], [[0.0, 1.0]]])
+    assert ensemble_vote(probs).labels.tolist() == [0]
+
+
+def test_tie_goes_to_higher_mean_probability():
+    probs = np.array([[[0.9, 0.1]], [[0.4, 0.6]]])
+    assert ensemble_vote(probs).labels.tolist() == [0]
+
+
+def test_threshold_selects_confident_images():
+    probs = np.array([[[0.95, 0.05], [0.55, 0.45], [0.2, 0.8]]])
+    vote = ensemble_vote(probs)
+    assert accept(vote, 0.8).tolist() == [0, 2]
+    assert accept(vote, 0.0).tolist() == [0, 1, 2]
+    assert accept(vote, 1.0).tolist() == []
