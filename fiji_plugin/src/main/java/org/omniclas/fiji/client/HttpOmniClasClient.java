@@ -1,0 +1,282 @@
+package org.omniclas.fiji.client;
+
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.ConnectException;
+import java.net.HttpURLConnection;
+import java.net.NoRouteToHostException;
+import java.net.SocketTimeoutException;
+import java.net.URL;
+import java.net.URLEncoder;
+import java.net.UnknownHostException;
+import java.nio.charset.StandardCharsets;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+/** {@link OmniClasClient} over {@link HttpURLConnection} and Gson. No ImageJ dependency. */
+public class HttpOmniClasClient implements OmniClasClient {
+    public static final String DEFAULT_URL = "http://127.0.0.1:5000";
+    public static final String API_PREFIX = "/api/v1";
+
+    private static final Gson GSON = new GsonBuilder().create();
+
+    private final String serverUrl;
+    private final String apiBase;
+    private final String token;
+    private int connectTimeoutMs = 5000;
+    private int readTimeoutMs = 60000;
+    private int predictTimeoutMs = 600000;
+
+    /**
+     * @param serverUrl e.g. {@code http://127.0.0.1:5000} (with or without a trailing {@code /api/v1})
+     * @param token bearer token, or null/empty when the server needs none
+     */
+    public HttpOmniClasClient(String serverUrl, String token) {
+        String u = serverUrl == null || serverUrl.trim().isEmpty() ? DEFAULT_URL : serverUrl.trim();
+        while (u.endsWith("/")) u = u.substring(0, u.length() - 1);
+        if (!u.contains("://")) u = "http://" + u;
+        this.serverUrl = u;
+        this.apiBase = u.endsWith(API_PREFIX) ? u : u + API_PREFIX;
+        this.token = token == null || token.trim().isEmpty() ? null : token.trim();
+    }
+
+    public static Gson gson() { return GSON; }
+    public String getServerUrl() { return serverUrl; }
+    public String getApiBase() { return apiBase; }
+
+    public HttpOmniClasClient setTimeouts(int connectMs, int readMs) {
+        this.connectTimeoutMs = connectMs;
+        this.readTimeoutMs = readMs;
+        return this;
+    }
+
+    // ------------------------------------------------------------------ API
+
+    @Override public Dto.Health health() throws OmniClasException {
+        return get("/health", Dto.Health.class);
+    }
+
+    @Override public List<Dto.Backbone> backbones() throws OmniClasException {
+        return get("/backbones", Dto.BackbonesResponse.class).backbones;
+    }
+
+    @Override public List<Dto.ProcessInfo> processes() throws OmniClasException {
+        return get("/processes", Dto.ProcessesResponse.class).processes;
+    }
+
+    @Override public List<Dto.Model> models() throws OmniClasException {
+        return get("/models", Dto.ModelsResponse.class).models;
+    }
+
+    @Override public Dto.Model model(String name) throws OmniClasException {
+        return get("/models/" + enc(name), Dto.Model.class);
+    }
+
+    @Override public void deleteModel(String name) throws OmniClasException {
+        send("DELETE", "/models/" + enc(name), null, null, readTimeoutMs);
+    }
+
+    @Override public Dto.Model renameModel(String name, String newName) throws OmniClasException {
+        return postJson("/models/" + enc(name) + "/rename", Collections.singletonMap("new_name", newName), Dto.Model.class);
+    }
+
+    @Override public Dto.PredictResponse predict(String model, List<ImagePart> images) throws OmniClasException {
+        String boundary = "----OmniClas" + UUID.randomUUID().toString().replace("-", "");
+        Map<String, String> fields = new LinkedHashMap<>();
+        fields.put("model", model);
+        byte[] body = buildMultipart(boundary, fields, "images", images);
+        String text = send("POST", "/predict", body, "multipart/form-data; boundary=" + boundary, predictTimeoutMs);
+        return parse(text, Dto.PredictResponse.class);
+    }
+
+    @Override public Dto.Job submitJob(Dto.JobSpec spec) throws OmniClasException {
+        Dto.Job job = postJson("/jobs", spec, Dto.Job.class);
+        if (job.id == null) job.id = job.jobId;
+        return job;
+    }
+
+    @Override public List<Dto.Job> jobs() throws OmniClasException {
+        return get("/jobs", Dto.JobsResponse.class).jobs;
+    }
+
+    @Override public Dto.Job job(String id) throws OmniClasException {
+        return get("/jobs/" + enc(id), Dto.Job.class);
+    }
+
+    @Override public List<String> jobLog(String id, int tail) throws OmniClasException {
+        return get("/jobs/" + enc(id) + "/log?tail=" + tail, Dto.LogResponse.class).lines;
+    }
+
+    @Override public Dto.Job cancelJob(String id) throws OmniClasException {
+        return postJson("/jobs/" + enc(id) + "/cancel", null, Dto.Job.class);
+    }
+
+    @Override public Dto.Job resumeJob(String id) throws OmniClasException {
+        return postJson("/jobs/" + enc(id) + "/resume", null, Dto.Job.class);
+    }
+
+    @Override public Dto.Model registerJob(String id, String name) throws OmniClasException {
+        return postJson("/jobs/" + enc(id) + "/register", Collections.singletonMap("name", name), Dto.Model.class);
+    }
+
+    // ------------------------------------------------------------------ plumbing
+
+    private <T> T get(String path, Class<T> type) throws OmniClasException {
+        return parse(send("GET", path, null, null, readTimeoutMs), type);
+    }
+
+    private <T> T postJson(String path, Object body, Class<T> type) throws OmniClasException {
+        byte[] bytes = GSON.toJson(body == null ? new JsonObject() : body).getBytes(StandardCharsets.UTF_8);
+        return parse(send("POST", path, bytes, "application/json; charset=utf-8", readTimeoutMs), type);
+    }
+
+    private <T> T parse(String text, Class<T> type) throws OmniClasException {
+        try {
+            T value = GSON.fromJson(text, type);
+            if (value == null) throw new OmniClasException(0, "The server sent an empty answer.", null);
+            return value;
+        } catch (JsonParseException e) {
+            throw new OmniClasException(0, "The server at " + serverUrl + " did not answer with OmniClas JSON: "
+                    + abbreviate(text), null);
+        }
+    }
+
+    /** Performs one request and returns the body text of a 2xx answer; anything else becomes an exception. */
+    protected String send(String method, String path, byte[] body, String contentType, int timeoutMs)
+            throws OmniClasException {
+        String url = apiBase + path;
+        HttpURLConnection con = null;
+        try {
+            con = (HttpURLConnection) new URL(url).openConnection();
+            con.setRequestMethod(method);
+            con.setConnectTimeout(connectTimeoutMs);
+            con.setReadTimeout(timeoutMs);
+            con.setUseCaches(false);
+            con.setRequestProperty("Accept", "application/json");
+            con.setRequestProperty("User-Agent", "omniclas-fiji");
+            if (token != null) con.setRequestProperty("Authorization", "Bearer " + token);
+            if (body != null) {
+                con.setDoOutput(true);
+                con.setRequestProperty("Content-Type", contentType);
+                con.setFixedLengthStreamingMode(body.length);
+                try (OutputStream out = con.getOutputStream()) {
+                    out.write(body);
+                }
+            }
+            int code = con.getResponseCode();
+            InputStream in = code >= 400 ? con.getErrorStream() : con.getInputStream();
+            String text = in == null ? "" : new String(readAll(in), StandardCharsets.UTF_8);
+            if (code >= 200 && code < 300) return text;
+            throw errorFrom(code, text);
+        } catch (ConnectException | UnknownHostException | NoRouteToHostException e) {
+            throw OmniClasException.unreachable(serverUrl, e);
+        } catch (SocketTimeoutException e) {
+            throw new OmniClasException(0, "The OmniClas server at " + serverUrl + " did not answer in time ("
+                    + method + " " + path + ").", null);
+        } catch (IOException e) {
+            if (con == null) throw OmniClasException.unreachable(serverUrl, e);
+            throw new OmniClasException(0, "Connection to the OmniClas server at " + serverUrl + " failed: "
+                    + e.getMessage(), null);
+        } finally {
+            if (con != null) con.disconnect();
+        }
+    }
+
+    /** Turns an error answer into an exception carrying the server's own message. */
+    static OmniClasException errorFrom(int code, String text) {
+        String message = null;
+        String field = null;
+        try {
+            JsonElement root = GSON.fromJson(text, JsonElement.class);
+            if (root != null && root.isJsonObject()) {
+                JsonElement err = root.getAsJsonObject().get("error");
+                if (err != null && err.isJsonObject()) {
+                    Dto.ErrorBody b = GSON.fromJson(err, Dto.ErrorBody.class);
+                    message = b.message;
+                    field = b.field;
+                    if (b.errorId != null && message != null) message = message + " (error id " + b.errorId + ")";
+                } else if (err != null && err.isJsonPrimitive()) {
+                    message = err.getAsString();
+                } else if (root.getAsJsonObject().has("message")) {
+                    message = root.getAsJsonObject().get("message").getAsString();
+                }
+            }
+        } catch (RuntimeException ignored) {
+            // not JSON: fall through
+        }
+        if (message == null || message.isEmpty()) {
+            message = "HTTP " + code + (text == null || text.trim().isEmpty() ? "" : ": " + abbreviate(text));
+        }
+        return new OmniClasException(code, message, field);
+    }
+
+    /** multipart/form-data body: text fields first, then one part per file under {@code fileField}. */
+    public static byte[] buildMultipart(String boundary, Map<String, String> fields, String fileField,
+                                        List<ImagePart> files) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try {
+            for (Map.Entry<String, String> f : fields.entrySet()) {
+                write(out, "--" + boundary + "\r\n");
+                write(out, "Content-Disposition: form-data; name=\"" + quote(f.getKey()) + "\"\r\n");
+                write(out, "Content-Type: text/plain; charset=utf-8\r\n\r\n");
+                write(out, f.getValue() == null ? "" : f.getValue());
+                write(out, "\r\n");
+            }
+            for (ImagePart p : files) {
+                write(out, "--" + boundary + "\r\n");
+                write(out, "Content-Disposition: form-data; name=\"" + quote(fileField) + "\"; filename=\""
+                        + quote(p.filename) + "\"\r\n");
+                write(out, "Content-Type: " + p.contentType + "\r\n\r\n");
+                out.write(p.data);
+                write(out, "\r\n");
+            }
+            write(out, "--" + boundary + "--\r\n");
+        } catch (IOException e) {
+            throw new IllegalStateException(e); // cannot happen with a byte array
+        }
+        return out.toByteArray();
+    }
+
+    private static String quote(String s) {
+        return s.replace("\\", "\\\\").replace("\"", "\\\"").replace("\r", " ").replace("\n", " ");
+    }
+
+    private static void write(OutputStream out, String s) throws IOException {
+        out.write(s.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static byte[] readAll(InputStream in) throws IOException {
+        try (InputStream is = in) {
+            ByteArrayOutputStream buf = new ByteArrayOutputStream();
+            byte[] b = new byte[8192];
+            int n;
+            while ((n = is.read(b)) > 0) buf.write(b, 0, n);
+            return buf.toByteArray();
+        }
+    }
+
+    private static String enc(String s) {
+        try {
+            return URLEncoder.encode(s, "UTF-8").replace("+", "%20");
+        } catch (java.io.UnsupportedEncodingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static String abbreviate(String s) {
+        if (s == null) return "";
+        s = s.trim();
+        return s.length() > 300 ? s.substring(0, 300) + "..." : s;
+    }
+}

@@ -1,0 +1,45 @@
+package org.omniclas.fiji.client;
+
+/**
+ * Any failure talking to the OmniClas server. {@link #getMessage()} is meant to be shown to the user as is:
+ * for server errors it is the server's own JSON message, for connection failures it explains how to start
+ * the server.
+ */
+public class OmniClasException extends Exception {
+    private static final long serialVersionUID = 1L;
+
+    /** HTTP status, or 0 when the server could not be reached at all. */
+    private final int status;
+    /** The input the server blamed, or null. */
+    private final String field;
+    private final boolean connectionFailure;
+
+    public OmniClasException(int status, String message, String field) {
+        super(message);
+        this.status = status;
+        this.field = field;
+        this.connectionFailure = false;
+    }
+
+    private OmniClasException(String message, Throwable cause) {
+        super(message, cause);
+        this.status = 0;
+        this.field = null;
+        this.connectionFailure = true;
+    }
+
+    /** The server is not running / not reachable at {@code url}. */
+    public static OmniClasException unreachable(String url, Throwable cause) {
+        String why = cause == null || cause.getMessage() == null ? "" : " (" + cause.getMessage() + ")";
+        return new OmniClasException("Cannot reach the OmniClas server at " + url + why + ".\n\n"
+                + "Start it in a terminal with:\n"
+                + "    omniclas serve --dataset-root FOLDER\n"
+                + "(FOLDER holds the datasets you train on)\n\n"
+                + "or set its address in Plugins > OmniClas > Server Settings...", cause);
+    }
+
+    public int getStatus() { return status; }
+    public String getField() { return field; }
+    public boolean isConnectionFailure() { return connectionFailure; }
+    public boolean isUnauthorized() { return status == 401; }
+}

@@ -1,0 +1,177 @@
+package org.omniclas.fiji.ui;
+
+import ij.IJ;
+import ij.ImagePlus;
+import ij.WindowManager;
+import ij.measure.ResultsTable;
+import org.omniclas.fiji.client.Dto;
+import org.omniclas.fiji.client.ImagePart;
+import org.omniclas.fiji.client.OmniClasClient;
+import org.omniclas.fiji.client.OmniClasException;
+import org.omniclas.fiji.dataset.DatasetFolder;
+
+import java.awt.GraphicsEnvironment;
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+/** Sends images to /predict and fills the "OmniClas Results" table. Runs on the calling thread. */
+public class ImageClassifier {
+    public static final String TABLE = "OmniClas Results";
+    /** Images per /predict request. */
+    public static final int BATCH = 16;
+
+    private static volatile ResultsTable last;
+
+    private final OmniClasClient client;
+    private final String model;
+
+    public ImageClassifier(OmniClasClient client, String model) {
+        this.client = client;
+        this.model = model;
+    }
+
+    /** The table filled by the last run (also when headless, where no window shows it). */
+    public static ResultsTable lastResults() { return last; }
+
+    /** The open "OmniClas Results" table to append to, or a new one. */
+    public static ResultsTable table() {
+        ResultsTable rt = null;
+        if (!GraphicsEnvironment.isHeadless()) rt = ResultsTable.getResultsTable(TABLE);
+        return rt != null ? rt : new ResultsTable();
+    }
+
+    public static void show(ResultsTable rt) {
+        last = rt;
+        if (!GraphicsEnvironment.isHeadless()) rt.show(TABLE);
+    }
+
+    /** Every slice of every image (for multi-channel hyperstacks: every Z/T position, all channels together), batched. */
+    public ResultsTable classifyImages(List<ImagePlus> images, ResultsTable rt) throws OmniClasException {
+        List<Object[]> pending = new ArrayList<>(); // {title, slice}
+        List<ImagePart> parts = new ArrayList<>();
+        int total = 0;
+        for (ImagePlus imp : images) total += ImageEncoder.planeCount(imp);
+        int done = 0;
+        for (ImagePlus imp : images) {
+            for (int s = 1; s <= ImageEncoder.planeCount(imp); s++) {
+                parts.add(new ImagePart(ImageEncoder.sliceName(imp, s, parts.size()), ImageEncoder.planeToTiff(imp, s), "image/tiff"));
+                pending.add(new Object[]{imp.getTitle(), s});
+                if (parts.size() == BATCH) {
+                    done += flush(parts, pending, rt);
+                    IJ.showProgress(done, total);
+                }
+            }
+        }
+        flush(parts, pending, rt);
+        IJ.showProgress(1.0);
+        return rt;
+    }
+
+    private int flush(List<ImagePart> parts, List<Object[]> pending, ResultsTable rt) throws OmniClasException {
+        if (parts.isEmpty()) return 0;
+        IJ.showStatus("OmniClas: classifying " + parts.size() + " image(s)...");
+        Dto.PredictResponse answer = client.predict(model, parts);
+        for (int i = 0; i < pending.size(); i++) {
+            Dto.PredictResult r = find(answer.results, parts.get(i).filename, i);
+            if (r != null) addRow(rt, (String) pending.get(i)[0], (Integer) pending.get(i)[1], r);
+        }
+        int n = parts.size();
+        parts.clear();
+        pending.clear();
+        return n;
+    }
+
+    private static Dto.PredictResult find(List<Dto.PredictResult> results, String filename, int index) {
+        for (Dto.PredictResult r : results) if (filename.equals(r.image)) return r;
+        return index < results.size() ? results.get(index) : null;
+    }
+
+    /** The images of a folder (not recursive). PNG/JPEG/TIFF files are sent as they are (a stack gives one row per page). */
+    public ResultsTable classifyFolder(Path folder, ResultsTable rt) throws OmniClasException, IOException {
+        List<Path> files;
+        try (Stream<Path> s = Files.list(folder)) {
+            files = s.filter(DatasetFolder::isImage).sorted().collect(Collectors.toList());
+        }
+        if (files.isEmpty()) throw new IOException("No images (" + DatasetFolder.IMAGE_EXTENSIONS + ") in " + folder);
+        List<ImagePart> parts = new ArrayList<>();
+        List<String> names = new ArrayList<>();
+        int done = 0;
+        for (Path f : files) {
+            String name = f.getFileName().toString();
+            String lower = name.toLowerCase(Locale.ROOT);
+            if (lower.endsWith(".png") || lower.endsWith(".jpg") || lower.endsWith(".jpeg")
+                    || lower.endsWith(".tif") || lower.endsWith(".tiff")) {
+                parts.add(new ImagePart(name, Files.readAllBytes(f)));
+            } else {
+                ImagePlus imp = IJ.openImage(f.toString());
+                if (imp == null) {
+                    IJ.log("OmniClas: cannot open " + f + ", skipped");
+                    continue;
+                }
+                parts.add(new ImagePart(name + ".tif", ImageEncoder.sliceToTiff(imp, 1), "image/tiff"));
+            }
+            names.add(name);
+            if (parts.size() == BATCH) {
+                flushFiles(parts, names, rt);
+                done += BATCH;
+                IJ.showProgress(done, files.size());
+            }
+        }
+        flushFiles(parts, names, rt);
+        IJ.showProgress(1.0);
+        return rt;
+    }
+
+    private void flushFiles(List<ImagePart> parts, List<String> names, ResultsTable rt) throws OmniClasException {
+        if (parts.isEmpty()) return;
+        IJ.showStatus("OmniClas: classifying " + parts.size() + " file(s)...");
+        Dto.PredictResponse answer = client.predict(model, parts);
+        for (Dto.PredictResult r : answer.results) {
+            String shown = r.image;
+            for (int i = 0; i < parts.size(); i++) if (parts.get(i).filename.equals(r.image)) shown = names.get(i);
+            addRow(rt, shown, r.slice == null ? 1 : r.slice, r);
+        }
+        parts.clear();
+        names.clear();
+    }
+
+    static void addRow(ResultsTable rt, String image, int slice, Dto.PredictResult r) {
+        rt.incrementCounter();
+        rt.addValue("image", image);
+        rt.addValue("slice", slice);
+        rt.addValue("class", r.className == null ? "" : r.className);
+        rt.addValue("confidence", r.confidence);
+        for (int k = 0; k < 3; k++) {
+            Dto.TopEntry t = r.top != null && k < r.top.size() ? r.top.get(k) : null;
+            rt.addValue("top" + (k + 1), t == null ? "" : t.className);
+            rt.addValue("p" + (k + 1), t == null ? Double.NaN : t.probability);
+        }
+    }
+
+    /** The active image, or all open images. */
+    public static List<ImagePlus> targets(boolean allOpen) {
+        List<ImagePlus> out = new ArrayList<>();
+        if (allOpen) {
+            int[] ids = WindowManager.getIDList();
+            if (ids != null) for (int id : ids) {
+                ImagePlus imp = WindowManager.getImage(id);
+                if (imp != null) out.add(imp);
+            }
+        } else {
+            ImagePlus imp = WindowManager.getCurrentImage();
+            if (imp != null) out.add(imp);
+        }
+        return out;
+    }
+
+    public static String defaultCsv(File folder) {
+        return new File(folder, "omniclas_results.csv").getPath();
+    }
+}

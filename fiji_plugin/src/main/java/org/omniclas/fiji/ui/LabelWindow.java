@@ -1,0 +1,675 @@
+package org.omniclas.fiji.ui;
+
+import ij.IJ;
+import ij.ImagePlus;
+import org.omniclas.fiji.client.Dto;
+import org.omniclas.fiji.client.ImagePart;
+import org.omniclas.fiji.client.OmniClasClient;
+import org.omniclas.fiji.dataset.DatasetFolder;
+
+import javax.swing.AbstractAction;
+import javax.swing.BorderFactory;
+import javax.swing.DefaultListModel;
+import javax.swing.ImageIcon;
+import javax.swing.InputMap;
+import javax.swing.JButton;
+import javax.swing.JCheckBox;
+import javax.swing.JComboBox;
+import javax.swing.JComponent;
+import javax.swing.JFileChooser;
+import javax.swing.JFrame;
+import javax.swing.JLabel;
+import javax.swing.JList;
+import javax.swing.JOptionPane;
+import javax.swing.JPanel;
+import javax.swing.JScrollPane;
+import javax.swing.JSplitPane;
+import javax.swing.KeyStroke;
+import javax.swing.ListCellRenderer;
+import javax.swing.ListSelectionModel;
+import javax.swing.SwingConstants;
+import javax.swing.SwingUtilities;
+import javax.swing.SwingWorker;
+import javax.swing.WindowConstants;
+import java.awt.BorderLayout;
+import java.awt.Color;
+import java.awt.Component;
+import java.awt.Dimension;
+import java.awt.FlowLayout;
+import java.awt.GridLayout;
+import java.awt.event.ActionEvent;
+import java.awt.event.KeyEvent;
+import java.awt.event.MouseAdapter;
+import java.awt.event.MouseEvent;
+import java.awt.event.WindowAdapter;
+import java.awt.event.WindowEvent;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Label Images window: thumbnail grid (lazy, cached), categories with counts, keys 1-9 to assign, 0/U to
+ * un-assign, A/Enter to accept the model's suggestion, Ctrl+Z to undo, double-click to open in ImageJ.
+ * All file operations go through {@link DatasetFolder}; network calls run in SwingWorkers.
+ */
+public class LabelWindow extends JFrame {
+    private static final long serialVersionUID = 1L;
+    public static final int THUMB = 96;
+    static final String ALL = "\u0000all";
+    static final String UNLABELLED = "\u0000unlabelled";
+
+    private final DatasetFolder ds;
+    private final ThumbnailCache thumbs;
+    private DefaultListModel<Path> gridModel = new DefaultListModel<>();
+    private final JList<Path> grid = new JList<>(gridModel);
+    private final DefaultListModel<String> catModel = new DefaultListModel<>();
+    private final JList<String> catList = new JList<>(catModel);
+    private final JComboBox<String> target = new JComboBox<>();
+    private final JCheckBox sortUncertain = new JCheckBox("Unlabelled by uncertainty");
+    private final JLabel status = new JLabel(" ");
+    private final JButton askButton = new JButton("Ask the model...");
+    private final Map<Path, Dto.PredictResult> suggestions = new ConcurrentHashMap<>();
+    private final Map<String, Integer> counts = new HashMap<>();
+    private List<String> categories = new ArrayList<>();
+    private Map<Path, String> categoryOf = new HashMap<>();
+    private SwingWorker<Void, Void> predicting;
+
+    public static LabelWindow open(DatasetFolder ds) {
+        final LabelWindow[] w = new LabelWindow[1];
+        Runnable r = () -> {
+            w[0] = new LabelWindow(ds);
+            w[0].setVisible(true);
+        };
+        try {
+            if (SwingUtilities.isEventDispatchThread()) r.run();
+            else SwingUtilities.invokeAndWait(r);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+        return w[0];
+    }
+
+    public LabelWindow(DatasetFolder ds) {
+        super("OmniClas labelling - " + ds.getRoot());
+        this.ds = ds;
+        this.thumbs = new ThumbnailCache(THUMB, 4000, p -> SwingUtilities.invokeLater(grid::repaint));
+        setName("omniclas-label-window");
+        setDefaultCloseOperation(WindowConstants.DISPOSE_ON_CLOSE);
+        addWindowListener(new WindowAdapter() {
+            @Override public void windowClosed(WindowEvent e) {
+                thumbs.shutdown();
+                if (predicting != null) predicting.cancel(true);
+            }
+        });
+
+        // ---- grid
+        grid.setName("grid");
+        grid.setLayoutOrientation(JList.HORIZONTAL_WRAP);
+        grid.setVisibleRowCount(-1);
+        grid.setFixedCellWidth(THUMB + 40); // room for "? CytoplasmicGFP 97%"
+        grid.setFixedCellHeight(THUMB + 40);
+        grid.setSelectionMode(ListSelectionModel.MULTIPLE_INTERVAL_SELECTION);
+        grid.setCellRenderer(new ThumbRenderer());
+        grid.addMouseListener(new MouseAdapter() {
+            @Override public void mouseClicked(MouseEvent e) {
+                if (e.getClickCount() == 2) {
+                    int i = grid.locationToIndex(e.getPoint());
+                    if (i >= 0 && grid.getCellBounds(i, i).contains(e.getPoint())) openInImageJ(gridModel.get(i));
+                }
+            }
+        });
+        grid.getSelectionModel().addListSelectionListener(e -> updateStatus());
+
+        // ---- categories
+        catList.setName("categories");
+        catList.setSelectionMode(ListSelectionModel.SINGLE_SELECTION);
+        catList.setCellRenderer(new CategoryRenderer());
+        catList.addListSelectionListener(e -> { if (!e.getValueIsAdjusting()) fillGrid(null); });
+        JPanel catButtons = new JPanel(new GridLayout(0, 1, 2, 2));
+        catButtons.add(button("Add category...", "addCategory", this::addCategory));
+        catButtons.add(button("Rename...", "renameCategory", this::renameCategory));
+        catButtons.add(button("Delete...", "deleteCategory", this::deleteCategory));
+        JPanel left = new JPanel(new BorderLayout(4, 4));
+        left.add(new JLabel("Categories (keys 1-9)"), BorderLayout.NORTH);
+        left.add(new JScrollPane(catList), BorderLayout.CENTER);
+        left.add(catButtons, BorderLayout.SOUTH);
+        left.setBorder(BorderFactory.createEmptyBorder(4, 4, 4, 4));
+        left.setPreferredSize(new Dimension(220, 400));
+
+        // ---- toolbar
+        JPanel tools = new JPanel(new WrapLayout(FlowLayout.LEFT, 4, 2)); // wraps in a narrow window
+        target.setName("target");
+        target.setPrototypeDisplayValue("Category name");
+        tools.add(new JLabel("Assign selected to"));
+        tools.add(target);
+        tools.add(button("Assign", "assign", () -> {
+            Object t = target.getSelectedItem();
+            if (t != null) assignSelected(t.toString());
+        }));
+        tools.add(button("Unassign (0)", "unassign", () -> assignSelected(null)));
+        tools.add(button("Undo (Ctrl+Z)", "undo", this::undo));
+        tools.add(button("Import...", "import", this::importFolder));
+        askButton.setName("ask");
+        askButton.addActionListener(e -> askModel());
+        tools.add(askButton);
+        sortUncertain.setName("sortUncertainty");
+        sortUncertain.addActionListener(e -> fillGrid(null));
+        tools.add(sortUncertain);
+
+        JSplitPane split = new JSplitPane(JSplitPane.HORIZONTAL_SPLIT, left, new JScrollPane(grid));
+        split.setDividerLocation(220);
+        status.setBorder(BorderFactory.createEmptyBorder(2, 6, 2, 6));
+        status.setName("status");
+        getContentPane().add(tools, BorderLayout.NORTH);
+        getContentPane().add(split, BorderLayout.CENTER);
+        getContentPane().add(status, BorderLayout.SOUTH);
+        installKeys();
+        setPreferredSize(new Dimension(1000, 700));
+        pack();
+        setLocationRelativeTo(null);
+        refresh();
+        catList.setSelectedIndex(1); // Unlabelled
+    }
+
+    public DatasetFolder getDataset() { return ds; }
+
+    /** The model's suggestion for an image (after "Ask the model..."), or null. */
+    public Dto.PredictResult suggestion(Path image) { return suggestions.get(image); }
+
+    private JButton button(String text, String name, Runnable action) {
+        JButton b = new JButton(text);
+        b.setName(name);
+        b.addActionListener(e -> action.run());
+        return b;
+    }
+
+    private void installKeys() {
+        JComponent root = (JComponent) getContentPane();
+        InputMap im = root.getInputMap(JComponent.WHEN_ANCESTOR_OF_FOCUSED_COMPONENT);
+        for (int k = 1; k <= 9; k++) {
+            final int index = k - 1;
+            String name = "assign" + k;
+            im.put(KeyStroke.getKeyStroke(KeyEvent.VK_0 + k, 0), name);
+            im.put(KeyStroke.getKeyStroke(KeyEvent.VK_NUMPAD0 + k, 0), name);
+            root.getActionMap().put(name, action(() -> {
+                if (index < categories.size()) assignSelected(categories.get(index));
+            }));
+        }
+        im.put(KeyStroke.getKeyStroke(KeyEvent.VK_0, 0), "unassign");
+        im.put(KeyStroke.getKeyStroke(KeyEvent.VK_U, 0), "unassign");
+        root.getActionMap().put("unassign", action(() -> assignSelected(null)));
+        im.put(KeyStroke.getKeyStroke(KeyEvent.VK_A, 0), "accept");
+        grid.getInputMap(JComponent.WHEN_FOCUSED).put(KeyStroke.getKeyStroke(KeyEvent.VK_ENTER, 0), "accept");
+        root.getActionMap().put("accept", action(this::acceptSuggestions));
+        grid.getActionMap().put("accept", action(this::acceptSuggestions));
+        im.put(KeyStroke.getKeyStroke(KeyEvent.VK_Z, java.awt.Toolkit.getDefaultToolkit().getMenuShortcutKeyMask()), "undo");
+        root.getActionMap().put("undo", action(this::undo));
+    }
+
+    private static AbstractAction action(Runnable r) {
+        return new AbstractAction() {
+            private static final long serialVersionUID = 1L;
+            @Override public void actionPerformed(ActionEvent e) { r.run(); }
+        };
+    }
+
+    // ------------------------------------------------------------------ model of the view
+
+    /** Re-reads the dataset folder and redraws everything. */
+    public void refresh() {
+        try {
+            categories = ds.categories();
+            Map<Path, String> where = new HashMap<>();
+            counts.clear();
+            List<Path> unl = ds.images(null);
+            for (Path p : unl) where.put(p, null);
+            counts.put(UNLABELLED, unl.size());
+            int total = unl.size();
+            for (String c : categories) {
+                List<Path> imgs = ds.images(c);
+                for (Path p : imgs) where.put(p, c);
+                counts.put(c, imgs.size());
+                total += imgs.size();
+            }
+            counts.put(ALL, total);
+            categoryOf = where;
+        } catch (IOException e) {
+            Reporter.unexpected("Cannot read the dataset folder", e);
+            return;
+        }
+        String selected = catList.getSelectedValue();
+        List<String> items = new ArrayList<>();
+        items.add(ALL);
+        items.add(UNLABELLED);
+        items.addAll(categories);
+        boolean same = items.size() == catModel.size();
+        for (int i = 0; same && i < items.size(); i++) same = items.get(i).equals(catModel.get(i));
+        if (!same) {
+            catModel.clear();
+            for (String s : items) catModel.addElement(s);
+            if (selected != null && items.contains(selected)) catList.setSelectedValue(selected, true);
+            else catList.setSelectedIndex(1);
+        } else {
+            catList.repaint();
+        }
+        Object t = target.getSelectedItem();
+        target.removeAllItems();
+        for (String c : categories) target.addItem(c);
+        if (t != null && categories.contains(t.toString())) target.setSelectedItem(t);
+        fillGrid(null);
+    }
+
+    /** Fills the grid for the chosen filter; keeps the selection near {@code keepIndex} (or the same files). */
+    private void fillGrid(Integer keepIndex) {
+        String filter = catList.getSelectedValue();
+        if (filter == null) filter = UNLABELLED;
+        Set<Path> wasSelected = new HashSet<>(grid.getSelectedValuesList());
+        List<Path> items = new ArrayList<>();
+        for (Map.Entry<Path, String> e : categoryOf.entrySet()) {
+            String c = e.getValue();
+            if (ALL.equals(filter) || (UNLABELLED.equals(filter) && c == null) || filter.equals(c)) items.add(e.getKey());
+        }
+        Comparator<Path> byName = Comparator.comparing((Path p) -> p.getFileName().toString()).thenComparing(Path::toString);
+        if (sortUncertain.isSelected()) {
+            items.sort(Comparator.comparingDouble((Path p) -> {
+                Dto.PredictResult r = suggestions.get(p);
+                return categoryOf.get(p) == null && r != null ? r.confidence : 2.0;
+            }).thenComparing(byName));
+        } else {
+            items.sort(byName);
+        }
+        DefaultListModel<Path> m = new DefaultListModel<>();
+        for (Path p : items) m.addElement(p);
+        gridModel = m;
+        grid.setModel(m);
+        if (keepIndex != null) {
+            if (!gridModel.isEmpty()) {
+                int i = Math.min(keepIndex, gridModel.size() - 1);
+                grid.setSelectedIndex(i);
+                grid.ensureIndexIsVisible(i);
+            }
+        } else if (!wasSelected.isEmpty()) {
+            List<Integer> idx = new ArrayList<>();
+            for (int i = 0; i < gridModel.size(); i++) if (wasSelected.contains(gridModel.get(i))) idx.add(i);
+            grid.setSelectedIndices(idx.stream().mapToInt(Integer::intValue).toArray());
+        }
+        updateStatus();
+    }
+
+    private void updateStatus() {
+        int sel = grid.getSelectedIndices().length;
+        Integer un = counts.get(UNLABELLED);
+        status.setText(gridModel.size() + " shown, " + sel + " selected, " + (un == null ? 0 : un) + " unlabelled"
+                + (ds.canUndo() ? "  |  Ctrl+Z undoes the last move" : ""));
+    }
+
+    private void setStatus(String s) { status.setText(s); }
+
+    // ------------------------------------------------------------------ actions
+
+    /** Moves the selected images into {@code category} (null = back to unlabelled/). */
+    public void assignSelected(String category) {
+        List<Path> sel = grid.getSelectedValuesList();
+        if (sel.isEmpty()) {
+            setStatus("Select images first (click, Shift/Ctrl+click).");
+            return;
+        }
+        int first = grid.getMinSelectionIndex();
+        move(sel, category, first);
+    }
+
+    private void move(List<Path> images, String category, int keepIndex) {
+        try {
+            List<Path> to = ds.moveAll(images, category);
+            for (int i = 0; i < images.size(); i++) {
+                thumbs.renamed(images.get(i), to.get(i));
+                Dto.PredictResult r = suggestions.remove(images.get(i));
+                if (r != null) suggestions.put(to.get(i), r);
+            }
+            refreshKeeping(keepIndex);
+            setStatus(images.size() + " image(s) moved to " + (category == null ? DatasetFolder.UNLABELLED : category)
+                    + ".  Ctrl+Z undoes.");
+        } catch (IOException | RuntimeException e) {
+            Reporter.unexpected("Cannot move the images", e);
+            refresh();
+        }
+    }
+
+    private void refreshKeeping(int keepIndex) {
+        grid.clearSelection();
+        String selected = catList.getSelectedValue();
+        refresh();
+        if (selected != null) catList.setSelectedValue(selected, false);
+        fillGrid(keepIndex);
+    }
+
+    public void undo() {
+        try {
+            List<DatasetFolder.Move> done = ds.undo();
+            for (DatasetFolder.Move m : done) {
+                thumbs.renamed(m.from, m.to);
+                Dto.PredictResult r = suggestions.remove(m.from);
+                if (r != null) suggestions.put(m.to, r);
+            }
+            refresh();
+            setStatus(done.isEmpty() ? "Nothing to undo." : "Undone: " + done.size() + " image(s) moved back.");
+        } catch (IOException e) {
+            Reporter.unexpected("Undo failed", e);
+            refresh();
+        }
+    }
+
+    /** Moves the selected images that have a suggestion to the suggested category (created if needed). */
+    public void acceptSuggestions() {
+        List<Path> sel = grid.getSelectedValuesList();
+        Map<String, List<Path>> byClass = new LinkedHashMap<>();
+        for (Path p : sel) {
+            Dto.PredictResult r = suggestions.get(p);
+            if (r != null && r.className != null) byClass.computeIfAbsent(r.className, k -> new ArrayList<>()).add(p);
+        }
+        if (byClass.isEmpty()) {
+            setStatus("No suggestion for the selection; use \"Ask the model...\" first.");
+            return;
+        }
+        int first = grid.getMinSelectionIndex();
+        for (Map.Entry<String, List<Path>> e : byClass.entrySet()) {
+            if (!categories.contains(e.getKey())) {
+                String why = DatasetFolder.validateName(e.getKey(), categories);
+                if (why != null) {
+                    Reporter.error("Suggested class \"" + e.getKey() + "\" cannot be a category: " + why);
+                    continue;
+                }
+                try {
+                    ds.createCategory(e.getKey());
+                    categories = ds.categories();
+                } catch (IOException ex) {
+                    Reporter.unexpected("Cannot create category", ex);
+                    continue;
+                }
+            }
+            move(e.getValue(), e.getKey(), first);
+        }
+    }
+
+    public void addCategory() {
+        String name = JOptionPane.showInputDialog(this, "Name of the new category:", "Add category", JOptionPane.PLAIN_MESSAGE);
+        if (name == null) return;
+        name = name.trim();
+        String why = DatasetFolder.validateName(name, categories);
+        if (why != null) {
+            JOptionPane.showMessageDialog(this, why, "Add category", JOptionPane.WARNING_MESSAGE);
+            return;
+        }
+        try {
+            ds.createCategory(name);
+            refresh();
+            target.setSelectedItem(name);
+            setStatus("Category \"" + name + "\" created; key " + (categories.indexOf(name) + 1) + " assigns to it.");
+        } catch (IOException | RuntimeException e) {
+            Reporter.unexpected("Cannot create the category", e);
+        }
+    }
+
+    private String selectedCategory(String verb) {
+        String c = catList.getSelectedValue();
+        if (c == null || c.startsWith("\u0000")) {
+            JOptionPane.showMessageDialog(this, "Select the category to " + verb + " in the list first.", "OmniClas",
+                    JOptionPane.INFORMATION_MESSAGE);
+            return null;
+        }
+        return c;
+    }
+
+    public void renameCategory() {
+        String old = selectedCategory("rename");
+        if (old == null) return;
+        String name = (String) JOptionPane.showInputDialog(this, "New name for \"" + old + "\":", "Rename category",
+                JOptionPane.PLAIN_MESSAGE, null, null, old);
+        if (name == null || name.trim().equals(old)) return;
+        name = name.trim();
+        List<String> others = new ArrayList<>(categories);
+        others.remove(old);
+        String why = DatasetFolder.validateName(name, others);
+        if (why != null) {
+            JOptionPane.showMessageDialog(this, why, "Rename category", JOptionPane.WARNING_MESSAGE);
+            return;
+        }
+        try {
+            Path oldDir = ds.dirOf(old);
+            Path newDir = ds.renameCategory(old, name);
+            for (Path p : new ArrayList<>(suggestions.keySet())) {
+                if (p.startsWith(oldDir)) suggestions.put(newDir.resolve(oldDir.relativize(p)), suggestions.remove(p));
+            }
+            for (Path p : new ArrayList<>(categoryOf.keySet())) {
+                if (p.startsWith(oldDir)) thumbs.renamed(p, newDir.resolve(oldDir.relativize(p)));
+            }
+            catList.clearSelection();
+            refresh();
+            catList.setSelectedValue(name, true);
+            setStatus("Category \"" + old + "\" renamed to \"" + name + "\".");
+        } catch (IOException | RuntimeException e) {
+            Reporter.unexpected("Cannot rename the category", e);
+            refresh();
+        }
+    }
+
+    public void deleteCategory() {
+        String c = selectedCategory("delete");
+        if (c == null) return;
+        Integer n = counts.get(c);
+        int ok = JOptionPane.showConfirmDialog(this, "Delete category \"" + c + "\"?\nIts " + (n == null ? 0 : n)
+                + " image(s) go back to unlabelled (Ctrl+Z undoes).", "Delete category", JOptionPane.OK_CANCEL_OPTION);
+        if (ok != JOptionPane.OK_OPTION) return;
+        try {
+            ds.deleteCategory(c);
+        } catch (IOException | RuntimeException e) {
+            Reporter.unexpected("Cannot delete the category", e);
+        }
+        catList.setSelectedIndex(1);
+        refresh();
+    }
+
+    private void importFolder() {
+        JFileChooser fc = new JFileChooser(Settings.get(Settings.KEY_LAST_SOURCE, System.getProperty("user.home")));
+        fc.setFileSelectionMode(JFileChooser.DIRECTORIES_ONLY);
+        fc.setDialogTitle("Folder of images to copy into the dataset");
+        if (fc.showOpenDialog(this) != JFileChooser.APPROVE_OPTION) return;
+        Path src = fc.getSelectedFile().toPath();
+        Settings.put(Settings.KEY_LAST_SOURCE, src.toString());
+        setStatus("Copying images from " + src + "...");
+        new SwingWorker<Integer, Void>() {
+            @Override protected Integer doInBackground() throws Exception { return ds.importFrom(src); }
+            @Override protected void done() {
+                try {
+                    int n = get();
+                    refresh();
+                    setStatus(n + " image(s) copied into unlabelled/.");
+                } catch (Exception e) {
+                    Reporter.unexpected("Import failed", e.getCause() != null ? e.getCause() : e);
+                }
+            }
+        }.execute();
+    }
+
+    private void openInImageJ(Path p) {
+        new Thread(() -> {
+            ImagePlus imp = IJ.openImage(p.toString());
+            if (imp != null) imp.show();
+            else Reporter.error("ImageJ cannot open " + p);
+        }, "OmniClas open").start();
+    }
+
+    // ------------------------------------------------------------------ ask the model
+
+    public void askModel() {
+        if (predicting != null && !predicting.isDone()) {
+            predicting.cancel(true);
+            return;
+        }
+        OmniClasClient client = Settings.client();
+        askButton.setEnabled(false);
+        setStatus("Asking the server for its models...");
+        new SwingWorker<List<Dto.Model>, Void>() {
+            @Override protected List<Dto.Model> doInBackground() throws Exception { return client.models(); }
+            @Override protected void done() {
+                askButton.setEnabled(true);
+                List<Dto.Model> models;
+                try {
+                    models = get();
+                } catch (Exception e) {
+                    setStatus(" ");
+                    Reporter.unexpected("OmniClas", e.getCause() != null ? e.getCause() : e);
+                    return;
+                }
+                if (models.isEmpty()) {
+                    Reporter.error("The server has no registered model yet; train one first (Train Classifier...).");
+                    return;
+                }
+                String[] names = models.stream().map(m -> m.name).toArray(String[]::new);
+                String last = Settings.get(Settings.KEY_LAST_MODEL, names[0]);
+                String choice = (String) JOptionPane.showInputDialog(LabelWindow.this,
+                        "Model that suggests classes for the unlabelled images:", "Ask the model",
+                        JOptionPane.PLAIN_MESSAGE, null, names, java.util.Arrays.asList(names).contains(last) ? last : names[0]);
+                if (choice != null) predict(client, choice);
+            }
+        }.execute();
+    }
+
+    private void predict(OmniClasClient client, String model) {
+        Settings.put(Settings.KEY_LAST_MODEL, model);
+        List<Path> todo;
+        try {
+            todo = ds.images(null);
+        } catch (IOException e) {
+            Reporter.unexpected("Cannot read the dataset folder", e);
+            return;
+        }
+        askButton.setText("Stop asking");
+        predicting = new SwingWorker<Void, Void>() {
+            int done;
+            @Override protected Void doInBackground() throws Exception {
+                for (int i = 0; i < todo.size() && !isCancelled(); i += ImageClassifier.BATCH) {
+                    List<Path> batch = todo.subList(i, Math.min(todo.size(), i + ImageClassifier.BATCH));
+                    List<ImagePart> parts = new ArrayList<>();
+                    for (Path p : batch) parts.add(part(p, parts.size()));
+                    Dto.PredictResponse answer = client.predict(model, parts);
+                    for (int k = 0; k < batch.size(); k++) {
+                        String name = parts.get(k).filename;
+                        for (Dto.PredictResult r : answer.results) {
+                            if (name.equals(r.image) && (r.slice == null || r.slice == 1)) suggestions.put(batch.get(k), r);
+                        }
+                    }
+                    done += batch.size();
+                    SwingUtilities.invokeLater(() -> {
+                        setStatus("Model " + model + ": " + done + " / " + todo.size() + " unlabelled images");
+                        grid.repaint();
+                    });
+                }
+                return null;
+            }
+            @Override protected void done() {
+                askButton.setText("Ask the model...");
+                try {
+                    if (!isCancelled()) get();
+                    sortUncertain.setSelected(true);
+                    catList.setSelectedIndex(1);
+                    fillGrid(0);
+                    setStatus("Suggestions for " + done + " image(s). Least certain first; A or Enter accepts, 1-9 assigns.");
+                } catch (Exception e) {
+                    Reporter.unexpected("OmniClas", e.getCause() != null ? e.getCause() : e);
+                }
+            }
+        };
+        predicting.execute();
+    }
+
+    private static ImagePart part(Path p, int index) throws IOException {
+        String name = p.getFileName().toString();
+        String lower = name.toLowerCase(java.util.Locale.ROOT);
+        String upload = String.format("%04d_%s", index, name);
+        if (lower.endsWith(".png") || lower.endsWith(".jpg") || lower.endsWith(".jpeg") || lower.endsWith(".tif") || lower.endsWith(".tiff")) {
+            return new ImagePart(upload, Files.readAllBytes(p));
+        }
+        ImagePlus imp = IJ.openImage(p.toString());
+        if (imp == null) throw new IOException("ImageJ cannot open " + p);
+        return new ImagePart(upload + ".tif", ImageEncoder.sliceToTiff(imp, 1), "image/tiff");
+    }
+
+    // ------------------------------------------------------------------ renderers
+
+    private final class ThumbRenderer extends JPanel implements ListCellRenderer<Path> {
+        private static final long serialVersionUID = 1L;
+        private final JLabel icon = new JLabel();
+        private final JLabel name = new JLabel();
+        private final JLabel info = new JLabel();
+        private final ImageIcon blank = new ImageIcon(new BufferedImage(THUMB, THUMB, BufferedImage.TYPE_INT_RGB));
+
+        ThumbRenderer() {
+            super(new BorderLayout(0, 1));
+            icon.setHorizontalAlignment(SwingConstants.CENTER);
+            icon.setPreferredSize(new Dimension(THUMB, THUMB));
+            name.setFont(name.getFont().deriveFont(10f));
+            info.setFont(info.getFont().deriveFont(10f));
+            JPanel text = new JPanel(new GridLayout(2, 1));
+            text.setOpaque(false);
+            text.add(name);
+            text.add(info);
+            add(icon, BorderLayout.CENTER);
+            add(text, BorderLayout.SOUTH);
+        }
+
+        @Override
+        public Component getListCellRendererComponent(JList<? extends Path> list, Path p, int index, boolean selected, boolean focus) {
+            BufferedImage img = thumbs.get(p);
+            icon.setIcon(img == null ? blank : new ImageIcon(img));
+            name.setText(p.getFileName().toString());
+            String cat = categoryOf.get(p);
+            Dto.PredictResult r = suggestions.get(p);
+            Color border = selected ? list.getSelectionBackground() : list.getBackground();
+            if (cat != null) {
+                info.setText(cat);
+                info.setForeground(new Color(0, 100, 0));
+            } else if (r != null) {
+                info.setText("? " + r.className + " " + Math.round(r.confidence * 100) + "%");
+                info.setForeground(r.confidence >= 0.8 ? new Color(0, 110, 0) : r.confidence >= 0.5 ? new Color(160, 100, 0) : new Color(180, 0, 0));
+            } else {
+                info.setText("unlabelled");
+                info.setForeground(Color.GRAY);
+            }
+            setBackground(selected ? list.getSelectionBackground() : list.getBackground());
+            name.setForeground(selected ? list.getSelectionForeground() : list.getForeground());
+            setBorder(BorderFactory.createLineBorder(border, 3));
+            setToolTipText(r == null || cat != null ? p.toString()
+                    : p + "  (model: " + r.className + ", " + Math.round(r.confidence * 100) + "%)");
+            return this;
+        }
+    }
+
+    private final class CategoryRenderer extends javax.swing.DefaultListCellRenderer {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public Component getListCellRendererComponent(JList<?> list, Object value, int index, boolean selected, boolean focus) {
+            String v = (String) value;
+            Integer n = counts.get(v);
+            String text;
+            if (ALL.equals(v)) text = "All images";
+            else if (UNLABELLED.equals(v)) text = "Unlabelled";
+            else {
+                int k = categories.indexOf(v);
+                text = (k >= 0 && k < 9 ? "[" + (k + 1) + "] " : "") + v;
+            }
+            return super.getListCellRendererComponent(list, text + " (" + (n == null ? 0 : n) + ")", index, selected, focus);
+        }
+    }
+}

@@ -1,0 +1,258 @@
+package org.omniclas.fiji.ui;
+
+import ij.IJ;
+import ij.measure.ResultsTable;
+import org.omniclas.fiji.client.Dto;
+import org.omniclas.fiji.client.OmniClasClient;
+import org.omniclas.fiji.client.OmniClasException;
+
+import javax.swing.BorderFactory;
+import javax.swing.JButton;
+import javax.swing.JFrame;
+import javax.swing.JLabel;
+import javax.swing.JOptionPane;
+import javax.swing.JPanel;
+import javax.swing.JScrollPane;
+import javax.swing.JTable;
+import javax.swing.ListSelectionModel;
+import javax.swing.SwingUtilities;
+import javax.swing.SwingWorker;
+import javax.swing.table.AbstractTableModel;
+import java.awt.BorderLayout;
+import java.awt.Dimension;
+import java.awt.FlowLayout;
+import java.awt.GraphicsEnvironment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/** Models...: registry browser (list with classes, backbone, metrics, date; delete; rename). */
+public class ModelsWindow extends JFrame {
+    private static final long serialVersionUID = 1L;
+    public static final String TABLE = "OmniClas Models";
+    private static ModelsWindow instance;
+    private static volatile ResultsTable last;
+
+    private final OmniClasClient client = Settings.client();
+    private final ModelTable model = new ModelTable();
+    private final JTable table = new JTable(model);
+    private final JLabel status = new JLabel(" ");
+    private final List<JButton> buttons = new ArrayList<>();
+
+    /**
+     * Adds the "Model" field to a dialog: a choice of the registered models, or a text field when the server
+     * has none. Returns the names (possibly empty), or null (after reporting) when the server is unreachable.
+     */
+    public static String[] modelChoices(OmniClasClient client, Options o) {
+        List<Dto.Model> models;
+        try {
+            models = client.models();
+        } catch (OmniClasException e) {
+            Reporter.error(e);
+            return null;
+        }
+        String[] names = new String[models.size()];
+        for (int i = 0; i < names.length; i++) names[i] = models.get(i).name;
+        String lastModel = Settings.get(Settings.KEY_LAST_MODEL, names.length > 0 ? names[0] : "");
+        if (names.length > 0) {
+            boolean known = false;
+            for (String n : names) known |= n.equals(lastModel);
+            o.addChoice("Model", names, known ? lastModel : names[0]);
+        } else {
+            o.addString("Model", "", 20);
+            o.addMessage("The server has no registered model yet (see Train Classifier...).");
+        }
+        return names;
+    }
+
+    /** Macro / headless form. */
+    public static void runMacro(String options) {
+        Map<String, String> opt = Options.parse(options);
+        String action = opt.containsKey("action") ? opt.get("action") : "list";
+        OmniClasClient client = Settings.client();
+        try {
+            if (action.equals("delete")) {
+                client.deleteModel(require(opt, "model"));
+                IJ.log("OmniClas: deleted model " + opt.get("model"));
+            } else if (action.equals("rename")) {
+                Dto.Model m = client.renameModel(require(opt, "model"), require(opt, "new_name"));
+                IJ.log("OmniClas: renamed model " + opt.get("model") + " to " + m.name);
+            }
+            ResultsTable rt = toTable(client.models());
+            last = rt;
+            if (!GraphicsEnvironment.isHeadless()) rt.show(TABLE);
+        } catch (OmniClasException e) {
+            Reporter.error(e);
+        } catch (IllegalArgumentException e) {
+            Reporter.error(e.getMessage());
+        }
+    }
+
+    private static String require(Map<String, String> opt, String key) {
+        String v = opt.get(key);
+        if (v == null || v.isEmpty()) throw new IllegalArgumentException("Models...: option " + key + "= is missing.");
+        return v;
+    }
+
+    public static ResultsTable lastTable() { return last; }
+
+    public static ResultsTable toTable(List<Dto.Model> models) {
+        ResultsTable rt = new ResultsTable();
+        for (Dto.Model m : models) {
+            rt.incrementCounter();
+            rt.addValue("name", m.name);
+            rt.addValue("framework", m.framework == null ? "" : m.framework);
+            rt.addValue("backbone", m.backbone == null ? "" : m.backbone);
+            rt.addValue("classes", m.classes == null ? "" : String.join(";", m.classes));
+            Double acc = m.testAccuracy();
+            rt.addValue("test_accuracy", acc == null ? Double.NaN : acc);
+            rt.addValue("created", m.created == null ? "" : m.created);
+        }
+        return rt;
+    }
+
+    public static void open() {
+        SwingUtilities.invokeLater(() -> {
+            if (instance == null || !instance.isDisplayable()) instance = new ModelsWindow();
+            instance.setVisible(true);
+            instance.toFront();
+            instance.refresh();
+        });
+    }
+
+    private ModelsWindow() {
+        super("OmniClas Models");
+        table.setSelectionMode(ListSelectionModel.SINGLE_SELECTION);
+        table.setAutoCreateRowSorter(true);
+        table.setName("models");
+        int[] widths = {150, 230, 120, 80, 90, 170, 120};
+        for (int c = 0; c < widths.length; c++) table.getColumnModel().getColumn(c).setPreferredWidth(widths[c]);
+        JPanel south = new JPanel(new BorderLayout());
+        JPanel bp = new JPanel(new FlowLayout(FlowLayout.RIGHT));
+        bp.add(button("Refresh", this::refresh));
+        bp.add(button("Rename...", this::renameSelected));
+        bp.add(button("Delete...", this::deleteSelected));
+        JButton close = new JButton("Close");
+        close.addActionListener(e -> dispose());
+        bp.add(close);
+        status.setBorder(BorderFactory.createEmptyBorder(2, 6, 2, 6));
+        south.add(status, BorderLayout.CENTER);
+        south.add(bp, BorderLayout.EAST);
+        getContentPane().add(new JScrollPane(table), BorderLayout.CENTER);
+        getContentPane().add(south, BorderLayout.SOUTH);
+        setPreferredSize(new Dimension(960, 320));
+        pack();
+        setLocationRelativeTo(null);
+    }
+
+    private JButton button(String text, Runnable action) {
+        JButton b = new JButton(text);
+        b.setName(text.replace("...", "").toLowerCase());
+        b.addActionListener(e -> action.run());
+        buttons.add(b);
+        return b;
+    }
+
+    private Dto.Model selected() {
+        int row = table.getSelectedRow();
+        if (row < 0) {
+            JOptionPane.showMessageDialog(this, "Select a model first.", "OmniClas", JOptionPane.INFORMATION_MESSAGE);
+            return null;
+        }
+        return model.rows.get(table.convertRowIndexToModel(row));
+    }
+
+    /** Runs a server call off the EDT, then refreshes the list. */
+    private void background(String what, Callable<List<Dto.Model>> call) {
+        status.setText(what);
+        for (JButton b : buttons) b.setEnabled(false);
+        new SwingWorker<List<Dto.Model>, Void>() {
+            @Override protected List<Dto.Model> doInBackground() throws Exception { return call.call(); }
+            @Override protected void done() {
+                for (JButton b : buttons) b.setEnabled(true);
+                try {
+                    List<Dto.Model> models = get();
+                    model.set(models);
+                    status.setText(models.size() + " model(s) on " + Settings.url());
+                } catch (java.util.concurrent.ExecutionException e) {
+                    status.setText("Failed.");
+                    Reporter.unexpected("OmniClas models", e.getCause());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }.execute();
+    }
+
+    public void refresh() {
+        background("Loading models...", client::models);
+    }
+
+    private void renameSelected() {
+        Dto.Model m = selected();
+        if (m == null) return;
+        String name = (String) JOptionPane.showInputDialog(this, "New name for model \"" + m.name + "\":", "Rename model",
+                JOptionPane.PLAIN_MESSAGE, null, null, m.name);
+        if (name == null || name.trim().isEmpty() || name.trim().equals(m.name)) return;
+        background("Renaming...", () -> {
+            client.renameModel(m.name, name.trim());
+            return client.models();
+        });
+    }
+
+    private void deleteSelected() {
+        Dto.Model m = selected();
+        if (m == null) return;
+        int ok = JOptionPane.showConfirmDialog(this, "Delete model \"" + m.name + "\" from the registry?\nThis cannot be undone.",
+                "Delete model", JOptionPane.OK_CANCEL_OPTION, JOptionPane.WARNING_MESSAGE);
+        if (ok != JOptionPane.OK_OPTION) return;
+        background("Deleting...", () -> {
+            client.deleteModel(m.name);
+            return client.models();
+        });
+    }
+
+    /** "macro F1 0.912, images 40" (test accuracy has its own column). */
+    static String formatMetrics(Map<String, Double> metrics) {
+        if (metrics == null) return "";
+        StringBuilder sb = new StringBuilder();
+        for (Map.Entry<String, Double> e : metrics.entrySet()) {
+            if (e.getKey().equals("test_accuracy") || e.getValue() == null) continue;
+            if (sb.length() > 0) sb.append(", ");
+            String k = e.getKey().startsWith("test_") ? e.getKey().substring(5) : e.getKey();
+            double v = e.getValue();
+            sb.append(k.replace("macro_f1", "macro F1").replace('_', ' ')).append(' ')
+                    .append(v == Math.rint(v) && Math.abs(v) > 1 ? String.valueOf((long) v) : IJ.d2s(v, 3));
+        }
+        return sb.toString();
+    }
+
+    static final class ModelTable extends AbstractTableModel {
+        private static final long serialVersionUID = 1L;
+        static final String[] COLS = {"Name", "Classes", "Backbone", "Framework", "Test accuracy", "Metrics", "Created"};
+        List<Dto.Model> rows = new ArrayList<>();
+
+        void set(List<Dto.Model> models) {
+            rows = new ArrayList<>(models);
+            fireTableDataChanged();
+        }
+
+        @Override public int getRowCount() { return rows.size(); }
+        @Override public int getColumnCount() { return COLS.length; }
+        @Override public String getColumnName(int c) { return COLS[c]; }
+
+        @Override public Object getValueAt(int r, int c) {
+            Dto.Model m = rows.get(r);
+            switch (c) {
+                case 0: return m.name;
+                case 1: return m.classes == null ? "" : String.join(", ", m.classes);
+                case 2: return m.backbone;
+                case 3: return m.framework;
+                case 4: return m.testAccuracy() == null ? "" : IJ.d2s(m.testAccuracy() * 100, 1) + " %";
+                case 5: return formatMetrics(m.metrics);
+                default: return m.created == null ? "" : m.created.replace('T', ' ').replaceFirst("(\\d\\d:\\d\\d):\\d\\d.*$", "$1");
+            }
+        }
+    }
+}

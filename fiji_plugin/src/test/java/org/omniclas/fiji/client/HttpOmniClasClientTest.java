@@ -1,0 +1,195 @@
+package org.omniclas.fiji.client;
+
+import com.google.gson.JsonObject;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import org.junit.After;
+import org.junit.Before;
+import org.junit.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.Assert.*;
+
+/** Requests against a stub HttpServer on 127.0.0.1 (port 0). */
+public class HttpOmniClasClientTest {
+    static final class Seen {
+        String method, path, query, auth, contentType;
+        byte[] body;
+    }
+
+    private HttpServer server;
+    private final List<Seen> seen = Collections.synchronizedList(new ArrayList<>());
+    private final Map<String, Object[]> answers = new LinkedHashMap<>(); // "METHOD path" -> {code, body}
+    private String url;
+
+    @Before public void start() throws IOException {
+        server = HttpServer.create(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), 0);
+        server.createContext("/", this::handle);
+        server.start();
+        url = "http://127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    @After public void stop() {
+        server.stop(0);
+    }
+
+    private void handle(HttpExchange ex) throws IOException {
+        Seen s = new Seen();
+        s.method = ex.getRequestMethod();
+        s.path = ex.getRequestURI().getRawPath();
+        s.query = ex.getRequestURI().getRawQuery();
+        s.auth = ex.getRequestHeaders().getFirst("Authorization");
+        s.contentType = ex.getRequestHeaders().getFirst("Content-Type");
+        s.body = readAll(ex.getRequestBody());
+        seen.add(s);
+        Object[] a = answers.get(s.method + " " + s.path);
+        if (a == null) a = new Object[]{404, "{\"error\":{\"status\":404,\"message\":\"no route " + s.path + "\"}}"};
+        byte[] out = ((String) a[1]).getBytes(StandardCharsets.UTF_8);
+        ex.getResponseHeaders().add("Content-Type", "application/json");
+        ex.sendResponseHeaders((Integer) a[0], out.length);
+        try (OutputStream os = ex.getResponseBody()) {
+            os.write(out);
+        }
+    }
+
+    private static byte[] readAll(InputStream in) throws IOException {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        byte[] buf = new byte[4096];
+        int n;
+        while ((n = in.read(buf)) > 0) b.write(buf, 0, n);
+        return b.toByteArray();
+    }
+
+    private void answer(String key, int code, String body) { answers.put(key, new Object[]{code, body}); }
+
+    @Test public void healthUsesApiPrefixAndNoAuthWithoutToken() throws Exception {
+        answer("GET /api/v1/health", 200, "{\"status\":\"ok\",\"version\":\"0.1.0\",\"auth_required\":false}");
+        Dto.Health h = new HttpOmniClasClient(url + "/", null).health();
+        assertEquals("0.1.0", h.version);
+        assertNull(seen.get(0).auth);
+    }
+
+    @Test public void urlAlreadyEndingInApiV1IsKept() throws Exception {
+        answer("GET /api/v1/health", 200, "{\"status\":\"ok\"}");
+        new HttpOmniClasClient(url + "/api/v1", "").health();
+        assertEquals("/api/v1/health", seen.get(0).path);
+    }
+
+    @Test public void bearerTokenIsSent() throws Exception {
+        answer("DELETE /api/v1/models/my%20model", 200, "{\"deleted\":\"my model\"}");
+        new HttpOmniClasClient(url, "s3cret").deleteModel("my model");
+        Seen s = seen.get(0);
+        assertEquals("DELETE", s.method);
+        assertEquals("Bearer s3cret", s.auth);
+    }
+
+    @Test public void multipartPredictBody() throws Exception {
+        answer("POST /api/v1/predict", 200, "{\"model\":\"m\",\"results\":[{\"image\":\"a.tif\",\"class\":\"X\",\"confidence\":0.7,"
+                + "\"probabilities\":{\"X\":0.7,\"Y\":0.3},\"top\":[{\"class\":\"X\",\"probability\":0.7}]}]}");
+        byte[] img1 = {0, 1, 2, (byte) 255, 13, 10};
+        byte[] img2 = "PNGDATA".getBytes(StandardCharsets.US_ASCII);
+        Dto.PredictResponse r = new HttpOmniClasClient(url, "t").predict("m",
+                Arrays.asList(new ImagePart("a.tif", img1), new ImagePart("b.png", img2)));
+        assertEquals("X", r.results.get(0).className);
+        Seen s = seen.get(0);
+        assertEquals("Bearer t", s.auth);
+        assertTrue(s.contentType.startsWith("multipart/form-data; boundary="));
+        String boundary = s.contentType.substring(s.contentType.indexOf("boundary=") + 9);
+        String body = new String(s.body, StandardCharsets.ISO_8859_1);
+        assertTrue(body.startsWith("--" + boundary + "\r\n"));
+        assertTrue(body.contains("Content-Disposition: form-data; name=\"model\"\r\n"));
+        assertTrue(body.contains("\r\n\r\nm\r\n--" + boundary));
+        assertTrue(body.contains("Content-Disposition: form-data; name=\"images\"; filename=\"a.tif\"\r\nContent-Type: image/tiff\r\n\r\n"
+                + new String(img1, StandardCharsets.ISO_8859_1) + "\r\n"));
+        assertTrue(body.contains("filename=\"b.png\"\r\nContent-Type: image/png\r\n\r\nPNGDATA\r\n"));
+        assertTrue(body.endsWith("--" + boundary + "--\r\n"));
+    }
+
+    @Test public void jobLifecycleRequests() throws Exception {
+        answer("POST /api/v1/jobs", 202, "{\"job_id\":\"j7\",\"state\":\"queued\"}");
+        answer("GET /api/v1/jobs/j7", 200, "{\"id\":\"j7\",\"state\":\"finished\",\"result\":{\"test_accuracy\":0.5}}");
+        answer("POST /api/v1/jobs/j7/cancel", 200, "{\"id\":\"j7\",\"state\":\"cancelled\"}");
+        answer("POST /api/v1/jobs/j7/register", 201, "{\"name\":\"mine\",\"classes\":[\"a\",\"b\"]}");
+        answer("GET /api/v1/jobs/j7/log", 200, "{\"lines\":[\"one\",\"two\"]}");
+        HttpOmniClasClient c = new HttpOmniClasClient(url, null);
+        Dto.JobSpec spec = new Dto.JobSpec();
+        spec.dataset = "/d";
+        spec.process = "nd";
+        Dto.Job j = c.submitJob(spec);
+        assertEquals("j7", j.id());
+        JsonObject sent = HttpOmniClasClient.gson().fromJson(new String(seen.get(0).body, StandardCharsets.UTF_8), JsonObject.class);
+        assertEquals("/d", sent.get("dataset").getAsString());
+        assertTrue(seen.get(0).contentType.startsWith("application/json"));
+        assertEquals("finished", c.job("j7").state);
+        assertEquals("cancelled", c.cancelJob("j7").state);
+        assertEquals("mine", c.registerJob("j7", "mine").name);
+        JsonObject reg = HttpOmniClasClient.gson().fromJson(new String(seen.get(3).body, StandardCharsets.UTF_8), JsonObject.class);
+        assertEquals("mine", reg.get("name").getAsString());
+        assertEquals(Arrays.asList("one", "two"), c.jobLog("j7", 5));
+        assertEquals("tail=5", seen.get(4).query);
+    }
+
+    @Test public void serverErrorMessageIsShownAsIs() {
+        answer("POST /api/v1/models/x/rename", 404, "{\"error\":{\"status\":404,\"message\":\"no model named 'x'\",\"field\":\"model\"}}");
+        try {
+            new HttpOmniClasClient(url, null).renameModel("x", "y");
+            fail();
+        } catch (OmniClasException e) {
+            assertEquals("no model named 'x'", e.getMessage());
+            assertEquals(404, e.getStatus());
+            assertFalse(e.isConnectionFailure());
+        }
+        JsonObject sent = HttpOmniClasClient.gson().fromJson(new String(seen.get(0).body, StandardCharsets.UTF_8), JsonObject.class);
+        assertEquals("y", sent.get("new_name").getAsString());
+    }
+
+    @Test public void unauthorizedIs401() {
+        answer("DELETE /api/v1/models/x", 401, "{\"error\":{\"status\":401,\"message\":\"missing or wrong token\"}}");
+        try {
+            new HttpOmniClasClient(url, "bad").deleteModel("x");
+            fail();
+        } catch (OmniClasException e) {
+            assertTrue(e.isUnauthorized());
+            assertEquals("missing or wrong token", e.getMessage());
+        }
+    }
+
+    @Test public void closedPortGivesStartServerHint() throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            port = s.getLocalPort();
+        }
+        try {
+            new HttpOmniClasClient("http://127.0.0.1:" + port, null).models();
+            fail();
+        } catch (OmniClasException e) {
+            assertTrue(e.isConnectionFailure());
+            assertTrue(e.getMessage(), e.getMessage().contains("omniclas serve"));
+            assertTrue(e.getMessage().contains("127.0.0.1:" + port));
+        }
+    }
+
+    @Test public void notJsonIsExplained() {
+        answer("GET /api/v1/models", 200, "<html>hello</html>");
+        try {
+            new HttpOmniClasClient(url, null).models();
+            fail();
+        } catch (OmniClasException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("did not answer with OmniClas JSON"));
+        }
+    }
+}

@@ -1,0 +1,108 @@
+"""Start ImageJ 1.x with the OmniClas plugin in this Python process (scyjava/JPype, headless), once.
+
+JPype can start only one JVM per process, so every Fiji test goes through :func:`start`.
+Jars: ImageJ (``OMNICLAS_IJ_JAR``, default /usr/share/java/ij.jar), Gson (``OMNICLAS_GSON_JAR``, default
+/usr/share/java/gson.jar) and the built plugin ``fiji_plugin/target/omniclas_fiji-*.jar``
+(``cd fiji_plugin && mvn -o -B -Dmaven.repo.local=/usr/share/maven-repo package``).
+"""
+from __future__ import annotations
+
+import os
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_TARGET = ROOT / "fiji_plugin" / "target"
+BUILD_HINT = "cd fiji_plugin && mvn -o -B -Dmaven.repo.local=/usr/share/maven-repo package"
+
+_handles = None
+
+
+def ij_jar() -> Path:
+    return Path(os.environ.get("OMNICLAS_IJ_JAR", "/usr/share/java/ij.jar"))
+
+
+def gson_jar() -> Path | None:
+    env = os.environ.get("OMNICLAS_GSON_JAR")
+    candidates = [Path(env)] if env else []
+    candidates += [Path("/usr/share/java/gson.jar")] + sorted((PLUGIN_TARGET / "imagej-dist").glob("gson*.jar"))
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def plugin_jar() -> Path | None:
+    jars = sorted(p for p in PLUGIN_TARGET.glob("omniclas_fiji-*.jar") if not p.name.endswith(("-sources.jar", "-javadoc.jar")))
+    plain = [p for p in jars if not p.name.endswith("-imagej.jar")]
+    return (plain or jars or [None])[0]
+
+
+def classpath() -> list[Path]:
+    return [ij_jar(), gson_jar(), plugin_jar()]
+
+
+def missing_reason() -> str | None:
+    """Why the in-process ImageJ cannot run here, or None."""
+    try:
+        import jpype  # noqa: F401
+        import scyjava  # noqa: F401
+    except ImportError as err:
+        return f"scyjava/JPype not installed ({err})"
+    if not ij_jar().is_file():
+        return f"ImageJ jar not found at {ij_jar()} (apt install libij-java or set OMNICLAS_IJ_JAR)"
+    if gson_jar() is None:
+        return "Gson jar not found (apt install libgoogle-gson-java or set OMNICLAS_GSON_JAR)"
+    if plugin_jar() is None:
+        return f"OmniClas Fiji plugin jar not built ({BUILD_HINT})"
+    return None
+
+
+def start():
+    """Start the headless JVM (once) and return handles to the Java classes the tests use."""
+    global _handles
+    if _handles is not None:
+        return _handles
+    import jpype
+    import scyjava
+
+    if not jpype.isJVMStarted():
+        scyjava.config.set_java_constraints(fetch="never")
+        for jar in classpath():
+            scyjava.config.add_classpath(str(jar))
+        scyjava.config.add_option("-Djava.awt.headless=true")
+        scyjava.start_jvm()
+    elif not jpype.JClass("java.awt.GraphicsEnvironment").isHeadless():
+        raise RuntimeError("a non-headless JVM is already running in this process")
+    jimport = scyjava.jimport
+    h = types.SimpleNamespace(
+        IJ=jimport("ij.IJ"),
+        ImagePlus=jimport("ij.ImagePlus"),
+        Prefs=jimport("ij.Prefs"),
+        Macro=jimport("ij.Macro"),
+        Commands=jimport("org.omniclas.fiji.plugins.Commands"),
+        Reporter=jimport("org.omniclas.fiji.ui.Reporter"),
+        ImageClassifier=jimport("org.omniclas.fiji.ui.ImageClassifier"),
+        ModelsWindow=jimport("org.omniclas.fiji.ui.ModelsWindow"),
+        TrainWizard=jimport("org.omniclas.fiji.ui.TrainWizard"),
+        Settings=jimport("org.omniclas.fiji.ui.Settings"),
+        HttpOmniClasClient=jimport("org.omniclas.fiji.client.HttpOmniClasClient"),
+    )
+    h.Commands.register()
+    _handles = h
+    return h
+
+
+def table_rows(rt) -> list[dict]:
+    """An ImageJ ResultsTable as a list of dicts (string columns stay strings)."""
+    headings = [str(c) for c in rt.getHeadings()]
+    rows = []
+    for i in range(int(rt.size())):
+        row = {}
+        for col in headings:
+            if col in ("Label", " "):
+                continue
+            text = str(rt.getStringValue(col, i))
+            try:
+                row[col] = float(text) if text not in ("", "NaN") else (float("nan") if text == "NaN" else "")
+            except ValueError:
+                row[col] = text
+        rows.append(row)
+    return rows

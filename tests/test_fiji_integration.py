@@ -1,0 +1,277 @@
+"""The OmniClas Fiji/ImageJ plugin driven in-process (scyjava/JPype, headless ImageJ 1.x).
+
+Needs the built plugin jar (see tests/fiji_jvm.py) and, for most tests, a running ``omniclas serve`` with a
+registered model (the ``live_server`` fixture). Real images are read in place from ../shared/data.
+"""
+from __future__ import annotations
+
+import io
+import math
+import shutil
+import socket
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fiji_jvm
+
+ROOT = Path(__file__).resolve().parents[1]
+BBBC013 = (ROOT / ".." / "shared" / "data" / "bbbc013").resolve()
+
+
+@pytest.fixture(scope="module")
+def ij():
+    reason = fiji_jvm.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    return fiji_jvm.start()
+
+
+@pytest.fixture()
+def settings(ij):
+    """Restores the server settings after a test changes them."""
+    url, token = str(ij.Settings.url()), str(ij.Prefs.get(ij.Settings.KEY_TOKEN, ""))
+    ij.Reporter.clearLastError()
+    yield ij
+    ij.Settings.save(url, token)
+
+
+@pytest.fixture()
+def server(settings, request):
+    try:
+        live_server = request.getfixturevalue("live_server")
+    except pytest.FixtureLookupError:
+        pytest.skip("no live_server fixture (a running `omniclas serve` with a registered model) in tests/conftest.py")
+    token = getattr(live_server, "token", None) or ""
+    settings.IJ.run("Server Settings...", f"url={live_server.url} token=[{token}]")
+    assert str(settings.Settings.url()) == str(live_server.url).rstrip("/") or str(settings.Settings.url()) == str(live_server.url)
+    return live_server
+
+
+def real_image(cls: str = "NuclearGFP", index: int = 0) -> Path:
+    if not BBBC013.is_dir():
+        pytest.skip(f"real test data not found at {BBBC013} (see ../shared/data/README.md)")
+    return sorted((BBBC013 / cls).glob("*.png"))[index]
+
+
+def open_image(ij, path: Path):
+    imp = ij.IJ.openImage(str(path))
+    assert imp is not None, f"ImageJ cannot open {path}"
+    return imp
+
+
+def model_classes(ij, live_server) -> list[str]:
+    client = ij.HttpOmniClasClient(str(live_server.url), getattr(live_server, "token", None) or "")
+    return [str(c) for c in client.model(str(live_server.model)).classes]
+
+
+def last_error(ij) -> str:
+    e = ij.Reporter.lastError()
+    return "" if e is None else str(e)
+
+
+def stack16(ij, path: Path, n: int = 3):
+    """A 16-bit stack made of one real RGB image's grey version, each slice brighter (values up to ~50000)."""
+    jimport = __import__("scyjava").jimport
+    ImageStack = jimport("ij.ImageStack")
+    base = open_image(ij, path).getProcessor().convertToShortProcessor(False)
+    stack = ImageStack(base.getWidth(), base.getHeight())
+    for k in range(n):
+        ip = base.duplicate()
+        ip.multiply(60.0 + 40.0 * k)
+        stack.addSlice(f"s{k + 1}", ip)
+    return ij.ImagePlus("stack16", stack)
+
+
+# ---------------------------------------------------------------- without a server
+
+
+def test_commands_registered(ij):
+    commands = ij.Commands.fromPluginsConfig()
+    for name in ("Label Images...", "Train Classifier...", "Classify Image", "Classify Folder...", "Models...",
+                 "Server Settings..."):
+        assert commands.containsKey(name)
+        assert __import__("scyjava").jimport("ij.Menus").getCommands().containsKey(name)
+
+
+def test_encoder_keeps_bit_depth(ij):
+    tifffile = pytest.importorskip("tifffile")
+    Encoder = __import__("scyjava").jimport("org.omniclas.fiji.ui.ImageEncoder")
+    rgb = open_image(ij, real_image())
+    with tifffile.TiffFile(io.BytesIO(bytes(Encoder.sliceToTiff(rgb, 1)))) as t:
+        arr = t.series[0].asarray()
+    assert arr.dtype == np.uint8 and arr.shape == (rgb.getHeight(), rgb.getWidth(), 3)
+    s16 = stack16(ij, real_image())
+    with tifffile.TiffFile(io.BytesIO(bytes(Encoder.sliceToTiff(s16, 2)))) as t:
+        arr = t.series[0].asarray()
+        assert t.pages[0].compression == 1  # uncompressed
+    assert arr.dtype == np.uint16 and arr.max() > 255
+    assert int(arr[0, 0]) == int(s16.getStack().getProcessor(2).get(0, 0))
+
+
+def test_server_down_gives_one_clear_message(settings):
+    ij = settings
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ij.IJ.run("Server Settings...", f"url=http://127.0.0.1:{port} token=[]")
+    imp = open_image(ij, real_image())
+    ij.IJ.run(imp, "Classify Image", "model=anything")
+    msg = last_error(ij)
+    assert f"127.0.0.1:{port}" in msg
+    assert "omniclas serve" in msg
+    assert "Exception" not in msg and "\tat " not in msg
+    ij.Reporter.clearLastError()
+    ij.IJ.run("Models...", "action=list")
+    assert "omniclas serve" in last_error(ij)
+
+
+class _FakePredictor:
+    def __init__(self):
+        self.seen = []
+
+    def predict_images(self, arrays):
+        self.seen.extend(arrays)
+        return [{"class": "b" if a.mean() > 50 else "a", "confidence": 0.75,
+                 "probabilities": {"a": 0.25, "b": 0.75}} for a in arrays]
+
+
+def test_imagej_py_converts_imageplus(ij):
+    from omniclas.imagej import classify_imageplus, imageplus_planes
+
+    rgb = open_image(ij, real_image())
+    planes = imageplus_planes(rgb)
+    assert len(planes) == 1 and planes[0][1].shape == (rgb.getHeight(), rgb.getWidth(), 3)
+    assert planes[0][1].dtype == np.uint8
+    pixel = int(rgb.getProcessor().getPixel(3, 2)) & 0xFFFFFF
+    assert tuple(int(v) for v in planes[0][1][2, 3]) == ((pixel >> 16) & 255, (pixel >> 8) & 255, pixel & 255)
+
+    s16 = stack16(ij, real_image())
+    raw = imageplus_planes(s16)
+    assert [n for n, _ in raw] == [1, 2, 3]
+    assert raw[2][1].dtype == np.uint16
+    assert int(raw[2][1][1, 1]) == int(s16.getStack().getProcessor(3).get(1, 1))
+
+    fake = _FakePredictor()
+    rows = classify_imageplus(s16, fake)
+    assert [r["slice"] for r in rows] == [1, 2, 3]
+    assert all(r["image"] == "stack16" and r["top"][0]["class"] == "b" for r in rows)
+    assert all(a.dtype == np.uint8 and a.shape[2] == 3 for a in fake.seen)
+
+    comp = ij.IJ.createImage("comp", "16-bit composite-mode", 20, 10, 2, 3, 2)
+    planes = imageplus_planes(comp)
+    assert len(planes) == 6 and planes[0][1].shape == (10, 20, 2) and planes[0][1].dtype == np.uint16
+
+
+# ---------------------------------------------------------------- with a live server
+
+
+def test_classify_real_image_macro(ij, server):
+    imp = open_image(ij, real_image("NuclearGFP"))
+    ij.IJ.run(imp, "Classify Image", f"model={server.model}")
+    assert last_error(ij) == ""
+    rows = fiji_jvm.table_rows(ij.ImageClassifier.lastResults())
+    assert len(rows) == 1
+    row = rows[0]
+    classes = model_classes(ij, server)
+    assert row["class"] in classes and row["top1"] == row["class"]
+    assert 0.0 <= row["confidence"] <= 1.0 and math.isclose(row["p1"], row["confidence"], abs_tol=1e-3)
+    if len(classes) >= 3:
+        assert row["p1"] >= row["p2"] >= row["p3"]
+    assert row["slice"] == 1 and row["image"] == imp.getTitle()
+
+
+def test_classify_16bit_stack(ij, server):
+    imp = stack16(ij, real_image("NoGFP"))
+    ij.IJ.run(imp, "Classify Image", f"model={server.model}")
+    assert last_error(ij) == ""
+    rows = fiji_jvm.table_rows(ij.ImageClassifier.lastResults())
+    assert [r["slice"] for r in rows] == [1.0, 2.0, 3.0]
+    classes = model_classes(ij, server)
+    assert all(r["class"] in classes for r in rows)
+    # the server rescales 16-bit per image, so brighter copies of one image get the same answer
+    assert len({r["class"] for r in rows}) == 1
+
+
+def test_unknown_model_shows_server_message(ij, server):
+    imp = open_image(ij, real_image())
+    ij.IJ.run(imp, "Classify Image", "model=no_such_model_xyz")
+    msg = last_error(ij)
+    assert "no_such_model_xyz" in msg
+    assert "Exception" not in msg
+
+
+def test_list_models(ij, server):
+    ij.IJ.run("Models...", "action=list")
+    assert last_error(ij) == ""
+    rows = fiji_jvm.table_rows(ij.ModelsWindow.lastTable())
+    names = [r["name"] for r in rows]
+    assert str(server.model) in names
+    mine = rows[names.index(str(server.model))]
+    assert mine["classes"]
+
+
+def test_classify_folder_saves_csv(ij, server, tmp_path):
+    folder = real_image("NoGFP").parent
+    csv = tmp_path / "results.csv"
+    ij.IJ.run("Classify Folder...", f"model={server.model} folder=[{folder}] csv=[{csv}]")
+    assert last_error(ij) == ""
+    lines = csv.read_text().strip().splitlines()
+    assert lines[0].split(",")[:4] == ["image", "slice", "class", "confidence"]
+    assert len(lines) - 1 == len(list(folder.glob("*.png")))
+
+
+def _training_dataset(server) -> tuple[Path, bool]:
+    """bbbc013 read in place when it lies under the server's dataset root, else a small copy made there.
+
+    Returns (folder, made_by_us)."""
+    root = Path(str(server.dataset_root)).resolve()
+    real_image()  # skips when the shared data is absent
+    if BBBC013 == root or root in BBBC013.parents:
+        return BBBC013, False
+    dataset = root / f"fiji_train_{uuid.uuid4().hex[:6]}"
+    for cls in ("NoGFP", "NuclearGFP"):
+        (dataset / cls).mkdir(parents=True)
+        for f in sorted((BBBC013 / cls).glob("*.png"))[:16]:
+            shutil.copy(f, dataset / cls / f.name)
+    return dataset, True
+
+
+@pytest.mark.slow
+def test_training_job_to_the_end(ij, server, capfd):
+    dataset, made = _training_dataset(server)
+    classes = sorted(p.name for p in dataset.iterdir() if p.is_dir() and p.name not in ("unlabelled", "test"))
+    name = f"fiji_trained_{uuid.uuid4().hex[:6]}"
+    try:
+        ij.IJ.run("Train Classifier...",
+                  f"dataset=[{dataset}] process=nd efficientnet_lite0 head=linear threshold=0.8 max_iterations=1 "
+                  f"frozen_epochs=1 unfrozen_epochs=0 image_size=64 batch_size=32 seed=0 model_name={name}")
+        out = capfd.readouterr().out
+        assert last_error(ij) == "", last_error(ij)
+        assert "submitted" in out and "finished, test accuracy" in out, out[-2000:]
+        assert "OmniClas job" in out  # progress lines (stage, iteration, epoch, ETA)
+        per_class = fiji_jvm.table_rows(ij.TrainWizard.lastTrainingTable())
+        assert sorted(r["class"] for r in per_class) == classes
+        ij.IJ.run("Models...", "action=list")
+        assert name in [r["name"] for r in fiji_jvm.table_rows(ij.ModelsWindow.lastTable())]
+    finally:
+        if made:
+            shutil.rmtree(dataset, ignore_errors=True)
+        ij.IJ.run("Models...", f"action=delete model={name}")
+
+
+def test_imagej_py_with_real_predictor(ij, server):
+    models_root = getattr(server, "models_root", None)
+    if models_root is None:
+        pytest.skip("live_server exposes no models_root, so the model folder for Predictor.load is unknown")
+    manifests = sorted(Path(str(models_root)).glob(f"{server.model}/**/manifest.json"))
+    if not manifests:
+        pytest.skip(f"no manifest.json for {server.model} under {models_root}")
+    from omniclas.imagej import classify_imageplus
+
+    rows = classify_imageplus(stack16(ij, real_image("NuclearGFP")), str(manifests[-1].parent))
+    classes = model_classes(ij, server)
+    assert [r["slice"] for r in rows] == [1, 2, 3]
+    assert all(r["class"] in classes and 0 <= r["confidence"] <= 1 for r in rows)
