@@ -161,7 +161,8 @@ def test_lr_rule_uses_lowest_loss_and_falls_back():
     assert lowest_loss_lr([1e-7, 1e-6, 1e-2], [0.3, 0.2, 2.0]) == 1e-3  # lowest at 1e-6 < 1e-5
 
 
-def test_paper_finetune_protocol_runs_with_fastai(small_bbbc013, tmp_path):
+def test_paper_finetune_protocol_runs_with_fastai(small_bbbc013, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     events = []
     r = train(_cfg(small_bbbc013, tmp_path / "r", process="nd", head="finetune", frozen_epochs=1, unfrozen_epochs=1,
                    batch_size=16), progress=events.append)
@@ -169,6 +170,7 @@ def test_paper_finetune_protocol_runs_with_fastai(small_bbbc013, tmp_path):
     epochs = {(e.epoch, e.epochs) for e in events if e.stage == "training" and e.epochs}
     assert epochs == {(1, 2), (2, 2)}
     assert any("learning-rate range test" in e.message for e in events)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # fastai's scratch files went elsewhere
     images = sorted((small_bbbc013 / "unlabelled").iterdir())[:8]
     assert np.array_equal(Predictor.load(r.run_dir).predict_proba(images), r.predictor.predict_proba(images))
 

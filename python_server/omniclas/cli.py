@@ -138,15 +138,25 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _resolve_model(name: str) -> Path:
-    path = Path(name)
+def _model_folder(ref: str) -> Path:
+    """A run or model folder, or a registered model's version folder (``name`` or ``name@version``)."""
+    path = Path(ref)
     if path.is_dir():
         return path
-    try:
-        from .registry import default_registry
-    except ImportError:
-        raise OmniClasError(f"model folder not found: {name}", field="model") from None
-    return default_registry().model_dir(name)
+    from .registry import Registry, default_root
+
+    return Registry(default_root()).resolve(ref)[2]
+
+
+def _load_model(ref: str, bf16):
+    """A run folder loads directly; a registered name goes through the registry, which checks every file's sha256."""
+    from .predictor import Predictor
+
+    if Path(ref).is_dir():
+        return Predictor.load(ref, bf16=bf16)
+    from .registry import Registry, default_root
+
+    return Registry(default_root(), bf16=bf16).load(ref)[3]
 
 
 def _expand_images(items) -> list[Path]:
@@ -170,16 +180,19 @@ def _cmd_predict(args) -> int:
     import csv
 
     from .errors import ImageReadError
-    from .predictor import Predictor
 
-    predictor = Predictor.load(_resolve_model(args.model), bf16=args.bf16)
+    model = _load_model(args.model, args.bf16)
+    classes = list(model.classes)
     rows = []
     for path in _expand_images(args.images):
         try:
-            result = predictor.predict_images([path])[0]
-            rows.append({"image": str(path), **result})
+            probs = model.predict_proba([path])[0]
         except ImageReadError as err:
             rows.append({"image": str(path), "error": str(err)})
+            continue
+        best = int(probs.argmax())
+        rows.append({"image": str(path), "class": classes[best], "confidence": float(probs[best]),
+                     "probabilities": {c: float(p) for c, p in zip(classes, probs)}})
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
@@ -188,15 +201,15 @@ def _cmd_predict(args) -> int:
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["image", "class", "confidence"] + predictor.classes + ["error"])
+            w.writerow(["image", "class", "confidence"] + classes + ["error"])
             for r in rows:
-                probs = [r["probabilities"][c] for c in predictor.classes] if "class" in r else [""] * len(predictor.classes)
+                probs = [r["probabilities"][c] for c in classes] if "class" in r else [""] * len(classes)
                 w.writerow([r["image"], r.get("class", ""), r.get("confidence", "")] + probs + [r.get("error", "")])
     return 1 if any("error" in r for r in rows) else 0
 
 
 def _cmd_info(args) -> int:
-    path = _resolve_model(args.model)
+    path = _model_folder(args.model)
     manifest_path = path / "manifest.json"
     if not manifest_path.is_file():
         raise OmniClasError(f"{path} is not a model folder: manifest.json is missing", field="model")

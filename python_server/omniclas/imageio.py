@@ -13,6 +13,7 @@ The rule that maps any image onto the network's three channels:
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +57,14 @@ def read_pages(source, name: str | None = None, max_pixels: int = MAX_PIXELS) ->
         raise
     except Image.DecompressionBombError:
         raise ImageReadError(f"{label}: image has more than {max_pixels} pixels") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, IndexError, KeyError) as err:
-        raise ImageReadError(f"{label}: not a readable PNG, JPEG or TIFF image ({err})") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{label}: not a readable PNG, JPEG or TIFF image (unknown format)") from None
+    except (OSError, ValueError, SyntaxError, IndexError, KeyError) as err:
+        detail = str(err).replace(repr(source), "").strip() if not isinstance(source, (bytes, bytearray)) else str(err)
+        detail = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "data", detail)
+        if isinstance(err, (IndexError, KeyError, SyntaxError)):
+            detail = "corrupt or truncated file"
+        raise ImageReadError(f"{label}: not a readable PNG, JPEG or TIFF image ({detail or type(err).__name__})") from None
     return [to_rgb8(p, label) for p in planes]
 
 

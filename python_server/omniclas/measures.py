@@ -1,8 +1,9 @@
 """DeepClas4Bio's evaluation measures, computed with scikit-learn.
 
 Binary measures (``accuracy``, ``precision``, ``recall``, ``f1``, ``jaccardIndex``, ``matthewsCorrelation``,
-``auroc``) use the second class (index 1) as the positive class on two-class data, and the macro average
-over classes (one-vs-rest) on data with more classes. Multiclass measures: ``accuracy`` and ``rank5`` (the true
+``auroc``) use the dataset's second class as the positive class on two-class data, and the macro average
+over the dataset's classes (one-vs-rest) on data with more classes. A model may know more classes than the
+dataset holds: a prediction of any other class counts as wrong. Multiclass measures: ``accuracy`` and ``rank5`` (the true
 class is among the five most probable; trivially 1 with five classes or fewer).
 A measure that is undefined on the data (e.g. AUROC when a class is absent) is reported as ``null``.
 """
@@ -27,51 +28,49 @@ class Measure:
     name: str
     kind: str  # "binary" or "multiclass"
     description: str
-    fn: Callable[[np.ndarray, np.ndarray, np.ndarray], float]
+    fn: Callable[[np.ndarray, np.ndarray, np.ndarray, list[int]], float | None]
 
 
-def _avg(n_classes: int) -> dict:
-    return {"average": "binary", "pos_label": 1} if n_classes == 2 else {"average": "macro",
-                                                                          "labels": list(range(n_classes))}
+def _avg(labels: list[int]) -> dict:
+    """Binary data: the second class is positive; more classes: macro average over the dataset's classes."""
+    return {"labels": [labels[1]] if len(labels) == 2 else labels, "average": "macro"}
 
 
-def _accuracy(y, pred, proba):
+def _accuracy(y, pred, proba, labels):
     return skm.accuracy_score(y, pred)
 
 
-def _precision(y, pred, proba):
-    return skm.precision_score(y, pred, zero_division=0, **_avg(proba.shape[1]))
+def _precision(y, pred, proba, labels):
+    return skm.precision_score(y, pred, zero_division=0, **_avg(labels))
 
 
-def _recall(y, pred, proba):
-    return skm.recall_score(y, pred, zero_division=0, **_avg(proba.shape[1]))
+def _recall(y, pred, proba, labels):
+    return skm.recall_score(y, pred, zero_division=0, **_avg(labels))
 
 
-def _f1(y, pred, proba):
-    return skm.f1_score(y, pred, zero_division=0, **_avg(proba.shape[1]))
+def _f1(y, pred, proba, labels):
+    return skm.f1_score(y, pred, zero_division=0, **_avg(labels))
 
 
-def _jaccard(y, pred, proba):
-    return skm.jaccard_score(y, pred, zero_division=0, **_avg(proba.shape[1]))
+def _jaccard(y, pred, proba, labels):
+    return skm.jaccard_score(y, pred, zero_division=0, **_avg(labels))
 
 
-def _mcc(y, pred, proba):
+def _mcc(y, pred, proba, labels):
     return skm.matthews_corrcoef(y, pred)
 
 
-def _auroc(y, pred, proba):
-    n = proba.shape[1]
-    if len(np.unique(y)) < 2:
-        return None
-    if n == 2:
-        return skm.roc_auc_score(y, proba[:, 1])
-    if len(np.unique(y)) < n:
-        return None  # one-vs-rest needs every class present
-    p = proba / proba.sum(1, keepdims=True)
-    return skm.roc_auc_score(y, p, multi_class="ovr", average="macro", labels=list(range(n)))
+def _auroc(y, pred, proba, labels):
+    present = [c for c in labels if np.any(y == c)]
+    if len(present) < 2 or len(present) < len(labels):
+        return None  # undefined without positives and negatives of every class
+    if len(labels) == 2:
+        return skm.roc_auc_score(y == labels[1], proba[:, labels[1]])
+    # one-vs-rest macro average over the dataset's classes
+    return float(np.mean([skm.roc_auc_score(y == c, proba[:, c]) for c in labels]))
 
 
-def _rank5(y, pred, proba):
+def _rank5(y, pred, proba, labels):
     n = proba.shape[1]
     k = min(5, n)
     scores = proba[:, 1] if n == 2 else proba
@@ -117,18 +116,23 @@ def check_measures(names) -> list[str]:
     return out
 
 
-def compute(names, y_true, proba) -> dict[str, float | None]:
-    """``y_true``: class indices; ``proba``: N x C probabilities (columns in class order)."""
+def compute(names, y_true, proba, labels=None) -> dict[str, float | None]:
+    """``y_true``: class indices; ``proba``: N x C probabilities (columns in the model's class order);
+    ``labels``: the indices of the dataset's classes (default: every column). Two dataset classes make the data
+    binary, with ``labels[1]`` the positive class."""
     names = check_measures(names)
     y = np.asarray(y_true, dtype=int)
     proba = np.asarray(proba, dtype=np.float64)
     if proba.ndim != 2 or len(proba) != len(y) or len(y) == 0:
         raise MeasureError("no images to evaluate", field="dataset")
     pred = proba.argmax(1)
+    labels = list(range(proba.shape[1])) if labels is None else [int(v) for v in labels]
+    if len(labels) < 2:
+        raise MeasureError("evaluation needs images of at least two classes", field="dataset")
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for n in names:
-            value = MEASURES[n].fn(y, pred, proba)
+            value = MEASURES[n].fn(y, pred, proba, labels)
             out[n] = None if value is None or not np.isfinite(value) else float(value)
     return out

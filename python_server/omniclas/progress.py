@@ -39,10 +39,17 @@ class Reporter:
         self.state = ProgressEvent(stage="loading", max_iterations=max_iterations)
         self.n_models = max(1, n_models)
         self.started = time.monotonic()
+        self.stage_seconds: dict[str, float] = {}  # where the time went, by stage
+        self._stage_started = self.started
 
     def __call__(self, **changes) -> None:
         if self.cancel is not None and self.cancel():
             raise Cancelled("training was cancelled")
+        if "stage" in changes and changes["stage"] != self.state.stage:
+            now = time.monotonic()
+            self.stage_seconds[self.state.stage] = round(
+                self.stage_seconds.get(self.state.stage, 0.0) + now - self._stage_started, 2)
+            self._stage_started = now
         for key, value in changes.items():
             setattr(self.state, key, value)
         self.state.fraction = self._fraction()

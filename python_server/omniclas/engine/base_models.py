@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,9 +180,10 @@ def fit_finetune(bank: ImageBank, backbone: str, train_idx, y_train, valid_idx, 
                 report(message=f"{backbone}: learning-rate range test, step {self.train_iter}")
 
     progress_cb = ReportProgress()
+    scratch = tempfile.TemporaryDirectory(prefix="omniclas-fastai-")  # lr_find saves and restores weights here
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), splitter=lambda m: [params(m.body), params(m.head)],
-                    cbs=[progress_cb])
-    with learn.no_bar(), learn.no_logging():
+                    cbs=[progress_cb], path=scratch.name, model_dir=".")
+    with scratch, learn.no_bar(), learn.no_logging():
         if frozen_epochs:
             learn.freeze()
             learn.fit_one_cycle(frozen_epochs)

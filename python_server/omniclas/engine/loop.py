@@ -180,7 +180,7 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False) ->
                          auto=list(auto.values()), best_round=best_round, stop_reason=stop_reason,
                          candidates=[(c[1].backbone, c[1].kind, c[0]) for c in candidates],
                          y_test=y_test, test_probs=test_probs, bf16=bf16,
-                         wall_time_s=time.monotonic() - started)
+                         wall_time_s=time.monotonic() - started, stage_seconds=report.stage_seconds)
     shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)  # the run is complete; nothing left to resume
     report(stage="done", message=f"test accuracy {test_accuracy:.3f}; {stop_reason}")
     return RunResult(out_dir, manifest, predictor)

@@ -1,7 +1,6 @@
 """Write a run folder: the chosen model's weights (safetensors), its manifest and a short report."""
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import time
@@ -10,17 +9,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+from ..files import sha256_file, write_atomic
 from ..predictor import MANIFEST_FILE, WEIGHTS_FILE
 
 FORMAT = "omniclas-run/1"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def package_versions() -> dict:
@@ -45,14 +37,8 @@ def test_metrics(classes, y_true, probs) -> dict:
             "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist()}
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, best_round, stop_reason, candidates,
-              y_test, test_probs, bf16, wall_time_s) -> dict:
+              y_test, test_probs, bf16, wall_time_s, stage_seconds) -> dict:
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -81,9 +67,10 @@ def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, b
         "dataset": str(dataset.root),
         "versions": package_versions(),
         "wall_time_s": round(wall_time_s, 1),
+        "stage_seconds": dict(stage_seconds),  # features, training, labelling, ...: where the time went
     })
-    _write_atomic(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=1).encode())
-    _write_atomic(out_dir / "report.md", render_report(manifest).encode())
+    write_atomic(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=1).encode())
+    write_atomic(out_dir / "report.md", render_report(manifest).encode())
     return manifest
 
 
@@ -95,7 +82,8 @@ def render_report(m: dict) -> str:
              f"- Images: {m['counts']['train']} train, {m['counts']['valid']} validation, {m['counts']['test']} test, "
              f"{m['counts']['unlabelled']} unlabelled, {m['counts']['skipped']} unreadable (skipped)",
              f"- Automatic labels kept: {len(m['auto_labelled'])}; stopped: {m['stop_reason']}",
-             f"- Wall time: {m['wall_time_s']} s; seed {m['seed']}", "",
+             f"- Wall time: {m['wall_time_s']} s ("
+             + ", ".join(f"{k} {v:.0f} s" for k, v in m["stage_seconds"].items()) + f"); seed {m['seed']}", "",
              "| round | train images | automatic labels | mean validation accuracy | newly labelled |", "|---|---|---|---|---|"]
     for h in m["iterations"]:
         lines.append(f"| {h['iteration']} | {h['train_images']} | {h['automatic_labels']} | "

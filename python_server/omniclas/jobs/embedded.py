@@ -12,7 +12,6 @@ import multiprocessing
 import os
 import threading
 import time
-from pathlib import Path
 
 log = logging.getLogger(__name__)
 

@@ -79,6 +79,11 @@ class JobManager:
             self.dispatcher = EmbeddedDispatcher(self.store, threads=worker_threads)
             self.dispatcher.startup()
 
+    def warm(self) -> None:
+        """Start the embedded worker now (it imports torch), so the first job starts at once."""
+        if hasattr(self.dispatcher, "ensure_worker"):
+            self.dispatcher.ensure_worker()
+
     @property
     def mode(self) -> str:
         return self.dispatcher.kind
@@ -198,6 +203,7 @@ class JobManager:
         if job["state"] not in RESUMABLE:
             raise JobStateError(f"job {job_id} is {job['state']}; only {', '.join(RESUMABLE)} jobs can be resumed",
                                 field="id")
+        resolve_under_roots(job["spec"]["dataset"], self.dataset_roots)  # the roots may have changed since
 
         def do(j):
             if j["state"] not in RESUMABLE:

@@ -27,11 +27,13 @@ def resolve_under_roots(path, roots, field: str = "dataset") -> Path:
     resolved_roots = [Path(r).expanduser().resolve() for r in roots]
     p = Path(path).expanduser()
     candidates = [p] if p.is_absolute() else [r / p for r in resolved_roots]
-    for cand in candidates:
+    # a relative path is looked up in each root; the first one where it exists wins
+    existing = [c for c in candidates if os.path.lexists(c)]
+    for cand in (existing or candidates)[:1]:
         try:
             real = cand.resolve()
         except (OSError, RuntimeError, ValueError):
-            continue
+            break
         for root in resolved_roots:
             if real == root or root in real.parents:
                 return real

@@ -24,8 +24,15 @@ __all__ = [
 ]
 
 
+_registries: dict[str, Registry] = {}
+
+
 def _reg(root=None) -> Registry:
-    return Registry(root)
+    """One Registry per root, so loaded models stay cached between calls."""
+    key = str(root if root is not None else default_root())
+    if key not in _registries:
+        _registries[key] = Registry(key)
+    return _registries[key]
 
 
 def list_models(framework: str | None = None, root=None) -> list[dict]:

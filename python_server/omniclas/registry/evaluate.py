@@ -84,6 +84,6 @@ def evaluate(registry, dataset, measures=None, predictors=None, labels_file=None
         proba = np.concatenate([np.asarray(model.predict_proba(images[s:s + 64]))
                                 for s in range(0, len(images), 64)])
         results.append({"framework": framework, "model": name, "version": version,
-                        "measures": compute(names, y_model, proba)})
+                        "measures": compute(names, y_model, proba, labels=[col[c] for c in classes])})
     return {"dataset": str(dataset), "classes": classes, "images": len(images), "skipped": skipped,
             "measures": names, "results": results}

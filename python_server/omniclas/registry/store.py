@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import logging
 import os
@@ -27,11 +26,13 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImageReadError, OmniClasError
+from ..errors import OmniClasError
+from ..files import sha256_file, write_atomic
 from .errors import InvalidName, ModelExists, ModelIntegrityError, ModelNotFound
 from .frameworks import get_framework, list_frameworks
 
@@ -43,6 +44,7 @@ FORMAT = "omniclas-model/1"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 TOP_K = 5
 PREDICT_CHUNK = 64
+CACHE_MODELS = 8  # loaded models kept in memory, least recently used dropped first
 _STALE_TMP_S = 3600
 
 
@@ -55,14 +57,6 @@ def default_root() -> Path:
     if repo_models.is_dir():
         return repo_models
     return Path.home() / ".omniclas" / "models"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def now_iso() -> str:
@@ -92,22 +86,7 @@ def parse_ref(ref: str, field: str = "model") -> tuple[str, int | None]:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -145,7 +124,7 @@ class Registry:
         self.root = Path(root).expanduser() if root is not None else default_root()
         self.bf16 = bf16
         self._lock = threading.RLock()
-        self._cache: dict[Path, tuple[tuple, object]] = {}
+        self._cache: OrderedDict[Path, tuple[tuple, object]] = OrderedDict()
 
     # ------------------------------------------------------------------ locking
     @contextlib.contextmanager
@@ -273,12 +252,16 @@ class Registry:
         with self._lock:
             hit = self._cache.get(folder)
             if hit is not None and hit[0] == stamp:
+                self._cache.move_to_end(folder)
                 return name, version, manifest, hit[1]
         self.verify(folder, manifest)
         framework = get_framework(manifest.get("framework", "omniclas"))
         model = framework.load(folder, manifest, bf16=self.bf16)
         with self._lock:
             self._cache[folder] = (stamp, model)
+            self._cache.move_to_end(folder)
+            while len(self._cache) > CACHE_MODELS:
+                self._cache.popitem(last=False)
         return name, version, manifest, model
 
     def predict_arrays(self, ref: str, images: list[np.ndarray]) -> tuple[str, int, list[dict]]:
@@ -345,7 +328,9 @@ class Registry:
             os.chmod(tmp, 0o755)
             try:
                 manifest = fw.create(tmp, source, **options)
-                version = (self.versions(name) or [0])[-1] + 1
+                taken = [int(d.name) for d in (self.root / name).iterdir() if d.name.isdigit()] \
+                    if (self.root / name).is_dir() else []
+                version = max(taken, default=0) + 1
                 manifest.update({"format": FORMAT, "name": name, "version": version, "framework": fw.name,
                                  "created": now_iso()})
                 files = {f: sha256_file(tmp / f) for f in manifest.pop("files")}
@@ -402,7 +387,7 @@ class Registry:
                 manifest = self.read_manifest(folder)
                 manifest["name"] = new_name
                 files = {k: d for k, d in manifest["files"].items() if k != CARD}
-                _write_text_atomic(folder / CARD, model_card(manifest, files))
+                write_atomic(folder / CARD, model_card(manifest, files))
                 manifest["files"][CARD] = sha256_file(folder / CARD)
                 _write_json_atomic(folder / MANIFEST, manifest)
         info = self.model_info(new_name)

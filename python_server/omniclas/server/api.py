@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, jsonify, request, send_file
 
 from .. import __version__
-from ..errors import ConfigError, OmniClasError
+from ..errors import ConfigError, ImageReadError, OmniClasError
 from ..imageio import read_pages
 from ..jobs.paths import resolve_under_roots
 from .auth import check_token
@@ -37,8 +37,9 @@ def json_body() -> dict:
 @meta_bp.get("/health")
 def health():
     svc = services()
+    bf16 = current_app.config.get("BF16")
     return jsonify({"status": "ok", "version": __version__, "auth_required": bool(current_app.config.get("TOKEN")),
-                    "queue": svc.jobs.mode, "bf16": current_app.config.get("BF16")})
+                    "queue": svc.jobs.mode, "bf16": "auto" if bf16 is None else bool(bf16)})
 
 
 @meta_bp.get("/frameworks")
@@ -157,7 +158,10 @@ def predict():
         name = f.filename or "upload"
         data = f.read()
         check_pixels(data, name, cfg["MAX_PIXELS"], cfg["MAX_PAGES"])
-        pages = read_pages(data, name=name, max_pixels=cfg["MAX_PIXELS"])
+        try:
+            pages = read_pages(data, name=name, max_pixels=cfg["MAX_PIXELS"])
+        except ImageReadError as err:
+            raise ImageReadError(str(err), field="images") from None
         for i, page in enumerate(pages, 1):
             arrays.append(page)
             owners.append((name, i, len(pages)))

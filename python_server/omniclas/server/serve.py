@@ -7,6 +7,9 @@ import os
 import secrets
 import signal
 import sys
+from pathlib import Path
+
+from ..errors import OmniClasError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -16,7 +19,7 @@ log = logging.getLogger(__name__)
 def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_roots=(), jobs_dir=None,
           queue=None, token=None, require_token: bool = False, threads: int = 4, max_upload_mb: float = 64,
           max_pixels: int = 40_000_000, bf16=None, worker_threads: int = 1, out=sys.stdout) -> None:
-    from waitress import serve as waitress_serve
+    from waitress import create_server
 
     from . import create_app
 
@@ -30,7 +33,7 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
     if models_root:
         config["MODELS_ROOT"] = str(models_root)
     if dataset_roots:
-        config["DATASET_ROOTS"] = [str(r) for r in dataset_roots]
+        config["DATASET_ROOTS"] = [str(Path(r).expanduser().resolve()) for r in dataset_roots]
     if jobs_dir:
         config["JOBS_DIR"] = str(jobs_dir)
     if queue:
@@ -43,8 +46,16 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, _stop)
-    shown_host = f"[{host}]" if ":" in host else host
     cfg = app.config
+    try:
+        server = create_server(app, host=host, port=port, threads=threads, ident="omniclas",
+                               max_request_body_size=cfg["MAX_CONTENT_LENGTH"] + 1024 * 1024,
+                               clear_untrusted_proxy_headers=True)
+    except OSError as err:
+        services.close()
+        raise OmniClasError(f"cannot listen on {host}:{port}: {err.strerror or err}", field="port") from None
+    port = server.effective_port
+    shown_host = f"[{host}]" if ":" in host else host
     print(f"OmniClas serving http://{shown_host}:{port}/api/v1 (OpenAPI: /api/v1/openapi.json)", file=out)
     print(f"  models:        {cfg['MODELS_ROOT']}", file=out)
     print(f"  dataset roots: {', '.join(cfg['DATASET_ROOTS']) or '(none: training jobs are refused; use --dataset-root)'}",
@@ -57,9 +68,8 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
     elif token:
         print("  access token:  from OMNICLAS_TOKEN / --token", file=out)
     out.flush()
+    services.jobs.warm()
     try:
-        waitress_serve(app, host=host, port=port, threads=threads, ident="omniclas",
-                       max_request_body_size=cfg["MAX_CONTENT_LENGTH"] + 1024 * 1024,
-                       clear_untrusted_proxy_headers=True, _quiet=True)
+        server.run()
     finally:
         services.close()

@@ -25,7 +25,7 @@ import java.util.List;
 public class TrainWizard {
     public static final String TITLE = "OmniClas - Train Classifier";
     public static final String[] TRANSFORMS = {"hflip", "vflip", "hvflip", "blur", "gamma"};
-    public static final String[] HEADS = {"auto", "linear", "finetune"};
+    public static final String[] HEADS = {"linear", "finetune", "auto"};
 
     /** Built-in process list, used when the server does not answer GET /processes. */
     public static List<Dto.ProcessInfo> fallbackProcesses() {
@@ -130,7 +130,7 @@ public class TrainWizard {
             }
             if (!anyDefault) bbDefault[0] = true;
             o.addCheckboxGroup((bbNames.length + 2) / 3, Math.min(3, bbNames.length), bbNames, bbDefault, "Backbones");
-            o.addChoice("Head", HEADS, "auto");
+            o.addChoice("Head", HEADS, "linear");  // the engine's default
             o.addCheckboxGroup(1, TRANSFORMS.length, TRANSFORMS, new boolean[]{true, true, true, false, false},
                     "Test-time transforms (for labelling unlabelled images)");
             o.addNumber("Threshold", 0.8, 2);
