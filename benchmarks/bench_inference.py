@@ -327,7 +327,7 @@ def main() -> None:
         f"{time.strftime('%Y-%m-%d %H:%M')}, {cpu_description()}, torch {torch.__version__} "
         f"(default {default_threads} threads), bf16 native: {bf16_supported()}, "
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}.\n\n"
-        f"Command: `python benchmarks/bench_inference.py {' '.join(sys.argv[1:])}` ({wall / 60:.0f} min)\n\n"
+        f"Command: `{' '.join(['python', 'benchmarks/bench_inference.py', *sys.argv[1:]])}` ({wall / 60:.0f} min)\n\n"
         f"**The machine was shared** with other people's test and benchmark runs (1-min load average "
         f"{load_start[0]:.1f} at the start, {load_end[0]:.1f} at the end, on {os.cpu_count()} CPUs), so absolute "
         f"numbers are noisy and low; the modes are interleaved so ratios between them are the more reliable "

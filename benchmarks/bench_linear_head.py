@@ -315,7 +315,7 @@ def main() -> None:
         f"{time.strftime('%Y-%m-%d %H:%M')}, {cpu_description()}, "
         f"torch {torch.__version__} with {torch.get_num_threads()} thread(s), features in "
         f"{'bf16' if bf16 else 'fp32'}, seeds {args.seeds}.\n",
-        f"Command: `python benchmarks/bench_linear_head.py {' '.join(sys.argv[1:])}` ({wall / 60:.0f} min)\n",
+        f"Command: `{' '.join(['python', 'benchmarks/bench_linear_head.py', *sys.argv[1:]])}` ({wall / 60:.0f} min)\n",
         f"The machine was shared with other people's test and benchmark runs (1-min load average "
         f"{load_start[0]:.1f} at the start, {load_end[0]:.1f} at the end, on {os.cpu_count()} CPUs); that affects "
         f"the run time only, not the numbers below, which are deterministic for given seeds.\n",
