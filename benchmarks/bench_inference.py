@@ -47,12 +47,13 @@ from omniclas.engine.tta import tta_views  # noqa: E402
 from omniclas.engine.vote import accept, ensemble_vote  # noqa: E402
 from omniclas.imageio import read_image  # noqa: E402
 from omniclas.predictor import Predictor  # noqa: E402
-from omniclas.preprocess import bf16_supported, inference_context, normalise, resize_batch  # noqa: E402
+from omniclas.preprocess import bf16_supported, inference_context, normalise, resize_batch, run_batches  # noqa: E402
 
 SHARED = (ROOT / ".." / "shared" / "data").resolve()
 BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-# (label, bf16 autocast, channels_last); the last is what run_batches does.
 SUMMARY: list[str] = []  # one line per key figure, written at the top of the results file
+FEATURE_ERRORS: list[str] = []  # rows: relative error of bf16 body features
+# (label, bf16 autocast, channels_last); the last is what run_batches does.
 MODES = (("fp32", False, False), ("fp32 + CL", False, True), ("bf16", True, False), ("bf16 + CL", True, True))
 
 
@@ -170,13 +171,22 @@ def bench_agreement(datasets, tmp: Path) -> tuple[list[str], dict]:
             test_images = [read_image(src / rel) for rel in test]
             unl_dir = src / "unlabelled"
             unl_images = [read_image(p) for p in sorted(unl_dir.iterdir())] if unl_dir.is_dir() else []
-            probs, secs = {}, {}
+            probs, secs, feats = {}, {}, {}
             for bf16 in (False, True):
                 predictor = Predictor.load(out, bf16=bf16)
                 start = time.perf_counter()
                 probs[bf16] = (predictor.predict_proba(test_images),
                                predictor.predict_proba(unl_images) if unl_images else None)
                 secs[bf16] = time.perf_counter() - start
+                feats[bf16] = run_batches(predictor.model.body, predictor.preprocess(test_images), predictor.mean,
+                                          predictor.std, bf16, predictor.batch_size).numpy()
+            # How far the pooled body features move: |f_bf16 - f_fp32| / |f_fp32| per test image.
+            rel = np.linalg.norm(feats[True] - feats[False], axis=1) / np.linalg.norm(feats[False], axis=1)
+            if head_bf16:
+                SUMMARY.append(f"{name}: bf16 moves the pooled Lite0 features by {np.median(rel):.1%} of their length "
+                               f"(median over the test images; max {rel.max():.1%}).")
+                FEATURE_ERRORS.append(f"| {name} @{m['input_size'][0]}px | {len(rel)} | {np.median(rel):.3f} | "
+                                      f"{rel.max():.3f} |")
             head = "bf16 features" if head_bf16 else "fp32 features"
             c = compare(probs[False][0], probs[True][0], y_test)
             row = (f"| {name} @{m['input_size'][0]}px | {head} | test | {c['n']} | {c['same_top1']:.4f} | "
@@ -307,7 +317,12 @@ def main() -> None:
                     "Model: EfficientNet-Lite0 + linear head (process N.D., seed 0, the engine's default split and "
                     "image size). Its head was fitted on features computed in bf16 (the default where the CPU "
                     "supports it) or in fp32 (`TrainConfig(bf16=False)`). Probabilities are compared image by "
-                    "image; accuracy is on the held-out test split.\n\n" + head + "\n" + "\n".join(rows))
+                    "image; accuracy is on the held-out test split.\n\n" + head + "\n" + "\n".join(rows)
+                    + "\n\nWhy the probabilities move: the relative error of the pooled body features in bf16, "
+                    "norm(f_bf16 - f_fp32) / norm(f_fp32) per test image. It grows through the network's blocks (under "
+                    "1% after the stem, over 10% at the pooled output in a layer-by-layer probe), and the head "
+                    "fitted with C = 100 on unit-length features turns that into logit changes of up to about "
+                    "1.\n\n| dataset | test images | median | max |\n|---|---|---|---|\n" + "\n".join(FEATURE_ERRORS))
         if not args.skip_tta:
             head = ("| mode | images | seconds | images/s (views count) | accepted at 0.8 |\n|---|---|---|---|---|")
             print(f"\nTTA labelling pass, bbbc013/unlabelled, Lite0:\n\n{head}", flush=True)
@@ -331,7 +346,14 @@ def main() -> None:
         f"**The machine was shared** with other people's test and benchmark runs (1-min load average "
         f"{load_start[0]:.1f} at the start, {load_end[0]:.1f} at the end, on {os.cpu_count()} CPUs), so absolute "
         f"numbers are noisy and low; the modes are interleaved so ratios between them are the more reliable "
-        f"figures.\n")
+        f"figures.\n\n"
+        f"Threads: with 2 threads on 2 cores that other processes also use, OpenMP threads spin-wait at every "
+        f"barrier while the other core is taken, so 2 threads ran slower than 1, and erratically (in an "
+        f"earlier run of this script a batch-1 forward at 128 px took 1.9 s at 2 threads vs 9 ms at 1; in a probe, "
+        f"OMP_WAIT_POLICY=passive recovered most of the loss). The 1-thread rows are "
+        f"the clean comparison of the modes; on an idle machine more threads are faster. The same holds for "
+        f"scikit-learn's BLAS threads when fitting the linear head (3.3 s vs 0.13 s for one fit in a probe), "
+        f"so the agreement and TTA sections run at --work-threads (default 1) for torch and BLAS.\n")
     summary = "## Summary\n\n" + "\n".join(f"- {line}" for line in SUMMARY) + "\n"
     Path(args.out).write_text(header + "\n" + summary + "\n" + "\n\n".join(sections) + "\n")
     print(f"\nwrote {args.out} ({wall / 60:.1f} min)", flush=True)
