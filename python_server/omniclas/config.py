@@ -56,6 +56,79 @@ def get_process(name: str) -> Process:
     return PROCESSES[key]
 
 
+SELECTIONS = ("balanced", "threshold")
+KEEPS = ("ensemble", "best", "best_on_test")
+RUNTIMES = ("auto", "openvino", "onnxruntime", "torch")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One training option as the CLI, the server and Fiji's wizard show it.
+
+    ``applies`` holds conditions that must all hold for the option to matter: a process property (``distills``,
+    ``iterative``, ``tta``, ``ensemble``) mapped to a bool, or another option mapped to the values it must take.
+    """
+
+    name: str
+    label: str
+    type: str  # choice | multichoice | number | integer | boolean
+    help: str
+    choices: tuple = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    applies: dict = field(default_factory=dict)
+    advanced: bool = False
+
+    def to_dict(self) -> dict:
+        d = {"name": self.name, "label": self.label, "type": self.type, "help": self.help,
+             "applies": dict(self.applies), "advanced": self.advanced}
+        if self.choices:
+            d["choices"] = list(self.choices)
+        if self.minimum is not None:
+            d["minimum"] = self.minimum
+        if self.maximum is not None:
+            d["maximum"] = self.maximum
+        return d
+
+
+_FINETUNE = {"head": ["finetune", "auto"]}
+OPTIONS: tuple[Option, ...] = (
+    Option("backbones", "Backbones", "multichoice",
+           "ImageNet-pretrained networks; ensemble processes train one base model per backbone"),
+    Option("head", "Head", "choice", "linear: frozen features + logistic regression (fast, best with few labels); "
+           "finetune: the paper's 2+8 epochs of fine-tuning; auto: train both, validation picks", choices=HEADS),
+    Option("keep", "Saved model", "choice", "ensemble: one model that averages every base model; best: the base "
+           "model with the best cross-validated accuracy; best_on_test: the paper's choice, best on the test set "
+           "(makes the reported test accuracy optimistic)", choices=KEEPS, applies={"ensemble": True}),
+    Option("selection", "Selection rule", "choice", "balanced: per class, the most confident share of the pool, "
+           "growing each round, where models and views agree; threshold: the paper's rule, every image whose mean "
+           "confidence reaches the threshold", choices=SELECTIONS, applies={"distills": True, "iterative": True}),
+    Option("threshold", "Confidence threshold", "number", "the paper's rule: keep automatic labels at or above this "
+           "mean confidence (0 keeps all)", minimum=0.0, maximum=1.0,
+           applies={"distills": True, "selection": ["threshold"]}),
+    Option("max_iterations", "Maximum rounds", "integer", "stop after this many labelling rounds", minimum=1,
+           maximum=50, applies={"iterative": True}),
+    Option("transforms", "Test-time transforms", "multichoice", "views of each unlabelled image that vote on its "
+           "label", choices=TRANSFORMS, applies={"tta": True}),
+    Option("auto_views", "Choose views on the labels", "boolean", "drop test-time transforms that do not improve "
+           "cross-validated accuracy on the labelled images", applies={"tta": True}, advanced=True),
+    Option("train_views", "Train on flipped views", "boolean", "the flipped views also train the linear heads "
+           "(feature-space augmentation)", applies={"head": ["linear", "auto"]}, advanced=True),
+    Option("predict_views", "Average flipped views when classifying", "boolean", "the saved model averages its "
+           "prediction over the image and its flips: more accurate, costs one pass per view",
+           applies={"head": ["linear", "auto"]}, advanced=True),
+    Option("frozen_epochs", "Frozen epochs", "integer", "fine-tuning epochs with the body frozen", minimum=0,
+           maximum=100, applies=_FINETUNE),
+    Option("unfrozen_epochs", "Unfrozen epochs", "integer", "fine-tuning epochs of the whole network", minimum=0,
+           maximum=100, applies=_FINETUNE),
+    Option("image_size", "Input size (px, 0 = automatic)", "integer", "network input size; 0 chooses from the "
+           "images' size (128-224 px)", minimum=0, maximum=1024, advanced=True),
+    Option("batch_size", "Batch size", "integer", "images per batch", minimum=1, maximum=1024, advanced=True),
+    Option("seed", "Seed", "integer", "random seed: same seed, same result", minimum=0, maximum=2**31 - 1,
+           advanced=True),
+)
+
+
 @dataclass
 class TrainConfig:
     """Every knob of a training run. ``None`` means "the process's own default" (see :meth:`resolved`)."""
@@ -65,17 +138,24 @@ class TrainConfig:
     process: str = "imdd"
     backbones: tuple[str, ...] | None = None
     head: str = "linear"  # linear: frozen features + logistic regression; finetune: the paper's 2+8 epochs; auto: validation picks
+    keep: str = "ensemble"  # what a run with several backbones saves (see OPTIONS)
+    selection: str | None = None  # None: balanced for the iterative processes; one-shot ones label every image
     transforms: tuple[str, ...] | None = None
     threshold: float | None = None
     max_iterations: int | None = None
+    auto_views: bool = True
+    train_views: bool = True
+    predict_views: bool = True
     frozen_epochs: int = 2
     unfrozen_epochs: int = 8
-    image_size: int | None = None  # None: chosen from the images' sizes
+    image_size: int | None = None  # None (or 0): chosen from the images' sizes
     batch_size: int = 32
     seed: int = 0
     test_fraction: float = 0.25
-    valid_fraction: float = 0.2
-    bf16: bool | None = None  # None: use bf16 autocast for inference where the CPU supports it
+    valid_fraction: float = 0.2  # only for fine-tuned heads; linear heads are scored by cross-validation
+    cv_folds: int = 5
+    runtime: str = "auto"  # where frozen bodies run forward: the fastest available unless named
+    bf16: bool | None = None  # None: use bf16 for inference where the CPU supports it
     workers: int = 0
 
     def resolved(self) -> "TrainConfig":
@@ -87,6 +167,8 @@ class TrainConfig:
         cfg.backbones = tuple(cfg.backbones)
         if not cfg.backbones:
             raise ConfigError("at least one backbone is needed", field="backbones")
+        if len(set(cfg.backbones)) != len(cfg.backbones):
+            raise ConfigError("a backbone is named twice", field="backbones")
         if not proc.ensemble and proc.distills and len(cfg.backbones) != 1:
             raise ConfigError(f"process {proc.name} uses exactly one backbone, got {len(cfg.backbones)}", field="backbones")
         if cfg.transforms is None:
@@ -95,6 +177,11 @@ class TrainConfig:
         for t in cfg.transforms:
             if t not in TRANSFORMS:
                 raise ConfigError(f"unknown transform '{t}'; choose from {', '.join(TRANSFORMS)}", field="transforms")
+        if cfg.selection is None:
+            cfg.selection = "balanced" if proc.iterative else "threshold"
+        if cfg.selection not in SELECTIONS:
+            raise ConfigError(f"unknown selection rule '{cfg.selection}'; choose from {', '.join(SELECTIONS)}",
+                              field="selection")
         if cfg.threshold is None:
             cfg.threshold = 0.8 if proc.iterative else 0.0
         if not 0.0 <= cfg.threshold <= 1.0:
@@ -107,12 +194,17 @@ class TrainConfig:
             cfg.max_iterations = 1
         if cfg.max_iterations < 0:
             raise ConfigError("max_iterations must be >= 0", field="max_iterations")
-        if cfg.head not in HEADS:
-            raise ConfigError(f"unknown head '{cfg.head}'; choose from {', '.join(HEADS)}", field="head")
+        for name, allowed in (("head", HEADS), ("keep", KEEPS), ("runtime", RUNTIMES)):
+            if getattr(cfg, name) not in allowed:
+                raise ConfigError(f"unknown {name} '{getattr(cfg, name)}'; choose from {', '.join(allowed)}", field=name)
+        if cfg.image_size == 0:
+            cfg.image_size = None
         if cfg.image_size is not None and not 32 <= cfg.image_size <= 1024:
             raise ConfigError(f"image_size must be between 32 and 1024, got {cfg.image_size}", field="image_size")
         if cfg.batch_size < 1 or cfg.frozen_epochs < 0 or cfg.unfrozen_epochs < 0:
             raise ConfigError("batch_size must be >= 1 and epochs >= 0", field="batch_size")
+        if not 2 <= cfg.cv_folds <= 20:
+            raise ConfigError(f"cv_folds must be between 2 and 20, got {cfg.cv_folds}", field="cv_folds")
         if not 0.0 < cfg.test_fraction < 1.0 or not 0.0 < cfg.valid_fraction < 1.0:
             raise ConfigError("test_fraction and valid_fraction must be between 0 and 1", field="test_fraction")
         return cfg
@@ -130,3 +222,27 @@ class TrainConfig:
         if "dataset" not in d:
             raise ConfigError("the dataset folder is required", field="dataset")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def describe_processes() -> dict:
+    """The seven processes with their resolved defaults, and the options that apply to each: what the server
+    serves at ``GET /api/v1/processes`` and Fiji's wizard renders."""
+    from .backbones import list_backbones
+
+    backbones = [b.name for b in list_backbones()]
+    out = []
+    for p in PROCESSES.values():
+        cfg = TrainConfig(dataset="", process=p.id).resolved().to_dict()
+        defaults = {o.name: cfg[o.name] for o in OPTIONS}
+        defaults["image_size"] = defaults["image_size"] or 0
+        out.append({"id": p.id, "name": p.name, "description": p.description,
+                    "needs_unlabelled": p.needs_unlabelled, "ensemble": p.ensemble, "tta": p.tta,
+                    "iterative": p.iterative, "distills": p.distills,
+                    "max_backbones": None if p.ensemble or not p.distills else 1, "defaults": defaults})
+    options = []
+    for o in OPTIONS:
+        d = o.to_dict()
+        if o.name == "backbones":
+            d["choices"] = backbones
+        options.append(d)
+    return {"processes": out, "options": options}

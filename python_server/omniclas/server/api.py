@@ -67,18 +67,9 @@ def backbones():
 
 @meta_bp.get("/processes")
 def processes():
-    from ..config import PROCESSES, TrainConfig
+    from ..config import describe_processes
 
-    out = []
-    for p in PROCESSES.values():
-        cfg = TrainConfig(dataset="", process=p.id).resolved()
-        defaults = {k: v for k, v in cfg.to_dict().items()
-                    if k in ("backbones", "head", "transforms", "threshold", "max_iterations", "frozen_epochs",
-                             "unfrozen_epochs", "image_size", "batch_size", "seed")}
-        out.append({"id": p.id, "name": p.name, "description": p.description,
-                    "needs_unlabelled": p.needs_unlabelled, "ensemble": p.ensemble, "tta": p.tta,
-                    "iterative": p.iterative, "defaults": defaults})
-    return jsonify({"processes": out})
+    return jsonify(describe_processes())
 
 
 @meta_bp.get("/measures")
