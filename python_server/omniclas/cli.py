@@ -4,17 +4,39 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 from . import __version__
-from .config import PROCESSES, TRANSFORMS, TrainConfig
+from .config import OPTIONS, PROCESSES, RUNTIMES, TrainConfig
 from .errors import OmniClasError
 
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def add_training_options(parser) -> None:
+    """One flag per training option, from the same table the server and Fiji use (config.OPTIONS); every default
+    is None, so the process's own default applies unless the flag is given."""
+    groups = {}
+    for opt in OPTIONS:
+        group_name = "distillation" if opt.applies.get("distills") or opt.applies.get("tta") or \
+            opt.applies.get("iterative") else "models"
+        group = groups.setdefault(group_name, parser.add_argument_group(group_name))
+        flag = "--" + opt.name.replace("_", "-")
+        help_text = opt.help + (f" (choices: {', '.join(opt.choices)})" if opt.choices and opt.type == "multichoice"
+                                else "")
+        if opt.type == "boolean":
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif opt.type == "choice":
+            group.add_argument(flag, choices=opt.choices, default=None, help=help_text)
+        elif opt.type == "multichoice":
+            group.add_argument(flag, type=_csv, default=None, help=help_text + "; comma-separated, 'none' for none")
+        else:
+            group.add_argument(flag, type=float if opt.type == "number" else int, default=None, help=help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,25 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a classifier on a dataset folder")
     t.add_argument("dataset", help="folder with one sub-folder per class, optional unlabelled/ and test/")
     t.add_argument("--out", dest="out_dir", help="run folder to write (default runs/<dataset>-<process>-<time>)")
-    t.add_argument("--process", default="imdd", help=f"one of {', '.join(PROCESSES)} (default imdd)")
-    g = t.add_argument_group("models")
-    g.add_argument("--backbones", type=_csv, help="comma-separated backbone names (see 'omniclas backbones')")
-    g.add_argument("--head", choices=("linear", "finetune", "auto"), default="linear",
-                   help="linear: frozen features + logistic regression (fast); finetune: the paper's 2+8 epochs; "
-                        "auto: train both, validation picks")
-    g.add_argument("--frozen-epochs", type=int, default=2)
-    g.add_argument("--unfrozen-epochs", type=int, default=8)
-    g.add_argument("--image-size", type=int, help="network input size in px (default: from the images' size)")
-    g.add_argument("--batch-size", type=int, default=32)
-    d = t.add_argument_group("distillation")
-    d.add_argument("--transforms", type=_csv, help=f"test-time transforms, comma-separated from {', '.join(TRANSFORMS)}; "
-                                                     f"'none' for none")
-    d.add_argument("--threshold", type=float, help="confidence needed to keep an automatic label (0..1)")
-    d.add_argument("--max-iterations", type=int, help="maximum distillation rounds")
+    t.add_argument("--process", default="imdd", help=f"one of {', '.join(PROCESSES)} (default imdd); "
+                   "'omniclas processes' describes them")
+    add_training_options(t)
     o = t.add_argument_group("other")
-    o.add_argument("--seed", type=int, default=0)
-    o.add_argument("--test-fraction", type=float, default=0.25)
-    o.add_argument("--valid-fraction", type=float, default=0.2)
+    o.add_argument("--test-fraction", type=float, help="share of each class held out for testing (default 0.25)")
+    o.add_argument("--valid-fraction", type=float, help="validation share for fine-tuned heads (default 0.2)")
+    o.add_argument("--cv-folds", type=int, help="cross-validation folds for linear heads (default 5)")
+    o.add_argument("--runtime", choices=RUNTIMES, help="where frozen bodies run (default auto: the fastest installed)")
     o.add_argument("--no-bf16", dest="bf16", action="store_false", default=None, help="run inference in float32")
     o.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
 
@@ -73,6 +84,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _width(stream) -> int:
+    import shutil
+
+    return max(60, shutil.get_terminal_size((100, 24)).columns if stream.isatty() else 100)
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(1, width - 1)] + "…"
+
+
+def _join_fitting(names: list[str], width: int) -> str:
+    """``a, b, c, … (+N more)`` within ``width`` characters."""
+    out = ""
+    for i, name in enumerate(names):
+        more = f", … (+{len(names) - i} more)" if i else f"… (+{len(names)} more)"
+        piece = (", " if i else "") + name
+        if len(out) + len(piece) + (len(more) if i < len(names) - 1 else 0) > width:
+            return out + more
+        out += piece
+    return out
+
+
 class ProgressPrinter:
     """One updating line on a terminal; one line per stage or epoch change in a log file."""
 
@@ -86,14 +119,13 @@ class ProgressPrinter:
         where = f"round {e.iteration}/{e.max_iterations}"
         if e.stage == "training" and e.epochs:
             text = f"{where} | {e.model} | epoch {e.epoch}/{e.epochs} batch {e.batch}/{e.batches}"
-        elif e.stage in ("features", "training") and e.batches:
-            text = f"{where} | {e.message} | batch {e.batch}/{e.batches}"
         else:
             text = f"{where} | {e.stage} | {e.message}"
         eta = f" | ETA {e.eta_s:.0f} s" if e.eta_s is not None else ""
         line = f"[{e.fraction * 100:5.1f}%] {text}{eta}"
         if self.tty:
-            self.stream.write("\r" + line[:150].ljust(150))
+            width = _width(self.stream) - 1
+            self.stream.write("\r" + _fit(line, width).ljust(width))
             if e.stage == "done":
                 self.stream.write("\n")
         else:
@@ -106,32 +138,40 @@ class ProgressPrinter:
 
 def print_summary(manifest: dict, run_dir, out=sys.stdout) -> None:
     t = manifest["test"]
+    width = _width(out)
+    acc = f"{t['accuracy']:.3f} on {t['images']} images" if t["accuracy"] is not None else "no test images"
+    est = manifest.get("estimate") or {}
+    best = manifest["iterations"][manifest["best_iteration"]] if manifest.get("iterations") else {}
     rows = [("run folder", str(run_dir)), ("process", PROCESSES[manifest["process"]].name),
-            ("model", f"{manifest['backbone']} ({manifest['head']} head, {manifest['input_size'][0]} px)"),
-            ("classes", ", ".join(manifest["classes"])),
+            ("model", f"{manifest['backbone']} ({manifest['head']} head, {manifest['input_size'][0]} px, "
+                      f"{len(manifest.get('views', {}).get('predict', ['original']))} view(s))"),
+            ("classes", f"{len(manifest['classes'])}: " + ", ".join(manifest["classes"])),
             ("images", ", ".join(f"{v} {k}" for k, v in manifest["counts"].items())),
             ("rounds", f"{len(manifest['iterations'])} (best: {manifest['best_iteration']}); {manifest['stop_reason']}"),
-            ("automatic labels", str(len(manifest["auto_labelled"]))),
-            ("test accuracy", f"{t['accuracy']:.3f} on {t['images']} images"),
+            ("automatic labels", f"{len(manifest['auto_labelled'])} (rule: {manifest.get('selection', '-')})"),
+            ("estimate", f"{best.get('estimate_accuracy', 0):.3f} by {est.get('method', '-')}"),
+            ("test accuracy", acc),
             ("wall time", f"{manifest['wall_time_s']} s")]
-    width = max(len(k) for k, _ in rows)
+    key_width = max(len(k) for k, _ in rows)
+    room = width - key_width - 4
     print("\nSummary", file=out)
     for k, v in rows:
-        print(f"  {k:<{width}}  {v}", file=out)
-    print(f"\n  {'class':<20} {'precision':>9} {'recall':>7} {'support':>8}", file=out)
+        v = _join_fitting(manifest["classes"], room - 4).join([f"{len(manifest['classes'])}: ", ""]) \
+            if k == "classes" else _fit(v, room)
+        print(f"  {k:<{key_width}}  {v}", file=out)
+    name_width = min(max([len("class")] + [len(c["class"]) for c in t["per_class"]]), max(12, width - 40))
+    print(f"\n  {'class':<{name_width}} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}", file=out)
     for c in t["per_class"]:
-        print(f"  {c['class']:<20} {c['precision']:>9.3f} {c['recall']:>7.3f} {c['support']:>8d}", file=out)
+        print(f"  {_fit(c['class'], name_width):<{name_width}} {c['precision']:>9.3f} {c['recall']:>7.3f} "
+              f"{c['f1']:>6.3f} {c['support']:>8d}", file=out)
 
 
 def _cmd_train(args) -> int:
     from .engine import train
 
-    fields = {k: getattr(args, k) for k in ("dataset", "out_dir", "process", "backbones", "head", "transforms",
-                                            "threshold", "max_iterations", "frozen_epochs", "unfrozen_epochs",
-                                            "image_size", "batch_size", "seed", "test_fraction", "valid_fraction",
-                                            "bf16")}
-    if fields["transforms"] == ("none",):
-        fields["transforms"] = ()
+    names = ["dataset", "out_dir", "process", "test_fraction", "valid_fraction", "cv_folds", "runtime", "bf16"]
+    fields = {k: getattr(args, k) for k in names + [o.name for o in OPTIONS]}
+    fields = {k: (() if v == ("none",) else v) for k, v in fields.items() if v is not None}
     result = train(TrainConfig(**fields), progress=ProgressPrinter(), resume=args.resume)
     print_summary(result.manifest, result.run_dir)
     print(f"\nReport: {result.run_dir / 'report.md'}")
@@ -268,6 +308,8 @@ COMMANDS = {"train": _cmd_train, "predict": _cmd_predict, "info": _cmd_info, "de
 
 
 def main(argv=None) -> int:
+    # Idle OpenMP threads spin by default; beside a second torch process on a 2-core laptop both crawl.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     handler = COMMANDS.get(args.command) or getattr(args, "handler", None)

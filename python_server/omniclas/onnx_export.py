@@ -1,7 +1,9 @@
 """Export a native OmniClas model to ONNX so Java tools (onnxruntime, DeepClas4Bio, Fiji) can run it.
 
-The exported graph takes ``input``: float32 NCHW RGB in 0..1 (pixel / 255) resized to the model's input size, and
-applies the normalisation itself; it outputs ``logits`` and ``probabilities`` (softmax), one row per image.
+The exported graph is the whole :class:`~omniclas.network.Network`, ensembles and averaged views included, as one
+graph. It takes ``input``: float32 NCHW RGB in 0..1 (pixel / 255) resized to the model's input size, and
+applies each member's normalisation itself; it outputs ``probabilities`` (the mean over members and views) and
+``logits`` (their natural log, so that softmax(logits) = probabilities), one row per image.
 Class names, input size and normalisation are stored in the ONNX metadata (keys ``omniclas.*``), so the file is
 self-describing and re-importable with the ``onnx`` framework.
 
@@ -21,20 +23,18 @@ INPUT_NAME = "input"
 OUTPUT_NAMES = ("logits", "probabilities")
 
 
-def _wrapper(model, mean, std):
+def _wrapper(network):
     import torch
     from torch import nn
 
     class Exportable(nn.Module):
         def __init__(self):
             super().__init__()
-            self.model = model
-            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
-            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+            self.network = network
 
         def forward(self, x):
-            logits = self.model((x - self.mean) / self.std)
-            return logits, torch.softmax(logits, dim=1)
+            probs = self.network(x)
+            return torch.log(probs.clamp_min(1e-30)), probs
 
     return Exportable().eval()
 
@@ -44,8 +44,10 @@ def metadata(manifest: dict, name: str | None = None) -> dict[str, str]:
     return {
         "omniclas.classes": json.dumps(list(manifest["classes"])),
         "omniclas.input_size": json.dumps([int(h), int(w)]),
-        "omniclas.mean": json.dumps(list(manifest["mean"])),
-        "omniclas.std": json.dumps(list(manifest["std"])),
+        "omniclas.mean": json.dumps([0.0, 0.0, 0.0]),
+        "omniclas.std": json.dumps([1.0, 1.0, 1.0]),
+        "omniclas.members": json.dumps(manifest.get("members") or []),
+        "omniclas.views": json.dumps(manifest.get("views") or ["original"]),
         "omniclas.input": "NCHW float32 RGB in 0..1 (pixel/255), resized to input_size; normalised inside the graph",
         "omniclas.normalised_in_graph": "true",
         "omniclas.backbone": str(manifest.get("backbone")),
@@ -54,14 +56,14 @@ def metadata(manifest: dict, name: str | None = None) -> dict[str, str]:
     }
 
 
-def export_model(model, manifest: dict, out, name: str | None = None, verify: bool = True) -> Path:
-    """Export ``model`` (a float32 classifier taking normalised NCHW input) with ``manifest``'s preprocessing."""
+def export_model(network, manifest: dict, out, name: str | None = None, verify: bool = True) -> Path:
+    """Export ``network`` (a :class:`~omniclas.network.Network`, float32, input in 0..1) to ONNX at ``out``."""
     import onnx
     import torch
 
     out = Path(out)
     h, w = (int(v) for v in manifest["input_size"])
-    wrapped = _wrapper(model.float().eval().to(memory_format=torch.contiguous_format), manifest["mean"], manifest["std"])
+    wrapped = _wrapper(network.float().eval().to(memory_format=torch.contiguous_format))
     example = torch.rand(2, 3, h, w)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -81,9 +83,9 @@ def export_model(model, manifest: dict, out, name: str | None = None, verify: bo
         import onnxruntime as ort
 
         sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-        got = sess.run(["logits"], {INPUT_NAME: example.numpy()})[0]
+        got = sess.run(["probabilities"], {INPUT_NAME: example.numpy()})[0]
         with torch.no_grad():
-            want = wrapped(example)[0].numpy()
+            want = wrapped(example)[1].numpy()
         if not np.allclose(got, want, atol=1e-3, rtol=1e-3):
             raise RuntimeError(f"ONNX export check failed: max difference {np.abs(got - want).max():.2e}")
     return out
@@ -93,6 +95,6 @@ def export_folder(folder, out, name: str | None = None, verify: bool = True) -> 
     """Export a run or registry folder (``model.safetensors`` + ``manifest.json``) to ``out``."""
     from .predictor import Predictor
 
-    predictor = Predictor.load(folder, bf16=False)
+    predictor = Predictor.load(folder, bf16=False, runtime="torch")
     manifest = dict(predictor.manifest)
     return export_model(predictor.model, manifest, out, name=name or manifest.get("name"), verify=verify)

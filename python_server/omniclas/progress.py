@@ -1,12 +1,22 @@
-"""Progress events: what long work reports to the CLI, the server's job table and the Fiji plugin."""
+"""Progress events: what long work reports to the CLI, the server's job table and the Fiji plugin.
+
+The fraction done and the time left come from the whole planned work, measured as it runs: each kind of work
+(feature passes, head fits, fine-tuning steps) is planned in units when it becomes known, and its seconds per
+unit are measured as units finish. Time left = for each kind, units left x measured seconds per unit (a prior
+until the first unit of that kind has finished).
+"""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from .errors import Cancelled
+
+# Seconds per unit before any unit of that kind has been measured (2-core CPU, Lite0 at 224 px).
+PRIOR_SECONDS = {"features": 1 / 150, "fit": 2.0, "finetune": 0.05}
 
 
 @dataclass
@@ -20,7 +30,7 @@ class ProgressEvent:
     epochs: int = 0
     batch: int = 0
     batches: int = 0
-    fraction: float = 0.0  # of the whole run, 0..1
+    fraction: float = 0.0  # of the whole planned work, 0..1
     eta_s: float | None = None
     message: str = ""
 
@@ -29,8 +39,8 @@ class ProgressEvent:
 
 
 class Reporter:
-    """Carries the run's position (iteration, model, ...) so each step reports only what changed, estimates
-    the overall fraction done and the time left, and checks for cancellation at every report."""
+    """Carries the run's position (iteration, model, ...), so each step reports only what changed; keeps the
+    work plan and its measured throughput; checks for cancellation at every report."""
 
     def __init__(self, callback: Callable[[ProgressEvent], None] | None = None,
                  cancel: Callable[[], bool] | None = None, max_iterations: int = 0, n_models: int = 1):
@@ -41,6 +51,35 @@ class Reporter:
         self.started = time.monotonic()
         self.stage_seconds: dict[str, float] = {}  # where the time went, by stage
         self._stage_started = self.started
+        self.planned: dict[str, float] = {}
+        self.done: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def plan(self, kind: str, units: float) -> None:
+        """Add ``units`` of work of ``kind`` to the plan."""
+        self.planned[kind] = self.planned.get(kind, 0.0) + max(0.0, units)
+
+    def credit(self, kind: str, units: float, seconds: float) -> None:
+        """Record ``units`` of ``kind`` finished in ``seconds`` (no report)."""
+        self.done[kind] = self.done.get(kind, 0.0) + units
+        self.spent[kind] = self.spent.get(kind, 0.0) + seconds
+        self.planned[kind] = max(self.planned.get(kind, 0.0), self.done[kind])
+
+    @contextlib.contextmanager
+    def work(self, kind: str, units: float = 1.0):
+        """Time a block that does ``units`` of planned work, then report."""
+        start = time.monotonic()
+        yield
+        self.credit(kind, units, time.monotonic() - start)
+        self()
+
+    def seconds_left(self) -> float:
+        left = 0.0
+        for kind, planned in self.planned.items():
+            done = self.done.get(kind, 0.0)
+            rate = self.spent[kind] / done if done else PRIOR_SECONDS.get(kind, 1.0)
+            left += max(0.0, planned - done) * rate
+        return left
 
     def __call__(self, **changes) -> None:
         if self.cancel is not None and self.cancel():
@@ -52,25 +91,13 @@ class Reporter:
             self._stage_started = now
         for key, value in changes.items():
             setattr(self.state, key, value)
-        self.state.fraction = self._fraction()
         elapsed = time.monotonic() - self.started
-        f = self.state.fraction
-        self.state.eta_s = round(elapsed * (1 - f) / f, 1) if f > 0.02 else None
+        if self.state.stage == "done":
+            self.state.fraction, self.state.eta_s = 1.0, 0.0
+        else:
+            left = self.seconds_left()
+            self.state.fraction = round(min(0.99, elapsed / (elapsed + left)) if elapsed + left > 0 else 0.0, 4)
+            measured = any(self.done.values())
+            self.state.eta_s = round(left, 1) if measured else None
         if self.callback is not None:
             self.callback(dataclasses.replace(self.state))
-
-    def _fraction(self) -> float:
-        s = self.state
-        if s.stage == "done":
-            return 1.0
-        rounds = s.max_iterations + 1
-        model_idx = s.model_index
-        inner = 0.0
-        if s.epochs:
-            inner = (s.epoch - 1 + (s.batch / s.batches if s.batches else 0)) / s.epochs
-        elif s.batches:
-            inner = s.batch / s.batches
-        per_round = (min(model_idx, self.n_models - 1) + max(0.0, min(inner, 1.0))) / self.n_models
-        if s.stage == "labelling":
-            per_round = 1.0
-        return round(min(0.99, (s.iteration + per_round) / rounds), 4)

@@ -146,22 +146,25 @@ def load_dataset(root, progress=None) -> Dataset:
 
 
 def split_dataset(ds: Dataset, test_fraction: float = 0.25, valid_fraction: float = 0.2, seed: int = 0) -> Split:
-    """Stratified, seeded split. Each class gives at least one test image (unless ``test/`` exists) and one
-    validation image; the rest trains. A class with too few images to split raises :class:`DatasetError`."""
+    """Stratified, seeded split. Each class gives at least one test image (unless ``test/`` exists) and, when
+    ``valid_fraction`` > 0, one validation image; the rest trains, at least two per class (cross-validation holds
+    one out). A class with too few images to split raises :class:`DatasetError`."""
     rng = np.random.default_rng(seed)
     need = 2 if ds.test is not None else 3
     train, valid, test = [], [], []
     for idx, name in enumerate(ds.classes):
         items = [it for it in ds.labelled if it[1] == idx]
         if len(items) < need:
-            where = "validation and training" if need == 2 else "test, validation and training"
+            where = "two for training" if ds.test is not None else "one for testing and two for training"
             raise DatasetError(
-                f"class '{name}' has {len(items)} readable image(s); at least {need} are needed to hold out {where} "
-                f"images. Label more images of '{name}', or remove the class folder.", field="dataset")
+                f"class '{name}' has {len(items)} readable image(s); at least {need} are needed ({where}). "
+                f"Label more images of '{name}', or remove the class folder.", field="dataset")
         order = rng.permutation(len(items))
         items = [items[i] for i in order]
         n_test = 0 if ds.test is not None else max(1, round(test_fraction * len(items)))
-        n_valid = max(1, round(valid_fraction * (len(items) - n_test)))
+        n_test = min(n_test, len(items) - 2)
+        n_valid = min(max(1, round(valid_fraction * (len(items) - n_test))), len(items) - n_test - 1) \
+            if valid_fraction > 0 else 0
         test += items[:n_test]
         valid += items[n_test:n_test + n_valid]
         train += items[n_test + n_valid:]

@@ -1,4 +1,11 @@
 """The training engine: base models, test-time transforms, the ensemble vote and the distillation loop."""
-from .loop import RunResult, train
 
 __all__ = ["RunResult", "train"]
+
+
+def __getattr__(name):  # lazy, so that light modules (tta, vote) import without the whole loop
+    if name in __all__:
+        from . import loop
+
+        return getattr(loop, name)
+    raise AttributeError(name)

@@ -1,7 +1,7 @@
 """Base models: an ImageNet-pretrained body plus a linear layer sized to the classes, trained one of two ways.
 
-* ``linear``: the body stays frozen; a logistic regression is fitted on its pooled features and becomes the
-  linear layer. Features are computed once per run and cached, so each iteration only refits the head.
+* ``linear``: the body stays frozen; a logistic regression is fitted on its unit-length pooled features and
+  becomes the linear layer. Features come from the run's :class:`ImageBank`, so each round only refits the head.
 * ``finetune``: the paper's protocol with fastai: head 2 epochs with the body frozen, unfreeze, learning-rate
   range test (lr at the lowest recorded loss; below 1e-5 use 1e-3), 8 epochs one-cycle with ``slice(lr/100, lr)``.
 """
@@ -9,114 +9,108 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
-from ..backbones import Classifier, create_classifier, get_backbone_cfg
-from ..config import TRANSFORMS
-from ..preprocess import normalise, run_batches, to_unit
-from .tta import tta_views
+from ..backbones import Classifier, get_backbone_cfg
+from ..preprocess import normalise, to_unit
+from .features import ImageBank
 
 log = logging.getLogger(__name__)
 # Inverse regularisation strength of the logistic regression on unit-length features. Fixed, not tuned on the
-# validation split (one or two images per class with few labels): C=100 was the best or near-best choice on
-# BCCD, BBBC013 and Fashion-MNIST at 5 and 20 labels per class, for test accuracy and for the accuracy of the
-# automatic labels above a 0.8 confidence (benchmarks/results/linear_head.md).
+# labels (a handful per class): C=100 was the best or near-best choice on BCCD, BBBC013 and Fashion-MNIST at 5 and
+# 20 labels per class, for test accuracy and for the accuracy of the automatic labels
+# (benchmarks/results/linear_head.md).
 LINEAR_C = 100.0
+ABSENT_CLASS_BIAS = -30.0  # a class absent from a fit gets ~zero probability
 
 
 @dataclass
 class BaseModel:
+    """One trained base model. ``linear``: a head (``coef``, ``bias``) on the frozen body's unit-length features;
+    ``finetune``: a whole fine-tuned :class:`Classifier`."""
+
     backbone: str
     kind: str
-    classifier: Classifier
-    valid_accuracy: float
-    valid_loss: float
+    coef: np.ndarray | None = None  # (classes, features)
+    bias: np.ndarray | None = None
+    classifier: Classifier | None = None
+    valid_accuracy: float | None = None
+    valid_loss: float | None = None
+
+    def to_classifier(self, bank: ImageBank, num_classes: int) -> Classifier:
+        if self.classifier is not None:
+            return self.classifier
+        model = bank.pretrained(self.backbone, num_classes, feature_norm="l2")
+        with torch.no_grad():
+            model.head.weight.copy_(torch.from_numpy(self.coef).float())
+            model.head.bias.copy_(torch.from_numpy(self.bias).float())
+        return model.eval()
 
 
-_VIEW_FUNCTIONS = dict(tta_views(TRANSFORMS))
+def unit_rows(features: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return features / np.maximum(norms, 1e-12)
 
 
-class ImageBank:
-    """Every image of a run, resized once, with frozen-body features cached per (backbone, view)."""
-
-    def __init__(self, x_uint8: torch.Tensor, bf16: bool, batch_size: int, report):
-        self.x = x_uint8
-        self.bf16 = bf16
-        self.batch_size = batch_size
-        self.report = report
-        self._bodies: dict[str, Classifier] = {}
-        self._features: dict[tuple[str, str], dict[int, np.ndarray]] = {}
-
-    def pretrained(self, backbone: str, num_classes: int, feature_norm: str | None = None) -> Classifier:
-        """A fresh classifier whose body holds ImageNet weights (loaded from disk once per backbone)."""
-        if backbone not in self._bodies:
-            self._bodies[backbone] = create_classifier(backbone, num_classes, pretrained=True)
-        template = self._bodies[backbone]
-        model = create_classifier(backbone, num_classes, pretrained=False, feature_norm=feature_norm)
-        model.body.load_state_dict(template.body.state_dict())
-        return model
-
-    def features(self, backbone: str, indices: np.ndarray, view: str = "original") -> np.ndarray:
-        """Pooled body features of images ``indices`` under test-time transform ``view``."""
-        store = self._features.setdefault((backbone, view), {})
-        missing = [int(i) for i in indices if int(i) not in store]
-        if missing:
-            cfg = get_backbone_cfg(backbone)
-            body = self.pretrained(backbone, 2).body.to(memory_format=torch.channels_last)
-            transform = _VIEW_FUNCTIONS[view]
-            self.report(stage="features", message=f"{backbone}: features of {len(missing)} images ({view})")
-            feats = run_batches(body, to_unit(self.x[missing]), cfg.mean, cfg.std, self.bf16, self.batch_size,
-                                transform=transform,
-                                on_batch=lambda b, n: self.report(batch=b, batches=n))
-            for i, f in zip(missing, feats.numpy()):
-                store[i] = f
-        return np.stack([store[int(i)] for i in indices])
-
-    def predict_proba(self, model: BaseModel, indices: np.ndarray, view: str = "original") -> np.ndarray:
-        if model.kind == "linear":  # the body is frozen: reuse the cached features
-            feats = torch.from_numpy(self.features(model.backbone, indices, view))
-        else:
-            cfg = get_backbone_cfg(model.backbone)
-            body = model.classifier.body.to(memory_format=torch.channels_last)
-            feats = run_batches(body, to_unit(self.x[indices]), cfg.mean, cfg.std, self.bf16, self.batch_size,
-                                transform=_VIEW_FUNCTIONS[view])
-        with torch.inference_mode():
-            return torch.softmax(model.classifier.classify(feats), dim=1).numpy()
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
 
 
-def _scores(probs: np.ndarray, y: np.ndarray, num_classes: int) -> tuple[float, float]:
-    acc = float((probs.argmax(1) == y).mean()) if len(y) else 0.0
-    probs = np.clip(probs, 1e-7, 1)
-    loss = float(log_loss(y, probs / probs.sum(1, keepdims=True), labels=list(range(num_classes)))) if len(y) else 0.0
-    return acc, loss
+def predict_proba(bank: ImageBank, model: BaseModel, indices, view: str = "original") -> np.ndarray:
+    """Class probabilities of images ``indices`` under ``view``: from cached features for a linear head, by
+    running the fine-tuned network otherwise."""
+    if model.kind == "linear":
+        feats = unit_rows(bank.features(model.backbone, indices, view).astype(np.float32))
+        return softmax(feats @ model.coef.T.astype(np.float32) + model.bias.astype(np.float32))
+    return bank.finetuned_proba(model.classifier, model.backbone, indices, view)
 
 
-def fit_linear(bank: ImageBank, backbone: str, train_idx, y_train, valid_idx, y_valid, num_classes: int,
-               seed: int) -> BaseModel:
-    """Logistic regression on unit-length frozen features; its coefficients become the linear layer."""
-    f_train = bank.features(backbone, train_idx).astype(np.float64)
-    f_train /= np.linalg.norm(f_train, axis=1, keepdims=True)
-    lr = LogisticRegression(C=LINEAR_C, max_iter=5000, class_weight="balanced", random_state=seed)
-    lr.fit(f_train, y_train)
-    coef = np.zeros((num_classes, f_train.shape[1]))
-    bias = np.full(num_classes, -30.0)  # a class absent from training gets ~zero probability
+def fit_linear(bank: ImageBank, backbone: str, rows: list[tuple[np.ndarray, str]], labels: np.ndarray,
+               num_classes: int, seed: int, warm: BaseModel | None = None) -> BaseModel:
+    """Logistic regression on unit-length frozen features.
+
+    Args:
+        rows: (image indices, view) pairs; each adds those images' features under that view as training rows.
+        labels: one label per image of ``rows[0][0]``; every pair of ``rows`` lists its images in the same order.
+        warm: a model of the same backbone to start from (the previous round's): same optimum, fewer steps.
+    """
+    x = np.concatenate([unit_rows(bank.features(backbone, idx, view)) for idx, view in rows]).astype(np.float64)
+    y = np.concatenate([labels] * len(rows))
+    present = np.unique(y)
+    lr = LogisticRegression(C=LINEAR_C, max_iter=5000, class_weight="balanced", random_state=seed,
+                            warm_start=warm is not None and len(present) > 2)
+    if lr.warm_start and warm.coef is not None:
+        lr.coef_, lr.intercept_ = warm.coef[present].astype(np.float64), warm.bias[present].astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        lr.fit(x, y)
+    coef = np.zeros((num_classes, x.shape[1]), dtype=np.float32)
+    bias = np.full(num_classes, ABSENT_CLASS_BIAS, dtype=np.float32)
     if len(lr.classes_) == 2:  # sklearn's binary model has one row: p(class 1) = sigmoid(w.x + b)
         coef[lr.classes_[1]], bias[lr.classes_[1]] = lr.coef_[0] / 2, lr.intercept_[0] / 2
         coef[lr.classes_[0]], bias[lr.classes_[0]] = -lr.coef_[0] / 2, -lr.intercept_[0] / 2
     else:
         coef[lr.classes_], bias[lr.classes_] = lr.coef_, lr.intercept_
-    model = bank.pretrained(backbone, num_classes, feature_norm="l2")
-    with torch.no_grad():
-        model.head.weight.copy_(torch.from_numpy(coef).float())
-        model.head.bias.copy_(torch.from_numpy(bias).float())
-    fitted = BaseModel(backbone, "linear", model.eval(), 0.0, 0.0)
-    fitted.valid_accuracy, fitted.valid_loss = _scores(bank.predict_proba(fitted, valid_idx), y_valid, num_classes)
-    return fitted
+    return BaseModel(backbone, "linear", coef=coef, bias=bias)
+
+
+def scores(probs: np.ndarray, y: np.ndarray, num_classes: int) -> tuple[float, float]:
+    """Accuracy and log-loss of ``probs`` against labels ``y``."""
+    if not len(y):
+        return 0.0, 0.0
+    acc = float((probs.argmax(1) == y).mean())
+    probs = np.clip(probs, 1e-7, 1)
+    loss = float(log_loss(y, probs / probs.sum(1, keepdims=True), labels=list(range(num_classes))))
+    return acc, loss
 
 
 class _TensorImages(torch.utils.data.Dataset):
@@ -172,8 +166,14 @@ def fit_finetune(bank: ImageBank, backbone: str, train_idx, y_train, valid_idx, 
 
         def __init__(self):
             self.offset = 0
+            self.batch_started = 0.0
+
+        def before_batch(self):
+            self.batch_started = time.monotonic()
 
         def after_batch(self):
+            if self.training:
+                report.credit("finetune", 1, time.monotonic() - self.batch_started)
             if self.training and not getattr(self.learn, "lr_finder", None):
                 report(epoch=self.offset + self.epoch + 1, epochs=total_epochs, batch=self.iter + 1, batches=self.n_iter)
             elif self.training:
@@ -194,8 +194,4 @@ def fit_finetune(bank: ImageBank, backbone: str, train_idx, y_train, valid_idx, 
             log.info("%s: learning rate %.2e from the range test", backbone, lr)
             progress_cb.offset = frozen_epochs
             learn.fit_one_cycle(unfrozen_epochs, lr_max=slice(lr / 100, lr))
-    model = learn.model.eval()
-    fitted = BaseModel(backbone, "finetune", model, 0.0, 0.0)
-    acc, loss = _scores(bank.predict_proba(fitted, valid_idx), y_valid, num_classes)
-    fitted.valid_accuracy, fitted.valid_loss = acc, loss
-    return fitted
+    return BaseModel(backbone, "finetune", classifier=learn.model.eval())

@@ -1,10 +1,19 @@
 """The one semi-supervised loop behind all seven processes.
 
-Each round trains the base models on the manual plus automatic labels, scores them on the validation split,
-and, if the process distills, labels the unlabelled images (models x test-time views vote) and keeps the
-confident ones. It stops when no unlabelled image is left, none passes the threshold, the maximum number of
-rounds is reached, or validation accuracy drops. The round with the best validation accuracy wins; of its
-models, the one best on the independent test set is saved.
+Each round trains the base models (one per backbone) on the manual plus automatic labels, estimates how good the
+model to be saved is, and, if the process distills, labels the unlabelled images (models x views vote) and lets
+the selection rule (:mod:`.select`) pick which automatic labels join. It stops when no unlabelled image is left,
+the rule picks none, the maximum number of rounds is reached, or the estimate fell for two rounds in a row. The
+round with the best estimate wins.
+
+The estimate: for linear heads, cross-validation of the whole procedure. The manual labels are split into folds;
+beside the main chain (all manual labels), one chain per fold runs the same rounds without that fold's labels
+and is scored on them, so automatic labels never carry information from the images they are scored on. Features
+are cached, so a chain costs only head fits. Fine-tuned heads (the paper's protocol) use a validation split.
+
+The saved model (``keep``): ``ensemble`` averages every base model (and the predict views) in one network;
+``best`` is the base model with the best estimate; ``best_on_test`` is the paper's choice, the base model best on
+the test set (this makes the reported test accuracy optimistic).
 """
 from __future__ import annotations
 
@@ -18,20 +27,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.model_selection import StratifiedKFold
 
+from .. import network as net
 from ..backbones import get_backbone_cfg
 from ..config import TrainConfig, get_process
 from ..data import load_dataset, split_dataset
 from ..errors import ConfigError, DatasetError
 from ..predictor import MANIFEST_FILE, Predictor
-from ..preprocess import bf16_supported, resize_batch
+from ..preprocess import resize_batch
 from ..progress import Reporter
-from .base_models import BaseModel, ImageBank, fit_finetune, fit_linear
+from .base_models import BaseModel, fit_finetune, fit_linear, predict_proba, scores
+from .features import ImageBank
 from .run_folder import write_run
-from .tta import tta_views
-from .vote import accept, ensemble_vote
+from .select import SelectionContext, get_selection, per_class_summary
+from .views import ViewPlan, candidate_views, choose_views, plan_views
+from .vote import ensemble_vote
 
 log = logging.getLogger(__name__)
+PATIENCE = 2  # rounds the estimate may fall below its best before the loop stops
 
 
 @dataclass
@@ -39,6 +53,24 @@ class RunResult:
     run_dir: Path
     manifest: dict
     predictor: Predictor = field(repr=False)
+
+
+@dataclass
+class Chain:
+    """One run of the rounds on some of the manual labels; fold chains are scored on the labels they leave out."""
+
+    train_idx: np.ndarray
+    y_train: np.ndarray
+    held_idx: np.ndarray
+    y_held: np.ndarray
+    auto: dict = field(default_factory=dict)  # image index -> {"path","label","class","confidence","agreement","iteration"}
+    models: list = field(default_factory=list)
+
+    def fit_set(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Manual then automatic images, their labels, and the automatic ones alone."""
+        auto_idx = np.array(sorted(self.auto), dtype=int)
+        labels = np.array([self.auto[i]["label"] for i in auto_idx], dtype=int)
+        return np.concatenate([self.train_idx, auto_idx]), np.concatenate([self.y_train, labels]), auto_idx
 
 
 def choose_image_size(typical_side: int) -> int:
@@ -61,7 +93,24 @@ def _default_out_dir(cfg: TrainConfig) -> Path:
     return Path("runs") / f"{Path(cfg.dataset).resolve().name}-{cfg.process}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False) -> RunResult:
+def _folds(idx: np.ndarray, y: np.ndarray, k: int, seed: int) -> list[tuple]:
+    """Stratified folds of the manual labels: (train_idx, y_train, held_idx, y_held)."""
+    k = min(k, int(np.bincount(y).max()))
+    if k < 2:
+        return []
+    out = []
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # a class with fewer images than folds sits out some
+            for tr, te in splitter.split(idx, y):
+                out.append((idx[tr], y[tr], idx[te], y[te]))
+    return out
+
+
+def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False, bank: ImageBank | None = None) -> RunResult:
     """Run one training process end to end and write its run folder.
 
     Args:
@@ -85,145 +134,229 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False) ->
         get_backbone_cfg(name)  # unknown names fail before any work
     started = time.monotonic()
     _seed_everything(cfg.seed)
+    linear = cfg.head == "linear"
 
     report(stage="loading", message=f"reading {cfg.dataset}")
     ds = load_dataset(cfg.dataset)
-    split = split_dataset(ds, cfg.test_fraction, cfg.valid_fraction, cfg.seed)
+    split = split_dataset(ds, cfg.test_fraction, 0.0 if linear else cfg.valid_fraction, cfg.seed)
     if proc.distills and not split.unlabelled:
         raise DatasetError(f"process {proc.name} needs unlabelled images in {ds.root / 'unlabelled'}, and there are "
                            f"none; put them there or use process 'nd'", field="process")
     size = cfg.image_size or choose_image_size(ds.typical_size())
-    bf16 = bf16_supported() if cfg.bf16 is None else cfg.bf16
+    n_classes = len(ds.classes)
 
     # One tensor holds every image, resized once; index arrays name the subsets.
     paths = [p for p, _ in split.train + split.valid + split.test] + list(split.unlabelled)
     index = {p: i for i, p in enumerate(paths)}
-    bank = ImageBank(resize_batch([ds.images[p] for p in paths], size), bf16, cfg.batch_size, report)
-    train_idx = np.array([index[p] for p, _ in split.train])
-    y_train = np.array([y for _, y in split.train])
-    valid_idx = np.array([index[p] for p, _ in split.valid])
-    y_valid = np.array([y for _, y in split.valid])
-    unlabelled_idx = np.array([index[p] for p in split.unlabelled], dtype=int)
-    n_classes = len(ds.classes)
+    if bank is None:
+        bank = ImageBank(resize_batch([ds.images[p] for p in paths], size), bf16=cfg.bf16,
+                         batch_size=max(cfg.batch_size, 64), runtime=cfg.runtime, report=report)
+    else:  # a bank shared between runs on the same images (benchmarks): same order, same size
+        if len(bank) != len(paths) or bank.size != size:
+            raise ConfigError("the shared image bank does not match this dataset split", field="bank")
+        bank.report = report
+
+    def idx_of(items):
+        return np.array([index[p] for p, _ in items], dtype=int), np.array([y for _, y in items], dtype=int)
+
+    train_idx, y_train = idx_of(split.train)
+    valid_idx, y_valid = idx_of(split.valid)
+    test_idx, y_test = idx_of(split.test)
+    pool_idx = np.array([index[p] for p in split.unlabelled], dtype=int)
+
+    main = Chain(train_idx, y_train, valid_idx, y_valid)
+    folds = _folds(train_idx, y_train, cfg.cv_folds, cfg.seed) if linear else []
+    chains = [main] + [Chain(tr, ytr, te, yte) for tr, ytr, te, yte in folds]
+    estimate = {"method": "cross-validation", "folds": len(folds)} if folds else \
+        {"method": "validation split", "images": int(len(valid_idx))}
+    if linear and not folds:  # every class has a single manual label: nothing can be held out
+        estimate = {"method": "none (one manual label per class)", "folds": 0}
+
+    # Plan the feature passes: labelled images under every candidate view, then pool and test images.
+    candidates = candidate_views(cfg.transforms, cfg.train_views, cfg.predict_views)
+    n_bodies = len(cfg.backbones)
+    report.plan("features", n_bodies * (len(train_idx) * (len(candidates) if linear else 1)
+                                        + (len(pool_idx) * len(candidates) if proc.distills else 0)
+                                        + len(test_idx) * len(candidates)))
+    report.plan("fit", n_bodies * len(chains) * (cfg.max_iterations + 1))
 
     state = _load_checkpoint(out_dir) if resume else None
-    auto: dict[int, dict] = {}  # image index -> {"label", "confidence", "iteration"}
+    if state:
+        views = ViewPlan(**state["views"])
+    elif linear and cfg.auto_views and folds and len(candidates) > 1:
+        report(stage="features", message=f"choosing views among {', '.join(candidates[1:])} on held-out labels")
+        chosen, trials = choose_views(bank, cfg.backbones, folds, candidates, n_classes, cfg.seed)
+        views = plan_views(cfg, chosen, linear, trials)
+    else:
+        views = plan_views(cfg, candidates, linear)
+    # The plan now knows which views the pool and test images need.
+    pool_views = set(views.label) | set(views.train)  # automatic labels train under the train views too
+    report.planned["features"] = report.done.get("features", 0.0) + n_bodies * (
+        (len(pool_idx) * len(pool_views) if proc.distills else 0) + len(test_idx) * len(views.predict))
+
+    rule = get_selection(cfg.selection)
     history: list[dict] = []
-    best_round, best_models, best_score = -1, [], -1.0
+    best_round, best_score, best_models, below = -1, (-1.0, 0.0), [], 0
     first_round = 0
     if state:
-        auto = {index[ds.root / r["path"]]: r for r in state["auto"] if ds.root / r["path"] in index}
+        for chain, autos in zip(chains, state["chains"]):
+            chain.auto = {index[ds.root / r["path"]]: r for r in autos if ds.root / r["path"] in index}
         history, first_round = state["history"], state["next_iteration"]
-        best_round, best_score = state["best_iteration"], state["best_score"]
+        best_round, best_score = state["best_iteration"], tuple(state["best_score"])
         best_models = _load_checkpoint_models(out_dir, state, bank, n_classes)
         log.info("resuming %s at round %d", out_dir, first_round)
-    views = tta_views(cfg.transforms)
     stop_reason = "maximum number of iterations reached"
 
     for it in range(first_round, cfg.max_iterations + 1):
-        auto_idx = np.array(sorted(auto), dtype=int)
-        fit_idx = np.concatenate([train_idx, auto_idx])
-        fit_y = np.concatenate([y_train, np.array([auto[i]["label"] for i in auto_idx], dtype=int)])
-        models = []
-        for m, backbone in enumerate(cfg.backbones):
-            report(stage="training", iteration=it, model=backbone, model_index=m, epoch=0, epochs=0, batch=0, batches=0,
-                   message=f"round {it}: training {backbone} on {len(fit_idx)} images ({len(auto_idx)} automatic)")
-            models.append(_fit(cfg, bank, backbone, fit_idx, fit_y, valid_idx, y_valid, n_classes, report))
-        score = float(np.mean([m.valid_accuracy for m in models]))
+        fit_idx, fit_y, auto_idx = main.fit_set()
+        report(stage="training", iteration=it, model="", message=f"round {it}: training {n_bodies} model(s) on "
+               f"{len(fit_idx)} images ({len(auto_idx)} automatic)" + (f", {len(folds)} folds" if folds else ""))
+        for chain in chains:
+            chain.models = [_fit(cfg, bank, chain, m, b, views, n_classes, report, warm=_warm(chain, m))
+                            for m, b in enumerate(cfg.backbones)]
         record = {"iteration": it, "train_images": int(len(fit_idx)), "automatic_labels": int(len(auto_idx)),
-                  "valid_accuracy": {m.backbone: m.valid_accuracy for m in models},
-                  "valid_loss": {m.backbone: m.valid_loss for m in models},
-                  "kinds": {m.backbone: m.kind for m in models}, "mean_valid_accuracy": score}
+                  **_estimate(cfg, bank, chains, folds, views, n_classes)}
         history.append(record)
-        if it > 0 and score < best_score:
-            stop_reason = f"validation accuracy dropped ({score:.3f} < {best_score:.3f}); round {best_round} kept"
-            break
-        best_round, best_models, best_score = it, models, score
+        score = (record["estimate_accuracy"], -record["estimate_loss"])
+        if score > best_score:
+            best_round, best_score, best_models, below = it, score, list(main.models), 0
+        else:
+            below += 1
+            if below >= PATIENCE:
+                stop_reason = (f"estimated accuracy fell below round {best_round}'s for {PATIENCE} rounds; "
+                               f"round {best_round} kept")
+                break
         if it == cfg.max_iterations:
             break
-        remaining = np.array([i for i in unlabelled_idx if int(i) not in auto], dtype=int)
-        if len(remaining) == 0:
+        report(stage="labelling", iteration=it, model="", message=f"labelling with {n_bodies} model(s) x "
+               f"{len(views.label)} view(s)")
+        for c, chain in enumerate(chains):
+            taken = _label(cfg, bank, chain, pool_idx, views, rule, it, n_classes, ds, paths)
+            if c == 0:
+                record.update(taken)
+        _save_checkpoint(out_dir, it + 1, chains, history, best_round, best_score, best_models, views)
+        if record["remaining_before"] == 0:
             stop_reason = "no unlabelled image left"
             break
-        report(stage="labelling", iteration=it, model="", message=f"labelling {len(remaining)} images with "
-               f"{len(models)} model(s) x {len(views)} view(s)")
-        probs = np.stack([bank.predict_proba(m, remaining, view) for m in models for view, _ in views])
-        vote = ensemble_vote(probs)
-        chosen = accept(vote, cfg.threshold)
-        record["labelled"] = int(len(chosen))
-        record["remaining_unlabelled"] = int(len(remaining) - len(chosen))
-        for j in chosen:
-            auto[int(remaining[j])] = {"path": ds.relative(paths[remaining[j]]), "label": int(vote.labels[j]),
-                                       "class": ds.classes[vote.labels[j]], "confidence": float(vote.confidence[j]),
-                                       "agreement": float(vote.agreement[j]), "iteration": it}
-        _save_checkpoint(out_dir, it + 1, auto, history, best_round, best_score, best_models)
-        if len(chosen) == 0:
-            stop_reason = f"no unlabelled image reached the confidence threshold {cfg.threshold}"
+        if record["labelled"] == 0:
+            stop_reason = f"the selection rule '{cfg.selection}' took no image"
             break
-    else:
-        stop_reason = "maximum number of iterations reached"
 
-    best_models = _refit_on_validation_too(bank, best_models, train_idx, y_train, valid_idx, y_valid, auto,
-                                           best_round, n_classes, cfg.seed)
-    # Of the winning round's models, keep the one best on the independent test set.
-    report(stage="evaluating", message="scoring the models on the test set")
-    test_images = [ds.images[p] for p, _ in split.test]
-    y_test = np.array([y for _, y in split.test])
-    candidates = []
-    for m in best_models:
-        predictor = Predictor(m.classifier, _model_manifest(ds.classes, m, size), bf16=bf16, batch_size=cfg.batch_size)
-        probs = predictor.predict_proba(test_images)
-        candidates.append((float((probs.argmax(1) == y_test).mean()), m, predictor, probs))
-    test_accuracy, chosen_model, predictor, test_probs = max(candidates, key=lambda c: c[0])
+    report(stage="evaluating", message="scoring the saved model on the test set")
+    classifiers = [m.to_classifier(bank, n_classes) for m in best_models]
+    test_probs_by_member = [np.mean([predict_proba(bank, m, test_idx, v) for v in _member_views(m, views)], axis=0)
+                            for m in best_models]
+    member_test = [float((p.argmax(1) == y_test).mean()) if len(y_test) else 0.0 for p in test_probs_by_member]
+    best_record = history[best_round]
+    if cfg.keep == "ensemble" or len(best_models) == 1:
+        members = list(range(len(best_models)))
+    elif cfg.keep == "best":
+        members = [int(np.argmax([best_record["estimate_by_backbone"][m.backbone]["accuracy"] for m in best_models]))]
+    else:  # best_on_test: the paper's choice
+        members = [int(np.argmax(member_test))]
+    network = net.Network([classifiers[i] for i in members],
+                          [(get_backbone_cfg(best_models[i].backbone).mean, get_backbone_cfg(best_models[i].backbone).std)
+                           for i in members],
+                          views=views.predict if linear else ["original"])
+    model_manifest = net.describe(network, [best_models[i].backbone for i in members],
+                                  [best_models[i].kind for i in members], ds.classes, size)
+    test_probs = np.mean([test_probs_by_member[i] for i in members], axis=0) if len(test_idx) else \
+        np.zeros((0, n_classes))
+    predictor = Predictor(network, model_manifest, bf16=cfg.bf16, batch_size=cfg.batch_size, runtime=cfg.runtime)
     report(stage="saving", message=f"writing {out_dir}")
     manifest = write_run(out_dir, predictor, cfg=cfg, dataset=ds, split=split, history=history,
-                         auto=list(auto.values()), best_round=best_round, stop_reason=stop_reason,
-                         candidates=[(c[1].backbone, c[1].kind, c[0]) for c in candidates],
-                         y_test=y_test, test_probs=test_probs, bf16=bf16,
-                         wall_time_s=time.monotonic() - started, stage_seconds=report.stage_seconds)
+                         auto=list(main.auto.values()), best_round=best_round, stop_reason=stop_reason,
+                         candidates=[{"backbone": m.backbone, "kind": m.kind, "test_accuracy": a,
+                                      "kept": i in members} for i, (m, a) in enumerate(zip(best_models, member_test))],
+                         y_test=y_test, test_probs=test_probs, views=views.to_dict(), estimate=estimate,
+                         runtime=bank.runtime_info, wall_time_s=time.monotonic() - started,
+                         stage_seconds=report.stage_seconds)
     shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)  # the run is complete; nothing left to resume
-    report(stage="done", message=f"test accuracy {test_accuracy:.3f}; {stop_reason}")
+    acc = manifest["test"]["accuracy"]
+    report(stage="done", message=(f"test accuracy {acc:.3f}; " if acc is not None else "") + stop_reason)
     return RunResult(out_dir, manifest, predictor)
 
 
-def _fit(cfg, bank, backbone, fit_idx, fit_y, valid_idx, y_valid, n_classes, report) -> BaseModel:
+def _member_views(model: BaseModel, views: ViewPlan) -> list[str]:
+    return views.predict if model.kind == "linear" else ["original"]
+
+
+def _warm(chain: Chain, m: int) -> BaseModel | None:
+    return chain.models[m] if len(chain.models) > m and chain.models[m].kind == "linear" else None
+
+
+def _fit(cfg, bank, chain: Chain, m: int, backbone: str, views: ViewPlan, n_classes: int, report,
+         warm: BaseModel | None) -> BaseModel:
+    """One base model on the chain's manual + automatic labels; with head ``auto``, validation picks the kind."""
+    fit_idx, fit_y, auto_idx = chain.fit_set()
+    report(model=backbone, model_index=m)
     fitted = []
     if cfg.head in ("linear", "auto"):
-        fitted.append(fit_linear(bank, backbone, fit_idx, fit_y, valid_idx, y_valid, n_classes, cfg.seed))
+        with report.work("fit"):
+            fitted.append(fit_linear(bank, backbone, [(fit_idx, v) for v in views.train], fit_y, n_classes, cfg.seed,
+                                     warm))
     if cfg.head in ("finetune", "auto"):
-        fitted.append(fit_finetune(bank, backbone, fit_idx, fit_y, valid_idx, y_valid, n_classes, cfg.frozen_epochs,
-                                   cfg.unfrozen_epochs, cfg.batch_size, cfg.seed, report))
+        report.plan("finetune", _finetune_steps(cfg, len(fit_idx)))
+        fitted.append(fit_finetune(bank, backbone, fit_idx, fit_y, chain.held_idx, chain.y_held, n_classes,
+                                   cfg.frozen_epochs, cfg.unfrozen_epochs, cfg.batch_size, cfg.seed, report))
+    for model in fitted:
+        model.valid_accuracy, model.valid_loss = scores(predict_proba(bank, model, chain.held_idx), chain.y_held,
+                                                        n_classes)
     # Validation picks the kind; a tie goes to the first (linear: cheaper and steadier with few labels).
-    return max(fitted, key=lambda m: (m.valid_accuracy, -m.valid_loss))
+    return max(fitted, key=lambda mdl: (mdl.valid_accuracy, -mdl.valid_loss)) if len(fitted) > 1 else fitted[0]
 
 
-def _refit_on_validation_too(bank, models, train_idx, y_train, valid_idx, y_valid, auto, best_round, n_classes,
-                             seed) -> list[BaseModel]:
-    """Once validation has chosen the round and the kind, refit linear heads on the validation images as well:
-    with 5 labels per class, one more label per class matters. The validation scores stay those of the choice."""
-    round_auto = np.array(sorted(i for i, a in auto.items() if a["iteration"] < best_round), dtype=int)
-    fit_idx = np.concatenate([train_idx, valid_idx, round_auto])
-    fit_y = np.concatenate([y_train, y_valid, np.array([auto[i]["label"] for i in round_auto], dtype=int)])
-    out = []
-    for m in models:
-        if m.kind == "linear":
-            refit = fit_linear(bank, m.backbone, fit_idx, fit_y, valid_idx, y_valid, n_classes, seed)
-            refit.valid_accuracy, refit.valid_loss = m.valid_accuracy, m.valid_loss
-            m = refit
-        out.append(m)
+def _finetune_steps(cfg, n_images: int) -> int:
+    per_epoch = max(1, n_images // max(1, min(cfg.batch_size, n_images)))
+    return per_epoch * (cfg.frozen_epochs + cfg.unfrozen_epochs) + (100 if cfg.unfrozen_epochs else 0)
+
+
+def _estimate(cfg, bank, chains: list[Chain], folds, views: ViewPlan, n_classes: int) -> dict:
+    """The round's estimate of the saved model: pooled over the fold chains' held-out labels (cross-validation),
+    or the main chain's validation split."""
+    scored = chains[1:] if folds else chains[:1]
+    y = np.concatenate([c.y_held for c in scored])
+    if not len(y):
+        return {"estimate_accuracy": 0.0, "estimate_loss": 0.0, "estimate_by_backbone": {}}
+    by_member = [np.concatenate([np.mean([predict_proba(bank, c.models[m], c.held_idx, v)
+                                          for v in _member_views(c.models[m], views)], axis=0) for c in scored])
+                 for m in range(len(cfg.backbones))]
+    per_backbone = {}
+    for m, b in enumerate(cfg.backbones):
+        acc, loss = scores(by_member[m], y, n_classes)
+        per_backbone[b] = {"accuracy": round(acc, 4), "loss": round(loss, 4)}
+    if cfg.keep == "ensemble":
+        acc, loss = scores(np.mean(by_member, axis=0), y, n_classes)
+    else:
+        best = max(per_backbone.values(), key=lambda s: (s["accuracy"], -s["loss"]))
+        acc, loss = best["accuracy"], best["loss"]
+    return {"estimate_accuracy": round(acc, 4), "estimate_loss": round(loss, 4), "estimate_images": int(len(y)),
+            "estimate_by_backbone": per_backbone}
+
+
+def _label(cfg, bank, chain: Chain, pool_idx, views: ViewPlan, rule, it: int, n_classes: int, ds, paths) -> dict:
+    """Label the chain's remaining pool with its models x label views, and add what the rule selects."""
+    remaining = np.array([i for i in pool_idx if int(i) not in chain.auto], dtype=int)
+    out = {"remaining_before": int(len(remaining)), "labelled": 0, "remaining_unlabelled": int(len(remaining))}
+    if not len(remaining):
+        return out
+    probs = np.stack([predict_proba(bank, m, remaining, v) for m in chain.models for v in views.label])
+    vote = ensemble_vote(probs)
+    chosen = rule(vote, SelectionContext(round=it, n_classes=n_classes, threshold=cfg.threshold))
+    for j in chosen:
+        chain.auto[int(remaining[j])] = {"path": ds.relative(paths[remaining[j]]), "label": int(vote.labels[j]),
+                                         "class": ds.classes[vote.labels[j]],
+                                         "confidence": round(float(vote.confidence[j]), 4),
+                                         "agreement": round(float(vote.agreement[j]), 4), "iteration": it}
+    out.update({"labelled": int(len(chosen)), "remaining_unlabelled": int(len(remaining) - len(chosen)),
+                "selection": per_class_summary(vote, chosen, ds.classes)})
     return out
-
-
-def _model_manifest(classes, model: BaseModel, size: int) -> dict:
-    cfg = get_backbone_cfg(model.backbone)
-    return {"classes": list(classes), "backbone": model.backbone, "head": model.kind,
-            "feature_norm": model.classifier.feature_norm, "input_size": [size, size],
-            "mean": list(cfg.mean), "std": list(cfg.std)}
 
 
 # --- checkpoints for resume: the state after a finished round ---
 
-def _save_checkpoint(out_dir: Path, next_iteration, auto, history, best_round, best_score, best_models) -> None:
+def _save_checkpoint(out_dir: Path, next_iteration, chains, history, best_round, best_score, best_models, views) -> None:
+    from safetensors.numpy import save_file as save_numpy
     from safetensors.torch import save_file
 
     ck = out_dir / "checkpoint"
@@ -232,11 +365,15 @@ def _save_checkpoint(out_dir: Path, next_iteration, auto, history, best_round, b
     for m in best_models:
         name = f"round{best_round}-{m.backbone}.safetensors"
         if not (ck / name).exists():
-            save_file({k: v.contiguous() for k, v in m.classifier.state_dict().items()}, str(ck / name))
-        models.append({"file": name, "backbone": m.backbone, "kind": m.kind, "feature_norm": m.classifier.feature_norm,
+            if m.kind == "linear":
+                save_numpy({"coef": m.coef, "bias": m.bias}, str(ck / name))
+            else:
+                save_file({k: v.contiguous() for k, v in m.classifier.state_dict().items()}, str(ck / name))
+        models.append({"file": name, "backbone": m.backbone, "kind": m.kind,
                        "valid_accuracy": m.valid_accuracy, "valid_loss": m.valid_loss})
-    state = {"next_iteration": next_iteration, "auto": list(auto.values()), "history": history,
-             "best_iteration": best_round, "best_score": best_score, "best_models": models}
+    state = {"next_iteration": next_iteration, "chains": [list(c.auto.values()) for c in chains], "history": history,
+             "best_iteration": best_round, "best_score": list(best_score), "best_models": models,
+             "views": views.to_dict()}
     tmp = ck / "state.json.tmp"
     tmp.write_text(json.dumps(state, indent=1))
     tmp.replace(ck / "state.json")
@@ -248,12 +385,19 @@ def _load_checkpoint(out_dir: Path) -> dict | None:
 
 
 def _load_checkpoint_models(out_dir: Path, state: dict, bank: ImageBank, n_classes: int) -> list[BaseModel]:
+    from safetensors.numpy import load_file as load_numpy
     from safetensors.torch import load_file
 
     models = []
     for info in state["best_models"]:
-        classifier = bank.pretrained(info["backbone"], n_classes, info.get("feature_norm"))
-        classifier.load_state_dict(load_file(str(out_dir / "checkpoint" / info["file"])))
-        models.append(BaseModel(info["backbone"], info["kind"], classifier.eval(), info["valid_accuracy"],
-                                info["valid_loss"]))
+        path = str(out_dir / "checkpoint" / info["file"])
+        if info["kind"] == "linear":
+            arrays = load_numpy(path)
+            model = BaseModel(info["backbone"], "linear", coef=arrays["coef"], bias=arrays["bias"])
+        else:
+            classifier = bank.pretrained(info["backbone"], n_classes)
+            classifier.load_state_dict(load_file(path))
+            model = BaseModel(info["backbone"], info["kind"], classifier=classifier.eval())
+        model.valid_accuracy, model.valid_loss = info["valid_accuracy"], info["valid_loss"]
+        models.append(model)
     return models

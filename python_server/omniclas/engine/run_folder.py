@@ -19,7 +19,8 @@ def package_versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for name in ("omniclas", "torch", "torchvision", "timm", "fastai", "numpy", "scikit-learn", "pillow", "tifffile"):
+    for name in ("omniclas", "torch", "torchvision", "timm", "fastai", "numpy", "scikit-learn", "pillow", "tifffile",
+                 "openvino", "onnxruntime"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -38,7 +39,7 @@ def test_metrics(classes, y_true, probs) -> dict:
 
 
 def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, best_round, stop_reason, candidates,
-              y_test, test_probs, bf16, wall_time_s, stage_seconds) -> dict:
+              y_test, test_probs, views, estimate, runtime, wall_time_s, stage_seconds) -> dict:
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -52,11 +53,17 @@ def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, b
         "process": cfg.process,
         "config": cfg.to_dict(),
         "seed": cfg.seed,
-        "bf16": bf16,
+        "selection": cfg.selection,
+        "keep": cfg.keep,
+        "runtime": runtime,  # where the frozen bodies ran: name, version, precision
+        "bf16": bool(runtime and runtime.get("precision") == "bf16"),
+        "views": views,  # which views labelled, trained and predict, and the held-out evidence for the choice
+        "estimate": estimate,  # how rounds and models were judged without the test set
+        "cost": {"body_passes_per_image": len(predictor.model.members) * len(predictor.model.views)},
         "iterations": history,
         "best_iteration": best_round,
         "stop_reason": stop_reason,
-        "candidates": [{"backbone": b, "kind": k, "test_accuracy": a} for b, k, a in candidates],
+        "candidates": candidates,
         "test": test_metrics(dataset.classes, y_test, test_probs),
         "auto_labelled": sorted(auto, key=lambda r: (r["iteration"], r["path"])),
         "counts": {"train": len(split.train), "valid": len(split.valid), "test": len(split.test),
@@ -74,25 +81,47 @@ def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, b
     return manifest
 
 
+MATRIX_MAX_CLASSES = 15  # above this a confusion matrix in text is unreadable: list the largest confusions
+
+
+def top_confusions(classes, matrix, limit: int = 15) -> list[tuple[str, str, int]]:
+    """(true class, predicted class, count) of the off-diagonal cells, largest first."""
+    cells = [(classes[i], classes[j], int(v)) for i, row in enumerate(matrix) for j, v in enumerate(row)
+             if i != j and v]
+    return sorted(cells, key=lambda c: -c[2])[:limit]
+
+
 def render_report(m: dict) -> str:
     t = m["test"]
+    acc = f"**{t['accuracy']:.3f}**" if t["accuracy"] is not None else "n/a"
+    est = m.get("estimate") or {}
     lines = [f"# OmniClas run: {Path(m['dataset']).name}, process {m['process']}", "",
-             f"- Model: {m['backbone']} ({m['head']} head), input {m['input_size'][0]} px, classes: {', '.join(m['classes'])}",
-             f"- Test accuracy: **{t['accuracy']:.3f}** on {t['images']} held-out images",
+             f"- Model: {m['backbone']} ({m['head']} head), input {m['input_size'][0]} px, "
+             f"views averaged: {', '.join(m.get('views', {}).get('predict', ['original']))}; "
+             f"{len(m['classes'])} classes (listed below)",
+             f"- Test accuracy: {acc} on {t['images']} held-out images",
+             f"- Rounds judged by: {est.get('method', '-')}"
+             + (f" ({est['folds']} folds of the manual labels)" if est.get("folds") else ""),
+             f"- Selection rule: {m.get('selection', '-')}; automatic labels kept: {len(m['auto_labelled'])}; "
+             f"stopped: {m['stop_reason']}",
              f"- Images: {m['counts']['train']} train, {m['counts']['valid']} validation, {m['counts']['test']} test, "
              f"{m['counts']['unlabelled']} unlabelled, {m['counts']['skipped']} unreadable (skipped)",
-             f"- Automatic labels kept: {len(m['auto_labelled'])}; stopped: {m['stop_reason']}",
-             f"- Wall time: {m['wall_time_s']} s ("
-             + ", ".join(f"{k} {v:.0f} s" for k, v in m["stage_seconds"].items()) + f"); seed {m['seed']}", "",
-             "| round | train images | automatic labels | mean validation accuracy | newly labelled |", "|---|---|---|---|---|"]
+             f"- Runtime: {(m.get('runtime') or {}).get('name', '-')} {(m.get('runtime') or {}).get('precision', '')}; "
+             f"wall time {m['wall_time_s']} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in m["stage_seconds"].items())
+             + f"); seed {m['seed']}", "",
+             "| round | train images | automatic labels | estimated accuracy | newly labelled |", "|---|---|---|---|---|"]
     for h in m["iterations"]:
         lines.append(f"| {h['iteration']} | {h['train_images']} | {h['automatic_labels']} | "
-                     f"{h['mean_valid_accuracy']:.3f} | {h.get('labelled', '-')} |")
+                     f"{h.get('estimate_accuracy', 0):.3f} | {h.get('labelled', '-')} |")
     lines += ["", "| class | precision | recall | f1 | support |", "|---|---|---|---|---|"]
     for c in t["per_class"]:
         lines.append(f"| {c['class']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |")
-    lines += ["", "Confusion matrix (rows: true class, columns: predicted), in the class order above:", ""]
-    lines += ["    " + " ".join(f"{v:4d}" for v in row) for row in t["confusion_matrix"]]
+    if len(m["classes"]) <= MATRIX_MAX_CLASSES:
+        lines += ["", "Confusion matrix (rows: true class, columns: predicted), in the class order above:", ""]
+        lines += ["    " + " ".join(f"{v:4d}" for v in row) for row in t["confusion_matrix"]]
+    else:
+        lines += ["", "Largest confusions (true class -> predicted class: images):", ""]
+        lines += [f"- {a} -> {b}: {n}" for a, b, n in top_confusions(m["classes"], t["confusion_matrix"])]
     if m["skipped_files"]:
         lines += ["", "Unreadable files (skipped):", ""] + [f"- {s['reason']}" for s in m["skipped_files"]]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,79 @@
+"""Which views of an image a run uses, chosen on the labelled images.
+
+A view is the image itself (``original``) or a test-time transform of it. Views serve three purposes: they vote
+when unlabelled images are labelled (the process's test-time transforms), they add training rows to the linear
+heads (the flips: feature-space augmentation), and the saved model may average its prediction over them (the
+flips). Not every view pays on every dataset: a vertical flip is a natural variation for cells but not for
+photos of shoes. So the candidates are tried on held-out labelled images (the cross-validation folds), greedily,
+and a view is kept only if averaging it in lowers the held-out log-loss. This is the paper's own future work:
+choose the test-time transforms on held-out labels. The choice and its evidence go into the manifest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .base_models import fit_linear, predict_proba, scores
+
+FLIPS = ("hflip", "vflip", "hvflip")
+
+
+@dataclass
+class ViewPlan:
+    label: list[str]  # views that vote when labelling unlabelled images
+    train: list[str]  # views whose features train the linear heads
+    predict: list[str]  # views the saved model averages
+    trials: list[dict] = field(default_factory=list)  # the evidence: held-out scores per candidate
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "train": self.train, "predict": self.predict, "trials": self.trials}
+
+
+def candidate_views(transforms, train_views: bool, predict_views: bool) -> list[str]:
+    """``original``, then the flips (when they train or predict), then the other test-time transforms."""
+    flips = list(FLIPS) if (train_views or predict_views) else []
+    return ["original"] + list(dict.fromkeys(flips + [t for t in transforms if t != "original"]))
+
+
+def plan_views(cfg, chosen: list[str], linear: bool, trials=None) -> ViewPlan:
+    flips = [v for v in chosen if v in FLIPS]
+    return ViewPlan(label=["original"] + [v for v in chosen if v in cfg.transforms],
+                    train=["original"] + (flips if cfg.train_views and linear else []),
+                    predict=["original"] + (flips if cfg.predict_views and linear else []),
+                    trials=trials or [])
+
+
+def choose_views(bank, backbones, folds, candidates: list[str], n_classes: int, seed: int) -> tuple[list[str], list[dict]]:
+    """Greedy forward choice of views on held-out folds.
+
+    Args:
+        folds: ``(train_idx, y_train, held_idx, y_held)`` tuples of manual labels.
+        candidates: views to try, ``original`` first; it is always kept.
+
+    Returns the chosen views and one record per candidate: held-out accuracy and log-loss with and without it.
+    """
+    held_probs: dict[str, list[np.ndarray]] = {v: [] for v in candidates}
+    y_held = []
+    for train_idx, y_train, held_idx, y_f in folds:
+        models = [fit_linear(bank, b, [(train_idx, "original")], y_train, n_classes, seed) for b in backbones]
+        for v in candidates:
+            held_probs[v].append(np.mean([predict_proba(bank, m, held_idx, v) for m in models], axis=0))
+        y_held.append(y_f)
+    y_held = np.concatenate(y_held)
+    per_view = {v: np.concatenate(p) for v, p in held_probs.items()}
+
+    def score(views):
+        return scores(np.mean([per_view[v] for v in views], axis=0), y_held, n_classes)
+
+    chosen = ["original"]
+    trials = []
+    for v in candidates[1:]:
+        before, after = score(chosen), score(chosen + [v])
+        keep = after[1] < before[1] and after[0] >= before[0]
+        trials.append({"view": v, "kept": keep, "accuracy_without": round(before[0], 4),
+                       "accuracy_with": round(after[0], 4), "log_loss_without": round(before[1], 4),
+                       "log_loss_with": round(after[1], 4)})
+        if keep:
+            chosen.append(v)
+    return chosen, trials

@@ -1,0 +1,148 @@
+"""Run network bodies forward on the fastest CPU runtime installed: OpenVINO, then onnxruntime, then torch.
+
+Frozen bodies are only ever run forward, so they need no autograd. Measured on this project's 2-core AVX-512
+machine (``benchmarks/results/runtimes.md``), OpenVINO in bf16 ran EfficientNet-Lite bodies several times faster
+than torch in bf16, and onnxruntime in float32 sat between the two. A body is converted once per process
+(about 2 s) and kept; the result is the same function whichever runtime runs it: normalised float32
+``N x 3 x S x S`` in, float32 ``N x F`` features out.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = ("openvino", "onnxruntime", "torch")  # fastest first
+
+
+@dataclass
+class CompiledBody:
+    """A body ready to run: ``run(x)`` maps a normalised float32 NCHW array to float32 features."""
+
+    runtime: str
+    precision: str  # "bf16" or "fp32"
+    version: str
+    run: Callable[[np.ndarray], np.ndarray]
+
+    def describe(self) -> dict:
+        return {"name": self.runtime, "version": self.version, "precision": self.precision}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(self.run(x.float().contiguous().numpy()), dtype=np.float32))
+
+
+def _bf16_supported() -> bool:
+    from .preprocess import bf16_supported
+
+    return bf16_supported()
+
+
+def available_runtimes() -> list[str]:
+    """The runtimes importable here, fastest first."""
+    out = []
+    for name, module in (("openvino", "openvino"), ("onnxruntime", "onnxruntime")):
+        try:
+            __import__(module)
+        except ImportError:
+            continue
+        out.append(name)
+    return out + ["torch"]
+
+
+def _threads() -> int:
+    return max(1, torch.get_num_threads())
+
+
+def _compile_openvino(body, size: int, bf16: bool) -> CompiledBody:
+    import openvino as ov
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = ov.convert_model(body, example_input=torch.zeros(1, 3, size, size))
+    model.reshape([-1, 3, size, size])
+    precision = "bf16" if bf16 else "f32"
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": precision,
+                                                      "INFERENCE_NUM_THREADS": str(_threads())})
+    request = compiled.create_infer_request()
+    lock = threading.Lock()  # one infer request serves every caller; server threads take turns
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with lock:
+            return request.infer({0: x})[0].copy()
+
+    return CompiledBody("openvino", "bf16" if bf16 else "fp32", ov.__version__.split("-")[0], run)
+
+
+def _compile_onnxruntime(body, size: int) -> CompiledBody:
+    import onnxruntime as ort
+
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(body, (torch.zeros(1, 3, size, size),), buffer, dynamo=False, opset_version=17,
+                          input_names=["x"], output_names=["features"], dynamic_axes={"x": {0: "n"}, "features": {0: "n"}})
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = _threads()
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return session.run(None, {"x": x})[0]
+
+    return CompiledBody("onnxruntime", "fp32", ort.__version__, run)
+
+
+def _compile_torch(body, bf16: bool) -> CompiledBody:
+    from .preprocess import inference_context
+
+    body = body.eval().to(memory_format=torch.channels_last)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode(), inference_context(bf16):
+            return body(torch.from_numpy(x).contiguous(memory_format=torch.channels_last)).float().numpy()
+
+    return CompiledBody("torch", "bf16" if bf16 else "fp32", torch.__version__.split("+")[0], run)
+
+
+def compile_body(body: torch.nn.Module, size: int, runtime: str = "auto", bf16: bool | None = None) -> CompiledBody:
+    """Compile ``body`` (``N x 3 x size x size`` -> ``N x F``) for forward passes.
+
+    Args:
+        runtime: ``auto`` takes the fastest one installed; a named one must be installed.
+        bf16: compute in bfloat16 (``None``: where the CPU has native bf16). onnxruntime always runs float32.
+    """
+    if bf16 is None:
+        bf16 = _bf16_supported()
+    installed = available_runtimes()
+    if runtime == "auto":
+        candidates = installed
+    elif runtime in RUNTIMES:
+        if runtime not in installed:
+            raise ConfigError(f"runtime '{runtime}' is not installed here; installed: {', '.join(installed)}",
+                              field="runtime")
+        candidates = [runtime]
+    else:
+        raise ConfigError(f"unknown runtime '{runtime}'; choose from auto, {', '.join(RUNTIMES)}", field="runtime")
+    body = body.eval()
+    for name in candidates:
+        try:
+            if name == "openvino":
+                return _compile_openvino(body, size, bf16)
+            if name == "onnxruntime":
+                return _compile_onnxruntime(body, size)
+            return _compile_torch(body, bf16)
+        except Exception as err:  # a runtime that cannot take this body: fall back to the next one
+            if runtime != "auto" or name == "torch":
+                raise
+            log.warning("runtime %s failed for this body (%s); falling back", name, err)
+    raise AssertionError("unreachable: torch always compiles")
