@@ -1,7 +1,6 @@
 """Backbones load real ImageNet weights, offline for EfficientNet-Lite; never random weights silently."""
 from urllib.error import URLError
 
-import numpy as np
 import pytest
 import torch
 

@@ -1,5 +1,4 @@
 """Dataset folders: layout, splits, and bad input that must give clear errors."""
-import json
 import shutil
 
 import pytest
