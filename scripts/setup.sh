@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-APT_PACKAGES="openjdk-17-jdk-headless maven libij-java libgoogle-gson-java junit4 maven-debian-helper xvfb xdotool x11-apps redis-server"
+# openjdk-17-jdk, not -headless: the GUI test (and ImageJ itself) needs AWT's X11 library, libawt_xawt.so
+APT_PACKAGES="python3-venv openjdk-17-jdk maven libij-java libgoogle-gson-java junit4 maven-debian-helper xvfb xdotool x11-apps redis-server"
 missing=$(for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   echo "== installing Debian packages: $missing"

@@ -1,4 +1,10 @@
-"""Shared fixtures. Real data is read in place from ../shared/data; tests skip with a reason where it is absent."""
+"""Shared fixtures.
+
+Real images come from the fixture set in tests/data (in the repository; see tests/data/README.md), read in place.
+No test may write there: a test that changes a dataset copies it to a temporary folder first, and the session
+fails if anything in tests/data changed. The few tests that need the full data sets in ../shared/data request
+``shared_data``; they are marked ``shared_data`` and skip with a reason where that folder is absent.
+"""
 from __future__ import annotations
 
 import shutil
@@ -6,25 +12,63 @@ from pathlib import Path
 
 import pytest
 
+from live_server import DATA_ROOT as TEST_DATA, live_server  # noqa: F401  (live_server is a fixture)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
 
-try:  # the live-server fixture, shared with the Fiji tests
-    from live_server import live_server  # noqa: F401
-except ImportError:
-    pass
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the marker
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.shared_data)
 
 
-def shared(name: str) -> Path:
-    path = SHARED_DATA / name
-    if not path.is_dir():
-        pytest.skip(f"real test data not found at {path} (see ../shared/data/README.md)")
-    return path
+def _listing(folder: Path) -> dict[str, tuple[int, int]]:
+    return {p.relative_to(folder).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fixture_set_stays_untouched():
+    before = _listing(TEST_DATA)
+    yield
+    after = _listing(TEST_DATA)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"tests wrote into the fixture set {TEST_DATA}: {changed[:10]} (copy to tmp_path first)"
 
 
 @pytest.fixture(scope="session")
 def bbbc013() -> Path:
-    return shared("bbbc013")
+    """BBBC013 U2OS crops: 3 classes of 20 images (CytoplasmicGFP, NoGFP, NuclearGFP) and 40 unlabelled."""
+    return TEST_DATA / "bbbc013"
+
+
+@pytest.fixture(scope="session")
+def bccd_wbc() -> Path:
+    """BCCD white blood cells: 5 unbalanced classes, Basophil with 3 images."""
+    return TEST_DATA / "bccd_wbc"
+
+
+@pytest.fixture(scope="session")
+def tiffs() -> Path:
+    """16-bit, 2-channel, 4-channel and 3-page TIFFs derived from BBBC013 crops (see tests/data/README.md)."""
+    return TEST_DATA / "tiff"
+
+
+@pytest.fixture(scope="session")
+def corrupt_png() -> Path:
+    """A real PNG cut in half."""
+    return TEST_DATA / "corrupt" / "A01_Cell162_truncated.png"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The full data sets, for the few tests that need more than the fixture set (marks the test ``shared_data``)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"needs the full data sets in {SHARED_DATA}, which are not shipped (tests/data/README.md)")
+    return SHARED_DATA
 
 
 def copy_subset(src: Path, dst: Path, per_class: int, classes=None, unlabelled: int = 0) -> Path:

@@ -1,10 +1,11 @@
 """A real OmniClas server on loopback, shared by the server tests and the Fiji plugin tests.
 
-``live_server`` (session scope) trains one tiny model on ../shared/data/bbbc013 (process nd, linear head, 64 px,
-efficientnet_lite0), registers it in a temporary models root, starts ``python -m omniclas serve`` on a free
-loopback port with ``--dataset-root ../shared/data``, waits for /health and yields a :class:`LiveServer`
-(``.url``, ``.model``, ``.models_root``, ``.dataset_root``, ``.token`` = None, plus ``.run_dir``, ``.jobs_dir``,
-``.api(path)``). The server is stopped after the session. Skips when ../shared/data is absent.
+``live_server`` (session scope) trains one tiny model on the fixture set's bbbc013 (tests/data/bbbc013: process
+nd, linear head, 64 px, efficientnet_lite0), registers it in a temporary models root, starts
+``python -m omniclas serve`` on a free loopback port with ``--dataset-root tests/data`` (read in place: jobs write
+into their jobs folder, never into the dataset), waits for /health and yields a :class:`LiveServer` (``.url``,
+``.model``, ``.models_root``, ``.dataset_root``, ``.token`` = None, plus ``.run_dir``, ``.jobs_dir``,
+``.api(path)``). The server is stopped after the session.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_ROOT = (ROOT / ".." / "shared" / "data").resolve()
+DATA_ROOT = Path(__file__).resolve().parent / "data"  # the fixture set in the repository
 MODEL_NAME = "bbbc013-tiny"
 
 
@@ -61,9 +62,10 @@ def server_env(**extra) -> dict:
 
 
 def require_data(name: str = "bbbc013") -> Path:
+    """A data set of the fixture set (tests/data/<name>), read in place."""
     path = DATA_ROOT / name
-    if not path.is_dir():
-        pytest.skip(f"real test data not found at {path} (see ../shared/data/README.md)")
+    if not path.is_dir():  # part of the repository: missing means a broken checkout, not a reason to skip
+        raise FileNotFoundError(f"fixture data set {path} is missing (regenerate with tests/data/make_fixtures.py)")
     return path
 
 
@@ -80,7 +82,7 @@ def small_dataset(dst: Path, per_class: int = 10) -> Path:
 
 
 def train_tiny_run(out_dir: Path, dataset: Path | None = None) -> Path:
-    """The fast configuration: nd, linear head, 64 px, efficientnet_lite0 (~15 s on 2 cores)."""
+    """The fast configuration: nd, linear head, 64 px, efficientnet_lite0 (a few seconds on 2 cores)."""
     from omniclas.config import TrainConfig
     from omniclas.engine import train
 
@@ -145,9 +147,8 @@ def stop_server(proc: subprocess.Popen, hard: bool = False) -> None:
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
-    dataset = require_data("bbbc013")
     base = tmp_path_factory.mktemp("live_server")
-    run_dir = train_tiny_run(base / "run")
+    run_dir = train_tiny_run(base / "run")  # on tests/data/bbbc013
     models_root = base / "models"
     from omniclas.registry import Registry
 
@@ -156,7 +157,6 @@ def live_server(tmp_path_factory):
     proc, url = start_server(models_root, DATA_ROOT, log_path, jobs_dir=base / "jobs")
     server = LiveServer(url=url, model=MODEL_NAME, models_root=models_root, dataset_root=DATA_ROOT, token=None,
                         run_dir=run_dir, jobs_dir=base / "jobs", proc=proc, log_path=log_path)
-    assert dataset.parent == DATA_ROOT
     try:
         yield server
     finally:

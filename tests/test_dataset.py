@@ -1,10 +1,8 @@
 """Dataset folders: layout, splits, and bad input that must give clear errors."""
-import json
 import shutil
 
 import pytest
 
-from conftest import copy_subset
 from omniclas.data import load_dataset, split_dataset
 from omniclas.errors import DatasetError
 
@@ -12,8 +10,11 @@ from omniclas.errors import DatasetError
 def test_real_dataset_with_unlabelled(bbbc013):
     ds = load_dataset(bbbc013)
     assert ds.classes == ["CytoplasmicGFP", "NoGFP", "NuclearGFP"]
-    assert len(ds.labelled) == 198 and len(ds.unlabelled) == 596 and ds.test is None
+    assert [sum(1 for _, y in ds.labelled if y == i) for i in range(3)] == [20, 20, 20]
+    assert len(ds.unlabelled) == 40 and ds.test is None
     assert ds.skipped == []
+    assert all(img.dtype.name == "uint8" and img.shape[2] == 3 for img in ds.images.values())
+    assert len(ds.images) == 100
 
 
 def test_split_is_stratified_seeded_and_complete(bbbc013):
@@ -26,15 +27,14 @@ def test_split_is_stratified_seeded_and_complete(bbbc013):
         n_test = sum(1 for _, y in a.test if y == idx)
         assert n_test == round(0.25 * n)
     assignment = a.assignment(ds)
-    assert len(assignment) == 198 + 596
+    assert len(assignment) == 60 + 40
     assert set(assignment.values()) == {"train", "valid", "test", "unlabelled"}
 
 
-def test_rare_class_keeps_one_image_in_each_split(tmp_path):
-    bccd = pytest.importorskip("conftest").shared("bccd_wbc")
-    ds = load_dataset(copy_subset(bccd, tmp_path / "wbc", per_class=20))
+def test_rare_class_keeps_one_image_in_each_split(bccd_wbc):
+    ds = load_dataset(bccd_wbc)
     split = split_dataset(ds)
-    basophil = ds.classes.index("Basophil")  # 3 images in all
+    basophil = ds.classes.index("Basophil")  # 3 images in all, as in the whole BCCD set
     assert [sum(1 for _, y in s if y == basophil) for s in (split.train, split.valid, split.test)] == [1, 1, 1]
 
 
@@ -50,13 +50,14 @@ def test_test_folder_is_used_as_is(small_bbbc013, tmp_path):
     assert ds.classes == ["CytoplasmicGFP", "NoGFP", "NuclearGFP"]
 
 
-def test_corrupt_file_is_reported_skipped_and_counted(small_bbbc013, tmp_path):
+def test_corrupt_file_is_reported_skipped_and_counted(small_bbbc013, corrupt_png, tmp_path):
     root = shutil.copytree(small_bbbc013, tmp_path / "ds")
-    (root / "NoGFP" / "broken.png").write_bytes(b"this is not an image")
+    shutil.copy(corrupt_png, root / "NoGFP" / "broken.png")  # a real PNG cut in half
     (root / "unlabelled" / "truncated.tif").write_bytes(b"II*\x00garbage")
     ds = load_dataset(root)
     assert {s["path"] for s in ds.skipped} == {"NoGFP/broken.png", "unlabelled/truncated.tif"}
     assert all(s["path"].split("/")[-1] in s["reason"] for s in ds.skipped)
+    assert "truncated" in next(s["reason"] for s in ds.skipped if s["path"] == "NoGFP/broken.png")
     assert len(ds.labelled) == 36 and len(ds.unlabelled) == 30
 
 

@@ -175,7 +175,8 @@ def test_paper_finetune_protocol_runs_with_fastai(small_bbbc013, tmp_path, monke
     assert np.array_equal(Predictor.load(r.run_dir).predict_proba(images), r.predictor.predict_proba(images))
 
 
-def test_end_to_end_imdd_on_bbbc013_with_real_unlabelled_images(bbbc013, tmp_path):
+def test_end_to_end_imdd_on_bbbc013_with_real_unlabelled_images(shared_data, tmp_path):
+    bbbc013 = shared_data / "bbbc013"  # all 198 labelled and 596 unlabelled crops, more than the fixture set
     events = []
     r = train(TrainConfig(dataset=str(bbbc013), out_dir=str(tmp_path / "imdd"), process="imdd"), progress=events.append)
     m = r.manifest

@@ -29,7 +29,7 @@ import fiji_jvm
 pytestmark = pytest.mark.gui
 
 ROOT = Path(__file__).resolve().parents[1]
-BBBC013 = (ROOT / ".." / "shared" / "data" / "bbbc013").resolve()
+BBBC013 = (ROOT / "tests" / "data" / "bbbc013").resolve()
 SOURCE = BBBC013 / "unlabelled"
 TEST_CLASSES = ROOT / "fiji_plugin" / "target" / "test-classes"
 
@@ -110,7 +110,7 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, tmp_path, live_server):
     # "Ask the model": a second dataset made from 24 real unlabelled images (a copy, spread over the folder)
     ask_source = tmp_path / "ask_source"
     ask_source.mkdir()
-    for f in sorted(SOURCE.glob("*.png"))[::24][:24]:
+    for f in sorted(SOURCE.glob("*.png"))[:24]:
         shutil.copy(f, ask_source / f.name)
     ask_dataset = tmp_path / "ask_dataset"
     # Models window: two copies of the live model, one to rename and one to delete

@@ -18,7 +18,7 @@ import pytest
 import fiji_jvm
 
 ROOT = Path(__file__).resolve().parents[1]
-BBBC013 = (ROOT / ".." / "shared" / "data" / "bbbc013").resolve()
+BBBC013 = (ROOT / "tests" / "data" / "bbbc013").resolve()
 
 
 @pytest.fixture(scope="module")

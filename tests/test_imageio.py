@@ -1,5 +1,5 @@
 """Reading microscopy images: bit depths, channel counts, stacks, and files that cannot be read."""
-import io
+import re
 
 import numpy as np
 import pytest
@@ -10,10 +10,13 @@ from omniclas.errors import ImageReadError
 from omniclas.imageio import read_image, read_pages
 
 
-def _tiff_bytes(arr, **kw) -> bytes:
-    buf = io.BytesIO()
-    tifffile.imwrite(buf, arr, **kw)
-    return buf.getvalue()
+def _source(tiff, bbbc013):
+    """The BBBC013 crop a derived TIFF was made from: its name starts with the crop's name (e.g. A12_Cell13)."""
+    return bbbc013 / "NuclearGFP" / (re.match(r"[A-Z]\d+_Cell\d+", tiff.name).group() + ".png")
+
+
+def _corr(a, b) -> float:
+    return float(np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1])
 
 
 def test_real_png_is_rgb8(bbbc013):
@@ -23,37 +26,63 @@ def test_real_png_is_rgb8(bbbc013):
     assert np.array_equal(img, np.asarray(Image.open(path).convert("RGB")))
 
 
-def test_16bit_single_channel_is_rescaled_to_grey(bbbc013):
-    green = read_image(sorted((bbbc013 / "NuclearGFP").iterdir())[0])[:, :, 1].astype(np.uint16) * 16  # 12-bit range
-    img = read_image(_tiff_bytes(green))
-    assert img.dtype == np.uint8
+def test_real_jpeg_is_rgb8(bccd_wbc):
+    path = sorted((bccd_wbc / "Basophil").iterdir())[0]
+    with Image.open(path) as pil:
+        expected = np.asarray(pil.convert("RGB"))
+    img = read_image(path)
+    assert img.dtype == np.uint8 and img.shape == expected.shape and img.shape[0] > 100
+    assert np.array_equal(img, expected)
+
+
+def test_16bit_single_channel_is_rescaled_to_grey(tiffs, bbbc013):
+    path = next(tiffs.glob("*_gfp_uint16.tif"))
+    raw = tifffile.imread(path)
+    assert raw.dtype == np.uint16 and raw.ndim == 2 and 255 < raw.max() < 4096  # a dim 12-bit camera image
+    img = read_image(path)
+    assert img.dtype == np.uint8 and img.shape == (*raw.shape, 3)
     assert np.array_equal(img[:, :, 0], img[:, :, 1]) and np.array_equal(img[:, :, 1], img[:, :, 2])
-    assert img.max() == 255  # a dim 12-bit image fills the 8-bit range
-    assert np.corrcoef(img[:, :, 0].ravel(), green.ravel())[0, 1] > 0.99
+    assert img.max() == 255  # fills the 8-bit range
+    green = read_image(_source(path, bbbc013))[:, :, 1]
+    assert _corr(img[:, :, 0], green) > 0.99
 
 
-def test_two_channels_become_red_and_green():
-    arr = np.zeros((2, 20, 30), dtype=np.uint16)
-    arr[0, :, :10] = 1000
-    arr[1, :, 20:] = 3000
-    img = read_image(_tiff_bytes(arr, imagej=True, metadata={"axes": "CYX"}))
-    assert img.shape == (20, 30, 3)
-    assert img[0, 0, 0] == 255 and img[0, 25, 0] == 0
-    assert img[0, 25, 1] == 255 and img[0, 0, 1] == 0
-    assert img[:, :, 2].max() == 0
+def test_two_channels_become_red_and_green(tiffs, bbbc013):
+    path = next(tiffs.glob("*_2ch.tif"))
+    assert tifffile.imread(path).shape[0] == 2  # channels first, as ImageJ writes them
+    img = read_image(path)
+    src = read_image(_source(path, bbbc013))  # GFP in green, DNA in blue
+    assert img.shape == src.shape and img.dtype == np.uint8
+    assert _corr(img[:, :, 0], src[:, :, 1]) > 0.99  # channel 1 (GFP) -> red
+    assert _corr(img[:, :, 1], src[:, :, 2]) > 0.99  # channel 2 (DNA) -> green
+    assert img[:, :, 0].max() == img[:, :, 1].max() == 255 and img[:, :, 2].max() == 0
 
 
-def test_four_channels_keep_the_first_three():
-    arr = np.random.default_rng(0).integers(0, 255, (16, 16, 4), dtype=np.uint8)
-    img = read_image(_tiff_bytes(arr, photometric="rgb", extrasamples=["unassalpha"]))
-    assert np.array_equal(img, arr[:, :, :3])
+def test_four_channels_keep_the_first_three(tiffs, bbbc013):
+    path = next(tiffs.glob("*_4ch.tif"))
+    raw = tifffile.imread(path)
+    assert raw.shape[2] == 4 and raw[:, :, 3].max() == 255
+    assert np.array_equal(read_image(path), read_image(_source(path, bbbc013)))
 
 
-def test_stack_gives_one_image_per_page():
-    stack = np.stack([np.full((10, 12), v, dtype=np.uint16) for v in (0, 100, 200)])
-    stack[:, 0, 0] = 400  # give each page some contrast
-    pages = read_pages(_tiff_bytes(stack, imagej=True, metadata={"axes": "ZYX"}))
-    assert len(pages) == 3 and all(p.shape == (10, 12, 3) for p in pages)
+def test_stack_gives_one_image_per_page(tiffs, bbbc013):
+    path = tiffs / "nuclear_gfp_stack_3pages.tif"
+    with tifffile.TiffFile(path) as tif:
+        sources = tif.imagej_metadata["Labels"]
+    pages = read_pages(path)
+    assert len(pages) == len(sources) == 3 and all(p.shape == (32, 32, 3) for p in pages)
+    assert np.array_equal(read_image(path), pages[0])
+    for page, name in zip(pages, sources):  # each page is the centre of its source crop's GFP channel
+        green = read_image(bbbc013 / "NuclearGFP" / name)[:, :, 1]
+        top, left = (green.shape[0] - 32) // 2, (green.shape[1] - 32) // 2
+        assert _corr(page[:, :, 0], green[top:top + 32, left:left + 32]) > 0.99
+    assert _corr(pages[0], pages[1]) < 0.9  # three different cells
+
+
+def test_truncated_real_png_names_the_file(corrupt_png):
+    with pytest.raises(ImageReadError) as err:
+        read_image(corrupt_png)
+    assert str(corrupt_png) in str(err.value) and "truncated" in str(err.value)
 
 
 def test_corrupt_empty_and_missing_files_name_the_file(tmp_path):

@@ -35,7 +35,7 @@ def test_full_cycle_over_http(live_server):
     spec = {"dataset": "bbbc013", "process": "nd", "head": "linear", "image_size": 64,
             "backbones": ["efficientnet_lite0"]}
     # a job cancelled while it runs
-    r = requests.post(f"{url}/api/v1/jobs", json=spec, timeout=10)
+    r = requests.post(f"{url}/api/v1/jobs", json={**spec, "head": "finetune", "frozen_epochs": 50}, timeout=10)
     assert r.status_code == 202, r.text
     doomed = r.json()["job_id"]
     wait_job(url, doomed, states=("running",) + TERMINAL)
@@ -85,9 +85,9 @@ def test_restart_during_a_job(tmp_path):
     models_root, jobs_dir, log = tmp_path / "models", tmp_path / "jobs", tmp_path / "server.log"
     proc, url = start_server(models_root, DATA_ROOT, log, jobs_dir=jobs_dir)
     try:
-        # two rounds; a one-epoch fine-tune on all 714 images (threshold 0 keeps every label) makes the second
+        # two rounds; a ten-epoch fine-tune on all 100 images (threshold 0 keeps every label) makes the second
         # round last several seconds, so the kill lands inside it
-        spec = {"dataset": "bbbc013", "process": "idd", "head": "finetune", "frozen_epochs": 1,
+        spec = {"dataset": "bbbc013", "process": "idd", "head": "finetune", "frozen_epochs": 10,
                 "unfrozen_epochs": 0, "image_size": 64, "backbones": ["efficientnet_lite0"], "max_iterations": 1,
                 "threshold": 0.0}
         jid = requests.post(f"{url}/api/v1/jobs", json=spec, timeout=10).json()["job_id"]
