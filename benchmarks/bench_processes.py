@@ -1,29 +1,34 @@
-"""Benchmark the seven processes on real data with hidden labels.
+"""Benchmark the seven processes on real data with hidden labels, against N.D., over several seeds.
 
-For each dataset, a stratified, seeded 25% of every class is held out as the test set. Of the rest, k images per
+For each dataset and seed, a stratified 25% of every class is the test set (``test/``). Of the rest, k images per
 class keep their labels; the others go to ``unlabelled/`` with their labels hidden from the engine (kept here to
-score the automatic labels). The dataset folders are built from symbolic links in a temporary folder: the data in
-../shared/data is read in place and never copied.
+score the automatic labels). Dataset folders are built from symbolic links in a temporary folder: ../shared/data
+is read in place and never copied. ``many`` puts the classes of every dataset side by side (23 classes).
 
-    python benchmarks/bench_processes.py                      # bccd_wbc and bbbc013, k = 5 and 20, linear heads
-    python benchmarks/bench_processes.py --paper               # adds the paper's fine-tuning protocol
-    python benchmarks/bench_processes.py --datasets bccd_wbc --k 5 --processes nd,imdd
+Runs on the same dataset folder share one image bank (features are computed once and reused), so the wall
+times of later runs leave out features computed before; ``--cold`` gives every run its own bank (for timing).
 
-Prints a markdown table and appends it to benchmarks/results/processes.md.
+    python benchmarks/bench_processes.py                                   # everything (hours)
+    python benchmarks/bench_processes.py --datasets bccd_wbc --k 5 --seeds 0 --variants nd,imdd,imdd@threshold
+
+Writes one JSON line per run to ``--jsonl`` and a markdown table (mean and standard deviation over seeds) to
+``--out``.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import torch
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python_server"))
 
@@ -32,92 +37,144 @@ from omniclas.data.dataset import _class_dirs, _list_images  # noqa: E402
 from omniclas.engine import train  # noqa: E402
 
 SHARED = (ROOT / ".." / "shared" / "data").resolve()
+DATASETS = ("bbbc013", "bccd_wbc", "fashion_mnist_sub100", "flowers5", "many")
+MANY_PARTS = ("bbbc013", "bccd_wbc", "fashion_mnist_sub100", "flowers5")
+# A variant is a process with optional options: "imdd@threshold" is I.M.D.D. with the paper's selection rule;
+# "nd@paper" is N.D. as the paper keeps it: the single base model best on the test set, no views.
+VARIANT_OPTIONS = {"": {}, "threshold": {"selection": "threshold"}, "balanced": {"selection": "balanced"},
+                   "paper": {"keep": "best_on_test", "train_views": False, "predict_views": False, "auto_views": False}}
+DEFAULT_VARIANTS = ("nd,nd@paper,dd,md,mdd,idd,idd@threshold,imd,imd@threshold,imdd,imdd@threshold")
 
 
-def hide_labels(src: Path, dst: Path, k: int, seed: int, max_per_class: int | None) -> dict[str, str]:
-    """Build dst/{class,unlabelled,test} from links to src; returns the hidden label of each unlabelled image."""
+def class_sources(name: str) -> list[tuple[str, list[Path]]]:
+    """(class name, image files) of a shared dataset; ``many`` prefixes each part's classes with its name."""
+    if name == "many":
+        return [(f"{part}__{c}", files) for part in MANY_PARTS for c, files in class_sources(part)]
+    return [(d.name, _list_images(d)) for d in _class_dirs(SHARED / name, exclude={"unlabelled", "test"})]
+
+
+def hide_labels(name: str, dst: Path, k: int, seed: int) -> dict[str, str]:
+    """Build dst/{class,unlabelled,test} from links; returns the hidden label of each unlabelled image."""
     rng = np.random.default_rng(seed)
     truth = {}
     (dst / "unlabelled").mkdir(parents=True)
-    for class_dir in _class_dirs(src, exclude={"unlabelled", "test"}):
-        files = _list_images(class_dir)
+    for cls, files in class_sources(name):
         files = [files[i] for i in rng.permutation(len(files))]
-        if max_per_class:
-            files = files[:max_per_class]
         n_test = max(1, round(0.25 * len(files)))
         test, rest = files[:n_test], files[n_test:]
-        labelled, hidden = rest[:k], rest[k:]
-        for folder, items in ((dst / "test" / class_dir.name, test), (dst / class_dir.name, labelled)):
+        keep = min(k, len(rest) - 1) if len(rest) > 2 else len(rest)  # a rare class keeps one image hidden
+        labelled, hidden = rest[:keep], rest[keep:]
+        for folder, items in ((dst / "test" / cls, test), (dst / cls, labelled)):
             folder.mkdir(parents=True)
             for f in items:
                 (folder / f.name).symlink_to(f)
         for f in hidden:
-            name = f"{class_dir.name}__{f.name}"
-            (dst / "unlabelled" / name).symlink_to(f)
-            truth[f"unlabelled/{name}"] = class_dir.name
+            link = f"{cls}__{f.name}"
+            (dst / "unlabelled" / link).symlink_to(f)
+            truth[f"unlabelled/{link}"] = cls
+    if name == "bbbc013":  # its real unlabelled crops join the pool, with no truth to score them
+        for f in _list_images(SHARED / name / "unlabelled"):
+            (dst / "unlabelled" / f"real__{f.name}").symlink_to(f)
     return truth
 
 
-def run_one(dataset_dir: Path, truth: dict, process: str, head: str, seed: int, out: Path, epochs,
-            backbones=None) -> dict:
-    cfg = TrainConfig(dataset=str(dataset_dir), out_dir=str(out), process=process, head=head, seed=seed,
-                      frozen_epochs=epochs[0], unfrozen_epochs=epochs[1], backbones=backbones)
+def parse_variant(text: str) -> tuple[str, str, dict]:
+    process, _, option = text.partition("@")
+    if process not in PROCESSES or option not in VARIANT_OPTIONS:
+        raise SystemExit(f"unknown variant {text!r}")
+    return text, process, VARIANT_OPTIONS[option]
+
+
+def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict, seed: int, out: Path,
+            bank=None) -> tuple[dict, object]:
+    cfg = TrainConfig(dataset=str(folder), out_dir=str(out), process=process, seed=seed, **options)
     start = time.monotonic()
-    result = train(cfg)
+    result = train(cfg, bank=bank)
     wall = time.monotonic() - start
     m = result.manifest
-    auto = m["auto_labelled"]
-    right = sum(truth[a["path"]] == a["class"] for a in auto)
-    return {"test_accuracy": m["test"]["accuracy"], "auto": len(auto),
-            "pseudo_accuracy": right / len(auto) if auto else None, "rounds": len(m["iterations"]),
-            "best_round": m["best_iteration"], "model": f"{m['backbone']}/{m['head']}", "wall_s": wall,
-            "input": m["input_size"][0]}
+    scored = [a for a in m["auto_labelled"] if a["path"] in truth]
+    right = sum(truth[a["path"]] == a["class"] for a in scored)
+    best = m["iterations"][m["best_iteration"]]
+    return {"variant": variant, "process": process, "options": options, "seed": seed,
+            "test_accuracy": m["test"]["accuracy"], "test_images": m["test"]["images"],
+            "auto": len(m["auto_labelled"]), "auto_scored": len(scored),
+            "auto_accuracy": right / len(scored) if scored else None,
+            "rounds": len(m["iterations"]), "best_round": m["best_iteration"],
+            "estimate": best.get("estimate_accuracy"), "stop_reason": m["stop_reason"],
+            "views": m["view_plan"], "selection": m["selection"], "model": m["backbone"], "input": m["input_size"][0],
+            "runtime": m["runtime"], "stage_seconds": m["stage_seconds"], "wall_s": round(wall, 1)}, result.bank
+
+
+def mean_sd(values) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
+
+
+def table(rows: list[dict]) -> str:
+    """Mean over seeds per (dataset, k, variant), with the difference to N.D. on the same seeds."""
+    groups = defaultdict(list)
+    for r in rows:
+        groups[(r["dataset"], r["k"], r["variant"])].append(r)
+    out = ["| dataset | k | process | rule | test accuracy | vs N.D. | automatic labels | their accuracy | rounds "
+           "(best) | features s | training s | labelling s | wall s |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (dataset, k, variant), runs in groups.items():
+        nd = {r["seed"]: r["test_accuracy"] for r in groups.get((dataset, k, "nd"), [])}
+        delta = [r["test_accuracy"] - nd[r["seed"]] for r in runs if r["seed"] in nd]
+        proc = PROCESSES[runs[0]["process"]]
+        rule = runs[0]["selection"] if proc.iterative else ("-" if not proc.distills else "all (one shot)")
+        if variant.endswith("@paper"):
+            rule = "paper's N.D.: best base model on test, no views"
+        stages = lambda key: f"{np.mean([r['stage_seconds'].get(key, 0) for r in runs]):.0f}"  # noqa: E731
+        out.append(
+            f"| {dataset} | {k} | {proc.name} | {rule} | {mean_sd([r['test_accuracy'] for r in runs])} | "
+            f"{np.mean(delta):+.3f} | {np.mean([r['auto'] for r in runs]):.0f} | "
+            f"{mean_sd([r['auto_accuracy'] for r in runs])} | "
+            f"{np.mean([r['rounds'] for r in runs]):.1f} ({np.mean([r['best_round'] for r in runs]):.1f}) | "
+            f"{stages('features')} | {stages('training')} | {stages('labelling')} | "
+            f"{np.mean([r['wall_s'] for r in runs]):.0f} |")
+    return "\n".join(out)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--datasets", default="bccd_wbc,bbbc013")
+    ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--k", default="5,20")
-    ap.add_argument("--processes", default=",".join(PROCESSES))
-    ap.add_argument("--paper", action="store_true", help="also run the paper's fine-tuning protocol (slow)")
-    ap.add_argument("--paper-processes", default="nd,dd")
-    ap.add_argument("--paper-backbones", default="efficientnet_lite0",
-                    help="backbones for the paper's protocol (fine-tuning costs minutes per model on a CPU)")
-    ap.add_argument("--paper-datasets", default="bccd_wbc", help="datasets on which to run the paper's protocol")
-    ap.add_argument("--paper-k", default="5", help="k values at which to run the paper's protocol")
-    ap.add_argument("--max-per-class", type=int, default=None, help="subsample large datasets")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--variants", default=DEFAULT_VARIANTS)
+    ap.add_argument("--cold", action="store_true", help="a fresh image bank per run (honest wall times)")
+    ap.add_argument("--jsonl", default=str(ROOT / "benchmarks" / "results" / "processes.jsonl"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "processes.md"))
     args = ap.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"benchmark data not found at {SHARED}")
+    variants = [parse_variant(v) for v in args.variants.split(",")]
     rows = []
-    header = ("| dataset | k | process | protocol | model | test acc | auto labels | pseudo-label acc | rounds | wall s |\n"
-              "|---|---|---|---|---|---|---|---|---|---|")
-    print(header, flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, open(args.jsonl, "a") as log:
         for name in args.datasets.split(","):
             for k in map(int, args.k.split(",")):
-                ds_dir = Path(tmp) / f"{name}-k{k}"
-                truth = hide_labels(SHARED / name, ds_dir, k, args.seed, args.max_per_class)
-                runs = [(p, "linear", None) for p in args.processes.split(",")]
-                if args.paper and name in args.paper_datasets.split(",") and str(k) in args.paper_k.split(","):
-                    runs += [(p, "finetune", tuple(args.paper_backbones.split(",")))
-                             for p in args.paper_processes.split(",")]
-                for process, head, backbones in runs:
-                    r = run_one(ds_dir, truth, process, head, args.seed, Path(tmp) / f"run-{name}-{k}-{process}-{head}",
-                                (2, 8), backbones)
-                    protocol = "paper: fine-tune 2+8 epochs" if head == "finetune" else "frozen features + linear head"
-                    pa = f"{r['pseudo_accuracy']:.3f}" if r["pseudo_accuracy"] is not None else "-"
-                    row = (f"| {name} | {k} | {PROCESSES[process].name} | {protocol} | {r['model']} @{r['input']}px | "
-                           f"{r['test_accuracy']:.3f} | {r['auto']} | {pa} | {r['rounds']} | {r['wall_s']:.0f} |")
-                    print(row, flush=True)
-                    rows.append(row)
-    stamp = (f"\n## {time.strftime('%Y-%m-%d %H:%M')} on {platform.processor() or platform.machine()}, "
-             f"{torch.get_num_threads()} threads, torch {torch.__version__}\n\n"
-             f"Command: `python benchmarks/bench_processes.py {' '.join(sys.argv[1:])}`\n\n")
+                for seed in map(int, args.seeds.split(",")):
+                    folder = Path(tmp) / f"{name}-k{k}-s{seed}"
+                    truth = hide_labels(name, folder, k, seed)
+                    bank = None
+                    for variant, process, options in variants:
+                        r, run_bank = run_one(folder, truth, variant, process, options, seed,
+                                              Path(tmp) / f"run-{name}-{k}-{seed}-{variant}", bank)
+                        bank = None if args.cold else run_bank
+                        r.update({"dataset": name, "k": k, "cold": args.cold})
+                        rows.append(r)
+                        log.write(json.dumps(r) + "\n")
+                        log.flush()
+                        print(f"{name} k={k} seed={seed} {variant:16s} test {r['test_accuracy']:.3f} auto {r['auto']} "
+                              f"({r['auto_accuracy'] if r['auto_accuracy'] is None else round(r['auto_accuracy'], 3)}) "
+                              f"rounds {r['rounds']} best {r['best_round']} wall {r['wall_s']} s", flush=True)
+    text = (f"\n## {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {os.cpu_count()} cores\n\n"
+            f"Command: `python benchmarks/bench_processes.py {' '.join(sys.argv[1:])}`\n\n{table(rows)}\n")
+    print(text)
     with open(args.out, "a") as f:
-        f.write(stamp + header + "\n" + "\n".join(rows) + "\n")
+        f.write(text)
 
 
 if __name__ == "__main__":

@@ -61,8 +61,9 @@ class Predictor:
         if self._bodies is None:
             from .runtime import compile_body
 
-            self._bodies = [compile_body(m.body, self.input_size[0], self.runtime, self.bf16)
-                            for m in self.model.members]
+            frozen = [m.get("head") == "linear" for m in net.members_of(self.manifest)]
+            self._bodies = [compile_body(m.body, self.input_size[0], self.runtime, self.bf16, cache=keep)
+                            for m, keep in zip(self.model.members, frozen)]
         return self._bodies
 
     def preprocess(self, images: list[np.ndarray]) -> torch.Tensor:

@@ -8,10 +8,13 @@ than torch in bf16, and onnxruntime in float32 sat between the two. A body is co
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
+import os
 import threading
 import warnings
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
 
@@ -63,13 +66,55 @@ def _threads() -> int:
     return max(1, torch.get_num_threads())
 
 
-def _compile_openvino(body, size: int, bf16: bool) -> CompiledBody:
+def cache_dir() -> Path:
+    """Where converted bodies are kept between runs: ``$OMNICLAS_CACHE``, else ``$XDG_CACHE_HOME/omniclas``."""
+    env = os.environ.get("OMNICLAS_CACHE")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "omniclas"
+    return base.expanduser()
+
+
+def _body_key(body, size: int, *parts) -> str:
+    """A digest of the body's weights and the input size: a converted copy is reused only for the same body."""
+    digest = hashlib.sha256(f"{size}|{'|'.join(map(str, parts))}|{type(body).__name__}".encode())
+    for name, tensor in body.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _openvino_model(body, size: int, cache: bool):
+    """The body as an OpenVINO model with a dynamic batch: converted from torch (seconds), or read from the cache
+    (a fraction of a second) where ``cache`` allows."""
     import openvino as ov
 
+    path = cache_dir() / "openvino" / f"{_body_key(body, size, ov.__version__)}.xml" if cache else None
+    core = ov.Core()
+    if path is not None and path.is_file():
+        try:
+            return core.read_model(str(path))
+        except RuntimeError as err:  # a damaged cache entry: convert again
+            log.warning("ignoring cached %s: %s", path, err)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = ov.convert_model(body, example_input=torch.zeros(1, 3, size, size))
     model.reshape([-1, 3, size, size])
+    if path is None:
+        return model
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}-{os.getpid()}-{threading.get_ident()}.xml")
+        ov.save_model(model, str(tmp), compress_to_fp16=False)
+        tmp.with_suffix(".bin").replace(path.with_suffix(".bin"))
+        tmp.replace(path)
+    except OSError as err:  # a read-only home: work without the cache
+        log.info("cannot cache the converted body in %s: %s", path.parent, err)
+    return model
+
+
+def _compile_openvino(body, size: int, bf16: bool, cache: bool) -> CompiledBody:
+    import openvino as ov
+
+    model = _openvino_model(body, size, cache)
     precision = "bf16" if bf16 else "f32"
     compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": precision,
                                                       "INFERENCE_NUM_THREADS": str(_threads())})
@@ -114,12 +159,14 @@ def _compile_torch(body, bf16: bool) -> CompiledBody:
     return CompiledBody("torch", "bf16" if bf16 else "fp32", torch.__version__.split("+")[0], run)
 
 
-def compile_body(body: torch.nn.Module, size: int, runtime: str = "auto", bf16: bool | None = None) -> CompiledBody:
+def compile_body(body: torch.nn.Module, size: int, runtime: str = "auto", bf16: bool | None = None,
+                 cache: bool = True) -> CompiledBody:
     """Compile ``body`` (``N x 3 x size x size`` -> ``N x F``) for forward passes.
 
     Args:
         runtime: ``auto`` takes the fastest one installed; a named one must be installed.
         bf16: compute in bfloat16 (``None``: where the CPU has native bf16). onnxruntime always runs float32.
+        cache: keep the converted body on disk for next time (for bodies that recur: the frozen pretrained ones).
     """
     if bf16 is None:
         bf16 = _bf16_supported()
@@ -137,7 +184,7 @@ def compile_body(body: torch.nn.Module, size: int, runtime: str = "auto", bf16: 
     for name in candidates:
         try:
             if name == "openvino":
-                return _compile_openvino(body, size, bf16)
+                return _compile_openvino(body, size, bf16, cache)
             if name == "onnxruntime":
                 return _compile_onnxruntime(body, size)
             return _compile_torch(body, bf16)

@@ -66,7 +66,7 @@ class ImageBank:
         """Class probabilities from a fine-tuned network (its body is not the frozen one, so nothing is cached)."""
         key = id(classifier)
         if key not in self._finetuned:
-            self._finetuned = {key: compile_body(classifier.body, self.size, self.runtime, self.bf16)}
+            self._finetuned = {key: compile_body(classifier.body, self.size, self.runtime, self.bf16, cache=False)}
         cfg = get_backbone_cfg(backbone)
         indices = np.asarray(indices, dtype=int)
         out = []

@@ -53,6 +53,7 @@ class RunResult:
     run_dir: Path
     manifest: dict
     predictor: Predictor = field(repr=False)
+    bank: ImageBank | None = field(default=None, repr=False)  # the run's images and features, for reuse
 
 
 @dataclass
@@ -201,6 +202,7 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False, ba
     if state:
         for chain, autos in zip(chains, state["chains"]):
             chain.auto = {index[ds.root / r["path"]]: r for r in autos if ds.root / r["path"] in index}
+        _load_chain_heads(out_dir, chains, cfg.backbones)
         history, first_round = state["history"], state["next_iteration"]
         best_round, best_score = state["best_iteration"], tuple(state["best_score"])
         best_models = _load_checkpoint_models(out_dir, state, bank, n_classes)
@@ -215,7 +217,9 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False, ba
             chain.models = [_fit(cfg, bank, chain, m, b, views, n_classes, report, warm=_warm(chain, m))
                             for m, b in enumerate(cfg.backbones)]
         record = {"iteration": it, "train_images": int(len(fit_idx)), "automatic_labels": int(len(auto_idx)),
-                  **_estimate(cfg, bank, chains, folds, views, n_classes)}
+                  **_estimate(cfg, bank, chains, folds, views, n_classes),
+                  # reported only, never used to choose: how the test set saw each round
+                  "test_accuracy": _test_accuracy(cfg, bank, main.models, test_idx, y_test, views)}
         history.append(record)
         score = (record["estimate_accuracy"], -record["estimate_loss"])
         if score > best_score:
@@ -265,7 +269,7 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False, ba
     predictor = Predictor(network, model_manifest, bf16=cfg.bf16, batch_size=cfg.batch_size, runtime=cfg.runtime)
     report(stage="saving", message=f"writing {out_dir}")
     manifest = write_run(out_dir, predictor, cfg=cfg, dataset=ds, split=split, history=history,
-                         auto=list(main.auto.values()), best_round=best_round, stop_reason=stop_reason,
+                         auto=[a for a in main.auto.values() if a["iteration"] < best_round], best_round=best_round, stop_reason=stop_reason,
                          candidates=[{"backbone": m.backbone, "kind": m.kind, "test_accuracy": a,
                                       "kept": i in members} for i, (m, a) in enumerate(zip(best_models, member_test))],
                          y_test=y_test, test_probs=test_probs, views=views.to_dict(), estimate=estimate,
@@ -274,7 +278,7 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False, ba
     shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)  # the run is complete; nothing left to resume
     acc = manifest["test"]["accuracy"]
     report(stage="done", message=(f"test accuracy {acc:.3f}; " if acc is not None else "") + stop_reason)
-    return RunResult(out_dir, manifest, predictor)
+    return RunResult(out_dir, manifest, predictor, bank)
 
 
 def _member_views(model: BaseModel, views: ViewPlan) -> list[str]:
@@ -293,8 +297,7 @@ def _fit(cfg, bank, chain: Chain, m: int, backbone: str, views: ViewPlan, n_clas
     fitted = []
     if cfg.head in ("linear", "auto"):
         with report.work("fit"):
-            fitted.append(fit_linear(bank, backbone, [(fit_idx, v) for v in views.train], fit_y, n_classes, cfg.seed,
-                                     warm))
+            fitted.append(fit_linear(bank, backbone, _training_rows(chain, views), n_classes, cfg.seed, warm))
     if cfg.head in ("finetune", "auto"):
         report.plan("finetune", _finetune_steps(cfg, len(fit_idx)))
         fitted.append(fit_finetune(bank, backbone, fit_idx, fit_y, chain.held_idx, chain.y_held, n_classes,
@@ -304,6 +307,12 @@ def _fit(cfg, bank, chain: Chain, m: int, backbone: str, views: ViewPlan, n_clas
                                                         n_classes)
     # Validation picks the kind; a tie goes to the first (linear: cheaper and steadier with few labels).
     return max(fitted, key=lambda mdl: (mdl.valid_accuracy, -mdl.valid_loss)) if len(fitted) > 1 else fitted[0]
+
+
+def _training_rows(chain: Chain, views: ViewPlan) -> list[tuple]:
+    """Manual and automatic images under every train view (feature-space augmentation)."""
+    fit_idx, fit_y, _ = chain.fit_set()
+    return [(fit_idx, v, fit_y) for v in views.train]
 
 
 def _finetune_steps(cfg, n_images: int) -> int:
@@ -332,6 +341,15 @@ def _estimate(cfg, bank, chains: list[Chain], folds, views: ViewPlan, n_classes:
         acc, loss = best["accuracy"], best["loss"]
     return {"estimate_accuracy": round(acc, 4), "estimate_loss": round(loss, 4), "estimate_images": int(len(y)),
             "estimate_by_backbone": per_backbone}
+
+
+def _test_accuracy(cfg, bank, models, test_idx, y_test, views) -> float | None:
+    if not len(test_idx) or any(m.kind != "linear" for m in models):
+        return None  # a fine-tuned body would cost a pass over the test set per round
+    probs = [np.mean([predict_proba(bank, m, test_idx, v) for v in views.predict], axis=0) for m in models]
+    if cfg.keep == "ensemble":
+        return round(float((np.mean(probs, axis=0).argmax(1) == y_test).mean()), 4)
+    return round(max(float((p.argmax(1) == y_test).mean()) for p in probs), 4)
 
 
 def _label(cfg, bank, chain: Chain, pool_idx, views: ViewPlan, rule, it: int, n_classes: int, ds, paths) -> dict:
@@ -371,6 +389,11 @@ def _save_checkpoint(out_dir: Path, next_iteration, chains, history, best_round,
                 save_file({k: v.contiguous() for k, v in m.classifier.state_dict().items()}, str(ck / name))
         models.append({"file": name, "backbone": m.backbone, "kind": m.kind,
                        "valid_accuracy": m.valid_accuracy, "valid_loss": m.valid_loss})
+    # The chains' last linear heads: the next round starts its fits from them, so resume must too.
+    heads = {f"{c}/{m}/{part}": getattr(model, part) for c, chain in enumerate(chains)
+             for m, model in enumerate(chain.models) if model.kind == "linear" for part in ("coef", "bias")}
+    save_numpy(heads, str(ck / "heads.safetensors.tmp"))
+    (ck / "heads.safetensors.tmp").replace(ck / "heads.safetensors")
     state = {"next_iteration": next_iteration, "chains": [list(c.auto.values()) for c in chains], "history": history,
              "best_iteration": best_round, "best_score": list(best_score), "best_models": models,
              "views": views.to_dict()}
@@ -382,6 +405,17 @@ def _save_checkpoint(out_dir: Path, next_iteration, chains, history, best_round,
 def _load_checkpoint(out_dir: Path) -> dict | None:
     path = out_dir / "checkpoint" / "state.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _load_chain_heads(out_dir: Path, chains, backbones) -> None:
+    from safetensors.numpy import load_file as load_numpy
+
+    path = out_dir / "checkpoint" / "heads.safetensors"
+    heads = load_numpy(str(path)) if path.is_file() else {}
+    for c, chain in enumerate(chains):
+        if f"{c}/0/coef" in heads:
+            chain.models = [BaseModel(b, "linear", coef=heads[f"{c}/{m}/coef"], bias=heads[f"{c}/{m}/bias"])
+                            for m, b in enumerate(backbones)]
 
 
 def _load_checkpoint_models(out_dir: Path, state: dict, bank: ImageBank, n_classes: int) -> list[BaseModel]:

@@ -57,7 +57,7 @@ def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, b
         "keep": cfg.keep,
         "runtime": runtime,  # where the frozen bodies ran: name, version, precision
         "bf16": bool(runtime and runtime.get("precision") == "bf16"),
-        "views": views,  # which views labelled, trained and predict, and the held-out evidence for the choice
+        "view_plan": views,  # which views labelled, trained and predict, and the held-out evidence for the choice
         "estimate": estimate,  # how rounds and models were judged without the test set
         "cost": {"body_passes_per_image": len(predictor.model.members) * len(predictor.model.views)},
         "iterations": history,
@@ -65,6 +65,10 @@ def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, b
         "stop_reason": stop_reason,
         "candidates": candidates,
         "test": test_metrics(dataset.classes, y_test, test_probs),
+        # every test image with its true and predicted class: the report shows the mistakes
+        "test_predictions": [{"path": dataset.relative(path), "true": dataset.classes[int(y)],
+                              "predicted": dataset.classes[int(p.argmax())], "confidence": round(float(p.max()), 4)}
+                             for (path, _), y, p in zip(split.test, y_test, test_probs)],
         "auto_labelled": sorted(auto, key=lambda r: (r["iteration"], r["path"])),
         "counts": {"train": len(split.train), "valid": len(split.valid), "test": len(split.test),
                    "unlabelled": len(split.unlabelled), "skipped": len(dataset.skipped)},
@@ -97,7 +101,7 @@ def render_report(m: dict) -> str:
     est = m.get("estimate") or {}
     lines = [f"# OmniClas run: {Path(m['dataset']).name}, process {m['process']}", "",
              f"- Model: {m['backbone']} ({m['head']} head), input {m['input_size'][0]} px, "
-             f"views averaged: {', '.join(m.get('views', {}).get('predict', ['original']))}; "
+             f"views averaged: {', '.join(m.get('views', ['original']))}; "
              f"{len(m['classes'])} classes (listed below)",
              f"- Test accuracy: {acc} on {t['images']} held-out images",
              f"- Rounds judged by: {est.get('method', '-')}"

@@ -56,7 +56,7 @@ def choose_views(bank, backbones, folds, candidates: list[str], n_classes: int, 
     held_probs: dict[str, list[np.ndarray]] = {v: [] for v in candidates}
     y_held = []
     for train_idx, y_train, held_idx, y_f in folds:
-        models = [fit_linear(bank, b, [(train_idx, "original")], y_train, n_classes, seed) for b in backbones]
+        models = [fit_linear(bank, b, [(train_idx, "original", y_train)], n_classes, seed) for b in backbones]
         for v in candidates:
             held_probs[v].append(np.mean([predict_proba(bank, m, held_idx, v) for m in models], axis=0))
         y_held.append(y_f)
