@@ -16,7 +16,7 @@ from .frameworks import ENTRY_POINT_GROUP, Framework, get_framework, list_framew
 from .store import Registry, default_root, parse_ref
 
 __all__ = [
-    "Registry", "Framework", "default_root", "parse_ref", "ENTRY_POINT_GROUP",
+    "Registry", "Framework", "default_root", "parse_ref", "get_registry", "ENTRY_POINT_GROUP",
     "list_frameworks", "get_framework", "list_models", "model_info", "predict", "predict_batch", "evaluate",
     "list_measures", "register", "import_onnx", "delete", "rename", "export",
     "ModelNotFound", "ModelExists", "ModelIntegrityError", "FrameworkUnavailable", "InvalidName",
@@ -27,12 +27,15 @@ __all__ = [
 _registries: dict[str, Registry] = {}
 
 
-def _reg(root=None) -> Registry:
+def get_registry(root=None) -> Registry:
     """One Registry per root, so loaded models stay cached between calls."""
     key = str(root if root is not None else default_root())
     if key not in _registries:
         _registries[key] = Registry(key)
     return _registries[key]
+
+
+_reg = get_registry
 
 
 def list_models(framework: str | None = None, root=None) -> list[dict]:
