@@ -40,7 +40,6 @@ MAX_PIXELS = 100_000_000  # per page; guards against decompression bombs
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 EXACT_PERCENTILE_VALUES = 1 << 20  # a larger channel takes its percentiles from an even grid of this many pixels
 CHUNK_VALUES = 1 << 19  # values converted to float at a time
-CONVERT_WORKING_BYTES = 16 << 20  # float slices and the percentile sample of one conversion
 # bytes per pixel Pillow keeps for an image of each mode (multi-band modes are stored as 4 bytes per pixel)
 _PIL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2, "I": 4, "F": 4}
 _PIL_CONVERT = {"P": "RGB", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB", "LA": "L"}
@@ -176,8 +175,11 @@ def _format_name(data: bytes) -> str:
 
 
 def _cost(h: int, w: int, decoded: int, integer8: bool) -> int:
-    """Peak bytes to decode and convert one image: the decoded pixels, the RGB result, and the float slices."""
-    return decoded + 3 * h * w + (0 if integer8 else CONVERT_WORKING_BYTES)
+    """Peak bytes to decode and convert one image: the decoded pixels, the RGB result, and for a rescaled image
+    its float working copies (a slice of rows at a time, or the percentile sample, whichever is larger)."""
+    values = h * w
+    working = 0 if integer8 else max(32 * min(CHUNK_VALUES, values), 12 * min(EXACT_PERCENTILE_VALUES, values))
+    return decoded + 3 * values + working
 
 
 def _pil_pages(data: bytes, label: str, budget: Budget, first_only: bool, field):

@@ -43,6 +43,8 @@ STRS = {"type": "array", "items": {"type": "string"}}
 NAME = {"type": "string", "pattern": NAME_PATTERN}
 MODEL_P = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "pattern": REF_PATTERN},
            "description": "model name, optionally with a version: 'cells' or 'cells@2'"}
+WHOLE_MODEL_P = {**MODEL_P, "schema": {"type": "string", "pattern": NAME_PATTERN},
+                 "description": "model name (all its versions)"}
 JOB_P = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": JOB_ID_RE.pattern},
          "description": "job id (12 hex digits)"}
 
@@ -187,7 +189,7 @@ def openapi_document(config) -> dict:
                          {"200": _json(_obj(deleted={"type": "string"}))}, "models", params=[MODEL_P])},
         "/models/{name}/rename": {"post": op(
             "rename a model", {"200": _json(_ref("Model"))}, "models",
-            body=j(_obj(required=("new_name",), closed=True, new_name=NAME)), params=[MODEL_P])},
+            body=j(_obj(required=("new_name",), closed=True, new_name=NAME)), params=[WHOLE_MODEL_P])},
         "/models/{name}/export": {"get": op(
             "download the model as ONNX (input 'input' NCHW float32 in 0..1; outputs 'logits', 'probabilities')",
             {"200": {"description": "the .onnx file",
