@@ -28,7 +28,7 @@ class JsonErrorTask(ErrorTask):
 
     def execute(self):
         error = self.request.error
-        config = getattr(self.channel.server.application, "config", {})
+        config = getattr(self.channel.server, "app_config", {})
         body = waitress_error_body(error.code, error.reason, error.body, config)
         self.status = f"{error.code} {error.reason}"
         self.response_headers.append(("Content-Type", "application/json"))
@@ -103,6 +103,7 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
     for listener in sockets.values():
         if isinstance(listener, BaseWSGIServer):
             listener.channel_class = JsonErrorChannel
+            listener.app_config = cfg
     port = server.effective_port
     shown_host = f"[{host}]" if ":" in host else host
     print(f"OmniClas serving http://{shown_host}:{port}/api/v1 (OpenAPI: /api/v1/openapi.json)", file=out)
