@@ -266,8 +266,9 @@ class Predict(Command):
 
     def args_ready(self, args):
         if args.image is None and args.framework is None and args.model is None:
-            if len(args.words) < 3:
-                raise UsageError(f"predict takes IMAGE FRAMEWORK MODEL, got {len(args.words)} argument(s)")
+            whole = _joined(args.words)
+            if len(args.words) < 3 or (not Path(_joined(args.words[:-2])).exists() and Path(whole).is_file()):
+                raise UsageError(f"predict takes IMAGE FRAMEWORK MODEL, got {whole!r}")
             args.image, args.framework, args.model = _joined(args.words[:-2]), args.words[-2], args.words[-1]
         elif args.words or None in (args.image, args.framework, args.model):
             raise UsageError("predict takes IMAGE FRAMEWORK MODEL (or -i IMAGE -f FRAMEWORK -m MODEL)")
