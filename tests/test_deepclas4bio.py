@@ -100,6 +100,8 @@ def test_path_split_at_its_spaces_is_joined_again(cwd):
     target.write_bytes(open(images()[2], "rb").read())
     assert dc.predict_main(f"{target} omniclas cells".split()) == 0
     assert data_json(cwd)["image"] == str(target) and data_json(cwd)["class"] in CLASSES
+    assert dc.predict_main(str(target).split()) == 2  # the path alone, split in three: no framework, no model
+    assert "usage" in data_json(cwd)["message"] and str(target) in data_json(cwd)["message"]
     (folder / "batch.json").write_text(json.dumps({"framework": "omniclas", "model": "cells", "images": [str(target)]}))
     assert dc.predict_batch_main(str(folder / "batch.json").split()) == 0
     assert data_json(cwd)["results"][0]["image"] == str(target)

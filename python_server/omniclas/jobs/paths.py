@@ -45,7 +45,10 @@ def resolve_under_roots(path, roots, field: str = "dataset") -> Path:
         raise PathNotAllowed("this server has no dataset roots configured; start it with --dataset-root FOLDER "
                              "(or set OMNICLAS_DATASET_ROOTS)", field=field)
     resolved_roots = _resolved_roots(roots)
-    p = Path(path).expanduser()
+    try:
+        p = Path(path).expanduser()
+    except (RuntimeError, KeyError):  # "~name" of no such user: taken as it is written
+        p = Path(path)
     candidates = [p] if p.is_absolute() else [r / p for r in resolved_roots]
     # a relative path is looked up in each root; the first one where it exists wins
     existing = [c for c in candidates if os.path.lexists(c)]

@@ -206,7 +206,8 @@ def openapi_document(config) -> dict:
                 required=("model", "images"), closed=True,
                 model={"type": "string", "pattern": REF_PATTERN},
                 images={"type": "array", "minItems": 1, "maxItems": int(config["MAX_FILES"]),
-                        "items": {"type": "string", "format": "binary"}})}})},
+                        "items": {"type": "string", "format": "binary",
+                                  "description": "a PNG, JPEG, TIFF or BMP file (read by its content)"}})}})},
         "/evaluate": {"post": op(
             "evaluate models on a labelled dataset folder (<dataset>/<class>/<image>)",
             {"200": _json(_ref("Evaluation"))}, "models",
