@@ -51,8 +51,9 @@ def test_budget_refuses_before_decoding_and_counts_what_is_kept():
     pages = list(iter_pages(small, "stack.tif", budget, size=(32, 32)))
     assert len(pages) == 3 and budget.held == 3 * 32 * 32 * 3  # only the squashed copies are kept
     tight = Budget(request_bytes=int(0.3 * MB))
-    with pytest.raises(ImageTooLarge, match="once decoded"):
+    with pytest.raises(ImageTooLarge, match="decode to more than 0.3 MB in all"):
         list(iter_pages(small, "stack.tif", tight))
+    assert tight.decoded == 0  # refused from the header, before the first page was decoded
 
 
 def test_pages_in_separate_series_and_the_page_limit():

@@ -294,6 +294,7 @@ def test_bad_uploads(models_root, tmp_path, client):
     assert_error(post_images(client, [(io.BytesIO(good[: len(good) // 2]), "truncated.png")]), 400, "images")
     assert_error(post_images(client, [(io.BytesIO(b""), "empty.png")]), 400, "images", "empty")
     assert_error(post_images(client, [(io.BytesIO(b"%PDF-1.4 hello"), "doc.pdf")]), 400, "images")
+    assert_error(post_images(client, [(io.BytesIO(b"II*\x00garbage"), "no-image.tif")]), 400, "images", "no-image")
     assert_error(post_images(client, [(io.BytesIO(png_header_bomb()), "bomb.png")]), 413, "images")
     assert_error(post_images(client, [(io.BytesIO(good), "a.png")], model="ghost"), 404, "model")
     assert_error(post_images(client, [(io.BytesIO(good), "a.png")], model="../../etc"), 400, "model")
@@ -336,8 +337,8 @@ def test_formats_and_nan_images(client):
 
 
 def test_decoded_memory_is_limited(models_root, tmp_path):
-    """A small upload that decodes to a large image gets 413 before it is decoded; many large images in one
-    request are squashed one by one, so they hold little memory together."""
+    """A small upload that decodes to a large image gets 413 before it is decoded; so do images that decode to
+    more than the request's limit together."""
     app = make_app(models_root, tmp_path, MAX_IMAGE_MB=16, MAX_DECODED_MB=24)
     try:
         c = app.test_client()
@@ -347,9 +348,11 @@ def test_decoded_memory_is_limited(models_root, tmp_path):
         assert "float64.tif" in err["message"] and "limit of 16 MB per image" in err["message"]
         rgb = read_image(real_images(1)[0])
         big = encode(np.asarray(Image.fromarray(rgb).resize((1000, 1000))))  # 3 MB decoded, ~10 MB to convert
-        r = post_images(c, [(io.BytesIO(big), f"{i}.png") for i in range(8)])  # 24 MB decoded in all
+        r = post_images(c, [(io.BytesIO(big), f"{i}.png") for i in range(8)])  # 22.9 MB decoded in all
         assert r.status_code == 200, r.get_data(as_text=True)
         assert len(r.get_json()["results"]) == 8
+        err = assert_error(post_images(c, [(io.BytesIO(big), f"{i}.png") for i in range(9)]), 413, "images")
+        assert "decode to more than 24 MB in all" in err["message"]
         four = encode(np.zeros((4, 1500, 1500), np.uint8), "TIFF", compression="zlib", imagej=True,
                       metadata={"axes": "CYX"})  # an ImageJ 4-channel image, decoded in one piece: 9 MB
         assert post_images(c, [(io.BytesIO(four), "four-channels.tif")]).status_code == 200

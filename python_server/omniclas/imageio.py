@@ -55,11 +55,12 @@ class ImageTooLarge(ImageReadError):
 
 @dataclass
 class Budget:
-    """What decoding may hold, checked before each image is decoded.
+    """What decoding may take, checked from the file header before any pixel is decoded.
 
-    ``max_pixels``: pixels per page. ``max_pages``: pages (images) in all. ``image_bytes``: one image while it is
-    decoded and converted (the decoded pixels plus working copies). ``request_bytes``: everything held at once:
-    the images kept so far plus the one being decoded. ``None`` means no limit. One Budget serves one request.
+    ``max_pixels``: pixels per image (page). ``max_pages``: images in all. ``image_bytes``: the memory one image
+    takes while it is decoded and converted (its decoded pixels plus the working copies). ``request_bytes``: the
+    decoded size of all the images together. ``None`` means no limit. One Budget serves one request; ``held``
+    counts the bytes of the converted images handed out.
     """
 
     max_pixels: int = MAX_PIXELS
@@ -67,6 +68,7 @@ class Budget:
     image_bytes: int | None = None
     request_bytes: int | None = None
     pages: int = 0
+    decoded: int = 0
     held: int = 0
 
     def add_pages(self, n: int, label: str, field: str | None = None) -> None:
@@ -75,18 +77,22 @@ class Budget:
             raise ImageTooLarge(f"{label}: more than {self.max_pages} images (pages) in one request; split the "
                                 f"stack or send fewer files", field=field)
 
-    def check(self, label: str, h: int, w: int, cost: int, field: str | None = None, also_held: int = 0) -> None:
-        """Refuse an image of ``h`` x ``w`` pixels whose decoding needs ``cost`` bytes at its peak, while
-        ``also_held`` more bytes (the rest of a stack decoded in one piece) are held beside it."""
+    def admit(self, label: str, h: int, w: int, cost: int, field: str | None = None) -> None:
+        """Refuse an image of ``h`` x ``w`` pixels whose conversion needs ``cost`` bytes at its peak."""
         if h * w > self.max_pixels:
             raise ImageTooLarge(f"{label}: {w} x {h} pixels is more than {self.max_pixels} pixels per image",
                                 field=field)
         if self.image_bytes is not None and cost > self.image_bytes:
             raise ImageTooLarge(f"{label}: decoding this {w} x {h} image needs {_mb(cost)} of memory, more than "
                                 f"the limit of {_mb(self.image_bytes)} per image", field=field)
-        if self.request_bytes is not None and self.held + cost + also_held > self.request_bytes:
-            raise ImageTooLarge(f"{label}: the images of this request need more than {_mb(self.request_bytes)} of "
-                                f"memory once decoded; send fewer or smaller images per request", field=field)
+
+    def add_decoded(self, nbytes: int, label: str, field: str | None = None) -> None:
+        """Count ``nbytes`` more decoded bytes, refusing them when they take the request over its limit."""
+        if self.request_bytes is not None and self.decoded + nbytes > self.request_bytes:
+            raise ImageTooLarge(f"{label}: the images of this request decode to more than "
+                                f"{_mb(self.request_bytes)} in all; send fewer or smaller images per request",
+                                field=field)
+        self.decoded += nbytes
 
     def keep(self, nbytes: int) -> None:
         self.held += int(nbytes)
@@ -131,10 +137,13 @@ def iter_pages(source, name: str | None = None, budget: Budget | None = None, si
         raise ImageReadError(f"{label}: file is empty", field=field)
     decoder = _tiff_pages if data[:4] in TIFF_MAGIC else _pil_pages
     pages = decoder(data, label, budget, first_only, field)
+    found = False
     while True:
         try:
             plane = next(pages, None)
             if plane is None:
+                if not found:
+                    raise ImageReadError(f"{label}: not a readable {FORMATS} image (no image in the file)")
                 return
             rgb = to_rgb8(plane, label)
         except ImageReadError as err:
@@ -151,6 +160,7 @@ def iter_pages(source, name: str | None = None, budget: Budget | None = None, si
         if size is not None and rgb.shape[:2] != tuple(size):
             rgb = np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.BILINEAR))
         budget.keep(rgb.nbytes)
+        found = True
         yield rgb
         if first_only:
             return
@@ -187,11 +197,12 @@ def _pil_pages(data: bytes, label: str, budget: Budget, first_only: bool, field)
         w, h = src.size
         target = _PIL_CONVERT.get(src.mode, src.mode)
         band_bytes = 2 if src.mode.startswith("I;16") else 4 if src.mode in ("I", "F") else 1
-        # Pillow's buffer, a converted copy where the mode needs one, and the array made from it
-        decoded = (_PIL_BYTES.get(src.mode, 4) + (4 if target != src.mode else 0)
-                   + Image.getmodebands(target) * band_bytes) * h * w
+        decoded = Image.getmodebands(target) * band_bytes * h * w  # the array made from the image
+        # ... and beside it Pillow's buffer, and a converted copy where the mode needs one
+        pillow = (_PIL_BYTES.get(src.mode, 4) + (4 if target != src.mode else 0)) * h * w
+        budget.admit(label, h, w, _cost(h, w, decoded + pillow, band_bytes == 1), field)
         budget.add_pages(1, label, field)
-        budget.check(label, h, w, _cost(h, w, decoded, band_bytes == 1), field)
+        budget.add_decoded(decoded, label, field)
         src.load()
         if src.mode == "P" and "transparency" in src.info:
             target = "RGBA"
@@ -203,36 +214,36 @@ def _pil_pages(data: bytes, label: str, budget: Budget, first_only: bool, field)
 
 def _tiff_pages(data: bytes, label: str, budget: Budget, first_only: bool, field):
     """Every series of the file (a writer may store each page as its own series), page by page where each TIFF
-    page is one image, else (channels spread over pages, as in ImageJ hyperstacks) one series at a time."""
+    page is one image, else (channels spread over pages, as in ImageJ hyperstacks) one series at a time. The
+    pages and bytes of the whole file are counted before the first page is decoded."""
     import tifffile
 
     with tifffile.TiffFile(io.BytesIO(data)) as tif:
-        for series in tif.series:
+        plan = []
+        for series in tif.series[:1] if first_only else tif.series:
             axes = series.axes.upper()
             if "Y" not in axes or "X" not in axes:
                 raise ImageReadError(f"{label}: TIFF has no image plane (axes {axes})")
-            shape = dict(zip(axes, series.shape))
-            h, w = int(shape["Y"]), int(shape["X"])
-            channels = math.prod(int(n) for a, n in shape.items() if a in "CS")
-            n_images = math.prod(int(n) for a, n in shape.items() if a not in "YXCS")
-            budget.add_pages(1 if first_only else n_images, label, field)
+            dims = list(zip(axes, (int(n) for n in series.shape)))
+            h, w = dims[axes.index("Y")][1], dims[axes.index("X")][1]
+            channels = math.prod(n for a, n in dims if a in "CS")
+            n_images = math.prod(n for a, n in dims if a not in "YXCS")
             image_bytes = h * w * channels * series.dtype.itemsize
-            # each TIFF page one image, all of them listed (ImageJ's contiguous stacks list only the first)
+            # each TIFF page one image, all of them listed (ImageJ's contiguous stacks list only the first);
+            # otherwise the series is decoded in one piece
             whole_pages = (set(axes) & set("CS") <= set(series.keyframe.axes.upper())
                            and len(series.pages) * math.prod(series.keyframe.shape) == math.prod(series.shape))
-            cost = _cost(h, w, image_bytes, series.dtype == np.uint8)
-            if whole_pages:
-                budget.check(label, h, w, cost, field)
-                for page in series.pages:
-                    if page is None:
-                        continue
-                    for plane in _split_planes(page.asarray(), page.axes, label):
-                        yield plane
-                        if first_only:
-                            return
-            else:
-                budget.check(label, h, w, cost, field, also_held=(n_images - 1) * image_bytes)
-                for plane in _split_planes(series.asarray(), axes, label):
+            budget.admit(label, h, w, _cost(h, w, image_bytes, series.dtype == np.uint8), field)
+            plan.append((series, axes, whole_pages, 1 if first_only else n_images,
+                         image_bytes * (1 if first_only and whole_pages else n_images)))
+        budget.add_pages(sum(p[3] for p in plan), label, field)
+        budget.add_decoded(sum(p[4] for p in plan), label, field)
+        for series, axes, whole_pages, _, _ in plan:
+            arrays = (page.asarray() for page in series.pages if page is not None) if whole_pages else \
+                [series.asarray()]
+            page_axes = series.keyframe.axes if whole_pages else axes
+            for arr in arrays:
+                for plane in _split_planes(arr, page_axes, label):
                     yield plane
                     if first_only:
                         return

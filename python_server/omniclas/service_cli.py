@@ -203,7 +203,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--max-image-mb", type=float, default=256,
                    help="memory one image may take while it is decoded and converted, in MB (default 256)")
     p.add_argument("--max-decoded-mb", type=float, default=512,
-                   help="memory the decoded images of one request may take at once, in MB (default 512)")
+                   help="decoded size of all the images of one request together, in MB (default 512)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 inference (default: where the CPU supports it)")
     p.set_defaults(func=cmd_serve, handler=cmd_serve)

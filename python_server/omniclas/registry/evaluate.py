@@ -74,8 +74,9 @@ def _ref(p) -> str:
 
 def evaluate(registry, dataset, measures=None, predictors=None, labels_file=None, max_images=None, roots=None,
              labels_field: str = "labels", budget: Budget | None = None) -> dict:
-    """Every page of every image counts as one image of its folder's class. Images are decoded in slices and
-    scored by every model before the next slice is read, so memory stays bounded (``budget`` per slice)."""
+    """Every page of every image counts as one image of its folder's class. Images are decoded a few at a time and
+    scored by every model before the next are read, so memory stays bounded: ``budget`` gives the limits of one
+    image, and its ``request_bytes`` how much decoded images may pile up before they are scored."""
     from .store import input_size
 
     names = check_measures(measures)
@@ -96,8 +97,11 @@ def evaluate(registry, dataset, measures=None, predictors=None, labels_file=None
         models.append((name, version, framework, input_size(manifest), model))
     sizes = {m[3] for m in models}
     size = sizes.pop() if len(sizes) == 1 else None  # one input size: keep only the squashed copies
+    limits = budget or Budget()
+    hold = limits.request_bytes // 2 if limits.request_bytes else None  # decoded images kept before scoring them
     probas: list[list[np.ndarray]] = [[] for _ in models]
     y, skipped, held = [], [], []
+    held_bytes = 0
 
     def flush():
         for i, (_, _, _, _, model) in enumerate(models):
@@ -105,18 +109,18 @@ def evaluate(registry, dataset, measures=None, predictors=None, labels_file=None
         held.clear()
 
     for p, lab in zip(paths, labels):
-        slice_budget = budget or Budget()
+        file_budget = Budget(max_pixels=limits.max_pixels, image_bytes=limits.image_bytes)
         try:
-            pages = list(iter_pages(p, str(p), slice_budget, size=size))
+            pages = list(iter_pages(p, str(p), file_budget, size=size))
         except ImageReadError as err:  # unreadable or too large: named and counted, like training does
             skipped.append({"path": str(p), "reason": str(err)})
             continue
         held += pages
+        held_bytes += file_budget.held
         y += [lab] * len(pages)
-        if len(held) >= FLUSH_IMAGES or (budget and budget.request_bytes and budget.held * 2 >= budget.request_bytes):
+        if len(held) >= FLUSH_IMAGES or (hold is not None and held_bytes >= hold):
             flush()
-            if budget:
-                budget.held = 0
+            held_bytes = 0
     if held:
         flush()
     if not y:

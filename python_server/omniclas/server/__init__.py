@@ -14,7 +14,7 @@ PUBLIC_READ        with a token, GET/HEAD need none                            F
 ALLOWED_HOSTS      Host header values answered; None: any                      127.0.0.1, localhost, ::1
 MAX_UPLOAD_MB      request body limit in MB (1024 x 1024 bytes)                64
 MAX_IMAGE_MB       memory to decode and convert one image                      256
-MAX_DECODED_MB     memory decoded images of one request may hold at once       512
+MAX_DECODED_MB     decoded size of all the images of one request together     512
 MAX_PIXELS         pixels per uploaded image (page)                            40 million
 MAX_PAGES          images (pages) per prediction request                       1000
 MAX_FILES          files per prediction request                                256
