@@ -125,14 +125,19 @@ class Registry:
         return self.root / folder if folder else None
 
     def versions(self, name: str) -> list[int]:
-        folder = self._folder(name)
-        if folder is None or not folder.is_dir():
+        return self._versions_in(self._folder(name))
+
+    @staticmethod
+    def _versions_in(folder: Path | None) -> list[int]:
+        try:
+            return sorted(int(d.name) for d in folder.iterdir() if is_version_folder(d)) if folder else []
+        except (FileNotFoundError, NotADirectoryError):  # retired meanwhile
             return []
-        return sorted(int(d.name) for d in folder.iterdir() if is_version_folder(d))
 
     def resolve(self, ref: str, field: str = "model") -> tuple[str, int, Path]:
         name, version = parse_ref(ref, field)
-        versions = self.versions(name)
+        folder = self._folder(name)  # looked up once: a rename or delete may switch the index meanwhile
+        versions = self._versions_in(folder)
         if not versions:
             raise ModelNotFound(f"no model named '{name}' in {self.root}", field=field)
         if version is None:
@@ -140,7 +145,7 @@ class Registry:
         elif version not in versions:
             raise ModelNotFound(f"model '{name}' has no version {version} (versions: {', '.join(map(str, versions))})",
                                 field=field)
-        return name, version, self._folder(name) / str(version)
+        return name, version, folder / str(version)
 
     def read_manifest(self, folder: Path) -> dict:
         try:
