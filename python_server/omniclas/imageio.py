@@ -11,13 +11,15 @@ The rule that maps any image onto the network's three channels:
   default composite colours). 3 channels are R, G, B. 4 channels: the first three are kept (a 4th channel is
   alpha in PNG/TIFF RGBA, or a channel beyond what the network sees).
 * **Stacks.** Each page (Z, T or any other plane) of a TIFF is one image, whether the file stores its pages as
-  one series or as several: :func:`read_pages` returns them all, :func:`read_image` the first. Classifying
+  one series or as several: :func:`read_pages` returns them all, :func:`read_image` the first. A channel axis
+  the file records (ImageJ's ``channels=``) makes the channels of one image, as ImageJ shows it. Classifying
   gives one result per page (the CLI, the HTTP API, the DeepClas4Bio commands and Fiji alike); training uses
   the first page of each file.
 * **Formats.** PNG, JPEG, TIFF and BMP. Any other format (GIF, WebP, ...) is refused with a message naming it.
 
-Memory: a :class:`Budget` bounds what decoding may hold, checked from the file header before any pixel is
-decoded. The conversion works in slices, so its working copies stay small next to the decoded pixels.
+Memory: a :class:`Budget` bounds what decoding may take, checked from the file header before any pixel is
+decoded. The conversion works a slice of rows at a time, so its working copies stay small next to the decoded
+pixels, and :func:`iter_pages` can squash each page to the model's input size as soon as it is converted.
 """
 from __future__ import annotations
 
