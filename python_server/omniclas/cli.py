@@ -217,34 +217,44 @@ def _expand_images(items) -> list[Path]:
 
 
 def _cmd_predict(args) -> int:
+    """One row per image, and per page of a stack (``slice`` 1..n), as the HTTP API and Fiji answer."""
     import csv
 
     from .errors import ImageReadError
+    from .imageio import read_pages
 
     model = _load_model(args.model, args.bf16)
     classes = list(model.classes)
     rows = []
     for path in _expand_images(args.images):
         try:
-            probs = model.predict_proba([path])[0]
+            pages = read_pages(path)
+            probs = model.predict_proba(pages)
         except ImageReadError as err:
             rows.append({"image": str(path), "error": str(err)})
             continue
-        best = int(probs.argmax())
-        rows.append({"image": str(path), "class": classes[best], "confidence": float(probs[best]),
-                     "probabilities": {c: float(p) for c, p in zip(classes, probs)}})
+        for page_no, p in enumerate(probs, 1):
+            best = int(p.argmax())
+            row = {"image": str(path)}
+            if len(pages) > 1:
+                row["slice"] = page_no
+            row.update({"class": classes[best], "confidence": float(p[best]),
+                        "probabilities": {c: float(v) for c, v in zip(classes, p)}})
+            rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
         for r in rows:
-            print(f"{r['image']}\t{r['class']}\t{r['confidence']:.3f}" if "class" in r else f"{r['image']}\terror: {r['error']}")
+            where = f"{r['image']} [slice {r['slice']}]" if "slice" in r else r["image"]
+            print(f"{where}\t{r['class']}\t{r['confidence']:.3f}" if "class" in r else f"{where}\terror: {r['error']}")
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["image", "class", "confidence"] + classes + ["error"])
+            w.writerow(["image", "slice", "class", "confidence"] + classes + ["error"])
             for r in rows:
                 probs = [r["probabilities"][c] for c in classes] if "class" in r else [""] * len(classes)
-                w.writerow([r["image"], r.get("class", ""), r.get("confidence", "")] + probs + [r.get("error", "")])
+                w.writerow([r["image"], r.get("slice", ""), r.get("class", ""), r.get("confidence", "")] + probs
+                           + [r.get("error", "")])
     return 1 if any("error" in r for r in rows) else 0
 
 
