@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _width(stream) -> int:
     import shutil
 
-    return max(60, shutil.get_terminal_size((100, 24)).columns if stream.isatty() else 100)
+    return max(60, shutil.get_terminal_size((100, 24)).columns) if stream.isatty() else 160
 
 
 def _fit(text: str, width: int) -> str:
@@ -129,7 +129,7 @@ class ProgressPrinter:
             if e.stage == "done":
                 self.stream.write("\n")
         else:
-            key = (e.stage, e.iteration, e.model, e.epoch, e.message)
+            key = (e.stage, e.iteration, e.epoch, e.message)  # a log gets a line per step, not per model fit
             if key != self.last_key or time.monotonic() - self.last_time > 30:
                 self.stream.write(line + "\n")
                 self.last_key, self.last_time = key, time.monotonic()
@@ -144,7 +144,7 @@ def print_summary(manifest: dict, run_dir, out=sys.stdout) -> None:
     best = manifest["iterations"][manifest["best_iteration"]] if manifest.get("iterations") else {}
     rows = [("run folder", str(run_dir)), ("process", PROCESSES[manifest["process"]].name),
             ("model", f"{manifest['backbone']} ({manifest['head']} head, {manifest['input_size'][0]} px, "
-                      f"{len(manifest.get('views', {}).get('predict', ['original']))} view(s))"),
+                      f"{len(manifest.get('views') or ['original'])} view(s))"),
             ("classes", f"{len(manifest['classes'])}: " + ", ".join(manifest["classes"])),
             ("images", ", ".join(f"{v} {k}" for k, v in manifest["counts"].items())),
             ("rounds", f"{len(manifest['iterations'])} (best: {manifest['best_iteration']}); {manifest['stop_reason']}"),
@@ -331,6 +331,23 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception:  # a bug: the user gets one line and where the details are, never a traceback
+        import traceback
+
+        from .runtime import cache_dir
+
+        log_file = cache_dir() / "last-error.log"
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            log_file.write_text(traceback.format_exc())
+            where = f"details in {log_file}"
+        except OSError:
+            where = "run again with -v for details"
+        if args.verbose:
+            traceback.print_exc()
+        print(f"internal error: {sys.exc_info()[1].__class__.__name__}: {sys.exc_info()[1]} ({where}; please "
+              f"report it)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":
