@@ -3,8 +3,10 @@
 Each round trains the base models (one per backbone) on the manual plus automatic labels, estimates how good the
 model to be saved is, and, if the process distills, labels the unlabelled images (models x views vote) and lets
 the selection rule (:mod:`.select`) pick which automatic labels join. It stops when no unlabelled image is left,
-the rule picks none, the maximum number of rounds is reached, or the estimate fell for two rounds in a row. The
-round with the best estimate wins.
+the rule picks none, the maximum number of rounds is reached, or the estimate fell more than one standard error
+below its best for two rounds in a row. The round kept is the latest whose estimate is within one standard error
+of the best: with a handful of labels the estimate moves one image at a time, and its noise must not undo what
+the automatic labels add.
 
 The estimate: for linear heads, cross-validation of the whole procedure. The manual labels are split into folds;
 beside the main chain (all manual labels), one chain per fold runs the same rounds without that fold's labels
@@ -45,7 +47,12 @@ from .views import ViewPlan, candidate_views, choose_views, plan_views
 from .vote import ensemble_vote
 
 log = logging.getLogger(__name__)
-PATIENCE = 2  # rounds the estimate may fall below its best before the loop stops
+PATIENCE = 2  # rounds the estimate may fall out of reach of its best before the loop stops
+
+
+def standard_error(accuracy: float, n: int) -> float:
+    """Binomial standard error of an accuracy measured on ``n`` images (at least one image's worth)."""
+    return max(float(np.sqrt(accuracy * (1 - accuracy) / max(n, 1))), 1.0 / max(n, 1))
 
 
 @dataclass
@@ -197,14 +204,17 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False, ba
 
     rule = get_selection(cfg.selection)
     history: list[dict] = []
-    best_round, best_score, best_models, below = -1, (-1.0, 0.0), [], 0
+    # The kept round is the latest whose estimate is within one standard error of the best so far: with a
+    # handful of labels the estimate moves by one image at a time, and noise must not undo what the
+    # automatic labels add (benchmarks/results/processes.md).
+    best_round, best_acc, best_models, below = -1, -1.0, [], 0
     first_round = 0
     if state:
         for chain, autos in zip(chains, state["chains"]):
             chain.auto = {index[ds.root / r["path"]]: r for r in autos if ds.root / r["path"] in index}
         _load_chain_heads(out_dir, chains, cfg.backbones)
         history, first_round = state["history"], state["next_iteration"]
-        best_round, best_score = state["best_iteration"], tuple(state["best_score"])
+        best_round, best_acc, below = state["best_iteration"], state["best_accuracy"], state["below"]
         best_models = _load_checkpoint_models(out_dir, state, bank, n_classes)
         log.info("resuming %s at round %d", out_dir, first_round)
     stop_reason = "maximum number of iterations reached"
@@ -221,14 +231,15 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False, ba
                   # reported only, never used to choose: how the test set saw each round
                   "test_accuracy": _test_accuracy(cfg, bank, main.models, test_idx, y_test, views)}
         history.append(record)
-        score = (record["estimate_accuracy"], -record["estimate_loss"])
-        if score > best_score:
-            best_round, best_score, best_models, below = it, score, list(main.models), 0
+        best_acc = max(best_acc, record["estimate_accuracy"])
+        record["tolerance"] = round(standard_error(best_acc, record.get("estimate_images", 0)), 4)
+        if record["estimate_accuracy"] >= best_acc - record["tolerance"]:
+            best_round, best_models, below = it, list(main.models), 0
         else:
             below += 1
             if below >= PATIENCE:
-                stop_reason = (f"estimated accuracy fell below round {best_round}'s for {PATIENCE} rounds; "
-                               f"round {best_round} kept")
+                stop_reason = (f"estimated accuracy fell more than one standard error below the best for "
+                               f"{PATIENCE} rounds; round {best_round} kept")
                 break
         if it == cfg.max_iterations:
             break
@@ -238,7 +249,7 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False, ba
             taken = _label(cfg, bank, chain, pool_idx, views, rule, it, n_classes, ds, paths)
             if c == 0:
                 record.update(taken)
-        _save_checkpoint(out_dir, it + 1, chains, history, best_round, best_score, best_models, views)
+        _save_checkpoint(out_dir, it + 1, chains, history, best_round, best_acc, below, best_models, views)
         if record["remaining_before"] == 0:
             stop_reason = "no unlabelled image left"
             break
@@ -373,7 +384,8 @@ def _label(cfg, bank, chain: Chain, pool_idx, views: ViewPlan, rule, it: int, n_
 
 # --- checkpoints for resume: the state after a finished round ---
 
-def _save_checkpoint(out_dir: Path, next_iteration, chains, history, best_round, best_score, best_models, views) -> None:
+def _save_checkpoint(out_dir: Path, next_iteration, chains, history, best_round, best_acc, below, best_models,
+                     views) -> None:
     from safetensors.numpy import save_file as save_numpy
     from safetensors.torch import save_file
 
@@ -395,7 +407,7 @@ def _save_checkpoint(out_dir: Path, next_iteration, chains, history, best_round,
     save_numpy(heads, str(ck / "heads.safetensors.tmp"))
     (ck / "heads.safetensors.tmp").replace(ck / "heads.safetensors")
     state = {"next_iteration": next_iteration, "chains": [list(c.auto.values()) for c in chains], "history": history,
-             "best_iteration": best_round, "best_score": list(best_score), "best_models": models,
+             "best_iteration": best_round, "best_accuracy": best_acc, "below": below, "best_models": models,
              "views": views.to_dict()}
     tmp = ck / "state.json.tmp"
     tmp.write_text(json.dumps(state, indent=1))
