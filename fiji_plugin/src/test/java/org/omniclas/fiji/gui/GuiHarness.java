@@ -710,7 +710,7 @@ public final class GuiHarness {
         for (Object o : gd.getCheckboxes()) {
             Checkbox c = (Checkbox) o;
             String label = c.getLabel().replace(' ', '_'); // GenericDialog shows underscores as spaces
-            if (!Arrays.asList(TrainWizard.TRANSFORMS).contains(label)) { // a backbone
+            if (label.startsWith("efficientnet")) { // a backbone
                 boolean want = "efficientnet_lite0".equals(label);
                 onEdt(() -> { c.setState(want); return null; });
             }
