@@ -59,10 +59,20 @@ public final class Reporter {
                 System.out.flush();
                 System.exit(BATCH_EXIT_CODE); // the shutdown hooks still stop a server Fiji started
             }
-            if (Macro.getOptions() != null || IJ.isMacro()) Macro.abort(); // a batch-mode macro stops here
+            abortMacro();
         } else {
             IJ.error(title, message); // (aborts a running macro after the dialog)
         }
+    }
+
+    /**
+     * Stops the macro that ran this command after it returns. A plugin cannot throw its way out (ImageJ catches
+     * "Macro canceled" and goes on with the next line), so the interpreter is told to stop; ImageJ then waits
+     * up to 2 s for it, a price paid only on errors.
+     */
+    private static void abortMacro() {
+        Interpreter interp = Interpreter.getInstance();
+        if (interp != null) Interpreter.abort(interp); // (none: a script or Java called the command; it reads lastError)
     }
 
     public static void error(OmniClasException e) {
