@@ -231,26 +231,9 @@ def test_classify_folder_saves_csv(ij, server, tmp_path, real_image):
     assert len(lines) - 1 == len(list(folder.glob("*.png")))
 
 
-def _training_dataset(server, bbbc013: Path) -> tuple[Path, bool]:
-    """bbbc013 read in place when it lies under the server's dataset root, else a small copy made there
-    (two classes, 16 images each, 20 unlabelled). Returns (folder, made_by_us)."""
-    root = Path(str(server.dataset_root)).resolve()
-    if bbbc013 == root or root in bbbc013.parents:
-        return bbbc013, False
-    dataset = root / f"fiji_train_{uuid.uuid4().hex[:6]}"
-    for cls in ("NoGFP", "NuclearGFP"):
-        (dataset / cls).mkdir(parents=True)
-        for f in sorted((bbbc013 / cls).glob("*.png"))[:16]:
-            shutil.copy(f, dataset / cls / f.name)
-    (dataset / "unlabelled").mkdir()
-    for f in sorted((bbbc013 / "unlabelled").glob("*.png"))[:20]:
-        shutil.copy(f, dataset / "unlabelled" / f.name)
-    return dataset, True
-
-
 @pytest.mark.slow
 def test_training_job_to_the_end(ij, server, capfd, bbbc013):
-    dataset, made = _training_dataset(server, bbbc013)
+    dataset, made = fiji_jvm.training_dataset(server, bbbc013)
     classes = sorted(p.name for p in dataset.iterdir() if p.is_dir() and p.name not in ("unlabelled", "test"))
     name = f"fiji_trained_{uuid.uuid4().hex[:6]}"
     try:
@@ -293,21 +276,10 @@ def _wait(what: str, check, timeout: float = 120.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _same(spec_value, cli_value) -> bool:
-    if cli_value is None and spec_value == 0:  # image_size: 0 means automatic, the CLI's None
-        return True
-    if isinstance(cli_value, float) or isinstance(spec_value, float):
-        return math.isclose(float(spec_value), float(cli_value))
-    return spec_value == cli_value
-
-
 @pytest.mark.parametrize("process", ["nd", "dd", "idd", "md", "imd", "mdd", "imdd"])
 def test_train_with_process_defaults_sends_what_the_cli_trains(ij, server, bbbc013, process, capfd):
     """A Fiji run that names only the process submits the job the CLI would run (TrainConfig(...).resolved())."""
-    from omniclas.config import OPTIONS, TrainConfig
-    from omniclas.jobs.manager import SPEC_FIELDS
-
-    dataset, made = _training_dataset(server, bbbc013)
+    dataset, made = fiji_jvm.training_dataset(server, bbbc013)
     before = {j["id"] for j in _get(server.api("jobs"))["jobs"]}
     done = threading.Event()
 
@@ -324,14 +296,7 @@ def test_train_with_process_defaults_sends_what_the_cli_trains(ij, server, bbbc0
             (j for j in _get(server.api("jobs"))["jobs"] if j["id"] not in before), None), timeout=60)
         _post(server.api(f"jobs/{job['id']}/cancel"))
         assert done.wait(180), "the plugin did not notice the cancelled job"
-        spec = _get(server.api(f"jobs/{job['id']}"))["spec"]
-        cli = TrainConfig(dataset=str(dataset), process=process).resolved().to_dict()
-        assert spec["process"] == process and Path(spec["dataset"]) == dataset.resolve()
-        for option in OPTIONS:
-            if option.name in SPEC_FIELDS:
-                assert _same(spec[option.name], cli[option.name]), (option.name, spec[option.name], cli[option.name])
-            else:  # this server does not take the option in jobs yet: Fiji left it at the default the server uses
-                assert option.name not in spec
+        fiji_jvm.check_spec_is_cli_defaults(_get(server.api(f"jobs/{job['id']}"))["spec"], dataset, process)
         out = capfd.readouterr().out
         assert f"job {job['id']} cancelled" in out
         assert last_error(ij) == "", last_error(ij)  # a cancelled run is no error

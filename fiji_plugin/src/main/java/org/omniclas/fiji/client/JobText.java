@@ -42,7 +42,7 @@ public final class JobText {
     public static String describe(Dto.Job job) {
         StringBuilder sb = new StringBuilder("OmniClas job " + job.id() + ": " + job.state);
         Dto.JobProgress p = job.progress;
-        if (p != null && !job.isDone()) {
+        if (p != null && "running".equals(job.state)) { // a queued (or resumed) job's progress is from before
             if (p.stage != null) sb.append(", ").append(p.stage);
             if (p.model != null) sb.append(" ").append(p.model);
             // "iteration 0/0, epoch 0/0" before anything is known says nothing: only counters that mean something

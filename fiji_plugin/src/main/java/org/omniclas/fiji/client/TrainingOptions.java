@@ -211,10 +211,18 @@ public final class TrainingOptions {
         return null;
     }
 
+    /** The process and the options that apply, with their values: what this run is, for people to read. */
+    public Map<String, Object> applying() {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("process", process.id);
+        for (Dto.OptionInfo o : options.values()) if (applies(o, 0)) out.put(o.name, values.get(o.name));
+        return out;
+    }
+
     /** The options that apply, as macro text by option name (what the Recorder writes; {@link #read} reads it back). */
     public Map<String, String> macroOptions() {
         Map<String, String> out = new LinkedHashMap<>();
-        for (Dto.OptionInfo o : options.values()) if (applies(o, 0)) out.put(o.name, text(values.get(o.name)));
+        for (Map.Entry<String, Object> e : applying().entrySet()) if (!e.getKey().equals("process")) out.put(e.getKey(), text(e.getValue()));
         return out;
     }
 

@@ -70,7 +70,7 @@ public class Label_Images implements PlugIn {
     private static boolean outsideRootsAccepted(Path dataset, ServerGate.Roots roots) {
         String why = dataset + " is not under the server's dataset roots (" + roots.source + "): " + roots.text()
                 + ".\nThe server would refuse to train on it. Choose a folder under a root, or add a root in Server Settings...";
-        if (Reporter.unattended()) {
+        if (Reporter.unattended() || ij.Macro.getOptions() != null) {
             IJ.log("OmniClas warning: " + why);
             return true; // labelling itself works; training will say it again
         }

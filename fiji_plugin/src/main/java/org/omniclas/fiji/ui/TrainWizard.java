@@ -81,8 +81,9 @@ public class TrainWizard {
             Map<String, Object> spec = form.spec(dataset.toString());
             Dto.Job submitted = submit(client, form, spec);
             String id = submitted.id();
-            IJ.log("OmniClas: training job " + id + " submitted: " + dataset + "; " + JobText.options(spec));
-            Dto.Job job = new JobMonitor(client, id, JobText.options(spec)).follow();
+            String what = JobText.options(form.applying());
+            IJ.log("OmniClas: training job " + id + " submitted: " + dataset + "; " + what);
+            Dto.Job job = new JobMonitor(client, id, what).follow();
             boolean interactive = macro == null && !Reporter.unattended();
             Dto.Model model = finish(client, job, modelName, interactive);
             if ("finished".equals(job.state)) record(form, dataset, model == null ? "" : model.name);
