@@ -530,7 +530,7 @@ public final class GuiHarness extends GuiDriver {
         waitFor("error dialog", 30000, () -> newWindow(before) != null);
         Window error = newWindow(before);
         settle(error);
-        say("STATUS_AFTER_ERROR [" + ImageJ.getStatusBarText() + "] " + title(error) + ": " + String.join(" ", awtTexts(error)));
+        say("STATUS_AFTER_ERROR [" + ImageJ.getStatusBarText() + "] " + title(error) + ": " + org.omniclas.fiji.ui.Reporter.lastError());
         clickToClose(awtButton(error, "OK"), error);
         t.join(10000);
         imp.changes = false;
@@ -854,7 +854,7 @@ public final class GuiHarness extends GuiDriver {
 
     private static Button findAwtButton(Container root, String label) {
         for (Component c : root.getComponents()) {
-            if (c instanceof Button && label.equals(((Button) c).getLabel())) return (Button) c;
+            if (c instanceof Button && label.equals(((Button) c).getLabel().trim())) return (Button) c;
             if (c instanceof Container) {
                 Button b = findAwtButton((Container) c, label);
                 if (b != null) return b;
