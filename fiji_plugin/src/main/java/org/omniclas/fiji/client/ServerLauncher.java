@@ -70,21 +70,38 @@ public final class ServerLauncher {
         return cmd;
     }
 
+    /** Where conda-like installers put an environment named "omniclas" (environment.yml), under the home folder. */
+    static final String[] CONDA_ROOTS = {"miniconda3", "anaconda3", "miniforge3", "mambaforge", "micromamba", ".conda"};
+
+    public static List<String> executable(String setting, boolean windows) {
+        return executable(setting, windows, Paths.get(System.getProperty("user.home")));
+    }
+
     /**
      * The program part of the command: an {@code omniclas} executable as is, a Python as {@code python -m omniclas},
      * an environment folder by what it holds ({@code bin/omniclas}, {@code Scripts\omniclas.exe}, its Python).
-     * An empty setting looks for {@code omniclas} on the PATH.
+     * An empty setting looks for {@code omniclas} on the PATH, then for a conda environment named omniclas
+     * ({@code ~/miniconda3/envs/omniclas} and the like).
      */
-    public static List<String> executable(String setting, boolean windows) {
+    static List<String> executable(String setting, boolean windows, Path home) {
         String s = setting == null ? "" : setting.trim();
         if (s.isEmpty()) {
             Path onPath = onPath(windows ? "omniclas.exe" : "omniclas");
-            if (onPath == null) {
-                throw new IllegalArgumentException("The OmniClas environment is not set, and no omniclas command is on the PATH.\n"
-                        + "Set it in Plugins > OmniClas > Server Settings... (the environment folder, its omniclas\n"
-                        + "executable, or its Python).");
+            if (onPath != null) return Arrays.asList(onPath.toString());
+            for (String root : CONDA_ROOTS) {
+                Path env = home.resolve(root).resolve("envs").resolve("omniclas");
+                if (Files.isDirectory(env)) {
+                    try {
+                        return executable(env.toString(), windows, home);
+                    } catch (IllegalArgumentException notThere) {
+                        // an empty or broken environment: keep looking
+                    }
+                }
             }
-            return Arrays.asList(onPath.toString());
+            throw new IllegalArgumentException("The OmniClas environment is not set, no omniclas command is on the PATH,\n"
+                    + "and there is no conda environment named omniclas in your home folder.\n"
+                    + "Set it in Plugins > OmniClas > Server Settings... (the environment folder, its omniclas\n"
+                    + "executable, or its Python).");
         }
         Path p = Paths.get(s);
         if (Files.isDirectory(p)) {

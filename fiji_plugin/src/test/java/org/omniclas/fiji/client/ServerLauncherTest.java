@@ -60,6 +60,29 @@ public class ServerLauncherTest {
         assertEquals(Arrays.asList(winPy.toString(), "-m", "omniclas"), ServerLauncher.executable(winPy.getParent().getParent().toString(), true));
     }
 
+    /** Nothing set and nothing on the PATH: the conda environment environment.yml creates is found by itself. */
+    @Test public void aCondaEnvironmentNamedOmniclasIsFound() throws IOException {
+        Path home = tmp.newFolder("home").toPath();
+        Assume.assumeTrue("omniclas is on this machine's PATH", onPathHere() == null);
+        try {
+            ServerLauncher.executable("", false, home);
+            fail();
+        } catch (IllegalArgumentException e) {
+            assertTrue(e.getMessage(), e.getMessage().startsWith("The OmniClas environment is not set"));
+        }
+        Path exe = home.resolve("miniforge3/envs/omniclas/bin/omniclas");
+        Files.createDirectories(exe.getParent());
+        Files.write(exe, new byte[0]);
+        assertEquals(Arrays.asList(exe.toString()), ServerLauncher.executable("", false, home));
+    }
+
+    private static Path onPathHere() {
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(java.io.File.pathSeparator)) {
+            if (!dir.isEmpty() && Files.isExecutable(Paths.get(dir, "omniclas"))) return Paths.get(dir, "omniclas");
+        }
+        return null;
+    }
+
     @Test public void whatIsWrongIsSaid() throws IOException {
         try {
             ServerLauncher.executable("/no/such/omniclas", false);
@@ -96,6 +119,26 @@ public class ServerLauncherTest {
         }
         assertFalse(s.isAlive());
         s.stop();
+    }
+
+    /** The JVM exits (ImageJ quitting): the shutdown hook stops the server Fiji started. */
+    @Test public void theServerStopsWhenTheJvmExits() throws Exception {
+        Assume.assumeTrue("needs /bin/sh and /proc", Files.isExecutable(Paths.get("/bin/sh")) && Files.isDirectory(Paths.get("/proc")));
+        Path script = tmp.getRoot().toPath().resolve("omniclas");
+        Files.write(script, "#!/bin/sh\necho $$ > \"$PIDFILE\"\nexec sleep 300\n".getBytes());
+        assertTrue(script.toFile().setExecutable(true));
+        Path pidFile = tmp.getRoot().toPath().resolve("server.pid");
+        String cp = Paths.get(ServerLauncher.class.getProtectionDomain().getCodeSource().getLocation().toURI()) + java.io.File.pathSeparator
+                + Paths.get(LauncherExitMain.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        ProcessBuilder pb = new ProcessBuilder(Paths.get(System.getProperty("java.home"), "bin", "java").toString(), "-cp", cp,
+                LauncherExitMain.class.getName(), script.toString(), tmp.getRoot().toPath().resolve("server.log").toString());
+        pb.environment().put("PIDFILE", pidFile.toString());
+        pb.redirectErrorStream(true);
+        Process jvm = pb.start();
+        assertTrue("the JVM did not exit", jvm.waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
+        assertEquals(0, jvm.exitValue());
+        String pid = new String(Files.readAllBytes(pidFile)).trim();
+        assertFalse("the server (pid " + pid + ") outlived the JVM", Files.exists(Paths.get("/proc", pid)));
     }
 
     @Test public void aProgramThatCannotRun() throws IOException {
