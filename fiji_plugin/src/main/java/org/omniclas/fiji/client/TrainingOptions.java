@@ -45,6 +45,8 @@ public final class TrainingOptions {
 
     public Collection<Dto.OptionInfo> options() { return options.values(); }
 
+    public boolean has(String name) { return options.containsKey(name); }
+
     public Dto.OptionInfo option(String name) {
         Dto.OptionInfo o = options.get(name);
         if (o == null) throw new IllegalArgumentException("unknown training option '" + name + "'");

@@ -61,6 +61,12 @@ public class TrainWizard {
                 }
                 dataset = Paths.get(ds.trim()).toAbsolutePath().normalize();
                 form.read(opt);
+                for (String k : opt.keySet()) {
+                    if (form.has(k) && !form.applies(k)) {
+                        IJ.log("OmniClas: " + k + "=" + opt.get(k) + " does not apply to " + form.process().id
+                                + " with these options (" + form.option(k).applies + "); its default is used.");
+                    }
+                }
                 modelName = opt.containsKey("model_name") ? opt.get("model_name").trim() : defaultModelName(dataset);
             } else {
                 TrainDialog.Choice c = TrainDialog.ask(form, roots, authoritative, Settings.get(Settings.KEY_LAST_DATASET, ""));
