@@ -719,7 +719,7 @@ public final class GuiHarness extends GuiDriver {
         say("JOB_ID " + jobId);
         waitFor("job running", 90000, () -> onEdt(label::getText).contains(": running"));
         JTextArea log = named(((JFrame) pw).getContentPane(), JTextArea.class, "log");
-        waitFor("log tail", 20000, () -> !onEdt(log::getText).isEmpty());
+        waitFor("log tail", 30000, () -> onEdt(log::getText).contains("starting job"));
         say("PROGRESS_LOG " + onEdt(log::getText).replace('\n', '|'));
         say("progress: " + onEdt(label::getText));
         sleep(1000);
