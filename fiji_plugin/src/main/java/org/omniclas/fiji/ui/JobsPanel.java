@@ -126,13 +126,13 @@ public class JobsPanel extends JPanel {
     public void refresh() {
         if (busy) return;
         busy = true;
-        String keep = selected() == null ? null : selected().id();
         new SwingWorker<List<Dto.Job>, Void>() {
             @Override protected List<Dto.Job> doInBackground() throws Exception { return client.jobs(); }
             @Override protected void done() {
                 busy = false;
                 try {
                     List<Dto.Job> jobs = get();
+                    String keep = selected() == null ? null : selected().id(); // as now: the user may have clicked meanwhile
                     restoring = true;
                     try {
                         model.set(jobs);

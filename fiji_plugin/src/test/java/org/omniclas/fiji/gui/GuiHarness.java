@@ -558,6 +558,8 @@ public final class GuiHarness extends GuiDriver {
         int row = tableNames(table).indexOf(name);
         if (row < 0) throw new IllegalStateException("no row " + name);
         Rectangle r = onEdt(() -> table.getCellRect(row, 0, true));
+        onEdt(() -> { table.scrollRectToVisible(r); return null; }); // many jobs: the row may be below the view
+        robot.waitForIdle();
         click(table, r.x + 20, r.y + r.height / 2, 0);
         waitFor("row " + name + " selected", 3000, () -> onEdt(table::getSelectedRow) == row);
     }
