@@ -138,13 +138,14 @@ def same_as_cli(spec_value, cli_value) -> bool:
     return spec_value == cli_value
 
 
-def check_spec_is_cli_defaults(spec: dict, dataset: Path, process: str) -> None:
-    """Every training option of the job equals the CLI's default for the process. Options this server does not take
-    in jobs yet (jobs.manager.SPEC_FIELDS) must be absent: the plugin leaves them to the server's same default."""
+def check_spec_is_cli_defaults(spec: dict, dataset: Path, process: str, **chosen) -> None:
+    """Every training option of the job equals what the CLI resolves for the process (with the options the user
+    ``chosen``). Options this server does not take in jobs yet (jobs.manager.SPEC_FIELDS) must be absent: the
+    plugin leaves them to the server's same default."""
     from omniclas.config import OPTIONS, TrainConfig
     from omniclas.jobs.manager import SPEC_FIELDS
 
-    cli = TrainConfig(dataset=str(dataset), process=process).resolved().to_dict()
+    cli = TrainConfig(dataset=str(dataset), process=process, **chosen).resolved().to_dict()
     assert spec["process"] == process and Path(spec["dataset"]) == Path(dataset).resolve()
     for option in OPTIONS:
         if option.name in SPEC_FIELDS:

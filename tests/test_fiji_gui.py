@@ -287,9 +287,11 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
     descriptions = dict(line.split(" ", 1) for line in _lines(out, "WIZARD_DESCRIPTION"))
     assert descriptions["imdd"] == f"I.M.D.D.: {by_id['imdd']['description']}"  # whole, not "a..."
 
-    # ---- I.M.D.D. with its defaults sent what the CLI trains; cancelled, not recorded; resumed and cancelled in Jobs
+    # ---- I.M.D.D. (fine-tuned, so that it runs long enough to cancel) sent what the CLI trains; cancelled, not
+    # recorded; resumed and cancelled in Jobs
     job_id = _lines(out, "JOB_ID")[0]
-    fiji_jvm.check_spec_is_cli_defaults(_get(live_server.api(f"jobs/{job_id}"))["spec"], train_dataset, "imdd")
+    fiji_jvm.check_spec_is_cli_defaults(_get(live_server.api(f"jobs/{job_id}"))["spec"], train_dataset, "imdd",
+                                        head="finetune")
     assert "{'" not in _lines(out, "PROGRESS_LOG")[0]  # no raw Python dict of the spec
     assert "Train Classifier" not in _lines(out, "RECORDER_AFTER_CANCEL")[0]
     assert ": cancelled" in _lines(out, "JOBS_LINE")[0]

@@ -707,6 +707,9 @@ public final class GuiHarness extends GuiDriver {
         click(advanced);
 
         selectProcess(d, "imdd"); // its defaults again
+        // The paper's fine-tuning: minutes of work, so Cancel always lands on a running job (linear heads on this
+        // small dataset can finish between two clicks).
+        choose(d, "head", "finetune");
         JTextField name = named(d.getContentPane(), JTextField.class, "model_name");
         onEdt(() -> { name.setText(""); return null; });
         sleep(500);
