@@ -127,6 +127,26 @@ def test_rounds_record_what_the_rule_took(imd_two):
     assert set(m["iterations"][0]["estimate_by_backbone"]) == set(TWO)
 
 
+def test_fold_chains_never_start_from_a_model_that_saw_their_held_out_labels(small_bbbc013, tmp_path, monkeypatch):
+    """A fold chain's fits start from that chain's own earlier heads only: the main chain has seen the labels a fold
+    chain is scored on, and a warm start from it leaked them (the estimate rose while test accuracy fell)."""
+    real = loop_module._fit
+    made_by_chain, leaks, warm_starts = {}, [], []
+
+    def recording(cfg, bank, chain, m, backbone, views, n_classes, report, warm):
+        if warm is not None:
+            warm_starts.append(1)
+            if id(warm) not in made_by_chain.get(id(chain), set()):
+                leaks.append((id(chain), backbone))
+        model = real(cfg, bank, chain, m, backbone, views, n_classes, report, warm)
+        made_by_chain.setdefault(id(chain), set()).add(id(model))
+        return model
+
+    monkeypatch.setattr(loop_module, "_fit", recording)
+    train(_cfg(small_bbbc013, tmp_path / "r", process="idd", transforms=(), max_iterations=2))
+    assert warm_starts and not leaks
+
+
 def test_the_latest_round_within_one_standard_error_is_kept(small_bbbc013, tmp_path, monkeypatch):
     """Estimates 0.90, 0.85, 0.80 on 27 held-out labels (standard error 0.058): round 1 is within reach of the
     best, round 2 is not; so round 1 is kept."""

@@ -189,7 +189,7 @@ class _Run:
     def restore(self, out_dir: Path, state: dict) -> RoundState:
         for chain, autos in zip(self.chains, state["chains"]):
             chain.auto = {self.index[self.ds.root / r["path"]]: r for r in autos if self.ds.root / r["path"] in self.index}
-        _load_main_heads(out_dir, self.main, self.cfg.backbones)
+        _load_chain_heads(out_dir, self.chains, self.cfg.backbones)
         log.info("resuming %s at round %d", out_dir, state["next_iteration"])
         return RoundState(history=state["history"], next_round=state["next_iteration"],
                           kept_round=state["best_iteration"], best_accuracy=state.get("best_accuracy", -1.0),
@@ -205,12 +205,10 @@ class _Run:
             report(stage="training", iteration=it, model="", message=f"round {it}: training {len(cfg.backbones)} "
                    f"model(s) on {len(fit_idx)} images ({len(auto_idx)} automatic)"
                    + (f", {len(self.folds)} folds" if self.folds else ""))
-            # The main chain starts from its last round's heads; each fold chain from the main chain's new ones,
-            # which it nearly shares: 2-3x fewer solver steps than a cold start.
-            main.models = [_fit(cfg, self.bank, main, m, b, views, self.n_classes, report, warm=_warm(main, m))
-                           for m, b in enumerate(cfg.backbones)]
-            for chain in self.chains[1:]:
-                chain.models = [_fit(cfg, self.bank, chain, m, b, views, self.n_classes, report, warm=_warm(main, m))
+            # Each chain starts from its own last round's heads: fewer solver steps. Never from another chain's:
+            # the main chain has seen the labels a fold chain is scored on, and a warm start would carry them over.
+            for chain in self.chains:
+                chain.models = [_fit(cfg, self.bank, chain, m, b, views, self.n_classes, report, warm=_warm(chain, m))
                                 for m, b in enumerate(cfg.backbones)]
             record = {"iteration": it, "train_images": int(len(fit_idx)), "automatic_labels": int(len(auto_idx)),
                       **_estimate(cfg, self.bank, self.chains, self.folds, views, self.n_classes),
@@ -424,9 +422,9 @@ def _save_checkpoint(out_dir: Path, chains, rs: RoundState, views: ViewPlan) -> 
                 save_file({k: v.contiguous() for k, v in m.classifier.state_dict().items()}, str(ck / name))
         models.append({"file": name, "backbone": m.backbone, "kind": m.kind,
                        "valid_accuracy": m.valid_accuracy, "valid_loss": m.valid_loss})
-    # The main chain's last linear heads: the next round starts its fits from them, so resume must too.
-    heads = {f"{m}/{part}": getattr(model, part) for m, model in enumerate(chains[0].models)
-             if model.kind == "linear" for part in ("coef", "bias")}
+    # The chains' last linear heads: the next round starts its fits from them, so resume must too.
+    heads = {f"{c}/{m}/{part}": getattr(model, part) for c, chain in enumerate(chains)
+             for m, model in enumerate(chain.models) if model.kind == "linear" for part in ("coef", "bias")}
     save_numpy(heads, str(ck / "heads.safetensors.tmp"))
     (ck / "heads.safetensors.tmp").replace(ck / "heads.safetensors")
     state = {"next_iteration": rs.next_round, "chains": [list(c.auto.values()) for c in chains],
@@ -442,14 +440,15 @@ def _load_checkpoint(out_dir: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _load_main_heads(out_dir: Path, main: Chain, backbones) -> None:
+def _load_chain_heads(out_dir: Path, chains, backbones) -> None:
     from safetensors.numpy import load_file as load_numpy
 
     path = out_dir / "checkpoint" / "heads.safetensors"
     heads = load_numpy(str(path)) if path.is_file() else {}
-    if "0/coef" in heads:
-        main.models = [BaseModel(b, "linear", coef=heads[f"{m}/coef"], bias=heads[f"{m}/bias"])
-                       for m, b in enumerate(backbones)]
+    for c, chain in enumerate(chains):
+        if f"{c}/0/coef" in heads:
+            chain.models = [BaseModel(b, "linear", coef=heads[f"{c}/{m}/coef"], bias=heads[f"{c}/{m}/bias"])
+                            for m, b in enumerate(backbones)]
 
 
 def _load_checkpoint_models(out_dir: Path, state: dict, bank: ImageBank, n_classes: int) -> list[BaseModel]:
