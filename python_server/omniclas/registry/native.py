@@ -89,3 +89,8 @@ class OmniClasFramework(Framework):
         from ..onnx_export import export_folder
 
         return export_folder(folder, out, name=manifest.get("name"))
+
+    def export_bioimageio(self, folder: Path, manifest: dict, out: Path, **options) -> Path:
+        from ..bioimageio_export import export_package
+
+        return export_package(folder, out, name=manifest.get("name"), **options)

@@ -117,8 +117,10 @@ def rename_model(name):
 @models_bp.get("/models/<name>/export")
 def export_model(name):
     fmt = request.args.get("format", "onnx")
+    if fmt == "bioimageio":
+        return _export_bioimageio(name)
     if fmt != "onnx":
-        raise ConfigError(f"unknown export format '{fmt}'; supported: onnx", field="format")
+        raise ConfigError(f"unknown export format '{fmt}'; supported: onnx, bioimageio", field="format")
     registry = services().registry
     model_name, version, _ = registry.resolve(name)
     tmp = Path(tempfile.mkdtemp(prefix="omniclas-export-"))
@@ -129,6 +131,21 @@ def export_model(name):
         shutil.rmtree(tmp, ignore_errors=True)
     resp = send_file(io.BytesIO(data), mimetype="application/octet-stream", as_attachment=True,
                      download_name=f"{model_name}-v{version}.onnx")
+    resp.headers["X-OmniClas-Model"] = f"{model_name}@{version}"
+    return resp
+
+
+def _export_bioimageio(name):
+    """``?format=bioimageio``: the BioImage Model Zoo package (zip); optional ``author`` (repeatable), ``license``."""
+    registry = services().registry
+    model_name, version, _ = registry.resolve(name)
+    opts = {"authors": request.args.getlist("author"), "license": request.args.get("license")}
+    with tempfile.TemporaryDirectory(prefix="omniclas-export-") as tmp:
+        out = registry.export(name, Path(tmp) / f"{model_name}.zip", format="bioimageio",
+                              **{k: v for k, v in opts.items() if v})
+        data = out.read_bytes()
+    resp = send_file(io.BytesIO(data), mimetype="application/zip", as_attachment=True,
+                     download_name=f"{model_name}-v{version}.bioimageio.zip")
     resp.headers["X-OmniClas-Model"] = f"{model_name}@{version}"
     return resp
 
