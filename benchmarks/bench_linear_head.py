@@ -49,11 +49,18 @@ from bench_inference import cpu_description  # noqa: E402
 from bench_processes import SHARED, hide_labels  # noqa: E402
 from omniclas.config import ENSEMBLE_BACKBONES, TRANSFORMS  # noqa: E402
 from omniclas.data import load_dataset  # noqa: E402
-from omniclas.engine.base_models import LINEAR_C, ImageBank, fit_linear  # noqa: E402
+from omniclas.engine.base_models import LINEAR_C, fit_linear, predict_proba  # noqa: E402
+from omniclas.engine.features import ImageBank  # noqa: E402
 from omniclas.engine.loop import choose_image_size  # noqa: E402
 from omniclas.engine.tta import tta_views  # noqa: E402
-from omniclas.engine.vote import accept, ensemble_vote  # noqa: E402
+from omniclas.engine.vote import ensemble_vote  # noqa: E402
 from omniclas.preprocess import bf16_supported, resize_batch  # noqa: E402
+from omniclas.progress import Reporter  # noqa: E402
+
+
+def accept(vote, threshold: float) -> np.ndarray:
+    """The paper's rule (the engine's ``threshold`` selection)."""
+    return np.flatnonzero(vote.confidence >= threshold)
 
 BACKBONES = ENSEMBLE_BACKBONES
 VIEWS = [name for name, _ in tta_views(TRANSFORMS)]
@@ -80,16 +87,17 @@ class Banks:
 
     def at(self, size: int) -> ImageBank:
         if size not in self._banks:
-            self._banks[size] = ImageBank(resize_batch(self.images, size), self.bf16, BATCH_SIZE, lambda **kw: None)
+            self._banks[size] = ImageBank(resize_batch(self.images, size), bf16=self.bf16, batch_size=BATCH_SIZE,
+                                          runtime="auto", report=Reporter())
         return self._banks[size]
 
 
 class Task:
     """One hidden-label split (dataset, k, seed) as index arrays into the dataset's banks."""
 
-    def __init__(self, banks: Banks, name: str, k: int, seed: int, tmp: Path, max_per_class: int | None):
+    def __init__(self, banks: Banks, name: str, k: int, seed: int, tmp: Path):
         folder = tmp / f"{name}-k{k}-s{seed}"
-        truth = hide_labels(SHARED / name, folder, k, seed, max_per_class)
+        truth = hide_labels(name, folder, k, seed)
         ds = load_dataset(folder)
         assert ds.classes == banks.classes
         pos = banks.position
@@ -97,8 +105,9 @@ class Task:
         self.yL = np.array([y for _, y in ds.labelled])
         self.T = np.array([pos[p.resolve()] for p, _ in ds.test])
         self.yT = np.array([y for _, y in ds.test])
-        self.U = np.array([pos[p.resolve()] for p in ds.unlabelled], dtype=int)
-        self.yU = np.array([ds.classes.index(truth[ds.relative(p)]) for p in ds.unlabelled], dtype=int)
+        hidden = [p for p in ds.unlabelled if ds.relative(p) in truth]  # labelled images whose label is hidden
+        self.U = np.array([pos[p.resolve()] for p in hidden], dtype=int)
+        self.yU = np.array([ds.classes.index(truth[ds.relative(p)]) for p in hidden], dtype=int)
         self.n_classes = len(ds.classes)
         self.seed = seed
 
@@ -156,15 +165,15 @@ def self_train(bank: ImageBank, task: Task) -> dict:
         auto_idx = np.array(sorted(auto), dtype=int)
         fit_idx = np.concatenate([task.L, auto_idx])
         fit_y = np.concatenate([task.yL, np.array([auto[i] for i in auto_idx], dtype=int)])
-        # fit_linear scores its model on the index set it is given: here the held-out test images.
-        models = [fit_linear(bank, b, fit_idx, fit_y, task.T, task.yT, task.n_classes, task.seed) for b in BACKBONES]
-        round_acc.append(float(np.mean([m.valid_accuracy for m in models])))
+        models = [fit_linear(bank, b, [(fit_idx, "original", fit_y)], task.n_classes, task.seed) for b in BACKBONES]
+        round_acc.append(float(np.mean([(predict_proba(bank, m, task.T).argmax(1) == task.yT).mean()
+                                        for m in models])))
         if it == MAX_ROUNDS - 1:
             break
         remaining = np.array(sorted(unlabelled - set(auto)), dtype=int)
         if len(remaining) == 0:
             break
-        vote = ensemble_vote(np.stack([bank.predict_proba(m, remaining, v) for m in models for v in VIEWS]))
+        vote = ensemble_vote(np.stack([predict_proba(bank, m, remaining, v) for m in models for v in VIEWS]))
         chosen = accept(vote, SELF_TRAIN_THRESHOLD)
         if len(chosen) == 0:
             break
@@ -214,7 +223,6 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--sizes", default="64,128,224", help="image sizes for part (b)")
     ap.add_argument("--parts", default="ab")
-    ap.add_argument("--max-per-class", type=int, default=None, help="subsample large datasets")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch and BLAS threads (1: on a busy shared machine, spinning OpenMP/BLAS threads made 2 "
                          "threads 3-25x slower than 1)")
@@ -248,7 +256,7 @@ def main() -> None:
                 banks.clear()  # keep one dataset's features in memory at a time
                 banks[name] = Banks(name, bf16)
             bk = banks[name]
-            tasks = [Task(bk, name, k, s, Path(tmp), args.max_per_class) for s in seeds]
+            tasks = [Task(bk, name, k, s, Path(tmp)) for s in seeds]
             print(f"\n## {name}, k = {k}: {len(tasks[0].L)} labelled, {len(tasks[0].T)} test, "
                   f"{len(tasks[0].U)} unlabelled (seed {seeds[0]}); engine size {bk.engine_size} px "
                   f"[{(time.monotonic() - started) / 60:.1f} min]", flush=True)

@@ -53,13 +53,13 @@ def class_sources(name: str) -> list[tuple[str, list[Path]]]:
     return [(d.name, _list_images(d)) for d in _class_dirs(SHARED / name, exclude={"unlabelled", "test"})]
 
 
-def hide_labels(name: str, dst: Path, k: int, seed: int) -> dict[str, str]:
+def hide_labels(name: str, dst: Path, k: int, seed: int, max_per_class: int | None = None) -> dict[str, str]:
     """Build dst/{class,unlabelled,test} from links; returns the hidden label of each unlabelled image."""
     rng = np.random.default_rng(seed)
     truth = {}
     (dst / "unlabelled").mkdir(parents=True)
     for cls, files in class_sources(name):
-        files = [files[i] for i in rng.permutation(len(files))]
+        files = [files[i] for i in rng.permutation(len(files))][:max_per_class]
         n_test = max(1, round(0.25 * len(files)))
         test, rest = files[:n_test], files[n_test:]
         keep = min(k, len(rest) - 1) if len(rest) > 2 else len(rest)  # a rare class keeps one image hidden
@@ -86,8 +86,9 @@ def parse_variant(text: str) -> tuple[str, str, dict]:
 
 
 def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict, seed: int, out: Path,
-            bank=None) -> tuple[dict, object]:
-    cfg = TrainConfig(dataset=str(folder), out_dir=str(out), process=process, seed=seed, **options)
+            bank=None, image_size=None) -> tuple[dict, object]:
+    cfg = TrainConfig(dataset=str(folder), out_dir=str(out), process=process, seed=seed, image_size=image_size,
+                      **options)
     start = time.monotonic()
     result = train(cfg, bank=bank)
     wall = time.monotonic() - start
@@ -102,7 +103,9 @@ def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict
             "rounds": len(m["iterations"]), "best_round": m["best_iteration"],
             "estimate": best.get("estimate_accuracy"), "stop_reason": m["stop_reason"],
             "views": m["view_plan"], "selection": m["selection"], "model": m["backbone"], "input": m["input_size"][0],
-            "runtime": m["runtime"], "stage_seconds": m["stage_seconds"], "wall_s": round(wall, 1)}, result.bank
+            "runtime": m["runtime"], "stage_seconds": m["stage_seconds"], "wall_s": round(wall, 1),
+            "per_round": [{k: h.get(k) for k in ("iteration", "automatic_labels", "labelled", "estimate_accuracy",
+                                                 "test_accuracy")} for h in m["iterations"]]}, result.bank
 
 
 def mean_sd(values) -> str:
@@ -145,6 +148,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--variants", default=DEFAULT_VARIANTS)
     ap.add_argument("--cold", action="store_true", help="a fresh image bank per run (honest wall times)")
+    ap.add_argument("--image-size", type=int, help="network input size (default: the engine's choice)")
+    ap.add_argument("--max-per-class", type=int, help="use at most this many images per class")
     ap.add_argument("--jsonl", default=str(ROOT / "benchmarks" / "results" / "processes.jsonl"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "processes.md"))
     args = ap.parse_args()
@@ -157,11 +162,11 @@ def main() -> None:
             for k in map(int, args.k.split(",")):
                 for seed in map(int, args.seeds.split(",")):
                     folder = Path(tmp) / f"{name}-k{k}-s{seed}"
-                    truth = hide_labels(name, folder, k, seed)
+                    truth = hide_labels(name, folder, k, seed, args.max_per_class)
                     bank = None
                     for variant, process, options in variants:
                         r, run_bank = run_one(folder, truth, variant, process, options, seed,
-                                              Path(tmp) / f"run-{name}-{k}-{seed}-{variant}", bank)
+                                              Path(tmp) / f"run-{name}-{k}-{seed}-{variant}", bank, args.image_size)
                         bank = None if args.cold else run_bank
                         r.update({"dataset": name, "k": k, "cold": args.cold})
                         rows.append(r)

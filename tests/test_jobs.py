@@ -150,3 +150,26 @@ def test_unreachable_redis_is_a_clear_error(tmp_path):
 
     with pytest.raises(QueueUnavailable, match="cannot reach Redis"):
         create_app({"MODELS_ROOT": str(tmp_path / "m"), "QUEUE": f"redis://127.0.0.1:{free_port()}/0"})
+
+
+def test_worker_checks_the_dataset_again_before_training(tmp_path):
+    """A class folder swapped for a symlink to outside the roots after the job was accepted: the job fails
+    before any image is read."""
+    import shutil
+
+    from live_server import small_dataset
+
+    from omniclas.jobs.runner import claim, execute, runner_token
+
+    root = tmp_path / "root"
+    dataset = small_dataset(root / "cells", per_class=4)
+    outside = small_dataset(tmp_path / "outside", per_class=4)
+    store = SQLiteJobStore(tmp_path / "jobs.sqlite")
+    store.create({"id": "a" * 12, "state": "queued", "spec": {"dataset": str(dataset), "process": "nd"},
+                  "attempts": 0, "run_dir": str(tmp_path / "run"), "dataset_roots": [str(root)]})
+    shutil.rmtree(dataset / "NoGFP")
+    (dataset / "NoGFP").symlink_to(outside / "NoGFP")
+    token = runner_token()
+    final = execute(store, store.claim_next(lambda j: claim(j, token)), token)
+    assert final["state"] == "failed" and "outside the server's dataset roots" in final["error"]
+    assert not (tmp_path / "run").exists()

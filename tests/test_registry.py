@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -300,3 +301,161 @@ def test_service_cli(run_dir, tmp_path, capsys, small):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("error: ") and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ crash safety and racing readers
+RENAME_STEPS = ["rename:built", "rename:journal", "rename:folder", "rename:index", "rename:retired"]
+REGISTER_STEPS = ["register:built", "register:journal", "register:folder", "register:index"]
+DELETE_STEPS = ["delete:journal", "delete:index"]
+
+
+@pytest.fixture(scope="module")
+def four_versions(run_dir, tmp_path_factory) -> Path:
+    """A registry with one model of four versions, and the class it gives a real image."""
+    root = tmp_path_factory.mktemp("four") / "models"
+    reg = Registry(root, bf16=False)
+    for _ in range(4):
+        reg.register(run_dir, "cells")
+    return root
+
+
+def kill_during(args: list[str], root: Path, step: str) -> None:
+    """Run ``omniclas ARGS --models-root ROOT`` in a real process that SIGKILLs itself at ``step``."""
+    import signal
+    import subprocess
+    import sys
+
+    from live_server import server_env
+
+    env = server_env(OMNICLAS_CRASH_AT=step)
+    out = subprocess.run([sys.executable, "-m", "omniclas", *args, "--models-root", str(root)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == -signal.SIGKILL, (step, out.returncode, out.stderr[-2000:])
+
+
+def check_whole(root: Path, expected: dict[str, int], image, want_class: str) -> None:
+    """The registry holds exactly ``expected`` (name -> number of versions); every version verifies and predicts;
+    the next write sweeps whatever the crash left, and leaves only indexed folders."""
+    reg = Registry(root, bf16=False)
+    assert {n: len(reg.versions(n)) for n in reg.names()} == expected
+    for name in expected:
+        for v in reg.versions(name):
+            manifest = reg.verify(reg.resolve(f"{name}@{v}")[2])
+            assert manifest["name"] == name and manifest["version"] == v
+            assert f"# {name} (version {v})" in (reg.resolve(f"{name}@{v}")[2] / "README.md").read_text()
+        assert reg.predict(name, image)["class"] == want_class
+    with reg.layout.writing():
+        pass  # a writer finishes or undoes what the crash left
+    folders = set(reg.layout.models().values())
+    left = {p.name for p in root.iterdir()} - folders - {"index.json", ".lock"}
+    assert not left, left
+
+
+@pytest.mark.parametrize("step", RENAME_STEPS)
+def test_rename_killed_at_any_step_leaves_old_or_new(four_versions, tmp_path, step):
+    import shutil
+
+    image = some_images(1)[0]
+    want = Registry(four_versions, bf16=False).predict("cells", image)["class"]
+    root = tmp_path / "models"
+    shutil.copytree(four_versions, root, copy_function=os.link)  # files are never rewritten in place
+    kill_during(["rename", "cells", "nuclei"], root, step)
+    names = Registry(root).names()
+    assert names in (["cells"], ["nuclei"]), names
+    new_state = step in ("rename:index", "rename:retired")
+    assert names == (["nuclei"] if new_state else ["cells"])
+    check_whole(root, {names[0]: 4}, image, want)
+
+
+@pytest.mark.parametrize("step", REGISTER_STEPS + DELETE_STEPS)
+def test_register_and_delete_killed_at_any_step(four_versions, run_dir, tmp_path, step):
+    import shutil
+
+    image = some_images(1)[0]
+    want = Registry(four_versions, bf16=False).predict("cells", image)["class"]
+    root = tmp_path / "models"
+    shutil.copytree(four_versions, root, copy_function=os.link)
+    if step.startswith("register"):
+        kill_during(["register", str(run_dir), "other"], root, step)
+        expected = {"cells": 4, "other": 1} if step == "register:index" else {"cells": 4}
+    else:
+        kill_during(["delete", "cells"], root, step)
+        expected = {} if step == "delete:index" else {"cells": 4}
+    check_whole(root, expected, image, want)
+
+
+def test_a_new_version_killed_before_it_appears(four_versions, run_dir, tmp_path):
+    import shutil
+
+    root = tmp_path / "models"
+    shutil.copytree(four_versions, root, copy_function=os.link)
+    kill_during(["register", str(run_dir), "cells"], root, "register:built")
+    reg = Registry(root)
+    assert reg.versions("cells") == [1, 2, 3, 4]
+    assert reg.register(run_dir, "cells")["version"] == 5
+
+
+def test_predictions_racing_renames_never_see_a_half_written_model(four_versions, tmp_path):
+    """One thread renames the model back and forth while others classify it through their own Registry: every
+    prediction either succeeds or finds the name gone (404), never a sha256 mismatch or a missing file."""
+    import shutil
+    import threading
+
+    root = tmp_path / "models"
+    shutil.copytree(four_versions, root, copy_function=os.link)
+    image = some_images(1)[0].read_bytes()
+    writer = Registry(root)
+    done = threading.Event()
+    outcomes, failures = [], []
+
+    def rename_loop():
+        try:
+            name = "cells"
+            for i in range(12):
+                new = "nuclei" if name == "cells" else "cells"
+                writer.rename(name, new)
+                name = new
+        finally:
+            done.set()
+
+    def predict_loop():
+        reader = Registry(root, bf16=False)
+        while not done.is_set():
+            for name in ("cells", "nuclei"):
+                try:
+                    outcomes.append(reader.predict(name, image)["class"])
+                except ModelNotFound:
+                    outcomes.append(None)
+                except Exception as err:  # noqa: BLE001 - any other error is the failure this test looks for
+                    failures.append(repr(err))
+
+    readers = [threading.Thread(target=predict_loop) for _ in range(2)]
+    for t in readers:
+        t.start()
+    rename_loop()
+    for t in readers:
+        t.join(60)
+    assert not failures, failures[:3]
+    assert any(outcomes) and Registry(root).names() == ["cells"]
+
+
+def test_registry_from_before_the_index(run_dir, tmp_path):
+    """A registry written by an earlier OmniClas (``<root>/<name>/<version>/``, no index) reads as it is, and the
+    first write indexes it."""
+    import shutil
+
+    src = Registry(tmp_path / "new")
+    src.register(run_dir, "cells")
+    old = tmp_path / "old"
+    old.mkdir()
+    shutil.copytree(src.resolve("cells")[2], old / "cells" / "1")
+    (old / "stray").mkdir()  # a folder with no version is no model
+    reg = Registry(old, bf16=False)
+    assert reg.names() == ["cells"] and not (old / "index.json").exists()
+    assert reg.predict("cells", some_images(1)[0])["class"]
+    reg.register(run_dir, "cells")
+    assert json.loads((old / "index.json").read_text())["models"] == {"cells": {"folder": "cells"}}
+    assert reg.versions("cells") == [1, 2]
+    (old / "index.json").write_text("{broken")
+    with pytest.raises(ModelIntegrityError, match="index"):
+        reg.names()

@@ -7,14 +7,17 @@ import zlib
 
 import numpy as np
 import pytest
+import tifffile
+from PIL import Image
 
 from live_server import DATA_ROOT, require_data, small_dataset
 
+from omniclas.imageio import read_image
 from omniclas.registry import Registry
 from omniclas.server import create_app
 
 API = "/api/v1"
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-of-24-chars"
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +29,19 @@ def models_root(live_server, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def escape_root(tmp_path_factory):
-    """A dataset root holding a symlink that points outside every root."""
+    """A dataset root holding symlinks that point outside every root: a whole folder, and class folders."""
     root = tmp_path_factory.mktemp("roots") / "data"
     root.mkdir()
     (root / "escape").symlink_to("/etc")
     (root / "inside").mkdir()
     small_dataset(root / "small")
+    outside = small_dataset(tmp_path_factory.mktemp("outside") / "cells")
+    (root / "sneaky").mkdir()
+    for cls in ("CytoplasmicGFP", "NoGFP", "NuclearGFP"):  # every class folder leads out of the root
+        (root / "sneaky" / cls).symlink_to(outside / cls)
+    (root / "linked").mkdir()  # a class folder linked within the root is fine
+    for cls in ("CytoplasmicGFP", "NoGFP", "NuclearGFP"):
+        (root / "linked" / cls).symlink_to(root / "small" / cls)
     return root
 
 
@@ -65,6 +75,19 @@ def upload(paths):
     return [(io.BytesIO(p.read_bytes()), p.name) for p in paths]
 
 
+def post_images(c, files, model="cells", **kw):
+    return c.post(f"{API}/predict", data={"model": model, "images": files}, content_type="multipart/form-data", **kw)
+
+
+def encode(arr, fmt="PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "TIFF":
+        tifffile.imwrite(buf, arr, **kw)
+    else:
+        Image.fromarray(arr).save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
 def assert_error(resp, status, field=None, contains=None):
     assert resp.status_code == status, resp.get_data(as_text=True)
     body = resp.get_json()
@@ -85,10 +108,12 @@ def test_meta_routes(client):
     bb = client.get(f"{API}/backbones").get_json()["backbones"]
     assert [b["name"] for b in bb if b["default"]] == ["efficientnet_lite0"]
     assert all(b["offline"] for b in bb if b["name"].startswith("efficientnet_lite"))
-    procs = {p["id"]: p for p in client.get(f"{API}/processes").get_json()["processes"]}
+    body = client.get(f"{API}/processes").get_json()
+    procs = {p["id"]: p for p in body["processes"]}
     assert set(procs) == {"nd", "dd", "idd", "md", "imd", "mdd", "imdd"}
     assert procs["imdd"]["name"] == "I.M.D.D." and procs["imdd"]["needs_unlabelled"] is True
     assert procs["imdd"]["defaults"]["max_iterations"] == 5 and procs["nd"]["needs_unlabelled"] is False
+    assert {o["name"] for o in body["options"]} >= {"backbones", "head", "threshold"}
     assert "rank5" in client.get(f"{API}/measures").get_json()["measures"]
 
 
@@ -102,6 +127,50 @@ def test_openapi_describes_every_route(app, client):
         assert path in doc["paths"], path
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert method.lower() in doc["paths"][path], (method, path)
+    # the /processes answer as served fits what the document says of it
+    schema = doc["paths"]["/processes"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    body = client.get(f"{API}/processes").get_json()
+    assert set(schema["properties"]) == set(body)
+    assert set(schema["properties"]["processes"]["items"]["properties"]) == set(body["processes"][0])
+    assert set(schema["properties"]["processes"]["items"]["properties"]["defaults"]["properties"]) == \
+        set(body["processes"][0]["defaults"])
+
+
+def test_openapi_says_what_the_server_enforces(models_root, tmp_path, client):
+    doc = client.get(f"{API}/openapi.json", headers={"Host": "localhost:5000"}).get_json()
+    assert doc["servers"] == [{"url": "/api/v1"}]  # relative: the Host header is not echoed
+    # a loopback server without a token asks for none
+    assert "security" not in doc and "securitySchemes" not in doc["components"]
+    assert not any("security" in op for item in doc["paths"].values() for op in item.values())
+    spec = doc["components"]["schemas"]["JobSpec"]
+    assert spec["additionalProperties"] is False and spec["required"] == ["dataset"]
+    assert spec["properties"]["threshold"]["minimum"] == 0 and spec["properties"]["threshold"]["maximum"] == 1
+    assert spec["properties"]["dataset"]["minLength"] == 1
+    tail = next(p for p in doc["paths"]["/jobs/{job_id}/log"]["get"]["parameters"] if p["name"] == "tail")
+    assert tail["schema"]["minimum"] == 0
+    rename = doc["paths"]["/models/{name}/rename"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert rename["properties"]["new_name"]["pattern"] and rename["additionalProperties"] is False
+    # what the document refuses, the server refuses too
+    assert_error(client.post(f"{API}/models/cells/rename", json={"new_name": ""}), 400, "new_name")
+    assert_error(client.post(f"{API}/models/cells/rename", json={"new_name": "x", "extra": 1}), 400, "extra")
+    assert_error(client.post(f"{API}/jobs", json={"dataset": "bbbc013", "threshold": 1.5}), 400, "threshold")
+    assert_error(client.post(f"{API}/jobs", json={"dataset": "bbbc013", "max_iterations": 0}), 400, "max_iterations")
+    assert_error(client.post(f"{API}/jobs", json={"dataset": "   "}), 400, "dataset")
+    assert_error(client.get(f"{API}/jobs/{'a' * 12}/log?tail=-1"), 400, "tail")
+    assert_error(client.post(f"{API}/evaluate", json={"dataset": "small", "models": ["cells"], "predictors": []}),
+                 400, "predictors")
+    # a server with a token: every route but /health needs it, or only the mutating ones with PUBLIC_READ
+    for public_read in (False, True):
+        app = make_app(models_root, tmp_path / str(public_read), TOKEN=TOKEN, PUBLIC_READ=public_read)
+        try:
+            doc = app.test_client().get(f"{API}/openapi.json",
+                                        headers={"Authorization": f"Bearer {TOKEN}"}).get_json()
+        finally:
+            app.extensions["omniclas"].close()
+        assert doc["security"] == [{"bearerAuth": []}]
+        assert doc["paths"]["/health"]["get"]["security"] == []
+        assert ("security" in doc["paths"]["/models"]["get"]) is public_read
+        assert "security" not in doc["paths"]["/jobs"]["post"] and "401" in doc["paths"]["/jobs"]["post"]["responses"]
 
 
 def test_models_routes(client):
@@ -115,6 +184,7 @@ def test_models_routes(client):
     assert_error(client.get(f"{API}/models/nope"), 404, "model")
     assert_error(client.get(f"{API}/models?framework=caffe"), 404, "framework")
     assert_error(client.get(f"{API}/models/.hidden"), 400, "model")
+    assert_error(client.get(f"{API}/models/cells@٣"), 400, "model")  # versions are ASCII digits
 
 
 def test_rename_delete_export(client, tmp_path):
@@ -122,6 +192,7 @@ def test_rename_delete_export(client, tmp_path):
 
     r = client.get(f"{API}/models/cells/export?format=onnx")
     assert r.status_code == 200 and r.mimetype == "application/octet-stream"
+    assert client.get(f"{API}/models/cells/export").data == r.data  # the repeat comes from the cache
     path = tmp_path / "m.onnx"
     path.write_bytes(r.data)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -132,6 +203,7 @@ def test_rename_delete_export(client, tmp_path):
     assert_error(client.post(f"{API}/models/renamed/rename", json={"new_name": "../x"}), 400, "new_name")
     assert_error(client.post(f"{API}/models/renamed/rename", json={}), 400, "new_name")
     assert_error(client.post(f"{API}/models/renamed/rename", data="nope", content_type="text/plain"), 400)
+    assert_error(client.post(f"{API}/models/renamed@1/rename", json={"new_name": "x"}), 400, "model")
     r = client.post(f"{API}/models/renamed/rename", json={"new_name": "cells"})
     assert r.get_json()["name"] == "cells"
     assert_error(client.delete(f"{API}/models/ghost"), 404)
@@ -139,8 +211,7 @@ def test_rename_delete_export(client, tmp_path):
 
 def test_predict_matches_python_api(client, models_root):
     paths = real_images(2)
-    r = client.post(f"{API}/predict", data={"model": "cells", "images": upload(paths)},
-                    content_type="multipart/form-data")
+    r = post_images(client, upload(paths))
     assert r.status_code == 200, r.get_data(as_text=True)
     body = r.get_json()
     assert body["model"] == "cells" and body["version"] == 1
@@ -154,19 +225,57 @@ def test_predict_matches_python_api(client, models_root):
         assert len(got["top"]) == 3 and got["top"][0]["class"] == got["class"]
 
 
+def test_large_images_are_squashed_early_with_the_same_result(client, models_root):
+    """A large upload is brought to the model's input size right after decoding; the classes and
+    probabilities are those of the model's own preprocessing of the full image."""
+    img = read_image(real_images(1)[0])
+    big = np.asarray(Image.fromarray(img).resize((1500, 1200), Image.BICUBIC))
+    r = post_images(client, [(io.BytesIO(encode(big)), "big.png")])
+    assert r.status_code == 200, r.get_data(as_text=True)
+    got = r.get_json()["results"][0]
+    model = Registry(models_root, bf16=False).load("cells")[3]
+    want = np.asarray(model.predict_proba([big]))[0]  # the predictor resizes the full-size image itself
+    for c, p in zip(model.classes, want):
+        assert got["probabilities"][c] == pytest.approx(float(p), abs=1e-5)
+
+
 def test_predict_tiff_stack_gives_slices(client, tmp_path):
-    import tifffile
-
-    from omniclas.imageio import read_image
-
     a = read_image(real_images(1)[0])
     stack = np.stack([a, a[::-1], a[:, ::-1]]).astype(np.uint16) * 200
-    buf = io.BytesIO()
-    tifffile.imwrite(buf, stack, photometric="rgb")
-    r = client.post(f"{API}/predict", data={"model": "cells", "images": [(io.BytesIO(buf.getvalue()), "s.tif")]},
-                    content_type="multipart/form-data")
+    r = post_images(client, [(io.BytesIO(encode(stack, "TIFF", photometric="rgb")), "s.tif")])
     assert r.status_code == 200
     assert [x["slice"] for x in r.get_json()["results"]] == [1, 2, 3]
+    # pages stored as separate series (one per write) are all classified too
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf) as w:
+        for i in range(5):
+            w.write(np.roll(a, i * 7, axis=1), photometric="rgb")
+    r = post_images(client, [(io.BytesIO(buf.getvalue()), "series.tif")])
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert [x["slice"] for x in r.get_json()["results"]] == [1, 2, 3, 4, 5]
+
+
+def test_one_rule_for_stacks_in_cli_api_and_registry(client, models_root, tmp_path, monkeypatch, capsys):
+    """Every page of a stack is one image: the CLI, the API and the Python API give the same rows."""
+    import csv
+
+    from omniclas.cli import main as cli_main
+
+    pages = [read_image(p) for p in real_images(1)]
+    h, w = min(p.shape[0] for p in pages), min(p.shape[1] for p in pages)
+    stack_path = tmp_path / "stack.tif"
+    tifffile.imwrite(stack_path, np.stack([p[:h, :w] for p in pages]), photometric="rgb")
+    api = post_images(client, [(io.BytesIO(stack_path.read_bytes()), "stack.tif")]).get_json()["results"]
+    py = Registry(models_root, bf16=False).predict_batch("cells", [stack_path])
+    monkeypatch.setenv("OMNICLAS_MODELS", str(models_root))
+    assert cli_main(["predict", "cells", str(stack_path), "--csv", str(tmp_path / "out.csv"), "--no-bf16"]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "out.csv")))
+    assert len(api) == len(py) == len(rows) == 3
+    assert [r["slice"] for r in rows] == ["1", "2", "3"] and [r["slice"] for r in api] == [1, 2, 3]
+    assert [r["class"] for r in rows] == [r["class"] for r in api] == [r["class"] for r in py]
+    for row, a in zip(rows, api):
+        assert float(row["confidence"]) == pytest.approx(a["confidence"], abs=1e-5)
+    assert "[slice 3]" in capsys.readouterr().out
 
 
 def png_header_bomb(width=100_000, height=100_000) -> bytes:
@@ -179,63 +288,133 @@ def png_header_bomb(width=100_000, height=100_000) -> bytes:
 
 
 def test_bad_uploads(models_root, tmp_path, client):
-    post = lambda c, files, model="cells": c.post(  # noqa: E731
-        f"{API}/predict", data={"model": model, "images": files}, content_type="multipart/form-data")
     good = real_images(1)[0].read_bytes()
-    err = assert_error(post(client, [(io.BytesIO(b"\x89PNG\r\n\x1a\nbroken"), "corrupt.png")]), 400, "images")
+    err = assert_error(post_images(client, [(io.BytesIO(b"\x89PNG\r\n\x1a\nbroken"), "corrupt.png")]), 400, "images")
     assert "corrupt.png" in err["message"]
-    assert_error(post(client, [(io.BytesIO(good[: len(good) // 2]), "truncated.png")]), 400, "images")
-    assert_error(post(client, [(io.BytesIO(b""), "empty.png")]), 400, "images", "empty")
-    assert_error(post(client, [(io.BytesIO(b"%PDF-1.4 hello"), "doc.pdf")]), 400, "images")
-    assert_error(post(client, [(io.BytesIO(png_header_bomb()), "bomb.png")]), 413, "images")
-    assert_error(post(client, [(io.BytesIO(good), "a.png")], model="ghost"), 404, "model")
-    assert_error(post(client, [(io.BytesIO(good), "a.png")], model="../../etc"), 400, "model")
+    assert_error(post_images(client, [(io.BytesIO(good[: len(good) // 2]), "truncated.png")]), 400, "images")
+    assert_error(post_images(client, [(io.BytesIO(b""), "empty.png")]), 400, "images", "empty")
+    assert_error(post_images(client, [(io.BytesIO(b"%PDF-1.4 hello"), "doc.pdf")]), 400, "images")
+    assert_error(post_images(client, [(io.BytesIO(b"II*\x00garbage"), "no-image.tif")]), 400, "images", "no-image")
+    assert_error(post_images(client, [(io.BytesIO(png_header_bomb()), "bomb.png")]), 413, "images")
+    assert_error(post_images(client, [(io.BytesIO(good), "a.png")], model="ghost"), 404, "model")
+    assert_error(post_images(client, [(io.BytesIO(good), "a.png")], model="../../etc"), 400, "model")
     assert_error(client.post(f"{API}/predict", data={"model": "cells"}, content_type="multipart/form-data"), 400,
                  "images")
     assert_error(client.post(f"{API}/predict", data={"images": [(io.BytesIO(good), "a.png")]},
                              content_type="multipart/form-data"), 400, "model")
+    assert_error(client.post(f"{API}/predict", data={"model": "cells", "image": [(io.BytesIO(good), "a.png")]},
+                             content_type="multipart/form-data"), 400, "image")
     assert_error(client.post(f"{API}/predict", json={"model": "cells"}), 400)
-    # limits from the configuration: request size, pixels per image, pages per request
-    small = make_app(models_root, tmp_path / "s", MAX_CONTENT_LENGTH=50_000, MAX_PIXELS=900, MAX_PAGES=2)
+    # limits from the configuration: request size (in the flag's unit), pixels per image, pages per request
+    small = make_app(models_root, tmp_path / "s", MAX_UPLOAD_MB=0.05, MAX_PIXELS=900, MAX_PAGES=2)
     try:
         c = small.test_client()
-        err = assert_error(post(c, [(io.BytesIO(b"\0" * 80_000), "big.png")]), 413)
-        assert "too large" in err["message"]
-        img = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(io.BytesIO(good)))
+        err = assert_error(post_images(c, [(io.BytesIO(b"\0" * 80_000), "big.png")]), 413)
+        assert "too large" in err["message"] and "limit of 0.05 MB" in err["message"]
+        assert "--max-upload-mb" in err["message"]
+        img = np.asarray(Image.open(io.BytesIO(good)))
         assert img.shape[0] * img.shape[1] > 900
-        assert_error(post(c, [(io.BytesIO(good), "a.png")]), 413, "images", "pixels")
-        tiny = io.BytesIO()
-        __import__("PIL.Image", fromlist=["Image"]).fromarray(np.zeros((20, 20, 3), np.uint8)).save(tiny, "PNG")
-        files = [(io.BytesIO(tiny.getvalue()), f"{i}.png") for i in range(3)]
-        assert_error(post(c, files), 400, "images")
+        assert_error(post_images(c, [(io.BytesIO(good), "a.png")]), 413, "images", "pixels")
+        tiny = encode(np.zeros((20, 20, 3), np.uint8))
+        assert_error(post_images(c, [(io.BytesIO(tiny), f"{i}.png") for i in range(3)]), 413, "images", "pages")
     finally:
         small.extensions["omniclas"].close()
 
 
-def test_token_protects_mutating_routes(models_root, tmp_path):
-    app = make_app(models_root, tmp_path, TOKEN=TOKEN)
+def test_formats_and_nan_images(client):
+    rgb = read_image(real_images(1)[0])
+    r = post_images(client, [(io.BytesIO(encode(rgb, "BMP")), "cell.bmp")])
+    assert r.status_code == 200, r.get_data(as_text=True)
+    for fmt, name in (("GIF", "GIF"), ("WEBP", "WebP")):
+        err = assert_error(post_images(client, [(io.BytesIO(encode(rgb, fmt)), f"cell.{fmt.lower()}")]), 400,
+                           "images")
+        assert f"{name} is not supported" in err["message"] and "PNG, JPEG, TIFF or BMP" in err["message"]
+    nan = np.full((40, 40), np.nan, np.float32)
+    err = assert_error(post_images(client, [(io.BytesIO(encode(nan, "TIFF")), "nan.tif")]), 400, "images")
+    assert "nan.tif" in err["message"] and "no finite pixel" in err["message"]
+    nan[5:10, 5:10] = 3.0  # some finite pixels: classified
+    assert post_images(client, [(io.BytesIO(encode(nan, "TIFF")), "partly.tif")]).status_code == 200
+
+
+def test_decoded_memory_is_limited(models_root, tmp_path):
+    """A small upload that decodes to a large image gets 413 before it is decoded; so do images that decode to
+    more than the request's limit together."""
+    app = make_app(models_root, tmp_path, MAX_IMAGE_MB=16, MAX_DECODED_MB=24)
     try:
         c = app.test_client()
-        assert c.get("/health").get_json()["auth_required"] is True
-        assert c.get(f"{API}/models").status_code == 200  # reading needs no token
-        for method, path, kw in (("post", "/models/cells/rename", {"json": {"new_name": "x"}}),
-                                 ("delete", "/models/cells", {}),
-                                 ("post", "/jobs", {"json": {"dataset": "bbbc013"}}),
-                                 ("post", "/predict", {"data": {"model": "cells"}}),
-                                 ("post", "/evaluate", {"json": {}})):
-            resp = getattr(c, method)(API + path, **kw)
-            assert_error(resp, 401)
-            assert resp.headers["WWW-Authenticate"].startswith("Bearer")
-            assert_error(getattr(c, method)(API + path, headers={"Authorization": "Bearer wrong"}, **kw), 401,
-                         contains="wrong")
-            assert_error(getattr(c, method)(API + path, headers={"Authorization": f"Basic {TOKEN}"}, **kw), 401)
-        assert [m["name"] for m in c.get(f"{API}/models").get_json()["models"]] == ["cells"]  # nothing changed
-        ok = c.post(f"{API}/models/cells/rename", json={"new_name": "cells2"},
-                    headers={"Authorization": f"Bearer {TOKEN}"})
-        assert ok.status_code == 200
-        c.post(f"{API}/models/cells2/rename", json={"new_name": "cells"}, headers={"Authorization": f"Bearer {TOKEN}"})
+        bomb = encode(np.zeros((2000, 2000), np.float64), "TIFF", compression="zlib")  # 32 MB once decoded
+        assert len(bomb) < 200_000
+        err = assert_error(post_images(c, [(io.BytesIO(bomb), "float64.tif")]), 413, "images")
+        assert "float64.tif" in err["message"] and "limit of 16 MB per image" in err["message"]
+        rgb = read_image(real_images(1)[0])
+        big = encode(np.asarray(Image.fromarray(rgb).resize((1000, 1000))))  # 3 MB decoded, ~10 MB to convert
+        r = post_images(c, [(io.BytesIO(big), f"{i}.png") for i in range(8)])  # 22.9 MB decoded in all
+        assert r.status_code == 200, r.get_data(as_text=True)
+        assert len(r.get_json()["results"]) == 8
+        err = assert_error(post_images(c, [(io.BytesIO(big), f"{i}.png") for i in range(9)]), 413, "images")
+        assert "decode to more than 24 MB in all" in err["message"]
+        four = encode(np.zeros((4, 1500, 1500), np.uint8), "TIFF", compression="zlib", imagej=True,
+                      metadata={"axes": "CYX"})  # an ImageJ 4-channel image, decoded in one piece: 9 MB
+        assert post_images(c, [(io.BytesIO(four), "four-channels.tif")]).status_code == 200
+        six = encode(np.zeros((6, 1500, 1500), np.uint8), "TIFF", compression="zlib", imagej=True,
+                     metadata={"axes": "CYX"})  # 13.5 MB, and 6.75 MB more for its RGB copy
+        assert_error(post_images(c, [(io.BytesIO(six), "six-channels.tif")]), 413, "images", "per image")
     finally:
         app.extensions["omniclas"].close()
+
+
+def test_token_protects_every_route_but_health(models_root, tmp_path):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    routes = (("get", "/models", {}), ("get", "/models/cells", {}), ("get", "/models/cells/export", {}),
+              ("get", "/jobs", {}), ("get", "/openapi.json", {}), ("get", "/processes", {}),
+              ("post", "/models/cells/rename", {"json": {"new_name": "x"}}), ("delete", "/models/cells", {}),
+              ("post", "/jobs", {"json": {"dataset": "bbbc013"}}), ("post", "/predict", {"data": {"model": "cells"}}),
+              ("post", "/evaluate", {"json": {}}))
+    for public_read in (False, True):
+        app = make_app(models_root, tmp_path / str(public_read), TOKEN=TOKEN, PUBLIC_READ=public_read)
+        try:
+            c = app.test_client()
+            assert c.get("/health").get_json()["auth_required"] is True
+            assert c.get(f"{API}/health").status_code == 200
+            for method, path, kw in routes:
+                if public_read and method == "get":
+                    assert getattr(c, method)(API + path, **kw).status_code == 200, path
+                    continue
+                resp = getattr(c, method)(API + path, **kw)
+                assert_error(resp, 401)
+                assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+                assert_error(getattr(c, method)(API + path, headers={"Authorization": "Bearer wrong"}, **kw), 401,
+                             contains="wrong")
+                assert_error(getattr(c, method)(API + path, headers={"Authorization": f"Basic {TOKEN}"}, **kw), 401)
+            assert c.get("/").status_code == (200 if public_read else 401)
+            models = c.get(f"{API}/models", headers=auth).get_json()["models"]
+            assert [m["name"] for m in models] == ["cells"]  # nothing changed
+            ok = c.post(f"{API}/models/cells/rename", json={"new_name": "cells2"}, headers=auth)
+            assert ok.status_code == 200
+            c.post(f"{API}/models/cells2/rename", json={"new_name": "cells"}, headers=auth)
+        finally:
+            app.extensions["omniclas"].close()
+
+
+def test_host_header_and_cross_site_requests(app, client):
+    """DNS rebinding and cross-site forms against a loopback server without a token are refused."""
+    jid = client.post(f"{API}/jobs", json={"dataset": "bbbc013", "process": "nd"}).get_json()["id"]
+    evil = {"Host": "evil.example:5000", "Origin": "http://evil.example:5000"}
+    err = assert_error(client.post(f"{API}/jobs/{jid}/cancel", headers=evil), 400, "Host")
+    assert "evil.example" in err["message"] and "--allowed-host" in err["message"]
+    assert_error(client.get(f"{API}/jobs", headers={"Host": "evil.example"}), 400, "Host")
+    for headers in ({"Origin": "http://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"},
+                    {"Origin": "http://localhost:8080"}):
+        err = assert_error(client.post(f"{API}/jobs/{jid}/cancel", headers=headers), 403)
+        assert "cross-site" in err["message"]
+    assert client.get(f"{API}/jobs/{jid}").get_json()["state"] == "queued"  # nothing was cancelled
+    assert client.get(f"{API}/jobs", headers={"Origin": "http://evil.example"}).status_code == 200  # reading
+    for host in ("127.0.0.1:5000", "[::1]:5000", "LOCALHOST"):
+        assert client.get(f"{API}/models", headers={"Host": host}).status_code == 200, host
+    same = client.post(f"{API}/jobs/{jid}/cancel", headers={"Host": "127.0.0.1:5000",
+                                                            "Origin": "http://127.0.0.1:5000",
+                                                            "Sec-Fetch-Site": "same-origin"})
+    assert same.status_code == 200 and same.get_json()["state"] == "cancelled"
 
 
 @pytest.mark.parametrize("dataset", ["/etc", "../../../../etc", "bbbc013/../../../etc", "escape", "escape/passwd",
@@ -243,6 +422,28 @@ def test_token_protects_mutating_routes(models_root, tmp_path):
 def test_dataset_paths_outside_roots_refused(client, dataset):
     assert_error(client.post(f"{API}/jobs", json={"dataset": dataset}), 403, "dataset")
     assert_error(client.post(f"{API}/evaluate", json={"dataset": dataset, "models": ["cells"]}), 403, "dataset")
+
+
+def test_symlinked_class_folders_refused(client, escape_root):
+    err = assert_error(client.post(f"{API}/jobs", json={"dataset": "sneaky", "process": "nd"}), 403, "dataset")
+    assert "sneaky" in err["message"]
+    err = assert_error(client.post(f"{API}/evaluate", json={"dataset": "sneaky", "models": ["cells"]}), 403, "dataset")
+    assert "outside the server's dataset roots" in err["message"]
+    r = client.post(f"{API}/evaluate", json={"dataset": "linked", "models": ["cells"], "measures": ["accuracy"]})
+    assert r.status_code == 200 and r.get_json()["images"] == 30
+    assert client.post(f"{API}/jobs", json={"dataset": "linked", "process": "nd"}).status_code == 202
+
+
+def test_long_paths(client):
+    long = "a" * 5000
+    assert_error(client.post(f"{API}/jobs", json={"dataset": long}), 400, "dataset", "too long")
+    assert_error(client.post(f"{API}/evaluate", json={"dataset": long, "models": ["cells"]}), 400, "dataset")
+    assert_error(client.post(f"{API}/evaluate", json={"dataset": "small", "models": ["cells"], "labels": long}), 400,
+                 "labels")
+    name_too_long = "b" * 300  # a path the file system cannot hold: not found
+    assert_error(client.post(f"{API}/jobs", json={"dataset": name_too_long}), 404, "dataset")
+    assert_error(client.post(f"{API}/evaluate", json={"dataset": f"small/{name_too_long}", "models": ["cells"]}), 404,
+                 "dataset")
 
 
 def test_job_spec_validation(client):
@@ -256,11 +457,17 @@ def test_job_spec_validation(client):
              ({"dataset": "bbbc013", "backbones": "efficientnet_lite0"}, 400, "backbones"),
              ({"dataset": "bbbc013", "batch_size": 0}, 400, "batch_size"),
              ({"dataset": "bbbc013", "max_iterations": True}, 400, "max_iterations"),
-             ({"dataset": "inside-missing"}, 400, "dataset")]
+             ({"dataset": "bbbc013", "test_fraction": 1.0}, 400, "test_fraction"),
+             ({"dataset": "inside-missing"}, 404, "dataset")]
     for spec, status, field in cases:
         assert_error(client.post(f"{API}/jobs", json=spec), status, field)
     assert_error(client.post(f"{API}/jobs", data="[1,2]", content_type="application/json"), 400)
     assert client.get(f"{API}/jobs").get_json()["jobs"] == []
+    # null means the process's own default; every option of config.OPTIONS is accepted
+    r = client.post(f"{API}/jobs", json={"dataset": "bbbc013", "process": "imdd", "threshold": None,
+                                         "keep": "best", "selection": "threshold", "auto_views": False})
+    assert r.status_code == 202, r.get_data(as_text=True)
+    assert "threshold" not in r.get_json()["spec"] and r.get_json()["spec"]["keep"] == "best"
 
 
 def test_job_lifecycle_without_worker(app, client):
@@ -273,6 +480,8 @@ def test_job_lifecycle_without_worker(app, client):
     assert [j["id"] for j in client.get(f"{API}/jobs").get_json()["jobs"]] == [jid]
     assert any("queued" in line for line in client.get(f"{API}/jobs/{jid}/log").get_json()["lines"])
     assert_error(client.get(f"{API}/jobs/{jid}/log?tail=-3"), 400, "tail")
+    assert_error(client.get(f"{API}/jobs/{jid}/log?tail=²"), 400, "tail")
+    assert_error(client.get(f"{API}/jobs/{jid}/log?tail=10001"), 400, "tail")
     assert_error(client.post(f"{API}/jobs/{jid}/register", json={"name": "x"}), 409)
     assert_error(client.post(f"{API}/jobs/{jid}/resume"), 409)
     assert client.post(f"{API}/jobs/{jid}/cancel").get_json()["state"] == "cancelled"
@@ -288,7 +497,7 @@ def test_job_lifecycle_without_worker(app, client):
         assert_error(client.get(f"{API}/jobs/{bad}"), 404)
 
 
-def test_evaluate_route(client):
+def test_evaluate_route(client, escape_root):
     r = client.post(f"{API}/evaluate", json={"dataset": "small", "measures": ["accuracy", "auroc"],
                                              "models": ["cells"]})
     assert r.status_code == 200, r.get_data(as_text=True)
@@ -298,6 +507,16 @@ def test_evaluate_route(client):
     assert_error(client.post(f"{API}/evaluate", json={"dataset": "bbbc013", "models": []}), 400, "models")
     assert_error(client.post(f"{API}/evaluate", json={"dataset": "bbbc013", "models": ["cells"],
                                                       "measures": ["nope"]}), 400, "measures")
+    err = assert_error(client.post(f"{API}/evaluate", json={"dataset": "small", "models": ["cells"],
+                                                            "measures": ["ACCURACY"]}), 400, "measures")
+    assert "did you mean 'accuracy'" in err["message"]
+    # the label file's field is called 'labels', as in the request
+    (escape_root / "inside" / "labels.txt").write_text("NoGFP\nGhostClass\n")
+    err = assert_error(client.post(f"{API}/evaluate", json={"dataset": "small", "models": ["cells"],
+                                                            "labels": "inside/labels.txt"}), 400, "labels")
+    assert "GhostClass" in err["message"]
+    assert_error(client.post(f"{API}/evaluate", json={"dataset": "small", "models": ["cells"],
+                                                      "labels": "inside/none.txt"}), 400, "labels")
 
 
 def test_bad_requests_never_500(client):

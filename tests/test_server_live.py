@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from live_server import DATA_ROOT, free_port, require_data, start_server, stop_server, wait_health
+from live_server import DATA_ROOT, free_port, require_data, server_env, start_server, stop_server, wait_health
 
 from omniclas.registry import Registry
 
@@ -131,12 +131,77 @@ def test_non_loopback_bind_requires_token(tmp_path, live_server):
     try:
         assert wait_health(url, proc, log_path=log)["auth_required"] is True
         token = re.search(r"access token:\s+(\S+)", log.read_text()).group(1)
+        assert len(token) >= 16
+        auth = {"Authorization": f"Bearer {token}"}
         body = {"new_name": "other"}
         r = requests.post(f"{url}/api/v1/models/{live_server.model}/rename", json=body, timeout=10)
         assert r.status_code == 401 and r.json()["error"]["message"]
-        r = requests.post(f"{url}/api/v1/models/ghost/rename", json=body, timeout=10,
-                          headers={"Authorization": f"Bearer {token}"})
+        r = requests.post(f"{url}/api/v1/models/ghost/rename", json=body, timeout=10, headers=auth)
         assert r.status_code == 404  # past the token check; the model does not exist
-        assert requests.get(f"{url}/api/v1/models", timeout=10).status_code == 200
+        for path in ("models", f"models/{live_server.model}", "jobs"):  # reading needs the token too
+            assert requests.get(f"{url}/api/v1/{path}", timeout=10).status_code == 401, path
+            assert requests.get(f"{url}/api/v1/{path}", timeout=10, headers=auth).status_code == 200, path
     finally:
         stop_server(proc)
+
+
+def test_public_read_and_allowed_hosts(tmp_path, live_server):
+    port = free_port()
+    log = tmp_path / "server.log"
+    token = "a-token-of-thirty-two-characters"
+    proc, url = start_server(live_server.models_root, DATA_ROOT, log, jobs_dir=tmp_path / "jobs", port=port,
+                             extra_args=["--public-read", "--allowed-host", "cells.lab.example"],
+                             env=server_env(OMNICLAS_TOKEN=token))
+    try:
+        assert requests.get(f"{url}/api/v1/models", timeout=10).status_code == 200  # open reading
+        r = requests.post(f"{url}/api/v1/models/{live_server.model}/rename", json={"new_name": "x"}, timeout=10)
+        assert r.status_code == 401  # changes still need the token
+        named = requests.get(f"{url}/api/v1/models", timeout=10, headers={"Host": f"cells.lab.example:{port}"})
+        assert named.status_code == 200
+        r = requests.get(f"{url}/api/v1/models", timeout=10, headers={"Host": "evil.example"})
+        assert r.status_code == 400 and r.json()["error"]["field"] == "Host"
+    finally:
+        stop_server(proc)
+
+
+def test_short_tokens_are_refused(tmp_path, live_server):
+    proc, _ = start_server(live_server.models_root, DATA_ROOT, tmp_path / "server.log", port=free_port(),
+                           extra_args=["--token", "short"], wait=False)
+    try:
+        assert proc.wait(timeout=60) == 2
+    finally:
+        stop_server(proc)
+    text = (tmp_path / "server.log").read_text()
+    assert "at least 16" in text and "Traceback" not in text
+
+
+def raw_request(url: str, request: bytes) -> tuple[int, dict]:
+    """Send bytes as they are and read the whole answer (the server closes the connection after an error)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"content-type: application/json" in head.lower(), head
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_errors_answered_by_waitress_are_json(live_server):
+    """A 70 MB upload is refused by waitress before the app sees it; the answer is JSON, in the flag's unit."""
+    host = live_server.url.split("//")[1]
+    status, body = raw_request(live_server.url, (
+        f"POST /api/v1/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        f"Content-Length: {70 * 1024 * 1024}\r\n\r\n").encode())
+    assert status == 413 and body["error"]["status"] == 413
+    assert "limit of 64 MB" in body["error"]["message"] and "--max-upload-mb" in body["error"]["message"]
+    status, body = raw_request(live_server.url, b"NOT-HTTP\r\n\r\n")
+    assert status == 400 and body["error"]["message"]
+    # the same limit when the app answers: a body just over it, sent in full
+    r = requests.post(f"{live_server.url}/api/v1/predict", data=b"x" * (64 * 1024 * 1024 + 1), timeout=60,
+                      headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 413 and "limit of 64 MB" in r.json()["error"]["message"]

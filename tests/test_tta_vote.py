@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from omniclas.engine.tta import TRANSFORM_FUNCTIONS, tta_views
-from omniclas.engine.vote import accept, ensemble_vote
+from omniclas.engine.select import SelectionContext, get_selection, list_selections, per_class_summary
+from omniclas.engine.vote import Vote, ensemble_vote
 from omniclas.imageio import read_image
 
 
@@ -75,9 +76,39 @@ def test_tie_goes_to_higher_mean_probability():
     assert ensemble_vote(probs).labels.tolist() == [0]
 
 
-def test_threshold_selects_confident_images():
+def _ctx(round_=0, threshold=0.8, n_classes=2):
+    return SelectionContext(round=round_, n_classes=n_classes, threshold=threshold)
+
+
+def test_threshold_rule_is_the_papers():
     probs = np.array([[[0.95, 0.05], [0.55, 0.45], [0.2, 0.8]]])
     vote = ensemble_vote(probs)
-    assert accept(vote, 0.8).tolist() == [0, 2]
-    assert accept(vote, 0.0).tolist() == [0, 1, 2]
-    assert accept(vote, 1.0).tolist() == []
+    rule = get_selection("threshold")
+    assert rule(vote, _ctx(threshold=0.8)).tolist() == [0, 2]
+    assert rule(vote, _ctx(threshold=0.0)).tolist() == [0, 1, 2]
+    assert rule(vote, _ctx(threshold=1.0)).tolist() == []
+
+
+def test_balanced_rule_takes_a_growing_share_per_class_where_all_agree():
+    # Class 0: 12 candidates (confidence 0.99 .. 0.88); class 1: 3 candidates; one image where predictions disagree.
+    labels = np.array([0] * 12 + [1] * 3 + [0])
+    confidence = np.array([0.99 - 0.01 * i for i in range(12)] + [0.7, 0.9, 0.8] + [0.999])
+    agreement = np.array([1.0] * 15 + [0.5])
+    vote = Vote(labels=labels, confidence=confidence, agreement=agreement)
+    rule = get_selection("balanced")
+    first = rule(vote, _ctx(round_=0))
+    assert first.tolist() == [0, 1, 13]  # ceil(12/6) = 2 of class 0, ceil(3/6) = 1 of class 1, most confident first
+    third = rule(vote, _ctx(round_=2))
+    assert third.tolist() == [0, 1, 2, 3, 4, 5, 13, 14]  # half of each class
+    assert 15 not in rule(vote, _ctx(round_=10)).tolist()  # disagreeing views never join, however confident
+    assert len(rule(vote, _ctx(round_=10))) == 15
+    summary = per_class_summary(vote, first, ["a", "b"])
+    assert summary[0] == {"class": "a", "voted": 13, "taken": 2, "min_confidence": 0.98, "mean_confidence": 0.985,
+                          "mean_agreement": 1.0}
+    assert summary[1]["taken"] == 1 and summary[1]["min_confidence"] == 0.9
+
+
+def test_selection_rules_are_a_registry():
+    assert list_selections() == ["threshold", "balanced"]
+    with pytest.raises(Exception, match="unknown selection rule 'greedy'"):
+        get_selection("greedy")

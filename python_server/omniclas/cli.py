@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _width(stream) -> int:
     import shutil
 
-    return max(60, shutil.get_terminal_size((100, 24)).columns if stream.isatty() else 100)
+    return max(60, shutil.get_terminal_size((100, 24)).columns) if stream.isatty() else 160
 
 
 def _fit(text: str, width: int) -> str:
@@ -129,7 +129,7 @@ class ProgressPrinter:
             if e.stage == "done":
                 self.stream.write("\n")
         else:
-            key = (e.stage, e.iteration, e.model, e.epoch, e.message)
+            key = (e.stage, e.iteration, e.epoch, e.message)  # a log gets a line per step, not per model fit
             if key != self.last_key or time.monotonic() - self.last_time > 30:
                 self.stream.write(line + "\n")
                 self.last_key, self.last_time = key, time.monotonic()
@@ -144,7 +144,7 @@ def print_summary(manifest: dict, run_dir, out=sys.stdout) -> None:
     best = manifest["iterations"][manifest["best_iteration"]] if manifest.get("iterations") else {}
     rows = [("run folder", str(run_dir)), ("process", PROCESSES[manifest["process"]].name),
             ("model", f"{manifest['backbone']} ({manifest['head']} head, {manifest['input_size'][0]} px, "
-                      f"{len(manifest.get('views', {}).get('predict', ['original']))} view(s))"),
+                      f"{len(manifest.get('views') or ['original'])} view(s))"),
             ("classes", f"{len(manifest['classes'])}: " + ", ".join(manifest["classes"])),
             ("images", ", ".join(f"{v} {k}" for k, v in manifest["counts"].items())),
             ("rounds", f"{len(manifest['iterations'])} (best: {manifest['best_iteration']}); {manifest['stop_reason']}"),
@@ -217,34 +217,44 @@ def _expand_images(items) -> list[Path]:
 
 
 def _cmd_predict(args) -> int:
+    """One row per image, and per page of a stack (``slice`` 1..n), as the HTTP API and Fiji answer."""
     import csv
 
     from .errors import ImageReadError
+    from .imageio import read_pages
 
     model = _load_model(args.model, args.bf16)
     classes = list(model.classes)
     rows = []
     for path in _expand_images(args.images):
         try:
-            probs = model.predict_proba([path])[0]
+            pages = read_pages(path)
+            probs = model.predict_proba(pages)
         except ImageReadError as err:
             rows.append({"image": str(path), "error": str(err)})
             continue
-        best = int(probs.argmax())
-        rows.append({"image": str(path), "class": classes[best], "confidence": float(probs[best]),
-                     "probabilities": {c: float(p) for c, p in zip(classes, probs)}})
+        for page_no, p in enumerate(probs, 1):
+            best = int(p.argmax())
+            row = {"image": str(path)}
+            if len(pages) > 1:
+                row["slice"] = page_no
+            row.update({"class": classes[best], "confidence": float(p[best]),
+                        "probabilities": {c: float(v) for c, v in zip(classes, p)}})
+            rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
         for r in rows:
-            print(f"{r['image']}\t{r['class']}\t{r['confidence']:.3f}" if "class" in r else f"{r['image']}\terror: {r['error']}")
+            where = f"{r['image']} [slice {r['slice']}]" if "slice" in r else r["image"]
+            print(f"{where}\t{r['class']}\t{r['confidence']:.3f}" if "class" in r else f"{where}\terror: {r['error']}")
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["image", "class", "confidence"] + classes + ["error"])
+            w.writerow(["image", "slice", "class", "confidence"] + classes + ["error"])
             for r in rows:
                 probs = [r["probabilities"][c] for c in classes] if "class" in r else [""] * len(classes)
-                w.writerow([r["image"], r.get("class", ""), r.get("confidence", "")] + probs + [r.get("error", "")])
+                w.writerow([r["image"], r.get("slice", ""), r.get("class", ""), r.get("confidence", "")] + probs
+                           + [r.get("error", "")])
     return 1 if any("error" in r for r in rows) else 0
 
 
@@ -321,6 +331,23 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception:  # a bug: the user gets one line and where the details are, never a traceback
+        import traceback
+
+        from .runtime import cache_dir
+
+        log_file = cache_dir() / "last-error.log"
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            log_file.write_text(traceback.format_exc())
+            where = f"details in {log_file}"
+        except OSError:
+            where = "run again with -v for details"
+        if args.verbose:
+            traceback.print_exc()
+        print(f"internal error: {sys.exc_info()[1].__class__.__name__}: {sys.exc_info()[1]} ({where}; please "
+              f"report it)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -1,21 +1,31 @@
-"""DeepClas4Bio command-line compatibility: each command writes its answer to ``./data.json``.
+"""DeepClas4Bio compatibility: its console scripts, which answer in ``./data.json``, and its Python functions.
 
-=================================  ==========================================================================
-console script                     ``data.json``
-=================================  ==========================================================================
-deepclas4bio-listFrameworks        ``{"type":"frameworks","frameworks":[...]}``
-deepclas4bio-listModels F          ``{"type":"models","framework":F,"models":[names]}``
-deepclas4bio-predict IMAGE F M     ``{"type":"classification","image","framework","model","class"}`` (+ confidence,
-                                   probabilities)
-deepclas4bio-predictBatch C.json   ``{"type":"classification","framework","model","results":[{"image","class"}]}``
-deepclas4bio-listMeasures          ``{"type":"measures","measures":[...]}``
-deepclas4bio-evaluate C.json       DeepClas4Bio's ``{"<model>": {"<measure>": value}}``
-=================================  ==========================================================================
+The protocol reproduced is described, call by call, in docs/deepclas4bio.md.
 
-``C.json`` for evaluate: ``{"readDataset":"ReadDatasetFolders","pathDataset","pathLabels","measures":[...],
-"predictors":[{"framework","model"}]}``. Models come from the registry (``$OMNICLAS_MODELS`` or
-``--models-root DIR``). On an error the command writes ``{"type":"error","message":...}``, prints
-``error: <message>`` and exits with status 2.
+=====================================  ======================================================================
+console script                         ``data.json``
+=====================================  ======================================================================
+deepclas4bio-listFrameworks            ``{"type":"frameworks","frameworks":[...]}``
+deepclas4bio-listModels F              ``{"type":"models","framework":F,"models":[names]}`` (``[]`` for a
+                                       framework OmniClas does not have, such as Keras)
+deepclas4bio-predict IMAGE F M         ``{"type":"classification","image","framework","model","class"}`` (+
+                                       confidence, probabilities; ``slices`` for a stack)
+deepclas4bio-predictBatch C.json       ``{"type":"classification","framework","model","results":[{"image","class"}]}``
+deepclas4bio-listMeasures              ``{"type":"measures","measures":[...]}``
+deepclas4bio-listReadDatasets          ``{"type":"readDatasets","readDatasets":[{"name","description"}]}``
+deepclas4bio-evaluate C.json           ``{"<model>": {"<measure>": value}}``
+=====================================  ======================================================================
+
+Every exit writes ``data.json``, so a client never reads the answer of an earlier call: a usage error or any
+other failure writes an error document that keeps the keys its client reads (``{"type":"error","message",
+"models":[]}`` for listModels, ...), and for evaluate a table DeepCompareJ can show
+(``{"ERROR: <message>": {}}``). The document is written first as "did not finish", so even a killed command
+leaves no stale answer. A path that ``Runtime.exec(String)`` split at its spaces is joined again.
+The old script flags (``-f F``, ``-i IMAGE -f F -m M``, ``-c C.json``) work too. Models come from the
+registry (``$OMNICLAS_MODELS`` or ``--models-root DIR``).
+
+The Python functions (``listFrameworks``, ``listModels``, ``predict``, ``predictBatch``, ``listMeasures``,
+``listReadDatasets``, ``evaluate``) are the importable ``deepclas4bio`` module's, as the ImagePy client calls them.
 """
 from __future__ import annotations
 
@@ -28,6 +38,107 @@ from pathlib import Path
 from .errors import ConfigError, OmniClasError
 
 OUTPUT = "data.json"
+ERROR_KEY = "ERROR: "  # an evaluate error is one table row named by its message
+
+
+# ------------------------------------------------------------------------------------------ Python API
+def _registry(root=None):
+    from .registry import get_registry
+
+    return get_registry(root)
+
+
+def _check_model(reg, framework: str, model: str) -> dict:
+    """The model's info, once its framework is known to OmniClas and is the model's own."""
+    from .registry import list_frameworks
+
+    if framework not in list_frameworks():
+        raise ConfigError(f"framework '{framework}' is not installed in OmniClas; available: "
+                          f"{', '.join(list_frameworks())}", field="framework")
+    info = reg.model_info(model)
+    if info["framework"] != framework:
+        raise ConfigError(f"model '{model}' belongs to framework '{info['framework']}', not '{framework}'",
+                          field="framework")
+    return info
+
+
+def listFrameworks() -> list[str]:  # noqa: N802 - DeepClas4Bio's names
+    from .registry import list_frameworks
+
+    return list_frameworks()
+
+
+def listModels(framework: str, root=None) -> list[str]:  # noqa: N802
+    """The model names of a framework; ``[]`` for a framework OmniClas does not have (e.g. Keras)."""
+    if framework not in listFrameworks():
+        return []
+    return [m["name"] for m in _registry(root).list_models(framework)]
+
+
+def listMeasures() -> list[str]:  # noqa: N802
+    from .measures import list_measures
+
+    return list_measures()
+
+
+def listReadDatasets() -> list[dict]:  # noqa: N802
+    from .registry.evaluate import READERS
+
+    return [dict(r) for r in READERS]
+
+
+def predict(image, framework: str, model: str, root=None) -> str:
+    """The class of one image (of its first page, for a stack)."""
+    reg = _registry(root)
+    _check_model(reg, framework, model)
+    return reg.predict(model, image)["class"]
+
+
+def predictBatch(images: list, framework: str, model: str, root=None) -> list[str]:  # noqa: N802
+    """One class per image (the first page of a stack), in order."""
+    reg = _registry(root)
+    _check_model(reg, framework, model)
+    return [r["class"] for r in reg.predict_batch(model, list(images), all_pages=False)]
+
+
+def evaluate(readDataset: str, path, pathLabels, measures, predictors, root=None) -> dict:  # noqa: N803
+    """``{model: {measure: value}}`` for ``predictors`` = ``[{"framework", "model"}, ...]``."""
+    from .registry.evaluate import READERS
+
+    readers = [r["name"] for r in READERS]
+    if readDataset not in readers:
+        raise ConfigError(f"readDataset '{readDataset}' is not supported; use {', '.join(readers)}",
+                          field="readDataset")
+    if not isinstance(predictors, list) or not predictors:
+        raise ConfigError("predictors must be a non-empty list of {'framework', 'model'}", field="predictors")
+    reg = _registry(root)
+    for p in predictors:
+        if not isinstance(p, dict) or not isinstance(p.get("model"), str) or not isinstance(p.get("framework"), str):
+            raise ConfigError("each predictor needs 'framework' and 'model'", field="predictors")
+        _check_model(reg, p["framework"], p["model"])
+    result = reg.evaluate(path, measures, predictors, pathLabels or None, labels_field="pathLabels")
+    return {r["model"]: r["measures"] for r in result["results"]}
+
+
+# ------------------------------------------------------------------------------------------ console scripts
+class UsageError(Exception):
+    pass
+
+
+class _HelpShown(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so the error still reaches data.json."""
+
+    def error(self, message):
+        raise UsageError(f"{message}; usage: {self.format_usage().strip().removeprefix('usage: ')}")
+
+    def exit(self, status=0, message=None):
+        if status:
+            raise UsageError(message or "invalid arguments")
+        raise _HelpShown()
 
 
 def _write(data: dict) -> None:
@@ -36,31 +147,147 @@ def _write(data: dict) -> None:
     os.replace(tmp, OUTPUT)
 
 
-def _run(prog: str, argv, add_args, body) -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
-    add_args(parser)
-    parser.add_argument("--models-root", default=None, metavar="DIR", help="model registry folder")
-    args = parser.parse_args(argv)
-    try:
+def _joined(parts: list[str]) -> str:
+    """A path that Runtime.exec(String) split at its spaces, joined again."""
+    return " ".join(parts)
+
+
+class Command:
+    """One console script: its arguments, its answer, and the error document its clients can still read."""
+
+    name = ""
+    reads_config = False  # the answer overwrites data.json only after the config file (maybe data.json) is read
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        pass
+
+    def error_document(self, message: str, args) -> dict:
+        raise NotImplementedError
+
+    def answer(self, args) -> dict:
+        raise NotImplementedError
+
+    def main(self, argv=None) -> int:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        parser = _Parser(prog=f"deepclas4bio-{self.name}", description=f"DeepClas4Bio {self.name}, answered in "
+                                                                         f"./{OUTPUT}")
+        self.add_arguments(parser)
+        parser.add_argument("--models-root", default=None, metavar="DIR", help="model registry folder")
+        args = None
+        try:
+            args = parser.parse_args(argv)
+            self.args_ready(args)
+            if not self.reads_config:
+                self.started(args)
+            _write(self.answer(args))
+            return getattr(args, "status", 0)
+        except _HelpShown:
+            return self._fail(f"help: {parser.format_usage().strip()}", args, 0, echo=False)
+        except UsageError as err:
+            return self._fail(f"usage error: {err}", args, 2)
+        except OmniClasError as err:
+            return self._fail(str(err), args, 2)
+        except KeyboardInterrupt:
+            return self._fail("interrupted", args, 130)
+        except Exception as err:  # a bug: a short message, never a traceback, and still an answer
+            return self._fail(f"internal error ({type(err).__name__}: {err})", args, 1)
+
+    def args_ready(self, args) -> None:
+        """Check the arguments; raise UsageError."""
+
+    def started(self, args) -> None:
+        _write(self.error_document(f"deepclas4bio-{self.name} did not finish (it was stopped or crashed)", args))
+
+    def _fail(self, message: str, args, status: int, echo: bool = True) -> int:
+        try:
+            _write(self.error_document(message, args))
+        except OSError as err:
+            print(f"error: cannot write ./{OUTPUT}: {err.strerror or err}", file=sys.stderr)
+            return 2
+        if echo:
+            print(f"error: {message}", file=sys.stderr)
+        return status
+
+    @staticmethod
+    def registry(args):
         from .registry import Registry
 
-        _write(body(Registry(args.models_root), args))
-        return 0
-    except OmniClasError as err:
-        _write({"type": "error", "message": str(err)})
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return Registry(args.models_root if args is not None else None)
 
 
-def _framework_of(reg, framework: str, model: str):
-    from .registry import get_framework
+class ListFrameworks(Command):
+    name = "listFrameworks"
 
-    get_framework(framework)
-    info = reg.model_info(model)
-    if info["framework"] != framework:
-        raise ConfigError(f"model '{model}' belongs to framework '{info['framework']}', not '{framework}'",
-                          field="framework")
-    return info
+    def add_arguments(self, p):
+        p.add_argument("extra", nargs="*", help=argparse.SUPPRESS)
+
+    def args_ready(self, args):
+        if args.extra:
+            raise UsageError(f"listFrameworks takes no arguments, got {' '.join(args.extra)}")
+
+    def error_document(self, message, args):
+        return {"type": "error", "message": message, "frameworks": []}
+
+    def answer(self, args):
+        return {"type": "frameworks", "frameworks": listFrameworks()}
+
+
+class ListModels(Command):
+    name = "listModels"
+
+    def add_arguments(self, p):
+        p.add_argument("words", nargs="*", metavar="FRAMEWORK")
+        p.add_argument("-f", "--framework", default=None, help=argparse.SUPPRESS)
+
+    def args_ready(self, args):
+        if args.framework is None and len(args.words) == 1:
+            args.framework = args.words[0]
+        elif args.framework is None or args.words:
+            raise UsageError("listModels takes one FRAMEWORK")
+
+    def error_document(self, message, args):
+        return {"type": "error", "message": message, "framework": getattr(args, "framework", None), "models": []}
+
+    def answer(self, args):
+        if args.framework not in listFrameworks():
+            return {"type": "models", "framework": args.framework, "models": []}
+        return {"type": "models", "framework": args.framework,
+                "models": [m["name"] for m in self.registry(args).list_models(args.framework)]}
+
+
+class Predict(Command):
+    name = "predict"
+
+    def add_arguments(self, p):
+        p.add_argument("words", nargs="*", metavar="IMAGE FRAMEWORK MODEL")
+        p.add_argument("-i", "--image", default=None, help=argparse.SUPPRESS)
+        p.add_argument("-f", "--framework", default=None, help=argparse.SUPPRESS)
+        p.add_argument("-m", "--model", default=None, help=argparse.SUPPRESS)
+
+    def args_ready(self, args):
+        if args.image is None and args.framework is None and args.model is None:
+            whole = _joined(args.words)
+            if len(args.words) < 3 or (not Path(_joined(args.words[:-2])).exists() and Path(whole).is_file()):
+                raise UsageError(f"predict takes IMAGE FRAMEWORK MODEL, got {whole!r}")
+            args.image, args.framework, args.model = _joined(args.words[:-2]), args.words[-2], args.words[-1]
+        elif args.words or None in (args.image, args.framework, args.model):
+            raise UsageError("predict takes IMAGE FRAMEWORK MODEL (or -i IMAGE -f FRAMEWORK -m MODEL)")
+
+    def error_document(self, message, args):
+        return {"type": "error", "message": message, "image": getattr(args, "image", None),
+                "framework": getattr(args, "framework", None), "model": getattr(args, "model", None), "class": None}
+
+    def answer(self, args):
+        reg = self.registry(args)
+        _check_model(reg, args.framework, args.model)
+        results = reg.predict_batch(args.model, [args.image])
+        first = results[0]
+        out = {"type": "classification", "image": args.image, "framework": args.framework, "model": args.model,
+               "class": first["class"], "confidence": first["confidence"], "probabilities": first["probabilities"]}
+        if len(results) > 1:  # a stack: page 1 answers, every page is listed
+            out["slices"] = [{"slice": r["slice"], "class": r["class"], "confidence": r["confidence"]}
+                             for r in results]
+        return out
 
 
 def _read_config(path: str) -> dict:
@@ -83,34 +310,25 @@ def _need(data: dict, key: str, path: str, kind=str):
     return data[key]
 
 
-def list_frameworks_main(argv=None) -> int:
-    from .registry import list_frameworks
+class _ConfigCommand(Command):
+    """Commands that take one JSON config file (written by the client, sometimes as ./data.json itself)."""
 
-    return _run("deepclas4bio-listFrameworks", argv, lambda p: None,
-                lambda reg, a: {"type": "frameworks", "frameworks": list_frameworks()})
+    reads_config = True
 
+    def add_arguments(self, p):
+        p.add_argument("words", nargs="*", metavar="CONFIG.json")
+        p.add_argument("-c", "--config", default=None, help=argparse.SUPPRESS)
 
-def list_models_main(argv=None) -> int:
-    def body(reg, a):
-        return {"type": "models", "framework": a.framework,
-                "models": [m["name"] for m in reg.list_models(a.framework)]}
+    def args_ready(self, args):
+        if args.config is None and args.words:
+            args.config = _joined(args.words)
+        elif args.config is None or args.words:
+            raise UsageError(f"{self.name} takes one CONFIG.json")
 
-    return _run("deepclas4bio-listModels", argv, lambda p: p.add_argument("framework"), body)
-
-
-def predict_main(argv=None) -> int:
-    def args(p):
-        p.add_argument("image")
-        p.add_argument("framework")
-        p.add_argument("model")
-
-    def body(reg, a):
-        _framework_of(reg, a.framework, a.model)
-        res = reg.predict(a.model, a.image)
-        return {"type": "classification", "image": a.image, "framework": a.framework, "model": a.model,
-                "class": res["class"], "confidence": res["confidence"], "probabilities": res["probabilities"]}
-
-    return _run("deepclas4bio-predict", argv, args, body)
+    def load(self, args) -> dict:
+        data = _read_config(args.config)
+        self.started(args)
+        return data
 
 
 def _resolve_image(image: str, config_dir: Path) -> str:
@@ -121,63 +339,102 @@ def _resolve_image(image: str, config_dir: Path) -> str:
     return str(alt) if alt.exists() else str(p)
 
 
-def predict_batch_main(argv=None) -> int:
-    def body(reg, a):
-        data = _read_config(a.config)
-        framework, model = _need(data, "framework", a.config), _need(data, "model", a.config)
-        images = _need(data, "images", a.config, list)
+class PredictBatch(_ConfigCommand):
+    name = "predictBatch"
+
+    def error_document(self, message, args):
+        return {"type": "error", "message": message, "results": []}
+
+    def answer(self, args):
+        data = self.load(args)
+        framework, model = _need(data, "framework", args.config), _need(data, "model", args.config)
+        images = _need(data, "images", args.config, list)
         if not all(isinstance(i, str) for i in images):
-            raise ConfigError(f"{a.config}: 'images' must be a list of file paths", field="images")
-        _framework_of(reg, framework, model)
-        base = Path(a.config).resolve().parent
-        results = reg.predict_batch(model, [_resolve_image(i, base) for i in images], all_pages=False)
-        return {"type": "classification", "framework": framework, "model": model,
-                "results": [{"image": img, "class": r["class"], "confidence": r["confidence"]}
-                            for img, r in zip(images, results)]}
-
-    return _run("deepclas4bio-predictBatch", argv, lambda p: p.add_argument("config"), body)
-
-
-def list_measures_main(argv=None) -> int:
-    from .measures import list_measures
-
-    return _run("deepclas4bio-listMeasures", argv, lambda p: None,
-                lambda reg, a: {"type": "measures", "measures": list_measures()})
-
-
-def evaluate_main(argv=None) -> int:
-    def body(reg, a):
-        data = _read_config(a.config)
-        reader = data.get("readDataset", "ReadDatasetFolders")
-        if reader != "ReadDatasetFolders":
-            raise ConfigError(f"{a.config}: readDataset '{reader}' is not supported; use ReadDatasetFolders",
-                              field="readDataset")
-        dataset = _need(data, "pathDataset", a.config)
-        labels = data.get("pathLabels") or None
-        measures = _need(data, "measures", a.config, list)
-        predictors = _need(data, "predictors", a.config, list)
-        for p in predictors:
-            if not isinstance(p, dict) or not isinstance(p.get("model"), str):
-                raise ConfigError(f"{a.config}: each predictor needs 'framework' and 'model'", field="predictors")
-            if p.get("framework"):
-                _framework_of(reg, p["framework"], p["model"])
-        result = reg.evaluate(dataset, measures, predictors, labels)
-        return {r["model"]: r["measures"] for r in result["results"]}
-
-    return _run("deepclas4bio-evaluate", argv, lambda p: p.add_argument("config"), body)
+            raise ConfigError(f"{args.config}: 'images' must be a list of file paths", field="images")
+        reg = self.registry(args)
+        _check_model(reg, framework, model)
+        base = Path(args.config).resolve().parent
+        results = reg.predict_batch(model, [_resolve_image(i, base) for i in images], labels=images,
+                                    skip_unreadable=True)
+        rows = []
+        for r in results:
+            row = {"image": r["image"], "class": r.get("class"), "confidence": r.get("confidence")}
+            if "slice" in r:
+                row["slice"] = r["slice"]
+            if "error" in r:
+                row["error"] = r["error"]
+            rows.append(row)
+        args.status = 1 if any("error" in r for r in rows) else 0
+        return {"type": "classification", "framework": framework, "model": model, "results": rows}
 
 
-COMMANDS = {
-    "listFrameworks": list_frameworks_main, "listModels": list_models_main, "predict": predict_main,
-    "predictBatch": predict_batch_main, "listMeasures": list_measures_main, "evaluate": evaluate_main,
-}
+class ListMeasures(ListFrameworks):
+    name = "listMeasures"
+
+    def args_ready(self, args):
+        if args.extra:
+            raise UsageError(f"listMeasures takes no arguments, got {' '.join(args.extra)}")
+
+    def error_document(self, message, args):
+        return {"type": "error", "message": message, "measures": []}
+
+    def answer(self, args):
+        return {"type": "measures", "measures": listMeasures()}
+
+
+class ListReadDatasets(ListFrameworks):
+    name = "listReadDatasets"
+
+    def args_ready(self, args):
+        if args.extra:
+            raise UsageError(f"listReadDatasets takes no arguments, got {' '.join(args.extra)}")
+
+    def error_document(self, message, args):
+        return {"type": "error", "message": message, "readDatasets": []}
+
+    def answer(self, args):
+        return {"type": "readDatasets", "readDatasets": listReadDatasets()}
+
+
+class Evaluate(_ConfigCommand):
+    name = "evaluate"
+
+    def error_document(self, message, args):
+        # DeepCompareJ casts every value to a JSONObject and each of its values to a Double: one empty row
+        return {ERROR_KEY + message: {}}
+
+    def answer(self, args):
+        data = self.load(args)
+        measures = _need(data, "measures", args.config, list)
+        predictors = _need(data, "predictors", args.config, list)
+        dataset = _need(data, "pathDataset", args.config)
+        labels = data.get("pathLabels")
+        if labels is not None and not isinstance(labels, str):
+            raise ConfigError(f"{args.config}: 'pathLabels' has the wrong type", field="pathLabels")
+        return evaluate(data.get("readDataset", "ReadDatasetFolders"), dataset, labels, measures, predictors,
+                        root=args.models_root)
+
+
+list_frameworks_main = ListFrameworks().main
+list_models_main = ListModels().main
+predict_main = Predict().main
+predict_batch_main = PredictBatch().main
+list_measures_main = ListMeasures().main
+list_read_datasets_main = ListReadDatasets().main
+evaluate_main = Evaluate().main
+
+COMMANDS = {"listFrameworks": list_frameworks_main, "listModels": list_models_main, "predict": predict_main,
+            "predictBatch": predict_batch_main, "listMeasures": list_measures_main,
+            "listReadDatasets": list_read_datasets_main, "evaluate": evaluate_main}
 
 
 def main(argv=None) -> int:
     """``python -m omniclas.deepclas4bio COMMAND ARGS...``"""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
-        print(f"usage: python -m omniclas.deepclas4bio {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
+        message = f"usage: python -m omniclas.deepclas4bio {{{','.join(COMMANDS)}}} ..."
+        _write({"type": "error", "message": message})
+        print(message, file=sys.stderr)
         return 2
     return COMMANDS[argv[0]](argv[1:])
 

@@ -14,9 +14,20 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from sklearn import metrics as skm
 
 from .errors import OmniClasError
+
+
+class _LazySklearn:
+    """scikit-learn's metrics, imported on first use (listing the measures needs no scikit-learn)."""
+
+    def __getattr__(self, name):
+        from sklearn import metrics
+
+        return getattr(metrics, name)
+
+
+skm = _LazySklearn()
 
 
 class MeasureError(OmniClasError):
@@ -100,6 +111,7 @@ def describe_measures() -> list[dict]:
 
 
 def check_measures(names) -> list[str]:
+    """Measure names exactly as listed (``accuracy``, ``jaccardIndex``, ...); None: the default four."""
     if names is None:
         return list(DEFAULT_MEASURES)
     if isinstance(names, str):
@@ -107,13 +119,11 @@ def check_measures(names) -> list[str]:
     if not isinstance(names, (list, tuple)) or not names:
         raise MeasureError("measures must be a non-empty list of names", field="measures")
     by_lower = {n.lower(): n for n in MEASURES}
-    out = []
     for n in names:
-        key = by_lower.get(str(n).lower())
-        if key is None:
-            raise MeasureError(f"unknown measure '{n}'; available: {', '.join(MEASURES)}", field="measures")
-        out.append(key)
-    return out
+        if n not in MEASURES:
+            hint = f" (did you mean '{by_lower[n.lower()]}'?)" if isinstance(n, str) and n.lower() in by_lower else ""
+            raise MeasureError(f"unknown measure '{n}'{hint}; available: {', '.join(MEASURES)}", field="measures")
+    return list(dict.fromkeys(names))
 
 
 def compute(names, y_true, proba, labels=None) -> dict[str, float | None]:

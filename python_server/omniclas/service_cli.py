@@ -67,8 +67,9 @@ def cmd_serve(args) -> int:
             raise OmniClasError(f"--dataset-root {r}: no such folder", field="dataset_root")
     serve(host=args.host, port=args.port, models_root=args.models_root, dataset_roots=roots, jobs_dir=args.jobs_dir,
           queue=args.queue, token=args.token, require_token=args.require_token, threads=args.threads,
-          max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels, bf16=args.bf16,
-          worker_threads=args.worker_threads)
+          max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels, max_image_mb=args.max_image_mb,
+          max_decoded_mb=args.max_decoded_mb, bf16=args.bf16, worker_threads=args.worker_threads,
+          allowed_host=args.allowed_host or (), public_read=args.public_read)
     return 0
 
 
@@ -192,7 +193,8 @@ def add_subcommands(subparsers) -> None:
     p = subparsers.add_parser("serve", help="run the HTTP API server (waitress)",
                               description="Serve the JSON API under /api/v1. Bound to 127.0.0.1 by default; any "
                                           "other address needs an access token (generated and printed, or "
-                                          "OMNICLAS_TOKEN).")
+                                          "OMNICLAS_TOKEN, at least 16 characters), which every route but /health "
+                                          "then asks for.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     _models_root_arg(p)
@@ -206,11 +208,21 @@ def add_subcommands(subparsers) -> None:
                         "worker process")
     p.add_argument("--token", default=None, help="access token (prefer the OMNICLAS_TOKEN environment variable)")
     p.add_argument("--require-token", action="store_true", help="require a token even on 127.0.0.1")
+    p.add_argument("--public-read", action="store_true",
+                   help="with a token: let GET requests (models, jobs, logs, exports) through without it")
+    p.add_argument("--allowed-host", action="append", metavar="NAME",
+                   help="a host name clients use to reach the server, beyond the bound address (repeatable; "
+                        "'*' accepts any); other Host headers get 400")
     p.add_argument("--threads", type=int, default=4, help="request threads (default 4)")
     p.add_argument("--worker-threads", type=int, default=1, help="CPU threads of the embedded training worker")
-    p.add_argument("--max-upload-mb", type=float, default=64, help="largest request body in MB (default 64)")
+    p.add_argument("--max-upload-mb", type=float, default=64,
+                   help="largest request body in MB of 1024 x 1024 bytes (default 64)")
     p.add_argument("--max-pixels", type=int, default=40_000_000,
                    help="largest image accepted, in pixels per page (default 40 million)")
+    p.add_argument("--max-image-mb", type=float, default=256,
+                   help="memory one image may take while it is decoded and converted, in MB (default 256)")
+    p.add_argument("--max-decoded-mb", type=float, default=512,
+                   help="decoded size of all the images of one request together, in MB (default 512)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 inference (default: where the CPU supports it)")
     p.set_defaults(func=cmd_serve, handler=cmd_serve)

@@ -35,8 +35,3 @@ def ensemble_vote(probs: np.ndarray) -> Vote:
     labels = np.argmax(counts * 2.0 + mean_prob, axis=1)  # mean_prob < 2 only breaks ties
     idx = np.arange(n_img)
     return Vote(labels=labels, confidence=mean_prob[idx, labels], agreement=counts[idx, labels] / n_pred)
-
-
-def accept(vote: Vote, threshold: float) -> np.ndarray:
-    """Indices of images whose confidence reaches the threshold (threshold 0 accepts all)."""
-    return np.flatnonzero(vote.confidence >= threshold)

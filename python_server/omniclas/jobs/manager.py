@@ -7,18 +7,20 @@ import secrets
 import time
 from pathlib import Path
 
+from ..config import OPTIONS
 from ..errors import ConfigError, OmniClasError
-from .paths import resolve_under_roots
+from .paths import check_tree_under_roots, resolve_under_roots
 from .store import TERMINAL, RedisJobStore, SQLiteJobStore, now_iso
 
 log = logging.getLogger(__name__)
 
-SPEC_FIELDS = {
-    "dataset": str, "process": str, "backbones": list, "head": str, "transforms": list, "threshold": float,
-    "max_iterations": int, "frozen_epochs": int, "unfrozen_epochs": int, "image_size": int, "batch_size": int,
-    "seed": int, "test_fraction": float, "valid_fraction": float, "bf16": bool,
-}
+_KINDS = {"choice": str, "multichoice": list, "number": float, "integer": int, "boolean": bool}
+# What a job may set: the training options of config.OPTIONS, plus the dataset, the process and the splits.
+SPEC_FIELDS = {"dataset": str, "process": str, **{o.name: _KINDS[o.type] for o in OPTIONS},
+               "test_fraction": float, "valid_fraction": float, "bf16": bool}
+OPEN_FRACTION = (0.0, 1.0)  # test_fraction and valid_fraction lie strictly between
 RESUMABLE = ("interrupted", "failed", "cancelled")
+LOG_TAIL_MAX = 10000
 JOB_ID_RE = re.compile(r"^[0-9a-f]{12}$")
 PUBLIC = ("id", "state", "spec", "created", "started", "finished", "progress", "result", "error", "attempts",
           "cancel_requested")
@@ -36,6 +38,10 @@ class QueueUnavailable(OmniClasError):
     http_status = 503
 
 
+class DatasetNotFound(OmniClasError):
+    http_status = 404
+
+
 def _check_type(key, value, kind):
     if value is None and key not in ("dataset",):
         return
@@ -50,6 +56,21 @@ def _check_type(key, value, kind):
         what = {str: "a string", list: "a list of strings", float: "a number", int: "an integer",
                 bool: "true or false"}[kind]
         raise ConfigError(f"{key} must be {what}, got {value!r}", field=key)
+
+
+def _check_range(key, value) -> None:
+    """The bounds config.OPTIONS gives each option (and the open 0..1 of the split fractions)."""
+    option = next((o for o in OPTIONS if o.name == key), None)
+    if value is None or isinstance(value, (str, list, bool)):
+        return
+    if option is None:
+        lo, hi = OPEN_FRACTION if key in ("test_fraction", "valid_fraction") else (None, None)
+        if lo is not None and not lo < value < hi:
+            raise ConfigError(f"{key} must lie strictly between {lo:g} and {hi:g}, got {value!r}", field=key)
+        return
+    if option.minimum is not None and value < option.minimum or option.maximum is not None and value > option.maximum:
+        raise ConfigError(f"{key} must be between {option.minimum:g} and {option.maximum:g}, got {value!r}",
+                          field=key)
 
 
 class JobManager:
@@ -103,12 +124,19 @@ class JobManager:
             raise ConfigError("the dataset folder is required", field="dataset")
         for key, value in spec.items():
             _check_type(key, value, SPEC_FIELDS[key])
-        spec = dict(spec)
-        if isinstance(spec.get("threshold"), int):
-            spec["threshold"] = float(spec["threshold"])
+            _check_range(key, value)
+        spec = {k: v for k, v in spec.items() if v is not None}  # null: the process's own default
+        for key, kind in SPEC_FIELDS.items():
+            if kind is float and isinstance(spec.get(key), int):
+                spec[key] = float(spec[key])
         dataset = resolve_under_roots(spec["dataset"], self.dataset_roots)
-        if not dataset.is_dir():
-            raise ConfigError(f"dataset folder not found: {spec['dataset']}", field="dataset")
+        try:
+            found = dataset.is_dir()
+        except OSError:
+            found = False
+        if not found:
+            raise DatasetNotFound(f"dataset folder not found: {spec['dataset']}", field="dataset")
+        check_tree_under_roots(dataset, self.dataset_roots)
         spec["dataset"] = str(dataset)
         try:
             cfg = TrainConfig.from_dict(spec).resolved()
@@ -156,7 +184,7 @@ class JobManager:
         job = {"id": job_id, "state": "queued", "spec": spec, "created": now_iso(), "started": None,
                "finished": None, "progress": None, "result": None, "error": None, "attempts": 0,
                "cancel_requested": False, "resume": False, "runner": None, "heartbeat": None,
-               "run_dir": str(self.jobs_dir / job_id / "run")}
+               "run_dir": str(self.jobs_dir / job_id / "run"), "dataset_roots": list(self.dataset_roots)}
         self.store.create(job)
         self.store.append_log(job_id, [f"{job['created']} queued: {spec}"])
         try:
@@ -178,7 +206,7 @@ class JobManager:
 
     def log(self, job_id: str, tail: int = 100) -> list[str]:
         self._get(job_id)
-        return self.store.tail_log(job_id, max(0, min(int(tail), 10000)))
+        return self.store.tail_log(job_id, max(0, min(int(tail), LOG_TAIL_MAX)))
 
     def cancel(self, job_id: str) -> dict:
         job = self._get(job_id)
@@ -203,12 +231,14 @@ class JobManager:
         if job["state"] not in RESUMABLE:
             raise JobStateError(f"job {job_id} is {job['state']}; only {', '.join(RESUMABLE)} jobs can be resumed",
                                 field="id")
-        resolve_under_roots(job["spec"]["dataset"], self.dataset_roots)  # the roots may have changed since
+        dataset = resolve_under_roots(job["spec"]["dataset"], self.dataset_roots)  # the roots may have changed since
+        check_tree_under_roots(dataset, self.dataset_roots)
 
         def do(j):
             if j["state"] not in RESUMABLE:
                 return None
-            j.update(state="queued", resume=True, error=None, finished=None, cancel_requested=False, runner=None)
+            j.update(state="queued", resume=True, error=None, finished=None, cancel_requested=False, runner=None,
+                     dataset_roots=list(self.dataset_roots))
             return j
 
         job = self.store.update(job_id, do)

@@ -14,6 +14,7 @@ import threading
 import time
 import traceback
 import uuid
+from pathlib import Path
 
 from .store import JobStore, now_iso
 
@@ -119,6 +120,11 @@ def execute(store: JobStore, job: dict, token: str) -> dict | None:
                               f"(attempt {job.get('attempts', 1)}) on {token}"])
     final: dict
     try:
+        if job.get("dataset_roots") is not None:  # the dataset may have changed since it was checked
+            from .paths import check_tree_under_roots, ensure_under_roots
+
+            dataset = ensure_under_roots(Path(job["spec"]["dataset"]), job["dataset_roots"])
+            check_tree_under_roots(dataset, job["dataset_roots"])
         cfg = TrainConfig.from_dict({**job["spec"], "out_dir": job["run_dir"]})
         run = train(cfg, progress=progress, cancel=cancel, resume=resume)
         final = {"state": "finished", "result": _result(run), "error": None}

@@ -16,7 +16,7 @@ from .frameworks import ENTRY_POINT_GROUP, Framework, get_framework, list_framew
 from .store import Registry, default_root, parse_ref
 
 __all__ = [
-    "Registry", "Framework", "default_root", "parse_ref", "ENTRY_POINT_GROUP",
+    "Registry", "Framework", "default_root", "parse_ref", "get_registry", "ENTRY_POINT_GROUP",
     "list_frameworks", "get_framework", "list_models", "model_info", "predict", "predict_batch", "evaluate",
     "list_measures", "register", "import_onnx", "delete", "rename", "export",
     "ModelNotFound", "ModelExists", "ModelIntegrityError", "FrameworkUnavailable", "InvalidName",
@@ -27,7 +27,7 @@ __all__ = [
 _registries: dict[str, Registry] = {}
 
 
-def _reg(root=None) -> Registry:
+def get_registry(root=None) -> Registry:
     """One Registry per root, so loaded models stay cached between calls."""
     key = str(root if root is not None else default_root())
     if key not in _registries:
@@ -36,41 +36,41 @@ def _reg(root=None) -> Registry:
 
 
 def list_models(framework: str | None = None, root=None) -> list[dict]:
-    return _reg(root).list_models(framework)
+    return get_registry(root).list_models(framework)
 
 
 def model_info(model: str, root=None) -> dict:
-    return _reg(root).model_info(model)
+    return get_registry(root).model_info(model)
 
 
 def predict(model: str, image, root=None) -> dict:
     """``{"image","class","confidence","probabilities":{class: p},"top":[...]}`` for one image (path/bytes/array)."""
-    return _reg(root).predict(model, image)
+    return get_registry(root).predict(model, image)
 
 
 def predict_batch(model: str, images: list, root=None) -> list[dict]:
-    return _reg(root).predict_batch(model, images)
+    return get_registry(root).predict_batch(model, images)
 
 
 def evaluate(dataset, measures=None, predictors=None, labels_file=None, root=None) -> dict:
-    return _reg(root).evaluate(dataset, measures, predictors, labels_file)
+    return get_registry(root).evaluate(dataset, measures, predictors, labels_file)
 
 
 def register(run_dir, name: str, root=None) -> dict:
-    return _reg(root).register(run_dir, name)
+    return get_registry(root).register(run_dir, name)
 
 
 def import_onnx(onnx_file, classes, name: str, root=None, **options) -> dict:
-    return _reg(root).register(onnx_file, name, framework="onnx", classes=classes, **options)
+    return get_registry(root).register(onnx_file, name, framework="onnx", classes=classes, **options)
 
 
 def delete(model: str, root=None) -> str:
-    return _reg(root).delete(model)
+    return get_registry(root).delete(model)
 
 
 def rename(model: str, new_name: str, root=None) -> dict:
-    return _reg(root).rename(model, new_name)
+    return get_registry(root).rename(model, new_name)
 
 
 def export(model: str, out, format: str = "onnx", root=None):
-    return _reg(root).export(model, out, format)
+    return get_registry(root).export(model, out, format)

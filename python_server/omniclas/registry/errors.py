@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..errors import OmniClasError
+from ..imageio import ImageTooLarge  # noqa: F401  (413; raised while decoding, re-exported here)
 
 
 class ModelNotFound(OmniClasError):
@@ -38,12 +39,6 @@ class RunFolderError(OmniClasError):
     """A run folder to register lacks its weights or manifest, or they are unreadable."""
 
     http_status = 400
-
-
-class ImageTooLarge(OmniClasError):
-    """An uploaded image has more pixels than the configured limit (decompression-bomb guard)."""
-
-    http_status = 413
 
 
 class PathNotAllowed(OmniClasError):

@@ -1,51 +1,44 @@
-"""The model registry: one folder per model version, written atomically, verified by sha256 on load.
+"""The model registry: named models, each with numbered versions, verified by sha256 on load.
 
-Layout::
+A version folder holds::
 
-    <root>/<name>/<version>/        version = 1, 2, ...
-        manifest.json               name, version, framework, classes, input size, normalisation, backbone,
-                                    metrics, training provenance, sha256 of every other file
-        README.md                   the model card
-        model.safetensors           (framework "omniclas") or model.onnx + classes.txt (framework "onnx")
+    manifest.json       name, version, framework, classes, input size, normalisation, backbone, metrics,
+                        training provenance, sha256 of every other file
+    README.md           the model card
+    model.safetensors   (framework "omniclas") or model.onnx + classes.txt (framework "onnx")
 
-Every write builds the new folder in ``<root>/.tmp-*`` and moves it into place with one ``os.rename``, so a
-crash part-way leaves the registry as it was (a stray ``.tmp-*`` folder is ignored and swept later).
-Nothing is ever unpickled: weights are safetensors or ONNX, metadata is JSON. A file whose sha256 differs from
-the one recorded at registration is refused.
+Where the folders live and how writes stay crash-safe: :mod:`.layout`. Nothing is ever unpickled: weights are
+safetensors or ONNX, metadata is JSON. A file whose sha256 differs from the one recorded at registration is
+refused.
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import logging
 import os
-import re
 import shutil
-import tempfile
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import OmniClasError
-from ..files import sha256_file, write_atomic
+from ..errors import ImageReadError, OmniClasError
+from ..files import sha256_file
 from .errors import InvalidName, ModelExists, ModelIntegrityError, ModelNotFound
 from .frameworks import get_framework, list_frameworks
+from .layout import MANIFEST, NAME_RE, Layout, crash_point, fsync_dir, fsync_tree, is_version_folder, link_or_copy
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
 CARD = "README.md"
 FORMAT = "omniclas-model/1"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 TOP_K = 5
 PREDICT_CHUNK = 64
 CACHE_MODELS = 8  # loaded models kept in memory, least recently used dropped first
-_STALE_TMP_S = 3600
+LOAD_TRIES = 3  # a name whose folder is retired while it loads is looked up again
 
 
 def default_root() -> Path:
@@ -64,7 +57,7 @@ def now_iso() -> str:
 
 
 def check_name(name: str, field: str = "name") -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name) or name in (".", ".."):
+    if not isinstance(name, str) or not NAME_RE.match(name):
         raise InvalidName(
             f"invalid model name {name!r}: use 1-100 letters, digits, '_', '-' or '.', starting with a letter or digit",
             field=field)
@@ -80,30 +73,17 @@ def parse_ref(ref: str, field: str = "model") -> tuple[str, int | None]:
     if not sep:
         return name, None
     ver = ver[1:] if ver[:1] in ("v", "V") else ver
-    if not ver.isdigit() or int(ver) < 1:
+    if not (ver.isascii() and ver.isdigit()) or int(ver) < 1:
         raise InvalidName(f"invalid model version in {ref!r}: use name@1, name@2, ...", field=field)
     return name, int(ver)
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    write_atomic(path, json.dumps(data, indent=2) + "\n")
-
-
-def _fsync_tree(folder: Path) -> None:
-    for p in folder.rglob("*"):
-        if p.is_file():
-            with contextlib.suppress(OSError):
-                fd = os.open(p, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def input_size(manifest: dict) -> tuple[int, int] | None:
+    """The ``(h, w)`` every image is squashed to before the model sees it, where the manifest records one."""
+    size = manifest.get("input_size")
+    if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size):
+        return int(size[0]), int(size[1])
+    return None
 
 
 def _softmax_top(classes: list[str], probs: np.ndarray) -> dict:
@@ -117,51 +97,47 @@ def _softmax_top(classes: list[str], probs: np.ndarray) -> dict:
     }
 
 
+def _write_manifest(folder: Path, manifest: dict, card_files: dict) -> None:
+    """Write the card and the manifest (with the card's sha256) into a folder that is not yet in place."""
+    from .card import model_card
+
+    (folder / CARD).write_text(model_card(manifest, card_files), encoding="utf-8")
+    manifest["files"] = {**card_files, CARD: sha256_file(folder / CARD)}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
 class Registry:
     """A folder of registered models. Thread-safe; loaded models are cached and re-verified when files change."""
 
     def __init__(self, root: str | os.PathLike | None = None, bf16: bool | None = None):
         self.root = Path(root).expanduser() if root is not None else default_root()
         self.bf16 = bf16
+        self.layout = Layout(self.root)
         self._lock = threading.RLock()
         self._cache: OrderedDict[Path, tuple[tuple, object]] = OrderedDict()
 
-    # ------------------------------------------------------------------ locking
-    @contextlib.contextmanager
-    def _write_lock(self):
-        """Serialise writers in this process (thread lock) and across processes (flock where available)."""
-        with self._lock:
-            self.root.mkdir(parents=True, exist_ok=True)
-            lock_path = self.root / ".lock"
-            try:
-                import fcntl
-            except ImportError:  # Windows: the thread lock only
-                yield
-                return
-            with open(lock_path, "a+") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
-
     # ------------------------------------------------------------------ reading
     def names(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(d.name for d in self.root.iterdir()
-                      if d.is_dir() and not d.name.startswith(".") and NAME_RE.match(d.name) and self.versions(d.name))
+        return sorted(n for n in self.layout.models() if self.versions(n))
+
+    def _folder(self, name: str) -> Path | None:
+        folder = self.layout.models().get(name)
+        return self.root / folder if folder else None
 
     def versions(self, name: str) -> list[int]:
-        folder = self.root / name
-        if not folder.is_dir():
+        return self._versions_in(self._folder(name))
+
+    @staticmethod
+    def _versions_in(folder: Path | None) -> list[int]:
+        try:
+            return sorted(int(d.name) for d in folder.iterdir() if is_version_folder(d)) if folder else []
+        except (FileNotFoundError, NotADirectoryError):  # retired meanwhile
             return []
-        return sorted(int(d.name) for d in folder.iterdir()
-                      if d.is_dir() and d.name.isdigit() and (d / MANIFEST).is_file())
 
     def resolve(self, ref: str, field: str = "model") -> tuple[str, int, Path]:
         name, version = parse_ref(ref, field)
-        versions = self.versions(name)
+        folder = self._folder(name)  # looked up once: a rename or delete may switch the index meanwhile
+        versions = self._versions_in(folder)
         if not versions:
             raise ModelNotFound(f"no model named '{name}' in {self.root}", field=field)
         if version is None:
@@ -169,7 +145,7 @@ class Registry:
         elif version not in versions:
             raise ModelNotFound(f"model '{name}' has no version {version} (versions: {', '.join(map(str, versions))})",
                                 field=field)
-        return name, version, self.root / name / str(version)
+        return name, version, folder / str(version)
 
     def read_manifest(self, folder: Path) -> dict:
         try:
@@ -199,10 +175,10 @@ class Registry:
             get_framework(framework)  # unknown framework -> clear error
         out = []
         for name in self.names():
-            version = self.versions(name)[-1]
             try:
-                manifest = self.read_manifest(self.root / name / str(version))
-            except ModelIntegrityError as err:
+                name, version, folder = self.resolve(name)
+                manifest = self.read_manifest(folder)
+            except (ModelIntegrityError, ModelNotFound) as err:  # broken, or deleted meanwhile
                 log.warning("skipping %s", err)
                 continue
             if framework is None or manifest.get("framework", "omniclas") == framework:
@@ -239,21 +215,34 @@ class Registry:
         for fname in [MANIFEST, *sorted(manifest["files"])]:
             try:
                 st = (folder / fname).stat()
-                out.append((fname, st.st_mtime_ns, st.st_size))
+                out.append((fname, st.st_ino, st.st_mtime_ns, st.st_size))
             except OSError:
-                out.append((fname, None, None))
+                out.append((fname, None, None, None))
         return tuple(out)
 
     def load(self, ref: str, field: str = "model"):
-        """Return ``(name, version, manifest, loaded_model)``; verified on first load and whenever files change."""
-        name, version, folder = self.resolve(ref, field)
+        """Return ``(name, version, manifest, loaded_model)``; verified on first load and whenever files change.
+        A folder retired by a rename or delete while it loads makes the name be looked up again."""
+        for attempt in range(LOAD_TRIES):
+            name, version, folder = self.resolve(ref, field)
+            try:
+                return (name, version, *self._load_folder(folder))
+            except (OmniClasError, OSError) as err:
+                if attempt + 1 < LOAD_TRIES and not folder.is_dir():
+                    continue
+                if isinstance(err, OSError):
+                    raise ModelIntegrityError(f"{folder}: cannot read the model ({err.strerror or err})") from None
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _load_folder(self, folder: Path) -> tuple[dict, object]:
         manifest = self.read_manifest(folder)
         stamp = self._stamp(folder, manifest)
         with self._lock:
             hit = self._cache.get(folder)
             if hit is not None and hit[0] == stamp:
                 self._cache.move_to_end(folder)
-                return name, version, manifest, hit[1]
+                return manifest, hit[1]
         self.verify(folder, manifest)
         framework = get_framework(manifest.get("framework", "omniclas"))
         model = framework.load(folder, manifest, bf16=self.bf16)
@@ -262,134 +251,171 @@ class Registry:
             self._cache.move_to_end(folder)
             while len(self._cache) > CACHE_MODELS:
                 self._cache.popitem(last=False)
-        return name, version, manifest, model
+        return manifest, model
 
-    def predict_arrays(self, ref: str, images: list[np.ndarray]) -> tuple[str, int, list[dict]]:
-        """Classify decoded ``HxWx3`` uint8 images; returns (name, version, [RESULT without "image"])."""
-        name, version, _, model = self.load(ref)
+    def _forget(self, folder: Path) -> None:
+        with self._lock:
+            for key in [k for k in self._cache if k == folder or folder in k.parents]:
+                del self._cache[key]
+
+    @staticmethod
+    def classify(model, images: list[np.ndarray]) -> list[dict]:
+        """Results (without ``"image"``) for decoded ``HxWx3`` uint8 images, in chunks."""
         out: list[dict] = []
         for start in range(0, len(images), PREDICT_CHUNK):
             probs = np.asarray(model.predict_proba(images[start:start + PREDICT_CHUNK]), dtype=np.float64)
             out += [_softmax_top(list(model.classes), p) for p in probs]
-        return name, version, out
+        return out
 
-    def predict_batch(self, ref: str, images: list, all_pages: bool = True) -> list[dict]:
-        """Classify images given as paths, bytes or arrays. A multi-page TIFF gives one result per page
-        (with ``"slice"``: 1..n) unless ``all_pages`` is False."""
-        from ..imageio import read_pages, to_rgb8
+    def predict_arrays(self, ref: str, images: list[np.ndarray]) -> tuple[str, int, list[dict]]:
+        """Classify decoded ``HxWx3`` uint8 images; returns (name, version, [RESULT without "image"])."""
+        name, version, _, model = self.load(ref)
+        return name, version, self.classify(model, images)
 
-        arrays, owners = [], []
+    def classify_files(self, ref: str, images: list, labels: list[str] | None = None, all_pages: bool = True,
+                       budget=None, skip_unreadable: bool = False, field: str | None = None):
+        """Classify images given as paths, bytes or arrays; returns ``(name, version, results)``.
+
+        A stack gives one result per page (``"slice"``: 1..n) unless ``all_pages`` is False. Each page is squashed
+        to the model's input size as soon as it is decoded. ``budget`` (:class:`omniclas.imageio.Budget`) bounds
+        the memory decoding may take. With ``skip_unreadable``, a file that cannot be read gives
+        ``{"image", "error"}`` instead of raising.
+        """
+        from ..imageio import iter_pages, to_rgb8
+
+        name, version, manifest, model = self.load(ref)
+        size = input_size(manifest)
+        arrays, owners, failed = [], [], {}
         for idx, item in enumerate(images):
-            if isinstance(item, np.ndarray):
-                pages = [to_rgb8(item)]
-            else:
-                pages = read_pages(item, name=str(item) if isinstance(item, (str, os.PathLike)) else None)
-            if not all_pages:
-                pages = pages[:1]
+            label = labels[idx] if labels else str(item) if isinstance(item, (str, os.PathLike)) else f"image {idx + 1}"
+            try:
+                if isinstance(item, np.ndarray):
+                    pages = [to_rgb8(item, label)]
+                else:
+                    pages = list(iter_pages(item, label, budget, size=size, first_only=not all_pages, field=field))
+            except ImageReadError as err:
+                if not skip_unreadable or getattr(err, "http_status", None) == 413:
+                    raise
+                failed[idx] = str(err)
+                owners.append((idx, label, None, 0))
+                continue
             for page_no, page in enumerate(pages, 1):
                 arrays.append(page)
-                owners.append((idx, page_no, len(pages)))
-        if not arrays:
-            return []
-        _, _, results = self.predict_arrays(ref, arrays)
+                owners.append((idx, label, page_no, len(pages)))
+        results = iter(self.classify(model, arrays) if arrays else [])
         out = []
-        for (idx, page_no, n_pages), res in zip(owners, results):
-            item = images[idx]
-            label = str(item) if isinstance(item, (str, os.PathLike)) else f"image {idx + 1}"
-            res = {"image": label, **res}
+        for idx, label, page_no, n_pages in owners:
+            if page_no is None:
+                out.append({"image": label, "error": failed[idx]})
+                continue
+            res = {"image": label, **next(results)}
             if n_pages > 1:
                 res["slice"] = page_no
             out.append(res)
-        return out
+        return name, version, out
+
+    def predict_batch(self, ref: str, images: list, all_pages: bool = True, **kw) -> list[dict]:
+        """Classify images given as paths, bytes or arrays (see :meth:`classify_files`)."""
+        return self.classify_files(ref, images, all_pages=all_pages, **kw)[2]
 
     def predict(self, ref: str, image) -> dict:
         """Classify one image (its first page): ``{"image","class","confidence","probabilities","top"}``."""
         return self.predict_batch(ref, [image], all_pages=False)[0]
 
     # ------------------------------------------------------------------ writing
-    def _sweep_tmp(self) -> None:
-        now = time.time()
-        for d in self.root.glob(".tmp-*"):
-            with contextlib.suppress(OSError):
-                if now - d.stat().st_mtime > _STALE_TMP_S:
-                    shutil.rmtree(d, ignore_errors=True)
-        for d in self.root.glob(".trash-*"):
-            shutil.rmtree(d, ignore_errors=True)
-
     def register(self, source, name: str, framework: str = "omniclas", **options) -> dict:
         """Add ``source`` (a run folder for ``omniclas``; an .onnx file for ``onnx``) as a new version of ``name``."""
-        from .card import model_card
-
         check_name(name)
         fw = get_framework(framework)
-        with self._write_lock():
-            self._sweep_tmp()
-            tmp = Path(tempfile.mkdtemp(prefix=".tmp-register-", dir=self.root))
-            os.chmod(tmp, 0o755)
+        with self.layout.writing():
+            models = self.layout.models()
+            folder = models.get(name)
+            tmp = self.layout.tmp_dir("register")
             try:
-                manifest = fw.create(tmp, source, **options)
-                taken = [int(d.name) for d in (self.root / name).iterdir() if d.name.isdigit()] \
-                    if (self.root / name).is_dir() else []
+                built = tmp / "model" / "version"
+                built.mkdir(parents=True)
+                manifest = fw.create(built, source, **options)
+                taken = [int(d.name) for d in (self.root / folder).iterdir() if d.name.isdigit()] if folder else []
                 version = max(taken, default=0) + 1
                 manifest.update({"format": FORMAT, "name": name, "version": version, "framework": fw.name,
                                  "created": now_iso()})
-                files = {f: sha256_file(tmp / f) for f in manifest.pop("files")}
-                (tmp / CARD).write_text(model_card(manifest, files), encoding="utf-8")
-                files[CARD] = sha256_file(tmp / CARD)
-                manifest["files"] = files
-                _write_json_atomic(tmp / MANIFEST, manifest)
-                _fsync_tree(tmp)
-                (self.root / name).mkdir(exist_ok=True)
-                os.rename(tmp, self.root / name / str(version))
-            except BaseException:
+                _write_manifest(built, manifest, {f: sha256_file(built / f) for f in manifest.pop("files")})
+                fsync_tree(tmp)
+                crash_point("register:built")
+                if folder:  # a new version of a known model: it appears in one rename
+                    os.rename(built, self.root / folder / str(version))
+                    fsync_dir(self.root / folder)
+                else:  # a new model: its folder, then its name in the index
+                    os.rename(built, built.with_name(str(version)))
+                    folder = self.layout.free_folder(name)
+                    self.layout.journal([folder], "register:journal")
+                    os.rename(tmp / "model", self.root / folder)
+                    fsync_dir(self.root)
+                    crash_point("register:folder")
+                    self.layout.write_index({**models, name: folder}, "register:index")
+                    self.layout.end_journal()
+            finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-                raise
         log.info("registered %s version %d (%s)", name, version, fw.name)
         return self._summary(name, version, manifest)
 
     def delete(self, ref: str) -> str:
         """Delete a model (every version) or one version (``name@3``). Returns what was deleted."""
         name, version = parse_ref(ref)
-        with self._write_lock():
-            name, resolved, folder = self.resolve(ref)
-            target = folder if version is not None else self.root / name
-            trash = self.root / f".trash-{uuid.uuid4().hex}"
-            os.rename(target, trash)
-            shutil.rmtree(trash, ignore_errors=True)
-            if version is not None and not self.versions(name):
-                shutil.rmtree(self.root / name, ignore_errors=True)
-            with self._lock:
-                for key in [k for k in self._cache if k == target or target in k.parents]:
-                    del self._cache[key]
+        with self.layout.writing():
+            name, _, version_folder = self.resolve(ref)
+            models = self.layout.models()
+            folder = self.root / models[name]
+            if version is not None and len(self.versions(name)) > 1:
+                self.layout.retire(version_folder)
+            else:
+                self.layout.journal([models[name]], "delete:journal")
+                self.layout.write_index({n: f for n, f in models.items() if n != name}, "delete:index")
+                self.layout.retire(folder)
+                self.layout.end_journal()
+            self._forget(version_folder if version is not None else folder)
         return f"{name}@{version}" if version is not None else name
 
     def rename(self, ref: str, new_name: str) -> dict:
-        """Rename a model (all its versions). The folder move is atomic; manifests and cards follow."""
-        from .card import model_card
-
+        """Rename a model (all its versions): a new folder with the new name in every manifest and card, then
+        one switch of the index; the old folder is retired only after the switch."""
         name, version = parse_ref(ref)
         if version is not None:
             raise InvalidName("rename a whole model ('name'), not one version ('name@v')", field="model")
         check_name(new_name, "new_name")
-        with self._write_lock():
+        with self.layout.writing():
             self.resolve(name)
-            if new_name == name:
-                return self.model_info(name) | {}
-            if (self.root / new_name).exists() and self.versions(new_name):
-                raise ModelExists(f"a model named '{new_name}' already exists", field="new_name")
-            if (self.root / new_name).exists():
-                shutil.rmtree(self.root / new_name, ignore_errors=True)
-            os.rename(self.root / name, self.root / new_name)
-            with self._lock:
-                self._cache.clear()
-            for v in self.versions(new_name):
-                folder = self.root / new_name / str(v)
-                manifest = self.read_manifest(folder)
-                manifest["name"] = new_name
-                files = {k: d for k, d in manifest["files"].items() if k != CARD}
-                write_atomic(folder / CARD, model_card(manifest, files))
-                manifest["files"][CARD] = sha256_file(folder / CARD)
-                _write_json_atomic(folder / MANIFEST, manifest)
+            if new_name != name:
+                models = self.layout.models()
+                if new_name in models and self.versions(new_name):
+                    raise ModelExists(f"a model named '{new_name}' already exists", field="new_name")
+                old = models[name]
+                tmp = self.layout.tmp_dir("rename")
+                try:
+                    for v in self.versions(name):
+                        src, dst = self.root / old / str(v), tmp / "model" / str(v)
+                        dst.mkdir(parents=True)
+                        manifest = self.read_manifest(src)
+                        files = {f: d for f, d in manifest["files"].items() if f != CARD}
+                        for f in files:
+                            link_or_copy(src / f, dst / f)
+                        manifest["name"] = new_name
+                        _write_manifest(dst, manifest, files)
+                    fsync_tree(tmp)
+                    crash_point("rename:built")
+                    folder = self.layout.free_folder(new_name)
+                    self.layout.journal([folder, old], "rename:journal")
+                    os.rename(tmp / "model", self.root / folder)
+                    fsync_dir(self.root)
+                    crash_point("rename:folder")
+                    models.pop(name)
+                    self.layout.write_index({**models, new_name: folder}, "rename:index")
+                    self.layout.retire(self.root / old)
+                    crash_point("rename:retired")
+                    self.layout.end_journal()
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                self._forget(self.root / old)
         info = self.model_info(new_name)
         info.pop("manifest", None)
         info.pop("path", None)
@@ -402,8 +428,8 @@ class Registry:
             return self._export_bioimageio(ref, out, **options)
         if format != "onnx":
             raise OmniClasError(f"unknown export format '{format}'; supported: onnx, bioimageio", field="format")
-        name, version, manifest, _ = self.load(ref)  # verifies the files
-        folder = self.root / name / str(version)
+        name, version, folder = self.resolve(ref)
+        manifest = self._load_folder(folder)[0]  # verifies the files
         out = Path(out).expanduser()
         if out.suffix.lower() != ".onnx":
             out = out.with_suffix(".onnx") if not out.is_dir() else out / f"{name}.onnx"
@@ -418,24 +444,24 @@ class Registry:
 
     def _export_bioimageio(self, ref: str, out, **options) -> Path:
         """The model as a BioImage Model Zoo package at ``out`` (.zip), written beside it and moved into place."""
-        name, version, manifest, _ = self.load(ref)  # verifies the files
+        name, version, folder = self.resolve(ref)
+        manifest = self._load_folder(folder)[0]  # verifies the files
         out = Path(out).expanduser()
         out = out / f"{name}.zip" if out.is_dir() else out.with_suffix(".zip")
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.stem}.{uuid.uuid4().hex}.tmp.zip")
         try:
-            get_framework(manifest.get("framework", "omniclas")).export_bioimageio(
-                self.root / name / str(version), manifest, tmp, **options)
+            get_framework(manifest.get("framework", "omniclas")).export_bioimageio(folder, manifest, tmp, **options)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
         return out
 
     def evaluate(self, dataset, measures: list[str] | None = None, predictors: list | None = None,
-                 labels_file=None) -> dict:
+                 labels_file=None, **kw) -> dict:
         from .evaluate import evaluate
 
-        return evaluate(self, dataset, measures, predictors, labels_file)
+        return evaluate(self, dataset, measures, predictors, labels_file, **kw)
 
     def list_frameworks(self) -> list[str]:
         return list_frameworks()

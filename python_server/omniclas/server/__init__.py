@@ -9,8 +9,12 @@ MODELS_ROOT        registry folder                                             `
 DATASET_ROOTS      folders that job and evaluation datasets must lie under     ``$OMNICLAS_DATASET_ROOTS``
 JOBS_DIR           job records (SQLite), logs and run folders                  ``$OMNICLAS_JOBS`` / ``<MODELS_ROOT>/.jobs``
 QUEUE              ``redis://...`` for RQ workers; None: embedded worker       ``$OMNICLAS_QUEUE``
-TOKEN              access token for mutating routes; None: no check            ``$OMNICLAS_TOKEN``
-MAX_CONTENT_LENGTH upload limit in bytes                                       64 MiB
+TOKEN              access token for every route but /health; None: no check    ``$OMNICLAS_TOKEN``
+PUBLIC_READ        with a token, GET/HEAD need none                            False
+ALLOWED_HOSTS      Host header values answered; None: any                      127.0.0.1, localhost, ::1
+MAX_UPLOAD_MB      request body limit in MB (1024 x 1024 bytes)                64
+MAX_IMAGE_MB       memory to decode and convert one image                      256
+MAX_DECODED_MB     decoded size of all the images of one request together     512
 MAX_PIXELS         pixels per uploaded image (page)                            40 million
 MAX_PAGES          images (pages) per prediction request                       1000
 MAX_FILES          files per prediction request                                256
@@ -29,10 +33,12 @@ from flask import Flask, jsonify
 from ..jobs import JobManager
 from ..jobs.paths import parse_roots
 from ..registry import Registry, default_root
-from .errors import register_error_handlers
+from .auth import MIN_TOKEN_LENGTH, check_request
+from .errors import MB, register_error_handlers
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1"]
 
 
 class Services:
@@ -55,7 +61,11 @@ def default_config() -> dict:
         "JOBS_DIR": os.environ.get("OMNICLAS_JOBS") or None,
         "QUEUE": os.environ.get("OMNICLAS_QUEUE") or None,
         "TOKEN": os.environ.get("OMNICLAS_TOKEN") or None,
-        "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+        "PUBLIC_READ": False,
+        "ALLOWED_HOSTS": list(LOOPBACK_HOSTS),
+        "MAX_UPLOAD_MB": 64,
+        "MAX_IMAGE_MB": 256,
+        "MAX_DECODED_MB": 512,
         "MAX_PIXELS": 40_000_000,
         "MAX_PAGES": 1000,
         "MAX_FILES": 256,
@@ -73,15 +83,23 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(default_config())
     if test_config:
         app.config.update(test_config)
-    if not app.config.get("JOBS_DIR"):
-        app.config["JOBS_DIR"] = str(Path(app.config["MODELS_ROOT"]) / ".jobs")
-    app.config["DATASET_ROOTS"] = [str(p) for p in app.config["DATASET_ROOTS"]]
+    cfg = app.config
+    if not cfg.get("JOBS_DIR"):
+        cfg["JOBS_DIR"] = str(Path(cfg["MODELS_ROOT"]) / ".jobs")
+    cfg["DATASET_ROOTS"] = [str(p) for p in cfg["DATASET_ROOTS"]]
+    if not (test_config or {}).get("MAX_CONTENT_LENGTH"):
+        cfg["MAX_CONTENT_LENGTH"] = int(cfg["MAX_UPLOAD_MB"] * MB)
+    else:
+        cfg["MAX_UPLOAD_MB"] = None  # a byte limit set directly: messages give it in MB
+    if cfg.get("TOKEN") and len(cfg["TOKEN"]) < MIN_TOKEN_LENGTH:
+        log.warning("the access token has %d characters; use at least %d", len(cfg["TOKEN"]), MIN_TOKEN_LENGTH)
     app.json.sort_keys = False
 
     from .api import jobs_bp, meta_bp, models_bp
 
     for bp in (meta_bp, models_bp, jobs_bp):
         app.register_blueprint(bp, url_prefix=API_PREFIX)
+    app.before_request(check_request)
     register_error_handlers(app)
 
     @app.get("/health")
@@ -98,4 +116,4 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
-__all__ = ["create_app", "API_PREFIX"]
+__all__ = ["create_app", "API_PREFIX", "LOOPBACK_HOSTS"]

@@ -4,32 +4,44 @@ from __future__ import annotations
 import io
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
 from .. import __version__
-from ..errors import ConfigError, ImageReadError, OmniClasError
-from ..imageio import read_pages
+from ..errors import ConfigError, OmniClasError
+from ..jobs import DatasetNotFound
+from ..jobs.manager import LOG_TAIL_MAX
 from ..jobs.paths import resolve_under_roots
-from .auth import check_token
-from .uploads import check_pixels
+from .uploads import budget_for
 
 meta_bp = Blueprint("meta", __name__)
 models_bp = Blueprint("models", __name__)
 jobs_bp = Blueprint("jobs", __name__)
-for _bp in (meta_bp, models_bp, jobs_bp):
-    _bp.before_request(check_token)
+EXPORTS_KEPT = 4  # recent ONNX exports kept in memory: the export costs seconds of CPU
+_exports: OrderedDict[tuple, bytes] = OrderedDict()
+_export_lock = threading.Lock()
 
 
 def services():
     return current_app.extensions["omniclas"]
 
 
-def json_body() -> dict:
+def json_body(required=(), optional=()) -> dict:
+    """The request's JSON object, with exactly the keys a route takes (unknown keys are refused, as the OpenAPI
+    document says)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ConfigError("the request body must be a JSON object (Content-Type: application/json)", field="body")
+    unknown = sorted(set(body) - set(required) - set(optional))
+    if unknown:
+        raise ConfigError(f"unknown field(s): {', '.join(unknown)}; this route takes "
+                          f"{', '.join([*required, *optional])}", field=unknown[0])
+    for key in required:
+        if key not in body:
+            raise ConfigError(f"{key} is required", field=key)
     return body
 
 
@@ -83,13 +95,13 @@ def measures():
 def openapi():
     from .openapi import openapi_document
 
-    return jsonify(openapi_document(request.host_url.rstrip("/") + current_app.config["API_PREFIX"]))
+    return jsonify(openapi_document(current_app.config))
 
 
 # ------------------------------------------------------------------------------------------------ models
 @models_bp.get("/models")
 def list_models():
-    framework = request.args.get("framework") or None
+    framework = request.args.get("framework")
     return jsonify({"models": services().registry.list_models(framework)})
 
 
@@ -107,11 +119,8 @@ def delete_model(name):
 
 @models_bp.post("/models/<name>/rename")
 def rename_model(name):
-    body = json_body()
-    new_name = body.get("new_name")
-    if not new_name:
-        raise ConfigError("new_name is required", field="new_name")
-    return jsonify(services().registry.rename(name, new_name))
+    body = json_body(required=("new_name",))
+    return jsonify(services().registry.rename(name, body["new_name"]))
 
 
 @models_bp.get("/models/<name>/export")
@@ -122,13 +131,20 @@ def export_model(name):
     if fmt != "onnx":
         raise ConfigError(f"unknown export format '{fmt}'; supported: onnx, bioimageio", field="format")
     registry = services().registry
-    model_name, version, _ = registry.resolve(name)
-    tmp = Path(tempfile.mkdtemp(prefix="omniclas-export-"))
-    try:
-        out = registry.export(name, tmp / f"{model_name}.onnx")
-        data = out.read_bytes()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    model_name, version, folder = registry.resolve(name)
+    key = (str(folder), tuple(sorted(registry.read_manifest(folder)["files"].items())))
+    with _export_lock:  # one export at a time; a repeated one is served from memory
+        data = _exports.get(key)
+        if data is None:
+            tmp = Path(tempfile.mkdtemp(prefix="omniclas-export-"))
+            try:
+                data = registry.export(f"{model_name}@{version}", tmp / f"{model_name}.onnx").read_bytes()
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            _exports[key] = data
+            while len(_exports) > EXPORTS_KEPT:
+                _exports.popitem(last=False)
+        _exports.move_to_end(key)
     resp = send_file(io.BytesIO(data), mimetype="application/octet-stream", as_attachment=True,
                      download_name=f"{model_name}-v{version}.onnx")
     resp.headers["X-OmniClas-Model"] = f"{model_name}@{version}"
@@ -153,59 +169,56 @@ def _export_bioimageio(name):
 @models_bp.post("/predict")
 def predict():
     cfg = current_app.config
-    model = request.form.get("model") or request.args.get("model")
-    files = request.files.getlist("images") + request.files.getlist("image")
+    unknown = sorted((set(request.form) | set(request.files)) - {"model", "images"})
+    if unknown:
+        raise ConfigError(f"unknown form field(s): {', '.join(unknown)}; send 'model' and 'images'", field=unknown[0])
+    model = request.form.get("model")
+    files = request.files.getlist("images")
     if not model:
         raise ConfigError("the form field 'model' (a registered model name) is required", field="model")
     if not files:
         raise ConfigError("attach one or more image files in the form field 'images'", field="images")
     if len(files) > cfg["MAX_FILES"]:
         raise ConfigError(f"{len(files)} files in one request; the limit is {cfg['MAX_FILES']}", field="images")
-    arrays, owners = [], []
-    for f in files:
-        name = f.filename or "upload"
-        data = f.read()
-        check_pixels(data, name, cfg["MAX_PIXELS"], cfg["MAX_PAGES"])
-        try:
-            pages = read_pages(data, name=name, max_pixels=cfg["MAX_PIXELS"])
-        except ImageReadError as err:
-            raise ImageReadError(str(err), field="images") from None
-        for i, page in enumerate(pages, 1):
-            arrays.append(page)
-            owners.append((name, i, len(pages)))
-        if len(arrays) > cfg["MAX_PAGES"]:
-            raise ConfigError(f"more than {cfg['MAX_PAGES']} images (pages) in one request", field="images")
-    model_name, version, results = services().registry.predict_arrays(model, arrays)
-    out = []
-    for (name, page, n_pages), res in zip(owners, results):
-        res = {"image": name, **res}
-        if n_pages > 1:
-            res["slice"] = page
-        out.append(res)
-    return jsonify({"model": model_name, "version": version, "results": out})
+    names = [f.filename or "upload" for f in files]
+    name, version, results = services().registry.classify_files(
+        model, [f.read() for f in files], labels=names, budget=budget_for(cfg), field="images")
+    return jsonify({"model": name, "version": version, "results": results})
 
 
 @models_bp.post("/evaluate")
 def evaluate():
-    body = json_body()
-    svc = services()
-    dataset = resolve_under_roots(body.get("dataset"), current_app.config["DATASET_ROOTS"])
+    cfg = current_app.config
+    body = json_body(required=("dataset", "models"), optional=("measures", "labels"))
+    roots = cfg["DATASET_ROOTS"]
+    dataset = resolve_under_roots(body["dataset"], roots)
+    if not _is_dir(dataset):
+        raise DatasetNotFound(f"dataset folder not found: {body['dataset']}", field="dataset")
     labels = body.get("labels")
-    if labels:
-        labels = resolve_under_roots(labels, current_app.config["DATASET_ROOTS"], field="labels")
-    models = body.get("models") or body.get("predictors")
-    if isinstance(models, str):
-        models = [models]
-    if not isinstance(models, list) or not models:
+    if labels is not None:
+        labels = resolve_under_roots(labels, roots, field="labels")
+    models = body["models"]
+    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
         raise ConfigError("'models' must be a non-empty list of model names", field="models")
-    result = svc.registry.evaluate(dataset, body.get("measures"), models, labels)
+    measure_names = body.get("measures")
+    if measure_names is not None and not isinstance(measure_names, list):
+        raise ConfigError("'measures' must be a list of measure names", field="measures")
+    result = services().registry.evaluate(dataset, measure_names, models, labels, roots=roots,
+                                          labels_field="labels", budget=budget_for(cfg))
     return jsonify(result)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 # ------------------------------------------------------------------------------------------------ jobs
 @jobs_bp.post("/jobs")
 def submit_job():
-    job = services().jobs.submit(json_body())
+    job = services().jobs.submit(request.get_json(silent=True))
     return jsonify({"job_id": job["id"], **job}), 202
 
 
@@ -222,8 +235,8 @@ def get_job(job_id):
 @jobs_bp.get("/jobs/<job_id>/log")
 def job_log(job_id):
     tail = request.args.get("tail", "100")
-    if not tail.isdigit():
-        raise ConfigError("tail must be a non-negative integer", field="tail")
+    if not (tail.isascii() and tail.isdigit()) or int(tail) > LOG_TAIL_MAX:
+        raise ConfigError(f"tail must be an integer from 0 to {LOG_TAIL_MAX}", field="tail")
     return jsonify({"lines": services().jobs.log(job_id, int(tail))})
 
 
@@ -239,9 +252,6 @@ def resume_job(job_id):
 
 @jobs_bp.post("/jobs/<job_id>/register")
 def register_job(job_id):
-    body = json_body()
-    name = body.get("name")
-    if not name:
-        raise ConfigError("name is required", field="name")
+    body = json_body(required=("name",))
     svc = services()
-    return jsonify(svc.jobs.register(job_id, name, svc.registry)), 201
+    return jsonify(svc.jobs.register(job_id, body["name"], svc.registry)), 201

@@ -1,6 +1,11 @@
-"""Every error leaves the server as JSON: ``{"error": {"status", "message", "field"?}}``; never a traceback."""
+"""Every error leaves the server as JSON: ``{"error": {"status", "message", "field"?}}``; never a traceback.
+
+That holds for the errors waitress answers itself, before the app sees a request (a body over the upload
+limit, a malformed request): :func:`waitress_error_body` writes them.
+"""
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 
@@ -13,6 +18,7 @@ log = logging.getLogger(__name__)
 
 _STATUS = ((ImageReadError, 400), (DatasetError, 400), (ConfigError, 400), (BackboneUnavailable, 400),
            (Cancelled, 409))
+MB = 1 << 20  # --max-upload-mb counts MB of 1024 x 1024 bytes
 
 
 def status_for(err: OmniClasError) -> int:
@@ -25,14 +31,31 @@ def status_for(err: OmniClasError) -> int:
     return 400
 
 
-def error_response(status: int, message: str, field: str | None = None, **extra):
+def error_body(status: int, message: str, field: str | None = None, **extra) -> dict:
     body = {"status": status, "message": message}
     if field:
         body["field"] = field
     body.update(extra)
-    resp = jsonify({"error": body})
+    return {"error": body}
+
+
+def error_response(status: int, message: str, field: str | None = None, **extra):
+    resp = jsonify(error_body(status, message, field, **extra))
     resp.status_code = status
     return resp
+
+
+def upload_limit_message(config) -> str:
+    """Says the limit in the unit of the flag that sets it: ``--max-upload-mb 64`` -> "64 MB"."""
+    mb = config.get("MAX_UPLOAD_MB") or (config.get("MAX_CONTENT_LENGTH") or 0) / MB
+    return (f"upload too large: the request is over the server's limit of {mb:.4g} MB "
+            f"(start the server with a larger --max-upload-mb)")
+
+
+def waitress_error_body(code: int, reason: str, detail: str, config) -> bytes:
+    """The JSON body of an error that waitress answers without the app (e.g. 413, 400, 431)."""
+    message = upload_limit_message(config) if code == 413 else f"{reason.lower()}: {detail.strip() or reason}"
+    return json.dumps(error_body(code, message)).encode("utf-8")
 
 
 def register_error_handlers(app) -> None:
@@ -42,10 +65,7 @@ def register_error_handlers(app) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(err):
-        limit = app.config.get("MAX_CONTENT_LENGTH")
-        size = f" of {limit / 1e6:.1f} MB" if limit else ""
-        return error_response(413, f"upload too large: the request exceeds the server's limit{size} "
-                                   f"(start the server with a larger --max-upload-mb)")
+        return error_response(413, upload_limit_message(app.config))
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):

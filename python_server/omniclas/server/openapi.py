@@ -1,7 +1,25 @@
-"""The OpenAPI 3.0 document served at /api/v1/openapi.json (kept in step with the routes by a test)."""
+"""The OpenAPI 3.0 document served at /api/v1/openapi.json.
+
+It says what the server enforces, no more and no less: the patterns of names and ids, the bounds of every
+training option (from ``config.OPTIONS``, which the job validation reads too), the limits of the running
+server, and the access token only where this server asks for one. A test keeps it in step with the routes and
+schemathesis checks the server against it. The server URL is relative: nothing of the request is echoed.
+"""
 from __future__ import annotations
 
 from .. import __version__
+from ..config import OPTIONS, PROCESSES
+from ..jobs.manager import JOB_ID_RE, LOG_TAIL_MAX, SPEC_FIELDS
+from ..jobs.paths import MAX_PATH_CHARS
+from ..registry.layout import NAME_RE
+
+NAME_PATTERN = NAME_RE.pattern
+REF_PATTERN = NAME_PATTERN[:-1] + "(@[vV]?0*[1-9][0-9]*)?$"
+PATH_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_PATH_CHARS,
+               "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"}
+JOB_STATES = ["queued", "running", "finished", "failed", "cancelled", "interrupted"]
+_JSON_TYPES = {"choice": "string", "multichoice": "array", "number": "number", "integer": "integer",
+               "boolean": "boolean"}
 
 
 def _ref(name):
@@ -12,163 +30,222 @@ def _json(schema, description="OK"):
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-ERR = {"4XX": _json(_ref("Error"), "invalid request (message says what and which field)"),
-       "5XX": _json(_ref("Error"), "server error (message with an error id; details in the server log)")}
-AUTH = [{"bearerAuth": []}]
+def _obj(required=(), closed=False, **props):
+    schema = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
 
 
-def _op(summary, responses, body=None, params=None, secured=False, tags=None):
-    op = {"summary": summary, "responses": {**responses, **ERR}}
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": body}
-    if params:
-        op["parameters"] = params
-    if secured:
-        op["security"] = AUTH
-    if tags:
-        op["tags"] = tags
-    return op
+STRS = {"type": "array", "items": {"type": "string"}}
+NAME = {"type": "string", "pattern": NAME_PATTERN}
+MODEL_P = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "pattern": REF_PATTERN},
+           "description": "model name, optionally with a version: 'cells' or 'cells@2'"}
+WHOLE_MODEL_P = {**MODEL_P, "schema": {"type": "string", "pattern": NAME_PATTERN},
+                 "description": "model name (all its versions)"}
+JOB_P = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": JOB_ID_RE.pattern},
+         "description": "job id (12 hex digits)"}
 
 
-def _path_param(name, description):
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
+def _job_spec(backbones: list[str]) -> dict:
+    """JOB_SPEC from the fields and bounds the job validation enforces (null: the process's own default)."""
+    props = {"dataset": {**PATH_SCHEMA, "description": "folder under one of the server's dataset roots"},
+             "process": {"type": "string", "enum": list(PROCESSES), "nullable": True}}
+    for o in OPTIONS:
+        s = {"type": _JSON_TYPES[o.type], "nullable": True, "description": o.help}
+        choices = list(o.choices) or (backbones if o.name == "backbones" else [])
+        if o.type == "multichoice":
+            s["items"] = {"type": "string", "enum": choices} if choices else {"type": "string"}
+            if o.name == "backbones":
+                s.update(minItems=1, uniqueItems=True)
+        elif choices:
+            s["enum"] = choices
+        if o.minimum is not None:
+            s["minimum"] = o.minimum
+        if o.maximum is not None:
+            s["maximum"] = o.maximum
+        if o.name == "image_size":  # 0 (automatic) or 32..1024
+            s = {"nullable": True, "description": o.help,
+                 "anyOf": [{"type": "integer", "enum": [0]}, {"type": "integer", "minimum": 32, "maximum": o.maximum}]}
+        props[o.name] = s
+    for name in ("test_fraction", "valid_fraction"):
+        props[name] = {"type": "number", "nullable": True, "minimum": 0, "maximum": 1, "exclusiveMinimum": True,
+                       "exclusiveMaximum": True}
+    props["bf16"] = {"type": "boolean", "nullable": True}
+    assert set(props) == set(SPEC_FIELDS), "the JOB_SPEC schema and the job validation disagree"
+    return _obj(required=("dataset",), closed=True, **props)
 
 
-MODEL_P = _path_param("name", "model name, optionally with a version: 'cells' or 'cells@2'")
-JOB_P = _path_param("job_id", "job id")
-
-SCHEMAS = {
-    "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-        "status": {"type": "integer"}, "message": {"type": "string"}, "field": {"type": "string"},
-        "id": {"type": "string"}}, "required": ["status", "message"]}}},
-    "Model": {"type": "object", "properties": {
-        "name": {"type": "string"}, "version": {"type": "integer"}, "framework": {"type": "string"},
-        "classes": {"type": "array", "items": {"type": "string"}}, "backbone": {"type": "string", "nullable": True},
-        "input_size": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
-        "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
-        "created": {"type": "string", "format": "date-time"},
-        "versions": {"type": "array", "items": {"type": "integer"}},
-        "manifest": {"type": "object", "description": "only from GET /models/{name}"}}},
-    "Result": {"type": "object", "properties": {
-        "image": {"type": "string"}, "slice": {"type": "integer", "description": "page of a stack, from 1"},
-        "class": {"type": "string"}, "confidence": {"type": "number"},
-        "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
-        "top": {"type": "array", "maxItems": 5, "items": {"type": "object", "properties": {
-            "class": {"type": "string"}, "probability": {"type": "number"}}}}}},
-    "JobSpec": {"type": "object", "required": ["dataset"], "additionalProperties": False, "properties": {
-        "dataset": {"type": "string", "description": "folder under one of the server's dataset roots"},
-        "process": {"type": "string", "enum": ["nd", "dd", "idd", "md", "imd", "mdd", "imdd"]},
-        "backbones": {"type": "array", "items": {"type": "string"}},
-        "head": {"type": "string", "enum": ["linear", "finetune", "auto"]},
-        "transforms": {"type": "array", "items": {"type": "string"}},
-        "threshold": {"type": "number"}, "max_iterations": {"type": "integer"},
-        "frozen_epochs": {"type": "integer"}, "unfrozen_epochs": {"type": "integer"},
-        "image_size": {"type": "integer", "nullable": True}, "batch_size": {"type": "integer"},
-        "seed": {"type": "integer"}, "test_fraction": {"type": "number"}, "valid_fraction": {"type": "number"},
-        "bf16": {"type": "boolean", "nullable": True}}},
-    "Progress": {"type": "object", "nullable": True, "properties": {
-        "stage": {"type": "string"}, "iteration": {"type": "integer"}, "max_iterations": {"type": "integer"},
-        "model": {"type": "string"}, "epoch": {"type": "integer"}, "epochs": {"type": "integer"},
-        "batch": {"type": "integer"}, "batches": {"type": "integer"}, "fraction": {"type": "number"},
-        "eta_s": {"type": "number", "nullable": True}, "message": {"type": "string"}}},
-    "Job": {"type": "object", "properties": {
-        "id": {"type": "string"}, "job_id": {"type": "string", "description": "only in the answer to POST /jobs"},
-        "state": {"type": "string", "enum": ["queued", "running", "finished", "failed", "cancelled", "interrupted"]},
-        "spec": _ref("JobSpec"), "created": {"type": "string"}, "started": {"type": "string", "nullable": True},
-        "finished": {"type": "string", "nullable": True}, "progress": _ref("Progress"),
-        "result": {"type": "object", "nullable": True, "properties": {
-            "run_dir": {"type": "string"}, "test_accuracy": {"type": "number"},
-            "classes": {"type": "array", "items": {"type": "string"}},
-            "per_class": {"type": "array", "items": {"type": "object"}},
-            "confusion_matrix": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}}}},
-        "error": {"type": "string", "nullable": True}, "attempts": {"type": "integer"},
-        "cancel_requested": {"type": "boolean"}, "resumable": {"type": "boolean"},
-        "queue": {"type": "string", "enum": ["embedded", "redis"]}}},
-}
+def _schemas(backbones: list[str], measures: list[str], frameworks: list[str]) -> dict:
+    number_or_null = {"type": "number", "nullable": True}
+    return {
+        "Error": _obj(required=("error",), error=_obj(
+            required=("status", "message"), status={"type": "integer"}, message={"type": "string"},
+            field={"type": "string"}, id={"type": "string"})),
+        "Model": _obj(
+            required=("name", "version", "framework", "classes"),
+            name=NAME, version={"type": "integer", "minimum": 1}, framework={"type": "string", "enum": frameworks},
+            classes=STRS, backbone={"type": "string", "nullable": True, "description": "display text"},
+            input_size={"type": "array", "nullable": True, "items": {"type": "integer"}, "minItems": 2,
+                        "maxItems": 2},
+            metrics={"type": "object", "additionalProperties": {"type": "number"}},
+            created={"type": "string", "nullable": True},
+            versions={"type": "array", "items": {"type": "integer"}},
+            manifest={"type": "object", "description": "only from GET /models/{name}"}),
+        "Result": _obj(
+            required=("image", "class", "confidence", "probabilities", "top"),
+            image={"type": "string"}, slice={"type": "integer", "minimum": 1, "description": "page of a stack"},
+            **{"class": {"type": "string"}}, confidence={"type": "number"},
+            probabilities={"type": "object", "additionalProperties": {"type": "number"}},
+            top={"type": "array", "maxItems": 5, "items": _obj(
+                **{"class": {"type": "string"}}, probability={"type": "number"})}),
+        "JobSpec": _job_spec(backbones),
+        "Job": _obj(
+            required=("id", "state", "spec"),
+            id={"type": "string", "pattern": JOB_ID_RE.pattern},
+            job_id={"type": "string", "description": "only in the answer to POST /jobs"},
+            state={"type": "string", "enum": JOB_STATES}, spec=_ref("JobSpec"),
+            created={"type": "string"}, started={"type": "string", "nullable": True},
+            finished={"type": "string", "nullable": True},
+            progress={"type": "object", "nullable": True},
+            result={"type": "object", "nullable": True},
+            error={"type": "string", "nullable": True}, attempts={"type": "integer"},
+            cancel_requested={"type": "boolean"}, resumable={"type": "boolean"},
+            queue={"type": "string", "enum": ["embedded", "redis"]}),
+        "Evaluation": _obj(
+            required=("results", "classes", "images", "measures"),
+            dataset={"type": "string"}, classes=STRS, images={"type": "integer"},
+            skipped={"type": "array", "items": _obj(path={"type": "string"}, reason={"type": "string"})},
+            measures={"type": "array", "items": {"type": "string", "enum": measures}},
+            results={"type": "array", "items": _obj(
+                framework={"type": "string"}, model={"type": "string"}, version={"type": "integer"},
+                measures={"type": "object", "additionalProperties": number_or_null})}),
+    }
 
 
-def openapi_document(server_url: str = "/api/v1") -> dict:
+def openapi_document(config) -> dict:
+    from ..backbones import list_backbones
+    from ..measures import list_measures
+    from ..registry.frameworks import list_frameworks
+
+    backbones, measures, frameworks = [b.name for b in list_backbones()], list_measures(), list_frameworks()
+    token, public_read = bool(config.get("TOKEN")), bool(config.get("PUBLIC_READ"))
+    errors = {"4XX": _json(_ref("Error"), "invalid request (the message says what and which field)"),
+              "5XX": _json(_ref("Error"), "server error (a message with an error id; details in the server log)")}
+
+    def op(summary, responses, tag, body=None, params=None, reading=False, open_route=False):
+        out = {"summary": summary, "tags": [tag], "responses": {**responses, **errors}}
+        if body is not None:
+            out["requestBody"] = {"required": True, "content": body}
+        if params:
+            out["parameters"] = params
+        if token and (open_route or (reading and public_read)):
+            out["security"] = []  # no token needed here
+        elif token:
+            out["responses"]["401"] = _json(_ref("Error"), "the access token is missing or wrong")
+        return out
+
     j = lambda schema: {"application/json": {"schema": schema}}  # noqa: E731
-    obj = lambda **props: {"type": "object", "properties": props}  # noqa: E731
-    strs = {"type": "array", "items": {"type": "string"}}
+    option = _obj(name={"type": "string"}, label={"type": "string"}, type={"type": "string"},
+                  help={"type": "string"}, applies={"type": "object"}, advanced={"type": "boolean"},
+                  choices={"type": "array"}, minimum={"type": "number"}, maximum={"type": "number"})
+    process = _obj(id={"type": "string", "enum": list(PROCESSES)}, name={"type": "string"},
+                   description={"type": "string"}, needs_unlabelled={"type": "boolean"},
+                   ensemble={"type": "boolean"}, tta={"type": "boolean"}, iterative={"type": "boolean"},
+                   distills={"type": "boolean"}, max_backbones={"type": "integer", "nullable": True},
+                   defaults=_obj(**{o.name: {} for o in OPTIONS}))
     paths = {
-        "/health": {"get": _op("server status", {"200": _json(obj(
+        "/health": {"get": op("server status", {"200": _json(_obj(
             status={"type": "string"}, version={"type": "string"}, auth_required={"type": "boolean"},
-            queue={"type": "string"}))}, tags=["meta"])},
-        "/frameworks": {"get": _op("model frameworks (plug-ins)", {"200": _json(obj(frameworks=strs))},
-                                   tags=["meta"])},
-        "/backbones": {"get": _op("backbones for training", {"200": _json(obj(backbones={"type": "array", "items": obj(
-            name={"type": "string"}, offline={"type": "boolean"}, default={"type": "boolean"})}))}, tags=["meta"])},
-        "/processes": {"get": _op("training processes (N.D. ... I.M.D.D.) and their defaults", {"200": _json(obj(
-            processes={"type": "array", "items": obj(id={"type": "string"}, name={"type": "string"},
-                                                     description={"type": "string"},
-                                                     needs_unlabelled={"type": "boolean"},
-                                                     defaults={"type": "object"})}))}, tags=["meta"])},
-        "/measures": {"get": _op("evaluation measures", {"200": _json(obj(measures=strs))}, tags=["meta"])},
-        "/openapi.json": {"get": _op("this document", {"200": _json({"type": "object"})}, tags=["meta"])},
-        "/models": {"get": _op("registered models (latest version of each)",
-                               {"200": _json(obj(models={"type": "array", "items": _ref("Model")}))},
-                               params=[{"name": "framework", "in": "query", "required": False,
-                                        "schema": {"type": "string"}}], tags=["models"])},
+            queue={"type": "string", "enum": ["embedded", "redis"]},
+            bf16={"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["auto"]}]}))}, "meta",
+            open_route=True)},
+        "/frameworks": {"get": op("model frameworks (plug-ins)", {"200": _json(_obj(
+            frameworks=STRS, details={"type": "array", "items": _obj(
+                name={"type": "string"}, description={"type": "string"}, error={"type": "string"})}))}, "meta",
+            reading=True)},
+        "/backbones": {"get": op("backbones for training", {"200": _json(_obj(backbones={"type": "array", "items": _obj(
+            name={"type": "string"}, offline={"type": "boolean"}, default={"type": "boolean"},
+            family={"type": "string"})}))}, "meta", reading=True)},
+        "/processes": {"get": op("the training processes (N.D. ... I.M.D.D.) with their defaults, and the options",
+                                 {"200": _json(_obj(processes={"type": "array", "items": process},
+                                                    options={"type": "array", "items": option}))},
+                                 "meta", reading=True)},
+        "/measures": {"get": op("evaluation measures", {"200": _json(_obj(
+            measures={"type": "array", "items": {"type": "string", "enum": measures}},
+            details={"type": "array", "items": _obj(name={"type": "string"}, kind={"type": "string"},
+                                                     description={"type": "string"})}))}, "meta", reading=True)},
+        "/openapi.json": {"get": op("this document", {"200": _json({"type": "object"})}, "meta", reading=True)},
+        "/models": {"get": op("registered models (latest version of each)",
+                              {"200": _json(_obj(models={"type": "array", "items": _ref("Model")}))}, "models",
+                              params=[{"name": "framework", "in": "query", "required": False,
+                                       "schema": {"type": "string", "enum": frameworks}}], reading=True)},
         "/models/{name}": {
-            "get": _op("one model with its manifest", {"200": _json(_ref("Model"))}, params=[MODEL_P],
-                       tags=["models"]),
-            "delete": _op("delete a model (all versions, or name@version)",
-                          {"200": _json(obj(deleted={"type": "string"}))}, params=[MODEL_P], secured=True,
-                          tags=["models"])},
-        "/models/{name}/rename": {"post": _op(
-            "rename a model", {"200": _json(_ref("Model"))}, body=j(obj(new_name={"type": "string"})),
-            params=[MODEL_P], secured=True, tags=["models"])},
-        "/models/{name}/export": {"get": _op(
+            "get": op("one model with its manifest", {"200": _json(_ref("Model"))}, "models", params=[MODEL_P],
+                      reading=True),
+            "delete": op("delete a model (all versions, or name@version)",
+                         {"200": _json(_obj(deleted={"type": "string"}))}, "models", params=[MODEL_P])},
+        "/models/{name}/rename": {"post": op(
+            "rename a model", {"200": _json(_ref("Model"))}, "models",
+            body=j(_obj(required=("new_name",), closed=True, new_name=NAME)), params=[WHOLE_MODEL_P])},
+        "/models/{name}/export": {"get": op(
             "download the model as ONNX (input 'input' NCHW float32 in 0..1; outputs 'logits', 'probabilities')",
             {"200": {"description": "the .onnx file",
                      "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
-            params=[MODEL_P, {"name": "format", "in": "query", "required": False,
-                              "schema": {"type": "string", "enum": ["onnx"]}}], tags=["models"])},
-        "/predict": {"post": _op(
-            "classify uploaded images (PNG/JPEG/TIFF, 8/16-bit; a TIFF stack gives one result per page)",
-            {"200": _json(obj(model={"type": "string"}, version={"type": "integer"},
-                              results={"type": "array", "items": _ref("Result")})),
-             "413": _json(_ref("Error"), "upload or image too large")},
-            body={"multipart/form-data": {"schema": {"type": "object", "required": ["model", "images"], "properties": {
-                "model": {"type": "string"},
-                "images": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}},
-            secured=True, tags=["models"])},
-        "/evaluate": {"post": _op(
+            "models", params=[MODEL_P, {"name": "format", "in": "query", "required": False,
+                                        "schema": {"type": "string", "enum": ["onnx"]}}], reading=True)},
+        "/predict": {"post": op(
+            "classify uploaded images (PNG, JPEG, TIFF or BMP; 8/16-bit or float; a stack gives one result per page)",
+            {"200": _json(_obj(model=NAME, version={"type": "integer"},
+                               results={"type": "array", "items": _ref("Result")})),
+             "413": _json(_ref("Error"), "upload, image or decoded images over the server's limits")},
+            "models",
+            body={"multipart/form-data": {"schema": _obj(
+                required=("model", "images"), closed=True,
+                model={"type": "string", "pattern": REF_PATTERN},
+                images={"type": "array", "minItems": 1, "maxItems": int(config["MAX_FILES"]),
+                        "items": {"type": "string", "format": "binary",
+                                  "description": "a PNG, JPEG, TIFF or BMP file (read by its content)"}})}})},
+        "/evaluate": {"post": op(
             "evaluate models on a labelled dataset folder (<dataset>/<class>/<image>)",
-            {"200": _json(obj(results={"type": "array", "items": obj(model={"type": "string"},
-                                                                     measures={"type": "object"})}))},
-            body=j({"type": "object", "required": ["dataset", "models"], "properties": {
-                "dataset": {"type": "string"}, "measures": strs, "models": strs,
-                "labels": {"type": "string", "description": "optional class list file, one per line"}}}),
-            secured=True, tags=["models"])},
+            {"200": _json(_ref("Evaluation"))}, "models",
+            body=j(_obj(required=("dataset", "models"), closed=True, dataset=PATH_SCHEMA,
+                        models={"type": "array", "minItems": 1, "items": {"type": "string", "pattern": REF_PATTERN}},
+                        measures={"type": "array", "minItems": 1, "items": {"type": "string", "enum": measures}},
+                        labels={**PATH_SCHEMA, "description": "class list file, one class per line"})))},
         "/jobs": {
-            "post": _op("start a training job", {"202": _json(_ref("Job"))}, body=j(_ref("JobSpec")),
-                        secured=True, tags=["jobs"]),
-            "get": _op("all jobs", {"200": _json(obj(jobs={"type": "array", "items": _ref("Job")}))},
-                       tags=["jobs"])},
-        "/jobs/{job_id}": {"get": _op("one job", {"200": _json(_ref("Job"))}, params=[JOB_P], tags=["jobs"])},
-        "/jobs/{job_id}/log": {"get": _op(
-            "the last lines of a job's log", {"200": _json(obj(lines=strs))},
+            "post": op("start a training job", {"202": _json(_ref("Job"))}, "jobs", body=j(_ref("JobSpec"))),
+            "get": op("all jobs", {"200": _json(_obj(jobs={"type": "array", "items": _ref("Job")}))}, "jobs",
+                      reading=True)},
+        "/jobs/{job_id}": {"get": op("one job", {"200": _json(_ref("Job"))}, "jobs", params=[JOB_P], reading=True)},
+        "/jobs/{job_id}/log": {"get": op(
+            "the last lines of a job's log", {"200": _json(_obj(lines=STRS))}, "jobs",
             params=[JOB_P, {"name": "tail", "in": "query", "required": False,
-                            "schema": {"type": "integer", "default": 100}}], tags=["jobs"])},
-        "/jobs/{job_id}/cancel": {"post": _op("cancel a job (a running one stops at its next batch)",
-                                              {"200": _json(_ref("Job"))}, params=[JOB_P], secured=True,
-                                              tags=["jobs"])},
-        "/jobs/{job_id}/resume": {"post": _op(
+                            "schema": {"type": "integer", "minimum": 0, "maximum": LOG_TAIL_MAX,
+                                       "default": 100}}], reading=True)},
+        "/jobs/{job_id}/cancel": {"post": op("cancel a job (a running one stops at its next batch)",
+                                             {"200": _json(_ref("Job"))}, "jobs", params=[JOB_P])},
+        "/jobs/{job_id}/resume": {"post": op(
             "resume an interrupted, failed or cancelled job from its last finished iteration",
-            {"202": _json(_ref("Job"))}, params=[JOB_P], secured=True, tags=["jobs"])},
-        "/jobs/{job_id}/register": {"post": _op(
-            "register a finished job's run as a model", {"201": _json(_ref("Model"))},
-            body=j(obj(name={"type": "string"})), params=[JOB_P], secured=True, tags=["jobs"])},
+            {"202": _json(_ref("Job"))}, "jobs", params=[JOB_P])},
+        "/jobs/{job_id}/register": {"post": op(
+            "register a finished job's run as a model", {"201": _json(_ref("Model"))}, "jobs",
+            body=j(_obj(required=("name",), closed=True, name=NAME)), params=[JOB_P])},
     }
-    return {
+    access = ("Every route but /health needs 'Authorization: Bearer <token>'" +
+              (" except GET and HEAD (--public-read)." if public_read else ".")) if token else \
+        "This server has no access token: no route needs one."
+    doc = {
         "openapi": "3.0.3",
         "info": {"title": "OmniClas HTTP API", "version": __version__,
-                 "description": "Train, register and apply image classifiers. Mutating routes need "
-                                "'Authorization: Bearer <token>' when the server has a token."},
-        "servers": [{"url": server_url}],
+                 "description": "Train, register and apply image classifiers. " + access},
+        "servers": [{"url": config.get("API_PREFIX", "/api/v1")}],
         "paths": paths,
-        "components": {"schemas": SCHEMAS,
-                       "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+        "components": {"schemas": _schemas(backbones, measures, frameworks)},
     }
+    if token:
+        doc["security"] = [{"bearerAuth": []}]
+        doc["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+    return doc

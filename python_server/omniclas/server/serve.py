@@ -9,27 +9,73 @@ import signal
 import sys
 from pathlib import Path
 
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer
+from waitress.task import ErrorTask
+
 from ..errors import OmniClasError
+from .auth import MIN_TOKEN_LENGTH
+from .errors import MB, waitress_error_body
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WILDCARD = ("0.0.0.0", "::", "")
 
 log = logging.getLogger(__name__)
 
 
+class JsonErrorTask(ErrorTask):
+    """waitress's own error answers (a body over the limit, a malformed request) as the API's JSON errors."""
+
+    def execute(self):
+        error = self.request.error
+        config = getattr(self.channel.server, "app_config", {})
+        body = waitress_error_body(error.code, error.reason, error.body, config)
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class JsonErrorChannel(HTTPChannel):
+    error_task_class = JsonErrorTask
+
+
+def allowed_hosts(host: str, extra=()) -> list[str] | None:
+    """The Host header values to answer: the bound address (all loopback names for a loopback bind) plus
+    ``extra``; None (any) for a wildcard bind without ``extra``, where the token guards the server."""
+    extra = [h for h in extra if h]
+    if "*" in extra:
+        return None
+    if host in LOOPBACK:
+        return [*LOOPBACK, *extra]
+    if host in WILDCARD:
+        return [*LOOPBACK, *extra] if extra else None
+    return [host, *LOOPBACK, *extra]
+
+
 def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_roots=(), jobs_dir=None,
           queue=None, token=None, require_token: bool = False, threads: int = 4, max_upload_mb: float = 64,
-          max_pixels: int = 40_000_000, bf16=None, worker_threads: int = 1, out=sys.stdout) -> None:
+          max_pixels: int = 40_000_000, max_image_mb: float = 256, max_decoded_mb: float = 512, bf16=None,
+          worker_threads: int = 1, allowed_host=(), public_read: bool = False, out=sys.stdout) -> None:
     from waitress import create_server
 
     from . import create_app
 
     token = token or os.environ.get("OMNICLAS_TOKEN") or None
+    if token and len(token) < MIN_TOKEN_LENGTH:
+        raise OmniClasError(f"the access token has {len(token)} characters; use at least {MIN_TOKEN_LENGTH} "
+                            f"(or leave it out and one is generated)", field="token")
     generated = False
     if (host not in LOOPBACK or require_token) and not token:
         token = secrets.token_urlsafe(24)
         generated = True
-    config = {"TOKEN": token, "MAX_CONTENT_LENGTH": int(max_upload_mb * 1024 * 1024), "MAX_PIXELS": int(max_pixels),
-              "BF16": bf16, "WORKER_THREADS": worker_threads}
+    if public_read and not token:
+        raise OmniClasError("--public-read opens reading on a server with a token; this one has none",
+                            field="public_read")
+    config = {"TOKEN": token, "PUBLIC_READ": bool(public_read), "ALLOWED_HOSTS": allowed_hosts(host, allowed_host),
+              "MAX_UPLOAD_MB": max_upload_mb, "MAX_PIXELS": int(max_pixels), "MAX_IMAGE_MB": max_image_mb,
+              "MAX_DECODED_MB": max_decoded_mb, "BF16": bf16, "WORKER_THREADS": worker_threads}
     if models_root:
         config["MODELS_ROOT"] = str(models_root)
     if dataset_roots:
@@ -47,13 +93,17 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
 
     signal.signal(signal.SIGTERM, _stop)
     cfg = app.config
+    sockets: dict = {}
     try:
-        server = create_server(app, host=host, port=port, threads=threads, ident="omniclas",
-                               max_request_body_size=cfg["MAX_CONTENT_LENGTH"] + 1024 * 1024,
-                               clear_untrusted_proxy_headers=True)
+        server = create_server(app, map=sockets, host=host, port=port, threads=threads, ident="omniclas",
+                               max_request_body_size=int(max_upload_mb * MB), clear_untrusted_proxy_headers=True)
     except OSError as err:
         services.close()
         raise OmniClasError(f"cannot listen on {host}:{port}: {err.strerror or err}", field="port") from None
+    for listener in sockets.values():
+        if isinstance(listener, BaseWSGIServer):
+            listener.channel_class = JsonErrorChannel
+            listener.app_config = cfg
     port = server.effective_port
     shown_host = f"[{host}]" if ":" in host else host
     print(f"OmniClas serving http://{shown_host}:{port}/api/v1 (OpenAPI: /api/v1/openapi.json)", file=out)
@@ -62,11 +112,14 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
           file=out)
     print(f"  jobs:          {cfg['JOBS_DIR']} ({services.jobs.mode}"
           f"{': ' + cfg['QUEUE'] if cfg['QUEUE'] else ' worker process'})", file=out)
+    print(f"  host names:    {', '.join(cfg['ALLOWED_HOSTS']) if cfg['ALLOWED_HOSTS'] else 'any'}", file=out)
     if generated:
         print(f"  access token:  {token}", file=out)
-        print("  (send 'Authorization: Bearer <token>' on POST/DELETE; set OMNICLAS_TOKEN to choose it)", file=out)
+        print("  (send 'Authorization: Bearer <token>' on every request; set OMNICLAS_TOKEN to choose it)", file=out)
     elif token:
         print("  access token:  from OMNICLAS_TOKEN / --token", file=out)
+    if token:
+        print(f"  reading:       {'open (--public-read)' if public_read else 'needs the token'}", file=out)
     out.flush()
     services.jobs.warm()
     try:

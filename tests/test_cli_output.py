@@ -1,0 +1,58 @@
+"""What the command line shows: progress with an ETA from the planned work, and a summary that fits a terminal."""
+import io
+
+import pytest
+
+from omniclas.cli import main, print_summary
+from omniclas.progress import Reporter
+
+
+def test_eta_comes_from_measured_throughput_over_the_whole_plan():
+    r = Reporter()
+    r.plan("features", 1000)
+    r.plan("fit", 10)
+    r.credit("features", 100, 2.0)  # 50 images/s measured
+    assert r.seconds_left() == pytest.approx(900 / 50 + 10 * 2.0)  # fits: the prior until one is measured
+    r.credit("fit", 2, 1.0)  # 0.5 s per fit measured
+    assert r.seconds_left() == pytest.approx(900 / 50 + 8 * 0.5)
+    r.plan("features", 500)  # the plan grows when the run learns which views it needs
+    assert r.seconds_left() == pytest.approx(1400 / 50 + 8 * 0.5)
+
+
+def test_fraction_never_reaches_one_before_done():
+    events = []
+    r = Reporter(events.append)
+    r.plan("features", 10)
+    r.credit("features", 10, 1.0)
+    r(stage="evaluating")
+    assert events[-1].fraction <= 0.99 and events[-1].eta_s == 0.0
+    r(stage="done")
+    assert events[-1].fraction == 1.0
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_summary_fits_a_terminal_with_73_long_class_names(nd_run, monkeypatch):
+    monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=None: __import__("os").terminal_size((80, 24)))
+    m = dict(nd_run.manifest)
+    names = [f"Phenotype {i:02d} with a very long descriptive folder name" for i in range(73)]
+    per_class = [dict(m["test"]["per_class"][0], **{"class": n}) for n in names]
+    m.update(classes=names, test=dict(m["test"], per_class=per_class))
+    out = Terminal()
+    print_summary(m, nd_run.run_dir, out=out)
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    classes_line = next(line for line in lines if line.strip().startswith("classes"))
+    assert "73:" in classes_line and "more)" in classes_line
+    table = [line for line in lines if "Phenotype" in line and "0." in line]
+    assert len(table) == 73 and len({line.index("0.") for line in table}) == 1  # the numbers line up
+
+
+def test_a_bad_dataset_gives_one_line_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "only_class").mkdir()
+    assert main(["train", str(tmp_path), "--process", "nd"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1
