@@ -17,11 +17,9 @@ Needs the optional extra ``omniclas[bioimageio]`` (bioimageio.spec, bioimageio.c
 from __future__ import annotations
 
 import getpass
-import json
 import keyword
 import logging
 import re
-import shutil
 import subprocess
 import tempfile
 import warnings
@@ -132,7 +130,7 @@ def _project_url() -> str:
     except PackageNotFoundError:
         return PROJECT_URL
     for entry in meta.get_all("Project-URL") or []:
-        label, _, url = entry.partition(",")
+        _, _, url = entry.partition(",")
         if url.strip().startswith("http"):
             return url.strip()
     home = meta.get("Home-page") or ""
@@ -356,8 +354,7 @@ def export_package(folder, out, *, name: str | None = None, authors=None, licens
     ``manifest.json``) to ``out`` (a .zip), validated against the spec. Returns the zip's path."""
     require_bioimageio()
     import torch
-    from bioimageio.spec import ValidationContext, build_description, save_bioimageio_package
-    from bioimageio.spec import InvalidDescr
+    from bioimageio.spec import InvalidDescr, ValidationContext, build_description, save_bioimageio_package
 
     from .onnx_export import export_model
     from .predictor import Predictor
@@ -392,8 +389,9 @@ def export_package(folder, out, *, name: str | None = None, authors=None, licens
         # The project URL is ours: no need to ask the network whether it exists.
         context = ValidationContext(root=stage, file_name=YAML_FILE, perform_io_checks=True, known_files={url: None})
         descr = build_description(content, context=context)
-        if isinstance(descr, InvalidDescr):
-            raise BioimageioExportError(f"the model package does not validate: {descr.validation_summary.format()}",
+        if isinstance(descr, InvalidDescr):  # a bug here, not the user's: say what the spec refused
+            errors = [f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in descr.validation_summary.errors]
+            raise BioimageioExportError(f"the model package does not validate ({'; '.join(errors[:5])})",
                                         field="format")
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(f".{out.name}.tmp.zip")

@@ -226,9 +226,9 @@ def summary_section(m: dict) -> str:
          + esc(f"; input {m['input_size'][0]} px; probabilities averaged over the views "
                f"{', '.join(m.get('views') or ['original'])}")),
         ("Test accuracy", acc_text),
-        ("Rounds", esc(f"{len(m.get('iterations') or [])}, round {m.get('best_iteration')} kept "
-                       f"(judged by {est.get('method', '-')}"
-                       + (f", {est['folds']} folds" if est.get("folds") else "") + f"); stopped: {m.get('stop_reason')}")),
+        ("Rounds", esc(f"{len(m.get('iterations') or [])}, round {m.get('best_iteration')} kept (judged by "
+                       f"{est.get('method', '-')}" + (f", {est['folds']} folds" if est.get("folds") else "")
+                       + f"); stopped: {m.get('stop_reason')}")),
         ("Images", esc(", ".join(f"{v} {k}" for k, v in counts.items()))),
         ("Automatic labels", esc(f"{len(m.get('auto_labelled') or [])} kept in the saved model's training set")),
         ("Runtime", esc(f"{(m.get('runtime') or {}).get('name', '-')} {(m.get('runtime') or {}).get('precision', '')}"

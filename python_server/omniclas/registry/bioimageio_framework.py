@@ -51,10 +51,8 @@ def load_package(source, io_checks: bool):
         raise BioimageioImportError(f"{source}: not a BioImage Model Zoo package ({str(err).splitlines()[0][:200]})",
                                     field="file") from None
     if isinstance(descr, InvalidDescr):
-        reason = descr.validation_summary.format_md() if hasattr(descr.validation_summary, "format_md") else ""
-        errors = [f"{'.'.join(map(str, e.loc))}: {e.msg}" for d in descr.validation_summary.details
-                  for e in d.errors][:5]
-        raise BioimageioImportError(f"{source}: the package does not validate ({'; '.join(errors) or reason[:300]})",
+        errors = [f"{'.'.join(map(str, e.loc)) or 'package'}: {e.msg}" for e in descr.validation_summary.errors]
+        raise BioimageioImportError(f"{source}: the package does not validate ({'; '.join(errors[:5])})",
                                     field="file")
     if descr.type != "model":
         raise BioimageioImportError(f"{source}: the package describes a {descr.type}, not a model", field="file")
@@ -77,7 +75,6 @@ def classifier_spec(descr, source) -> dict:
     if getattr(ipt, "output_of", None):
         raise BioimageioImportError(f"{where}: its input is the output of model {ipt.output_of}; OmniClas feeds "
                                     f"images", field="inputs")
-    kinds = {a.type for a in ipt.axes}
     extra = [a for a in ipt.axes if a.type not in ("batch", "channel", "space")
              or (a.type == "space" and str(a.id) not in ("y", "x"))]
     if extra or not {"y", "x"} <= {str(a.id) for a in ipt.axes if a.type == "space"}:
