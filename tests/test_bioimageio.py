@@ -180,6 +180,13 @@ def test_bioimageio_test_passes_and_the_package_predicts_as_omniclas(which, nati
     for weights in ("onnx", "torchscript"):
         got = package_probabilities(package, images, weights)
         assert got.shape == want.shape and np.abs(got - want).max() < 1e-3, weights
+    if which == "native":  # and what the command line answers, in float32
+        out = subprocess.run([sys.executable, "-m", "omniclas", "predict", str(folder), *map(str, images), "--json",
+                              "--no-bf16"], env=server_env(), capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        classes = json.loads((folder / "manifest.json").read_text())["classes"]
+        cli = np.array([[r["probabilities"][c] for c in classes] for r in json.loads(out.stdout)])
+        assert np.abs(cli - got).max() < 1e-3
     if which == "ensemble":
         import onnx
 
