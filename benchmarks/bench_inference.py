@@ -41,8 +41,7 @@ from omniclas.config import TrainConfig  # noqa: E402
 from omniclas.engine import train  # noqa: E402
 from omniclas.imageio import read_image  # noqa: E402
 from omniclas.predictor import Predictor  # noqa: E402
-from omniclas.preprocess import bf16_supported  # noqa: E402
-from omniclas.runtime import compile_body  # noqa: E402
+from omniclas.runtime import bf16_supported, compile_body  # noqa: E402
 
 BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 # (label, runtime, bf16)

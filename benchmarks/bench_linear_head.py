@@ -54,7 +54,8 @@ from omniclas.engine.features import ImageBank  # noqa: E402
 from omniclas.engine.loop import choose_image_size  # noqa: E402
 from omniclas.engine.tta import tta_views  # noqa: E402
 from omniclas.engine.vote import ensemble_vote  # noqa: E402
-from omniclas.preprocess import bf16_supported, resize_batch  # noqa: E402
+from omniclas.preprocess import resize_batch  # noqa: E402
+from omniclas.runtime import bf16_supported  # noqa: E402
 from omniclas.progress import Reporter  # noqa: E402
 
 

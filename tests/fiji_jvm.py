@@ -8,7 +8,9 @@ Jars: ImageJ (``OMNICLAS_IJ_JAR``, default /usr/share/java/ij.jar), Gson (``OMNI
 from __future__ import annotations
 
 import os
+import shutil
 import types
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,3 +108,46 @@ def table_rows(rt) -> list[dict]:
                 row[col] = text
         rows.append(row)
     return rows
+
+
+def training_dataset(server, bbbc013: Path) -> tuple[Path, bool]:
+    """A dataset the live server may train on: bbbc013 in place when it lies under the server's dataset root, else
+    a small copy made there (two classes of 16 images, 20 unlabelled). Returns (folder, made_by_us)."""
+    root = Path(str(server.dataset_root)).resolve()
+    if bbbc013 == root or root in bbbc013.parents:
+        return bbbc013, False
+    dataset = root / f"fiji_train_{uuid.uuid4().hex[:6]}"
+    for cls in ("NoGFP", "NuclearGFP"):
+        (dataset / cls).mkdir(parents=True)
+        for f in sorted((bbbc013 / cls).glob("*.png"))[:16]:
+            shutil.copy(f, dataset / cls / f.name)
+    (dataset / "unlabelled").mkdir()
+    for f in sorted((bbbc013 / "unlabelled").glob("*.png"))[:20]:
+        shutil.copy(f, dataset / "unlabelled" / f.name)
+    return dataset, True
+
+
+def same_as_cli(spec_value, cli_value) -> bool:
+    """A job spec value (JSON) equals what TrainConfig(...).resolved() holds (image_size 0 means automatic: None)."""
+    import math
+
+    if cli_value is None and spec_value == 0:
+        return True
+    if isinstance(cli_value, float) or isinstance(spec_value, float):
+        return math.isclose(float(spec_value), float(cli_value))
+    return spec_value == cli_value
+
+
+def check_spec_is_cli_defaults(spec: dict, dataset: Path, process: str) -> None:
+    """Every training option of the job equals the CLI's default for the process. Options this server does not take
+    in jobs yet (jobs.manager.SPEC_FIELDS) must be absent: the plugin leaves them to the server's same default."""
+    from omniclas.config import OPTIONS, TrainConfig
+    from omniclas.jobs.manager import SPEC_FIELDS
+
+    cli = TrainConfig(dataset=str(dataset), process=process).resolved().to_dict()
+    assert spec["process"] == process and Path(spec["dataset"]) == Path(dataset).resolve()
+    for option in OPTIONS:
+        if option.name in SPEC_FIELDS:
+            assert same_as_cli(spec[option.name], cli[option.name]), (process, option.name, spec[option.name], cli[option.name])
+        else:
+            assert option.name not in spec, option.name

@@ -58,3 +58,16 @@ def test_dict_round_trip_and_unknown_keys():
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ConfigError, match="learning_rate"):
         TrainConfig.from_dict({"dataset": "d", "learning_rate": 1})
+
+
+def test_the_plugins_junit_snapshot_is_what_the_server_describes():
+    """fiji_plugin's JUnit tests read a snapshot of GET /processes; it must not drift from the engine's options."""
+    import json
+    from pathlib import Path
+
+    from omniclas.config import describe_processes
+
+    snapshot = Path(__file__).resolve().parents[1] / "fiji_plugin/src/test/resources/processes.json"
+    assert json.loads(snapshot.read_text()) == describe_processes(), (
+        "regenerate it: python -c \"import json; from omniclas.config import describe_processes; "
+        "print(json.dumps(describe_processes(), indent=1))\" > fiji_plugin/src/test/resources/processes.json")

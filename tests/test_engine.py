@@ -127,6 +127,26 @@ def test_rounds_record_what_the_rule_took(imd_two):
     assert set(m["iterations"][0]["estimate_by_backbone"]) == set(TWO)
 
 
+def test_the_latest_round_within_one_standard_error_is_kept(small_bbbc013, tmp_path, monkeypatch):
+    """Estimates 0.90, 0.85, 0.80 on 27 held-out labels (standard error 0.058): round 1 is within reach of the
+    best, round 2 is not; so round 1 is kept."""
+    real = loop_module._estimate
+    estimates = iter([0.9, 0.85, 0.8, 0.8])
+
+    def scripted(*args):
+        out = real(*args)
+        out["estimate_accuracy"] = next(estimates)
+        return out
+
+    monkeypatch.setattr(loop_module, "_estimate", scripted)
+    r = train(_cfg(small_bbbc013, tmp_path / "r", process="idd", transforms=(), max_iterations=3))
+    m = r.manifest
+    assert [h["estimate_images"] for h in m["iterations"]] == [27] * len(m["iterations"])
+    assert m["best_iteration"] == 1
+    assert m["iterations"][1]["tolerance"] == pytest.approx((0.9 * 0.1 / 27) ** 0.5, abs=1e-4)
+    assert len(m["auto_labelled"]) == m["iterations"][0]["labelled"]
+
+
 @pytest.mark.parametrize("keep", ["best", "best_on_test"])
 def test_keep_a_single_base_model(small_bbbc013, tmp_path, keep):
     r = train(_cfg(small_bbbc013, tmp_path / keep, process="nd", backbones=TWO, keep=keep))
@@ -179,13 +199,14 @@ def test_stop_when_the_estimate_falls(small_bbbc013, tmp_path, monkeypatch):
     def falling(*args):
         out = real(*args)
         calls.append(1)
-        out["estimate_accuracy"] = 1.0 if len(calls) == 1 else 0.5
+        out["estimate_accuracy"] = 1.0 if len(calls) == 1 else 0.5  # far beyond one standard error
         return out
 
     monkeypatch.setattr(loop_module, "_estimate", falling)
     r = train(_cfg(small_bbbc013, tmp_path / "r", process="idd", transforms=()))
     m = r.manifest
-    assert m["stop_reason"].startswith("estimated accuracy fell") and m["best_iteration"] == 0
+    assert m["stop_reason"].startswith("estimated accuracy fell more than one standard error") and \
+        m["best_iteration"] == 0
     assert len(m["iterations"]) == 3
     assert m["auto_labelled"] == []  # the kept round trained on manual labels only
 

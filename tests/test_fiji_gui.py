@@ -1,13 +1,13 @@
-"""GUI test of the OmniClas ImageJ plugin under Xvfb (marked ``gui``), against the real ``live_server``.
+"""GUI tests of the OmniClas ImageJ plugin under Xvfb (marked ``gui``): real ImageJ 1.x, real windows, real events.
 
 A Java harness (fiji_plugin/src/test/java/org/omniclas/fiji/gui/GuiHarness.java, compiled by the Maven build into
-fiji_plugin/target/test-classes) starts ImageJ 1.x with the plugin installed in a temporary plugins folder, checks
-the Plugins > OmniClas menu, opens and screenshots every dialog (server settings pointing at a closed port), then
-drives with real mouse and key events: a labelling session; "Ask the model..." (suggestions, sort by uncertainty,
-accept with A / Enter); Classify Image; the Models window's Rename and Delete; the Train wizard and the progress
-window's Cancel. Screenshots land in fiji_plugin/target/test-artifacts/gui/ (or $OMNICLAS_TEST_ARTIFACTS/gui);
-with $OMNICLAS_SCREENSHOT_DIR set, small documentation PNGs go there too (docs/screenshots/ was made that way).
-Source images are read in place from ../shared/data/bbbc013 and must stay untouched.
+fiji_plugin/target/test-classes) starts ImageJ with the plugin installed in a temporary plugins folder and drives it
+with real mouse and key events (see its class comment for the steps). This module checks what the harness saw and
+what happened on disk and on the server. Screenshots land in fiji_plugin/target/test-artifacts/gui/ (or
+$OMNICLAS_TEST_ARTIFACTS/gui); with $OMNICLAS_SCREENSHOT_DIR set, small documentation PNGs go there too
+(docs/screenshots/ was made that way). Also here, because they need a display: ``ImageJ -batch`` exit codes, and
+Fiji starting (and stopping) a real ``omniclas serve``.
+Source images are read in place from the ``bbbc013`` fixture and must stay untouched.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -29,9 +30,8 @@ import fiji_jvm
 pytestmark = pytest.mark.gui
 
 ROOT = Path(__file__).resolve().parents[1]
-BBBC013 = (ROOT / "tests" / "data" / "bbbc013").resolve()
-SOURCE = BBBC013 / "unlabelled"
 TEST_CLASSES = ROOT / "fiji_plugin" / "target" / "test-classes"
+PROCESSES = ["nd", "dd", "idd", "md", "imd", "mdd", "imdd"]
 
 
 def _free_display() -> int:
@@ -60,6 +60,42 @@ def xvfb():
     proc.wait(10)
 
 
+@pytest.fixture()
+def harness():
+    reason = fiji_jvm.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    if not (TEST_CLASSES / "org" / "omniclas" / "fiji" / "gui" / "GuiHarness.class").is_file():
+        pytest.skip(f"GUI harness not compiled ({fiji_jvm.BUILD_HINT})")
+
+
+def _artifacts(name: str) -> Path:
+    base = Path(os.environ.get("OMNICLAS_TEST_ARTIFACTS", ROOT / "fiji_plugin" / "target" / "test-artifacts"))
+    path = base / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def _imagej_home(tmp_path: Path, url: str) -> tuple[Path, Path]:
+    """An ImageJ folder with the plugin installed as a user would (plugins/omniclas_fiji-x.jar, plugins/jars/gson.jar)
+    and a home folder whose IJ_Prefs.txt points the plugin at ``url``."""
+    ij_home = tmp_path / "ImageJ"
+    (ij_home / "plugins" / "jars").mkdir(parents=True)
+    shutil.copy(fiji_jvm.plugin_jar(), ij_home / "plugins" / fiji_jvm.plugin_jar().name)
+    shutil.copy(fiji_jvm.gson_jar(), ij_home / "plugins" / "jars" / "gson.jar")
+    home = tmp_path / "home"
+    (home / ".imagej").mkdir(parents=True)
+    (home / ".imagej" / "IJ_Prefs.txt").write_text(f".omniclas.url={url}\n")
+    return ij_home, home
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _xdotool_windows(display: str, name: str) -> list[str]:
     if shutil.which("xdotool") is None:
         return []
@@ -82,35 +118,59 @@ def _delete_model(live_server, name: str) -> None:
             raise
 
 
-def test_menu_dialogs_labelling_and_server_windows(xvfb, tmp_path, live_server):
-    reason = fiji_jvm.missing_reason()
-    if reason:
-        pytest.skip(reason)
-    if not (TEST_CLASSES / "org" / "omniclas" / "fiji" / "gui" / "GuiHarness.class").is_file():
-        pytest.skip(f"GUI harness not compiled ({fiji_jvm.BUILD_HINT})")
-    if not SOURCE.is_dir():
-        pytest.skip(f"real test data not found at {SOURCE} (see ../shared/data/README.md)")
-    artifacts = Path(os.environ.get("OMNICLAS_TEST_ARTIFACTS", ROOT / "fiji_plugin" / "target" / "test-artifacts")) / "gui"
-    shutil.rmtree(artifacts, ignore_errors=True)
-    artifacts.mkdir(parents=True)
+def _harness_env(display: str) -> dict:
+    env = {**os.environ, "DISPLAY": display}
+    if env.get("OMNICLAS_SCREENSHOT_DIR"):
+        env["OMNICLAS_SCREENSHOT_DIR"] = str(Path(env["OMNICLAS_SCREENSHOT_DIR"]).resolve())
+    return env
 
-    # an ImageJ folder with the plugin installed as a user would: plugins/omniclas_fiji-x.jar + plugins/jars/gson.jar
-    ij_home = tmp_path / "ImageJ"
-    (ij_home / "plugins" / "jars").mkdir(parents=True)
-    shutil.copy(fiji_jvm.plugin_jar(), ij_home / "plugins" / fiji_jvm.plugin_jar().name)
-    shutil.copy(fiji_jvm.gson_jar(), ij_home / "plugins" / "jars" / "gson.jar")
-    home = tmp_path / "home"
-    (home / ".imagej").mkdir(parents=True)
-    with socket.socket() as s:  # server settings point at a closed port: dialogs show the "start the server" message
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
-    (home / ".imagej" / "IJ_Prefs.txt").write_text(f".omniclas.url=http://127.0.0.1:{closed}\n")
+
+def _lines(out: str, tag: str) -> list[str]:
+    return [line[len(f"[harness] {tag} "):] for line in out.splitlines() if line.startswith(f"[harness] {tag} ")]
+
+
+def _shown_by_rules(catalog: dict, process: dict, values: dict) -> dict:
+    """The non-advanced options that apply to ``process`` with ``values`` (the rules of GET /processes, applied here
+    independently of the plugin), as the wizard shows their values."""
+    options = {o["name"]: o for o in catalog["options"]}
+
+    def applies(o, depth=0):
+        for key, want in o["applies"].items():
+            if key in options:
+                other = options[key]
+                value = values[key] if applies(other, depth + 1) else process["defaults"][key]
+                if value not in want:
+                    return False
+            elif process.get(key) != want:
+                return False
+        return True
+
+    def text(v):
+        if isinstance(v, list):
+            return ",".join(v)
+        if isinstance(v, bool):
+            return str(v).lower()
+        if isinstance(v, float):
+            return str(int(v)) if v == int(v) else repr(v)
+        return str(v)
+
+    return {n: text(values[n]) for n, o in options.items() if not o["advanced"] and applies(o)}
+
+
+def _wizard(line: str) -> dict:
+    return dict(part.split("=", 1) for part in line.split()[1:])
+
+
+def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live_server, bbbc013):
+    source = bbbc013 / "unlabelled"
+    artifacts = _artifacts("gui")
+    ij_home, home = _imagej_home(tmp_path, f"http://127.0.0.1:{_closed_port()}")  # dialogs first meet no server
     dataset = tmp_path / "dataset"
-    source_before = sorted(p.name for p in SOURCE.iterdir())
+    source_before = sorted(p.name for p in source.iterdir())
     # "Ask the model": a second dataset made from 24 real unlabelled images (a copy, spread over the folder)
     ask_source = tmp_path / "ask_source"
     ask_source.mkdir()
-    for f in sorted(SOURCE.glob("*.png"))[:24]:
+    for f in sorted(source.glob("*.png"))[:24]:
         shutil.copy(f, ask_source / f.name)
     ask_dataset = tmp_path / "ask_dataset"
     # Models window: two copies of the live model, one to rename and one to delete
@@ -118,29 +178,28 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, tmp_path, live_server):
 
     tag = os.urandom(3).hex()
     rename_from, rename_to, delete = f"gui-rename-{tag}", f"gui-renamed-{tag}", f"gui-delete-{tag}"
+    registered = f"gui-registered-{tag}"
     registry = Registry(live_server.models_root)
     registry.register(live_server.run_dir, rename_from)
     registry.register(live_server.run_dir, delete)
     jobs_before = {j["id"] for j in _get(live_server.api("jobs"))["jobs"]}
+    train_dataset, made = fiji_jvm.training_dataset(live_server, bbbc013)
 
     cp = os.pathsep.join(str(p) for p in fiji_jvm.classpath() + [TEST_CLASSES])
     cmd = ["java", f"-Duser.home={home}", f"-Dplugins.dir={ij_home}", f"-Dij.dir={ij_home}", "-cp", cp,
-           "org.omniclas.fiji.gui.GuiHarness", str(artifacts), str(SOURCE), str(dataset),
+           "org.omniclas.fiji.gui.GuiHarness", str(artifacts), str(source), str(dataset),
            f"url={live_server.url}", f"model={live_server.model}", f"rename_from={rename_from}",
            f"rename_to={rename_to}", f"delete={delete}", f"ask_source={ask_source}", f"ask_dataset={ask_dataset}",
-           f"train_dataset={BBBC013}"]
-    env = {**os.environ, "DISPLAY": xvfb}
-    if env.get("OMNICLAS_SCREENSHOT_DIR"):
-        env["OMNICLAS_SCREENSHOT_DIR"] = str(Path(env["OMNICLAS_SCREENSHOT_DIR"]).resolve())
+           f"train_dataset={train_dataset}", f"tag={tag}", f"dataset_root={live_server.dataset_root}"]
     try:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(cmd, env=_harness_env(xvfb), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         seen_on_x = []
         deadline = time.time() + 40
         while time.time() < deadline and proc.poll() is None and not seen_on_x:
             seen_on_x = _xdotool_windows(xvfb, "^ImageJ$")
             time.sleep(0.5)
         try:
-            out, _ = proc.communicate(timeout=300)
+            out, _ = proc.communicate(timeout=900)
         except subprocess.TimeoutExpired:
             proc.kill()
             out, _ = proc.communicate()
@@ -148,67 +207,229 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, tmp_path, live_server):
         (artifacts / "harness-output.txt").write_text(out)
         server_models = [m["name"] for m in _get(live_server.api("models"))["models"]]
         new_jobs = [j for j in _get(live_server.api("jobs"))["jobs"] if j["id"] not in jobs_before]
+        catalog = _get(live_server.api("processes"))
     finally:
-        for name in (rename_from, rename_to, delete):
+        for name in (rename_from, rename_to, delete, registered):
             _delete_model(live_server, name)
+        if made:
+            shutil.rmtree(train_dataset, ignore_errors=True)
     assert proc.returncode == 0, out[-4000:]
     assert "[harness] DONE" in out
     if shutil.which("xdotool"):
         assert seen_on_x, "xdotool did not see the ImageJ window on the X server"
 
-    menu = next(line for line in out.splitlines() if line.startswith("[harness] MENU "))
+    menu = _lines(out, "MENU")[0]
     for item in ("Label Images...", "Train Classifier...", "Classify Image", "Classify Folder...", "Models...",
-                 "Server Settings..."):
+                 "Jobs...", "Server Settings..."):
         assert item in menu
-    windows = [line for line in out.splitlines() if line.startswith("[harness] WINDOW ")]
-    assert len(windows) == 6 and not any(line.endswith("-> none") for line in windows), windows
+    windows = _lines(out, "WINDOW")
+    assert len(windows) == 7 and not any(w.endswith("-> none") for w in windows), windows
+    # no server answers: each command that needs one offers to start it (issue 9, item 5)
+    for command in ("Classify Image", "Classify Folder...", "Train Classifier...", "Models...", "Jobs..."):
+        assert any(w.startswith(command + " ->") and w.endswith("OFFERS_START") for w in windows), (command, windows)
     for shot in ("00_imagej", "01_server_settings", "06_label_dialog", "07_label_window", "09_label_renamed"):
         assert (artifacts / f"{shot}.png").stat().st_size > 1000
 
-    # the dataset on disk: exactly <dataset>/<class>/<img> + <dataset>/unlabelled/<img>
-    dirs = sorted(p.name for p in dataset.iterdir())
-    assert dirs == ["Debris", "Nuclear", "unlabelled"]
-    assert len(list((dataset / "Nuclear").iterdir())) == 3
-    assert len(list((dataset / "Debris").iterdir())) == 1
-    assert len(list((dataset / "unlabelled").iterdir())) == len(source_before) - 4
-    labelled = {p.name for d in ("Nuclear", "Debris") for p in (dataset / d).iterdir()}
-    assert labelled <= set(source_before)
-    # the source folder is untouched
-    assert sorted(p.name for p in SOURCE.iterdir()) == source_before
+    # ---- Label Images says at once that training needs the dataset under a dataset root; Cancel creates nothing
+    assert _lines(out, "ROOTS_WARNING")[0].startswith("OmniClas:")
+    assert _lines(out, "OUTSIDE_CREATED") == ["false"]
 
-    # ---- Ask the model: unlabelled sorted by ascending confidence, accepted images moved into the suggested class
-    lines = out.splitlines()
+    # ---- labelling: keys stay with their categories; the dataset on disk is <dataset>/<class>/<img> + unlabelled/
+    assert _lines(out, "UNASSIGN_BUTTON") == ["Unassign (key 0)"]
+    assert _lines(out, "CATEGORY_LIST") == ["[1] Cells (4)|[2] Debris (1)|[3] Artefact (1)",
+                                           "[1] Nuclear (5)|[2] Debris (1)|[3] Artefact (1)"]
+    assert sorted(p.name for p in dataset.iterdir()) == ["Artefact", "Debris", "Nuclear", "unlabelled"]
+    counts = {d: len(list((dataset / d).iterdir())) for d in ("Nuclear", "Debris", "Artefact", "unlabelled")}
+    assert counts == {"Nuclear": 5, "Debris": 1, "Artefact": 1, "unlabelled": len(source_before) - 7}
+    labelled = {p.name for d in ("Nuclear", "Debris", "Artefact") for p in (dataset / d).iterdir()}
+    assert labelled <= set(source_before)
+    assert sorted(p.name for p in source.iterdir()) == source_before  # the source folder is untouched
+
+    # ---- Ask the model: least certain first; A, Ctrl+Z (the image and the folder state come back), A, Enter
     classes = set(_get(live_server.api(f"models/{live_server.model}"))["classes"])
-    order = next(line for line in lines if line.startswith("[harness] ORDER "))
-    confidences = json.loads(order.split(" ", 2)[2])
+    confidences = json.loads(_lines(out, "ORDER")[0])
     assert len(confidences) == 24 and confidences == sorted(confidences)
-    assert any(line.startswith("[harness] SORT_TOGGLE ok") for line in lines)
-    accepted = [re.match(r"\[harness\] ACCEPTED (\S+) -> (\S+) ", line).groups() for line in lines
-                if line.startswith("[harness] ACCEPTED ")]
+    assert any(line.startswith("ok") for line in _lines(out, "SORT_TOGGLE"))
+    assert len(_lines(out, "UNDO_ACCEPT")) == 1
+    accepted = [re.match(r"(\S+) -> (\S+) ", line).groups() for line in _lines(out, "ACCEPTED")]
     assert len(accepted) == 4
     for name, cls in accepted:
         assert cls in classes
         assert (ask_dataset / cls / name).is_file()
         assert not (ask_dataset / "unlabelled" / name).exists()
-    on_disk = sum(1 for d in ask_dataset.iterdir() for _ in d.iterdir())
-    assert on_disk == 24 and len(list((ask_dataset / "unlabelled").iterdir())) == 20
-    assert sorted(p.name for p in ask_source.iterdir()) == sorted(p.name for p in (ask_dataset).rglob("*.png"))
+    assert all(any(d.iterdir()) for d in ask_dataset.iterdir())  # no empty class folder left behind
+    assert sum(1 for d in ask_dataset.iterdir() for _ in d.iterdir()) == 24
+    assert len(list((ask_dataset / "unlabelled").iterdir())) == 20
 
-    # ---- Classify Image: three rows in "OmniClas Results"
-    assert any(line.startswith("[harness] CLASSIFIED 3 rows") for line in lines)
+    # ---- a failed command: one clear message, and no stale text in ImageJ's status bar
+    status = _lines(out, "STATUS_AFTER_ERROR")[0]
+    assert status.startswith("[] OmniClas:") and "no_such_model_xyz" in status, status
 
-    # ---- Models window: renamed and deleted on the server
+    # ---- Classify Image; Models (rename, delete on the server)
+    assert any(line.startswith("3 rows") for line in _lines(out, "CLASSIFIED"))
     assert rename_to in server_models and rename_from not in server_models and delete not in server_models
     assert live_server.model in server_models
 
-    # ---- Train wizard: the job was running, Cancel made it 'cancelled' on the server
-    job_id = next(line.split()[-1] for line in lines if line.startswith("[harness] JOB_ID "))
-    assert [j["id"] for j in new_jobs] == [job_id]
-    job = _get(live_server.api(f"jobs/{job_id}"))
-    assert job["state"] == "cancelled", job
-    assert job["started"] and job["spec"]["process"] == "nd" and job["spec"]["backbones"] == ["efficientnet_lite0"]
+    # ---- the Train wizard shows each process's defaults (GET /processes), only the options that apply
+    assert _lines(out, "WIZARD_DEFAULT_PROCESS") == ["imdd"]  # the CLI's default (the dataset has unlabelled images)
+    wizard = {line.split()[0]: _wizard(line) for line in _lines(out, "WIZARD")}
+    by_id = {p["id"]: p for p in catalog["processes"]}
+    for pid in PROCESSES:
+        assert wizard[pid] == _shown_by_rules(catalog, by_id[pid], by_id[pid]["defaults"]), pid
+    assert wizard["nd"]["backbones"] == "efficientnet_lite0,efficientnet_lite1,efficientnet_lite2"  # not one backbone
+    for hidden in ("transforms", "threshold", "max_iterations", "selection", "frozen_epochs", "unfrozen_epochs"):
+        assert hidden not in wizard["nd"]
+    assert "threshold" not in wizard["imdd"] and wizard["imdd+selection=threshold"]["threshold"] == "0.8"
+    assert wizard["imdd+head=finetune"]["frozen_epochs"] == "2" and wizard["imdd+head=finetune"]["unfrozen_epochs"] == "8"
+    assert wizard["dd+click"]["backbones"] == "efficientnet_lite2"  # D.D. trains one backbone: the new tick replaces
+    assert {"image_size": "0", "batch_size": "32", "seed": "0"}.items() <= wizard["dd+advanced"].items()
+    assert "seed" not in wizard["dd+click"]  # advanced options stay folded away until asked for
+    descriptions = dict(line.split(" ", 1) for line in _lines(out, "WIZARD_DESCRIPTION"))
+    assert descriptions["imdd"] == f"I.M.D.D.: {by_id['imdd']['description']}"  # whole, not "a..."
+
+    # ---- I.M.D.D. with its defaults sent what the CLI trains; cancelled, not recorded; resumed and cancelled in Jobs
+    job_id = _lines(out, "JOB_ID")[0]
+    fiji_jvm.check_spec_is_cli_defaults(_get(live_server.api(f"jobs/{job_id}"))["spec"], train_dataset, "imdd")
+    assert "{'" not in _lines(out, "PROGRESS_LOG")[0]  # no raw Python dict of the spec
+    assert "Train Classifier" not in _lines(out, "RECORDER_AFTER_CANCEL")[0]
+    assert ": cancelled" in _lines(out, "JOBS_LINE")[0]
+    assert _lines(out, "JOBS_RESUMED")[0].startswith(job_id)
+    resumed = _get(live_server.api(f"jobs/{job_id}"))
+    assert resumed["attempts"] >= 2  # Resume in the Jobs tab reached the server
+    assert "resume requested" in _lines(out, "JOBS_LOG")[0] and "{'" not in _lines(out, "JOBS_LOG")[0]
+    other = _lines(out, "JOBS_OTHER")[0]
+    assert _lines(out, "JOBS_CANCELLED")[0].startswith(other) and ": cancelled" in _lines(out, "JOBS_CANCELLED")[0]
+    assert _get(live_server.api(f"jobs/{other}"))["state"] == "cancelled"
+
+    # ---- a short run to the end: per-class table with 3 decimals, Register beside it, one Recorder line
+    fast = _lines(out, "FAST_JOB_ID")[0]
+    assert _get(live_server.api(f"jobs/{fast}"))["state"] == "finished"
+    assert sorted(j["id"] for j in new_jobs) == sorted([job_id, other, fast])
+    for cell in _lines(out, "PER_CLASS")[0].split():
+        assert re.fullmatch(r"\w+:\d\.\d{3}/\d\.\d{3}", cell), cell
+    assert len(_lines(out, "REGISTER_DIALOG")) == 1  # (the harness fails when it covers the table)
+    recorded = [line for line in _lines(out, "RECORDER")[0].split("|") if "Train Classifier" in line]
+    assert len(recorded) == 1, recorded
+    assert f'run("Train Classifier...", "dataset={train_dataset} process=nd backbones=efficientnet_lite0 head=linear' in recorded[0]
+    assert "image_size=64" in recorded[0] and recorded[0].endswith('model_name=");')
+    assert _lines(out, "REGISTERED") == [registered] and registered in server_models
     for shot in ("10_ask_model", "11_ask_accepted", "12_classify_results", "13_models", "15_train_wizard",
-                 "16_training_progress"):
+                 "16_training_progress", "17_jobs_running", "18_register"):
         assert (artifacts / f"{shot}.png").stat().st_size > 1000
-    # the source folder is still untouched
-    assert sorted(p.name for p in SOURCE.iterdir()) == source_before
+    assert sorted(p.name for p in source.iterdir()) == source_before
+
+
+def _omniclas_pids(port: int) -> list[int]:
+    """Processes whose command line is ``... serve ... --port <port> ...`` (the server Fiji started)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                args = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"serve" in args and b"--port" in args and str(port).encode() in args:
+                pids.append(int(proc.name))
+    return pids
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            kids += [int(k) for k in task.read_text().split()]
+        except OSError:
+            pass
+    return kids
+
+
+def test_fiji_starts_the_server_and_stops_it_on_quit(xvfb, harness, tmp_path):
+    """No server answers: Models... offers to start one; Fiji runs a real ``python -m omniclas serve`` from the
+    environment set in Server Settings, waits for /health, and File > Quit stops it (and its training worker)."""
+    if not Path("/proc").is_dir():
+        pytest.skip("needs /proc to find the server process")
+    from live_server import server_env
+
+    port = _closed_port()
+    url = f"http://127.0.0.1:{port}"
+    ij_home, home = _imagej_home(tmp_path, url)
+    models, datasets = tmp_path / "models", tmp_path / "datasets"
+    datasets.mkdir()
+    artifacts = _artifacts("gui-server-start")
+    cp = os.pathsep.join(str(p) for p in fiji_jvm.classpath() + [TEST_CLASSES])
+    cmd = ["java", f"-Duser.home={home}", f"-Dplugins.dir={ij_home}", "-cp", cp, "org.omniclas.fiji.gui.GuiHarness",
+           str(artifacts), "-", "-", "mode=start_server", f"url={url}", f"executable={sys.executable}",
+           f"models_root={models}", f"dataset_root={datasets}"]
+    env = server_env(DISPLAY=xvfb)  # this checkout's omniclas for `python -m omniclas`; no OMNICLAS_* settings
+    if os.environ.get("OMNICLAS_SCREENSHOT_DIR"):
+        env["OMNICLAS_SCREENSHOT_DIR"] = str(Path(os.environ["OMNICLAS_SCREENSHOT_DIR"]).resolve())
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: set[int] = set()
+    deadline = time.time() + 400
+    while proc.poll() is None and time.time() < deadline:  # note the server and its worker while they run
+        for pid in _omniclas_pids(port):
+            seen.add(pid)
+            seen.update(_children(pid))
+        time.sleep(0.3)
+    if proc.poll() is None:
+        proc.kill()
+    out = proc.stdout.read()
+    (artifacts / "harness-output.txt").write_text(out)
+    log = home / ".imagej" / "omniclas-server.log"
+    assert proc.returncode == 0, out[-3000:] + "\n--- server log:\n" + (log.read_text() if log.exists() else "")
+    assert "[harness] DONE" in out
+    offer = _lines(out, "OFFER")[0]
+    assert f"No OmniClas server answers at {url}" in offer and "Start one now?" in offer
+    assert json.loads(_lines(out, "SERVER_STARTED")[0])["status"] == "ok"
+    command = _lines(out, "SERVER_COMMAND")[0]
+    assert command == (f"{sys.executable} -m omniclas serve --host 127.0.0.1 --port {port} --models-root {models} "
+                       f"--dataset-root {datasets}")
+    assert "OmniClas serving" in log.read_text()
+    assert seen, "the server process was never seen"
+    # ImageJ quit: the server answers no more, and neither it nor its worker process is left running
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{url}/health", timeout=5)
+    deadline = time.time() + 30
+    while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in seen):
+        time.sleep(0.2)
+    alive = [pid for pid in seen if Path(f"/proc/{pid}").exists()
+             and "Z" not in (Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:1])]
+    assert not alive, f"left running after ImageJ quit: {alive}"
+
+
+def _batch(xvfb: str, ij_home: Path, home: Path, macro: Path) -> subprocess.CompletedProcess:
+    """``ImageJ -batch macro.ijm`` for real (a display, so a modal dialog would block the run)."""
+    cmd = ["java", f"-Duser.home={home}", f"-Dplugins.dir={ij_home}", "-cp", str(fiji_jvm.ij_jar()), "ij.ImageJ",
+           "-ijpath", str(ij_home), "-batch", str(macro)]
+    try:
+        return subprocess.run(cmd, env={**os.environ, "DISPLAY": xvfb}, capture_output=True, text=True, timeout=180)
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"ImageJ -batch did not finish (a dialog waiting for a click?):\n{err.stdout}")
+
+
+def test_batch_mode_exit_codes(xvfb, harness, tmp_path, live_server, bbbc013):
+    """``ImageJ -batch``: an OmniClas error goes to the output, opens no dialog, stops the macro and exits 1;
+    a run that works exits 0 and its macro reads the results (nResults, getResultString, csv=)."""
+    down = tmp_path / "down"
+    ij_home, home = _imagej_home(down, f"http://127.0.0.1:{_closed_port()}")
+    macro = down / "down.ijm"
+    macro.write_text('print("before");\nrun("Models...", "action=list");\nprint("after");\n')
+    res = _batch(xvfb, ij_home, home, macro)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "before" in res.stdout and "after" not in res.stdout
+    assert "OmniClas error: Cannot reach the OmniClas server" in res.stdout
+    assert "Exception" not in res.stdout + res.stderr
+
+    up = tmp_path / "up"
+    ij_home, home = _imagej_home(up, live_server.url)
+    image = sorted((bbbc013 / "NuclearGFP").glob("*.png"))[0]
+    csv = up / "results.csv"
+    macro = up / "up.ijm"
+    macro.write_text(f'open("{image}");\nrun("Classify Image", "model={live_server.model} csv=[{csv}]");\n'
+                     'print("N=" + nResults);\nprint("CLASS=" + getResultString("class", 0));\n')
+    res = _batch(xvfb, ij_home, home, macro)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "N=1" in res.stdout.splitlines()
+    cls = next(line[6:] for line in res.stdout.splitlines() if line.startswith("CLASS="))
+    assert cls in _get(live_server.api(f"models/{live_server.model}"))["classes"]
+    assert csv.read_text().splitlines()[1].split(",")[2] == cls

@@ -1,14 +1,19 @@
 """The OmniClas Fiji/ImageJ plugin driven in-process (scyjava/JPype, headless ImageJ 1.x).
 
 Needs the built plugin jar (see tests/fiji_jvm.py) and, for most tests, a running ``omniclas serve`` with a
-registered model (the ``live_server`` fixture). Real images are read in place from ../shared/data.
+registered model (the ``live_server`` fixture). Real images are read in place from the fixture set (tests/data).
 """
 from __future__ import annotations
 
+import csv as csvlib
 import io
+import json
 import math
 import shutil
 import socket
+import threading
+import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -18,7 +23,6 @@ import pytest
 import fiji_jvm
 
 ROOT = Path(__file__).resolve().parents[1]
-BBBC013 = (ROOT / "tests" / "data" / "bbbc013").resolve()
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +54,14 @@ def server(settings, request):
     return live_server
 
 
-def real_image(cls: str = "NuclearGFP", index: int = 0) -> Path:
-    if not BBBC013.is_dir():
-        pytest.skip(f"real test data not found at {BBBC013} (see ../shared/data/README.md)")
-    return sorted((BBBC013 / cls).glob("*.png"))[index]
+@pytest.fixture(scope="module")
+def real_image(bbbc013):
+    """real_image(cls, index): one real BBBC013 crop (read in place)."""
+
+    def pick(cls: str = "NuclearGFP", index: int = 0) -> Path:
+        return sorted((bbbc013 / cls).glob("*.png"))[index]
+
+    return pick
 
 
 def open_image(ij, path: Path):
@@ -72,7 +80,7 @@ def last_error(ij) -> str:
     return "" if e is None else str(e)
 
 
-def stack16(ij, path: Path, n: int = 3):
+def stack16(ij, path: Path, n: int = 3):  # noqa: D401
     """A 16-bit stack made of one real RGB image's grey version, each slice brighter (values up to ~50000)."""
     jimport = __import__("scyjava").jimport
     ImageStack = jimport("ij.ImageStack")
@@ -91,12 +99,12 @@ def stack16(ij, path: Path, n: int = 3):
 def test_commands_registered(ij):
     commands = ij.Commands.fromPluginsConfig()
     for name in ("Label Images...", "Train Classifier...", "Classify Image", "Classify Folder...", "Models...",
-                 "Server Settings..."):
+                 "Jobs...", "Server Settings..."):
         assert commands.containsKey(name)
         assert __import__("scyjava").jimport("ij.Menus").getCommands().containsKey(name)
 
 
-def test_encoder_keeps_bit_depth(ij):
+def test_encoder_keeps_bit_depth(ij, real_image):
     tifffile = pytest.importorskip("tifffile")
     Encoder = __import__("scyjava").jimport("org.omniclas.fiji.ui.ImageEncoder")
     rgb = open_image(ij, real_image())
@@ -111,7 +119,7 @@ def test_encoder_keeps_bit_depth(ij):
     assert int(arr[0, 0]) == int(s16.getStack().getProcessor(2).get(0, 0))
 
 
-def test_server_down_gives_one_clear_message(settings):
+def test_server_down_gives_one_clear_message(settings, real_image):
     ij = settings
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -138,7 +146,7 @@ class _FakePredictor:
                  "probabilities": {"a": 0.25, "b": 0.75}} for a in arrays]
 
 
-def test_imagej_py_converts_imageplus(ij):
+def test_imagej_py_converts_imageplus(ij, real_image):
     from omniclas.imagej import classify_imageplus, imageplus_planes
 
     rgb = open_image(ij, real_image())
@@ -168,7 +176,7 @@ def test_imagej_py_converts_imageplus(ij):
 # ---------------------------------------------------------------- with a live server
 
 
-def test_classify_real_image_macro(ij, server):
+def test_classify_real_image_macro(ij, server, real_image):
     imp = open_image(ij, real_image("NuclearGFP"))
     ij.IJ.run(imp, "Classify Image", f"model={server.model}")
     assert last_error(ij) == ""
@@ -183,7 +191,7 @@ def test_classify_real_image_macro(ij, server):
     assert row["slice"] == 1 and row["image"] == imp.getTitle()
 
 
-def test_classify_16bit_stack(ij, server):
+def test_classify_16bit_stack(ij, server, real_image):
     imp = stack16(ij, real_image("NoGFP"))
     ij.IJ.run(imp, "Classify Image", f"model={server.model}")
     assert last_error(ij) == ""
@@ -195,7 +203,7 @@ def test_classify_16bit_stack(ij, server):
     assert len({r["class"] for r in rows}) == 1
 
 
-def test_unknown_model_shows_server_message(ij, server):
+def test_unknown_model_shows_server_message(ij, server, real_image):
     imp = open_image(ij, real_image())
     ij.IJ.run(imp, "Classify Image", "model=no_such_model_xyz")
     msg = last_error(ij)
@@ -213,7 +221,7 @@ def test_list_models(ij, server):
     assert mine["classes"]
 
 
-def test_classify_folder_saves_csv(ij, server, tmp_path):
+def test_classify_folder_saves_csv(ij, server, tmp_path, real_image):
     folder = real_image("NoGFP").parent
     csv = tmp_path / "results.csv"
     ij.IJ.run("Classify Folder...", f"model={server.model} folder=[{folder}] csv=[{csv}]")
@@ -223,35 +231,20 @@ def test_classify_folder_saves_csv(ij, server, tmp_path):
     assert len(lines) - 1 == len(list(folder.glob("*.png")))
 
 
-def _training_dataset(server) -> tuple[Path, bool]:
-    """bbbc013 read in place when it lies under the server's dataset root, else a small copy made there.
-
-    Returns (folder, made_by_us)."""
-    root = Path(str(server.dataset_root)).resolve()
-    real_image()  # skips when the shared data is absent
-    if BBBC013 == root or root in BBBC013.parents:
-        return BBBC013, False
-    dataset = root / f"fiji_train_{uuid.uuid4().hex[:6]}"
-    for cls in ("NoGFP", "NuclearGFP"):
-        (dataset / cls).mkdir(parents=True)
-        for f in sorted((BBBC013 / cls).glob("*.png"))[:16]:
-            shutil.copy(f, dataset / cls / f.name)
-    return dataset, True
-
-
 @pytest.mark.slow
-def test_training_job_to_the_end(ij, server, capfd):
-    dataset, made = _training_dataset(server)
+def test_training_job_to_the_end(ij, server, capfd, bbbc013):
+    dataset, made = fiji_jvm.training_dataset(server, bbbc013)
     classes = sorted(p.name for p in dataset.iterdir() if p.is_dir() and p.name not in ("unlabelled", "test"))
     name = f"fiji_trained_{uuid.uuid4().hex[:6]}"
     try:
         ij.IJ.run("Train Classifier...",
-                  f"dataset=[{dataset}] process=nd efficientnet_lite0 head=linear threshold=0.8 max_iterations=1 "
-                  f"frozen_epochs=1 unfrozen_epochs=0 image_size=64 batch_size=32 seed=0 model_name={name}")
+                  f"dataset=[{dataset}] process=nd backbones=efficientnet_lite0 head=linear image_size=64 seed=0 "
+                  f"model_name={name}")
         out = capfd.readouterr().out
         assert last_error(ij) == "", last_error(ij)
         assert "submitted" in out and "finished, test accuracy" in out, out[-2000:]
         assert "OmniClas job" in out  # progress lines (stage, iteration, epoch, ETA)
+        assert "{'" not in out  # no raw Python dict of the spec
         per_class = fiji_jvm.table_rows(ij.TrainWizard.lastTrainingTable())
         assert sorted(r["class"] for r in per_class) == classes
         ij.IJ.run("Models...", "action=list")
@@ -262,7 +255,140 @@ def test_training_job_to_the_end(ij, server, capfd):
         ij.IJ.run("Models...", f"action=delete model={name}")
 
 
-def test_imagej_py_with_real_predictor(ij, server):
+def _get(url: str):
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def _post(url: str):
+    req = urllib.request.Request(url, data=b"{}", method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def _wait(what: str, check, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.parametrize("process", ["nd", "dd", "idd", "md", "imd", "mdd", "imdd"])
+def test_train_with_process_defaults_sends_what_the_cli_trains(ij, server, bbbc013, process, capfd):
+    """A Fiji run that names only the process submits the job the CLI would run (TrainConfig(...).resolved())."""
+    dataset, made = fiji_jvm.training_dataset(server, bbbc013)
+    before = {j["id"] for j in _get(server.api("jobs"))["jobs"]}
+    done = threading.Event()
+
+    def train():
+        try:
+            ij.IJ.run("Train Classifier...", f"dataset=[{dataset}] process={process} model_name=")
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=train, daemon=True)
+    worker.start()
+    try:
+        job = _wait("the job on the server", lambda: next(
+            (j for j in _get(server.api("jobs"))["jobs"] if j["id"] not in before), None), timeout=60)
+        _post(server.api(f"jobs/{job['id']}/cancel"))
+        assert done.wait(180), "the plugin did not notice the cancelled job"
+        fiji_jvm.check_spec_is_cli_defaults(_get(server.api(f"jobs/{job['id']}"))["spec"], dataset, process)
+        out = capfd.readouterr().out
+        assert f"job {job['id']} cancelled" in out
+        assert last_error(ij) == "", last_error(ij)  # a cancelled run is no error
+    finally:
+        done.wait(60)
+        if made:
+            shutil.rmtree(dataset, ignore_errors=True)
+
+
+def test_headless_macro_reads_results_and_csv(ij, server, real_image, tmp_path, capfd):
+    """Headless ImageJ has no named tables: the standard Results table is filled too, and csv= saves them."""
+    csv = tmp_path / "results.csv"
+    img = real_image("NuclearGFP", 3)
+    macro = (f'setBatchMode(true); open("{img}"); '
+             f'run("Classify Image", "model={server.model} csv=[{csv}]"); '
+             'print("N=" + nResults); print("CLASS=" + getResultString("class", 0)); '
+             'print("CONF=" + getResult("confidence", 0)); print("SIZE=" + Table.size("Results"));')
+    capfd.readouterr()
+    ij.IJ.runMacro(macro)
+    out = capfd.readouterr().out
+    assert last_error(ij) == "", last_error(ij)
+    lines = dict(line.split("=", 1) for line in out.splitlines() if line[:2] in ("N=", "CL", "CO", "SI"))
+    classes = model_classes(ij, server)
+    assert lines["N"] == "1" and lines["SIZE"] == "1"
+    assert lines["CLASS"] in classes
+    with csv.open(newline="", encoding="utf-8") as f:
+        rows = list(csvlib.DictReader(f))
+    assert len(rows) == 1 and rows[0]["class"] == lines["CLASS"] and rows[0]["image"] == img.name
+    assert math.isclose(float(rows[0]["confidence"]), float(lines["CONF"]), abs_tol=1e-3)
+
+
+def test_models_list_prints_to_the_log(ij, server, capfd):
+    capfd.readouterr()
+    ij.IJ.run("Models...", "action=list")
+    out = capfd.readouterr().out
+    assert last_error(ij) == ""
+    assert "model(s) on " + str(server.url) in out
+    mine = next(line for line in out.splitlines() if line.strip().startswith(f"{server.model} "))
+    for cls in model_classes(ij, server):
+        assert cls in mine
+
+
+def test_jobs_list_prints_to_the_log(ij, server, capfd):
+    capfd.readouterr()
+    ij.IJ.run("Jobs...", "action=list")
+    out = capfd.readouterr().out
+    assert last_error(ij) == ""
+    jobs = _get(server.api("jobs"))["jobs"]
+    assert f"{len(jobs)} job(s) on {server.url}" in out
+    for job in jobs:
+        assert f"  {job['id']}: {job['state']}" in out
+
+
+def test_batch_mode_error_goes_to_the_log_and_stops_the_macro(settings, real_image, capfd):
+    ij = settings
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ij.IJ.run("Server Settings...", f"url=http://127.0.0.1:{port} token=[]")
+    capfd.readouterr()
+    ij.IJ.runMacro(f'setBatchMode(true); open("{real_image()}"); print("before"); '
+                   'run("Classify Image", "model=anything"); print("after");')
+    out = capfd.readouterr().out
+    assert "before" in out and "after" not in out  # the macro stopped at the error
+    assert f"OmniClas error: Cannot reach the OmniClas server at http://127.0.0.1:{port}" in out
+    assert "Exception" not in out and "\tat " not in out
+
+
+def test_train_checks_the_dataset_before_submitting(ij, server, tmp_path, real_image, capfd):
+    """An empty class folder (what an undo used to leave) is named before any job is sent; a macro value for an
+    option that does not apply (threshold under the balanced rule) is said to be unused."""
+    dataset = tmp_path / "cells"
+    for cls in ("NuclearGFP", "NoGFP"):
+        (dataset / cls).mkdir(parents=True)
+        for i in range(3):
+            shutil.copy(real_image(cls, i), dataset / cls)
+    (dataset / "Cytoplasmic").mkdir()
+    (dataset / "unlabelled").mkdir()
+    shutil.copy(real_image("NoGFP", 5), dataset / "unlabelled")
+    (dataset / "Tiny").mkdir()
+    shutil.copy(real_image("NoGFP", 6), dataset / "Tiny")
+    before = len(_get(server.api("jobs"))["jobs"])
+    capfd.readouterr()
+    ij.IJ.run("Train Classifier...", f"dataset=[{dataset}] process=imdd threshold=0.6 model_name=")
+    assert "threshold=0.6 does not apply to imdd" in capfd.readouterr().out
+    msg = last_error(ij)
+    assert "Class folder \"Cytoplasmic\" is empty" in msg
+    assert "Class \"Tiny\" has 1 image; at least 3 are needed" in msg
+    assert len(_get(server.api("jobs"))["jobs"]) == before  # nothing was sent
+
+
+def test_imagej_py_with_real_predictor(ij, server, real_image):
     models_root = getattr(server, "models_root", None)
     if models_root is None:
         pytest.skip("live_server exposes no models_root, so the model folder for Predictor.load is unknown")

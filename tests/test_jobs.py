@@ -173,3 +173,21 @@ def test_worker_checks_the_dataset_again_before_training(tmp_path):
     final = execute(store, store.claim_next(lambda j: claim(j, token)), token)
     assert final["state"] == "failed" and "outside the server's dataset roots" in final["error"]
     assert not (tmp_path / "run").exists()
+
+
+def test_resume_before_the_first_round_starts_again(tmp_path):
+    """A job stopped before any round finished has no checkpoint: resuming it trains from the start."""
+    from live_server import small_dataset
+
+    from omniclas.jobs.runner import claim, execute, runner_token
+
+    dataset = small_dataset(tmp_path / "cells", per_class=6)
+    store = SQLiteJobStore(tmp_path / "jobs.sqlite")
+    store.create({"id": "b" * 12, "state": "queued", "resume": True, "attempts": 1,
+                  "spec": {"dataset": str(dataset), "process": "nd", "backbones": ["efficientnet_lite0"],
+                           "image_size": 64},
+                  "run_dir": str(tmp_path / "run")})
+    token = runner_token()
+    final = execute(store, store.claim_next(lambda j: claim(j, token)), token)
+    assert final["state"] == "finished", final.get("error")
+    assert (tmp_path / "run" / "manifest.json").is_file()

@@ -405,7 +405,7 @@ def test_predictions_racing_renames_never_see_a_half_written_model(four_versions
     shutil.copytree(four_versions, root, copy_function=os.link)
     image = some_images(1)[0].read_bytes()
     writer = Registry(root)
-    done = threading.Event()
+    done, warmed_up = threading.Event(), threading.Event()
     outcomes, failures = [], []
 
     def rename_loop():
@@ -424,6 +424,7 @@ def test_predictions_racing_renames_never_see_a_half_written_model(four_versions
             for name in ("cells", "nuclei"):
                 try:
                     outcomes.append(reader.predict(name, image)["class"])
+                    warmed_up.set()
                 except ModelNotFound:
                     outcomes.append(None)
                 except Exception as err:  # noqa: BLE001 - any other error is the failure this test looks for
@@ -432,6 +433,7 @@ def test_predictions_racing_renames_never_see_a_half_written_model(four_versions
     readers = [threading.Thread(target=predict_loop) for _ in range(2)]
     for t in readers:
         t.start()
+    assert warmed_up.wait(300), "no prediction succeeded before the renames"  # the first loads the model
     rename_loop()
     for t in readers:
         t.join(60)

@@ -376,6 +376,8 @@ def test_token_protects_every_route_but_health(models_root, tmp_path):
             c = app.test_client()
             assert c.get("/health").get_json()["auth_required"] is True
             assert c.get(f"{API}/health").status_code == 200
+            assert "dataset_roots" not in c.get("/health").get_json()  # absolute paths only with the token
+            assert "dataset_roots" in c.get("/health", headers=auth).get_json()
             for method, path, kw in routes:
                 if public_read and method == "get":
                     assert getattr(c, method)(API + path, **kw).status_code == 200, path

@@ -106,7 +106,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("threshold", "Confidence threshold", "number", "the paper's rule: keep automatic labels at or above this "
            "mean confidence (0 keeps all)", minimum=0.0, maximum=1.0,
            applies={"distills": True, "selection": ["threshold"]}),
-    Option("max_iterations", "Maximum rounds", "integer", "stop after this many labelling rounds", minimum=1,
+    Option("max_iterations", "Maximum rounds", "integer", "stop after this many labelling rounds", minimum=0,
            maximum=50, applies={"iterative": True}),
     Option("transforms", "Test-time transforms", "multichoice", "views of each unlabelled image that vote on its "
            "label", choices=TRANSFORMS, applies={"tta": True}),

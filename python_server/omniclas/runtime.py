@@ -44,10 +44,12 @@ class CompiledBody:
         return torch.from_numpy(np.ascontiguousarray(self.run(x.float().contiguous().numpy()), dtype=np.float32))
 
 
-def _bf16_supported() -> bool:
-    from .preprocess import bf16_supported
-
-    return bf16_supported()
+def bf16_supported() -> bool:
+    """True where the CPU has native bf16 (AVX-512 BF16 or AMX); elsewhere bf16 would be emulated and slow."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def available_runtimes() -> list[str]:
@@ -148,12 +150,10 @@ def _compile_onnxruntime(body, size: int) -> CompiledBody:
 
 
 def _compile_torch(body, bf16: bool) -> CompiledBody:
-    from .preprocess import inference_context
-
     body = body.eval().to(memory_format=torch.channels_last)
 
     def run(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode(), inference_context(bf16):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             return body(torch.from_numpy(x).contiguous(memory_format=torch.channels_last)).float().numpy()
 
     return CompiledBody("torch", "bf16" if bf16 else "fp32", torch.__version__.split("+")[0], run)
@@ -169,7 +169,7 @@ def compile_body(body: torch.nn.Module, size: int, runtime: str = "auto", bf16: 
         cache: keep the converted body on disk for next time (for bodies that recur: the frozen pretrained ones).
     """
     if bf16 is None:
-        bf16 = _bf16_supported()
+        bf16 = bf16_supported()
     installed = available_runtimes()
     if runtime == "auto":
         candidates = installed

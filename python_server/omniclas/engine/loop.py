@@ -3,8 +3,10 @@
 Each round trains the base models (one per backbone) on the manual plus automatic labels, estimates how good the
 model to be saved is, and, if the process distills, labels the unlabelled images (models x views vote) and lets
 the selection rule (:mod:`.select`) pick which automatic labels join. It stops when no unlabelled image is left,
-the rule picks none, the maximum number of rounds is reached, or the estimate fell for two rounds in a row. The
-round with the best estimate wins.
+the rule picks none, the maximum number of rounds is reached, or the estimate fell more than one standard error
+below its best for two rounds in a row. The round kept is the latest whose estimate is within one standard error
+of the best: with a handful of labels the estimate moves one image at a time, and its noise must not undo what
+the automatic labels add.
 
 The estimate: for linear heads, cross-validation of the whole procedure. The manual labels are split into folds;
 beside the main chain (all manual labels), one chain per fold runs the same rounds without that fold's labels
@@ -22,6 +24,7 @@ import logging
 import random
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +48,12 @@ from .views import ViewPlan, candidate_views, choose_views, plan_views
 from .vote import ensemble_vote
 
 log = logging.getLogger(__name__)
-PATIENCE = 2  # rounds the estimate may fall below its best before the loop stops
+PATIENCE = 2  # rounds the estimate may fall out of reach of its best before the loop stops
+
+
+def standard_error(accuracy: float, n: int) -> float:
+    """Binomial standard error of an accuracy measured on ``n`` images (at least one image's worth)."""
+    return max(float(np.sqrt(accuracy * (1 - accuracy) / max(n, 1))), 1.0 / max(n, 1))
 
 
 @dataclass
@@ -99,16 +107,177 @@ def _folds(idx: np.ndarray, y: np.ndarray, k: int, seed: int) -> list[tuple]:
     k = min(k, int(np.bincount(y).max()))
     if k < 2:
         return []
-    out = []
-    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    with np.errstate(all="ignore"):
-        import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a class with fewer images than folds sits out some folds
+        splits = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(idx, y))
+    return [(idx[tr], y[tr], idx[te], y[te]) for tr, te in splits]
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # a class with fewer images than folds sits out some
-            for tr, te in splitter.split(idx, y):
-                out.append((idx[tr], y[tr], idx[te], y[te]))
-    return out
+
+@dataclass
+class RoundState:
+    """Where the rounds stand: what resume restores."""
+
+    history: list = field(default_factory=list)
+    next_round: int = 0
+    kept_round: int = -1
+    kept_models: list = field(default_factory=list)
+    best_accuracy: float = -1.0
+    below: int = 0  # consecutive rounds out of reach of the best
+    stop_reason: str = "maximum number of iterations reached"
+
+
+class _Run:
+    """One training run: the dataset as index arrays into the image bank, the chains, the views, the rounds."""
+
+    def __init__(self, cfg: TrainConfig, report: Reporter, bank: ImageBank | None):
+        self.cfg, self.report = cfg, report
+        self.proc = get_process(cfg.process)
+        self.linear = cfg.head == "linear"
+        report(stage="loading", message=f"reading {cfg.dataset}")
+        self.ds = load_dataset(cfg.dataset)
+        self.split = split_dataset(self.ds, cfg.test_fraction, 0.0 if self.linear else cfg.valid_fraction, cfg.seed)
+        if self.proc.distills and not self.split.unlabelled:
+            raise DatasetError(f"process {self.proc.name} needs unlabelled images in {self.ds.root / 'unlabelled'}, "
+                               f"and there are none; put them there or use process 'nd'", field="process")
+        self.size = cfg.image_size or choose_image_size(self.ds.typical_size())
+        self.n_classes = len(self.ds.classes)
+        # One tensor holds every image, resized once; index arrays name the subsets.
+        self.paths = [p for p, _ in self.split.train + self.split.valid + self.split.test] + list(self.split.unlabelled)
+        self.index = {p: i for i, p in enumerate(self.paths)}
+        if bank is None:
+            bank = ImageBank(resize_batch([self.ds.images[p] for p in self.paths], self.size), bf16=cfg.bf16,
+                             batch_size=max(cfg.batch_size, 64), runtime=cfg.runtime, report=report)
+        elif len(bank) != len(self.paths) or bank.size != self.size:  # shared between runs (benchmarks)
+            raise ConfigError("the shared image bank does not match this dataset split", field="bank")
+        bank.report = report
+        self.bank = bank
+        self.train_idx, self.y_train = self._indices(self.split.train)
+        valid_idx, y_valid = self._indices(self.split.valid)
+        self.test_idx, self.y_test = self._indices(self.split.test)
+        self.pool_idx = np.array([self.index[p] for p in self.split.unlabelled], dtype=int)
+        self.main = Chain(self.train_idx, self.y_train, valid_idx, y_valid)
+        self.folds = _folds(self.train_idx, self.y_train, cfg.cv_folds, cfg.seed) if self.linear else []
+        self.chains = [self.main] + [Chain(*fold) for fold in self.folds]
+        self.estimate = ({"method": "cross-validation", "folds": len(self.folds)} if self.folds else
+                         {"method": "validation split", "images": int(len(valid_idx))})
+
+    def _indices(self, items) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([self.index[p] for p, _ in items], dtype=int), np.array([y for _, y in items], dtype=int)
+
+    def plan_views(self, state: dict | None) -> ViewPlan:
+        """Plan the work, then choose the views on held-out labels (or take them all)."""
+        cfg, report, n_bodies = self.cfg, self.report, len(self.cfg.backbones)
+        candidates = candidate_views(cfg.transforms, cfg.train_views, cfg.predict_views)
+        pool = len(self.pool_idx) if self.proc.distills else 0
+        report.plan("features", n_bodies * (len(self.train_idx) * (len(candidates) if self.linear else 1)
+                                            + (pool + len(self.test_idx)) * len(candidates)))
+        report.plan("fit", n_bodies * len(self.chains) * (cfg.max_iterations + 1))
+        if state:
+            views = ViewPlan(**state["views"])
+        elif self.linear and cfg.auto_views and self.folds and len(candidates) > 1:
+            report(stage="features", message=f"choosing views among {', '.join(candidates[1:])} on held-out labels")
+            chosen, trials = choose_views(self.bank, cfg.backbones, self.folds, candidates, self.n_classes, cfg.seed)
+            views = plan_views(cfg, chosen, self.linear, trials)
+        else:
+            views = plan_views(cfg, candidates, self.linear)
+        # Now the plan knows which views the pool (labelling and training) and the test images need.
+        pool_views = set(views.label) | set(views.train)
+        report.planned["features"] = report.done.get("features", 0.0) + n_bodies * (
+            pool * len(pool_views) + len(self.test_idx) * len(views.predict))
+        return views
+
+    def restore(self, out_dir: Path, state: dict) -> RoundState:
+        for chain, autos in zip(self.chains, state["chains"]):
+            chain.auto = {self.index[self.ds.root / r["path"]]: r for r in autos if self.ds.root / r["path"] in self.index}
+        _load_main_heads(out_dir, self.main, self.cfg.backbones)
+        log.info("resuming %s at round %d", out_dir, state["next_iteration"])
+        return RoundState(history=state["history"], next_round=state["next_iteration"],
+                          kept_round=state["best_iteration"], best_accuracy=state.get("best_accuracy", -1.0),
+                          below=state.get("below", 0),
+                          kept_models=_load_checkpoint_models(out_dir, state, self.bank, self.n_classes))
+
+    def rounds(self, views: ViewPlan, rs: RoundState, out_dir: Path) -> RoundState:
+        """Train, estimate, label and select, round after round, until a stop condition."""
+        cfg, report, main = self.cfg, self.report, self.main
+        rule = get_selection(cfg.selection)
+        for it in range(rs.next_round, cfg.max_iterations + 1):
+            fit_idx, _, auto_idx = main.fit_set()
+            report(stage="training", iteration=it, model="", message=f"round {it}: training {len(cfg.backbones)} "
+                   f"model(s) on {len(fit_idx)} images ({len(auto_idx)} automatic)"
+                   + (f", {len(self.folds)} folds" if self.folds else ""))
+            # The main chain starts from its last round's heads; each fold chain from the main chain's new ones,
+            # which it nearly shares: 2-3x fewer solver steps than a cold start.
+            main.models = [_fit(cfg, self.bank, main, m, b, views, self.n_classes, report, warm=_warm(main, m))
+                           for m, b in enumerate(cfg.backbones)]
+            for chain in self.chains[1:]:
+                chain.models = [_fit(cfg, self.bank, chain, m, b, views, self.n_classes, report, warm=_warm(main, m))
+                                for m, b in enumerate(cfg.backbones)]
+            record = {"iteration": it, "train_images": int(len(fit_idx)), "automatic_labels": int(len(auto_idx)),
+                      **_estimate(cfg, self.bank, self.chains, self.folds, views, self.n_classes),
+                      # reported only, never used to choose: how the test set saw each round
+                      "test_accuracy": _test_accuracy(cfg, self.bank, main.models, self.test_idx, self.y_test, views)}
+            rs.history.append(record)
+            rs.best_accuracy = max(rs.best_accuracy, record["estimate_accuracy"])
+            record["tolerance"] = round(standard_error(rs.best_accuracy, record.get("estimate_images", 0)), 4)
+            if record["estimate_accuracy"] >= rs.best_accuracy - record["tolerance"]:
+                rs.kept_round, rs.kept_models, rs.below = it, list(main.models), 0
+            else:
+                rs.below += 1
+                if rs.below >= PATIENCE:
+                    rs.stop_reason = (f"estimated accuracy fell more than one standard error below the best for "
+                                      f"{PATIENCE} rounds; round {rs.kept_round} kept")
+                    return rs
+            if it == cfg.max_iterations:
+                return rs
+            report(stage="labelling", iteration=it, model="", message=f"labelling with {len(cfg.backbones)} "
+                   f"model(s) x {len(views.label)} view(s)")
+            for c, chain in enumerate(self.chains):
+                taken = _label(cfg, self.bank, chain, self.pool_idx, views, rule, it, self.n_classes, self.ds,
+                               self.paths)
+                if c == 0:
+                    record.update(taken)
+            rs.next_round = it + 1
+            _save_checkpoint(out_dir, self.chains, rs, views)
+            if record["remaining_before"] == 0:
+                rs.stop_reason = "no unlabelled image left"
+                return rs
+            if record["labelled"] == 0:
+                rs.stop_reason = f"the selection rule '{cfg.selection}' took no image"
+                return rs
+        return rs
+
+    def save(self, out_dir: Path, views: ViewPlan, rs: RoundState, started: float) -> RunResult:
+        """Build the saved network from the kept round's models, score it on the test set, write the run."""
+        cfg, bank, models = self.cfg, self.bank, rs.kept_models
+        self.report(stage="evaluating", message="scoring the saved model on the test set")
+        test_probs = [np.mean([predict_proba(bank, m, self.test_idx, v) for v in _member_views(m, views)], axis=0)
+                      for m in models]
+        member_test = [float((p.argmax(1) == self.y_test).mean()) if len(self.y_test) else 0.0 for p in test_probs]
+        if cfg.keep == "ensemble" or len(models) == 1:
+            kept = list(range(len(models)))
+        elif cfg.keep == "best":
+            by_backbone = rs.history[rs.kept_round]["estimate_by_backbone"]
+            kept = [int(np.argmax([by_backbone[m.backbone]["accuracy"] for m in models]))]
+        else:  # best_on_test: the paper's choice
+            kept = [int(np.argmax(member_test))]
+        norms = [get_backbone_cfg(models[i].backbone) for i in kept]
+        network = net.Network([models[i].to_classifier(bank, self.n_classes) for i in kept],
+                              [(c.mean, c.std) for c in norms], views=views.predict if self.linear else ["original"])
+        model_manifest = net.describe(network, [models[i].backbone for i in kept], [models[i].kind for i in kept],
+                                      self.ds.classes, self.size)
+        predictor = Predictor(network, model_manifest, bf16=cfg.bf16, batch_size=cfg.batch_size, runtime=cfg.runtime)
+        self.report(stage="saving", message=f"writing {out_dir}")
+        manifest = write_run(
+            out_dir, predictor, cfg=cfg, dataset=self.ds, split=self.split, history=rs.history,
+            auto=[a for a in self.main.auto.values() if a["iteration"] < rs.kept_round], best_round=rs.kept_round,
+            stop_reason=rs.stop_reason,
+            candidates=[{"backbone": m.backbone, "kind": m.kind, "test_accuracy": a, "kept": i in kept}
+                        for i, (m, a) in enumerate(zip(models, member_test))],
+            y_test=self.y_test, test_probs=(np.mean([test_probs[i] for i in kept], axis=0) if len(self.test_idx)
+                                            else np.zeros((0, self.n_classes))),
+            views=views.to_dict(), estimate=self.estimate, runtime=bank.runtime_info,
+            wall_time_s=time.monotonic() - started, stage_seconds=self.report.stage_seconds)
+        return RunResult(out_dir, manifest, predictor, bank)
 
 
 def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False, bank: ImageBank | None = None) -> RunResult:
@@ -119,9 +288,9 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False, ba
         progress: called with a :class:`~omniclas.progress.ProgressEvent` as work advances.
         cancel: a zero-argument callable; when it returns True, :class:`~omniclas.errors.Cancelled` is raised.
         resume: continue from the last finished round recorded in ``cfg.out_dir/checkpoint``.
+        bank: the image bank of an earlier run on the same dataset and split (benchmarks), to reuse its features.
     """
     cfg = cfg.resolved()
-    proc = get_process(cfg.process)
     out_dir = Path(cfg.out_dir) if cfg.out_dir else _default_out_dir(cfg)
     cfg.out_dir = str(out_dir)
     if not resume and (out_dir / MANIFEST_FILE).exists():
@@ -130,155 +299,21 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False, ba
         raise ConfigError(f"{out_dir} has no interrupted run to resume (no checkpoint/state.json)", field="out_dir")
     if not resume:
         shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)  # a stale, abandoned run's state
-    report = Reporter(progress, cancel, max_iterations=cfg.max_iterations, n_models=len(cfg.backbones))
     for name in cfg.backbones:
         get_backbone_cfg(name)  # unknown names fail before any work
     started = time.monotonic()
     _seed_everything(cfg.seed)
-    linear = cfg.head == "linear"
-
-    report(stage="loading", message=f"reading {cfg.dataset}")
-    ds = load_dataset(cfg.dataset)
-    split = split_dataset(ds, cfg.test_fraction, 0.0 if linear else cfg.valid_fraction, cfg.seed)
-    if proc.distills and not split.unlabelled:
-        raise DatasetError(f"process {proc.name} needs unlabelled images in {ds.root / 'unlabelled'}, and there are "
-                           f"none; put them there or use process 'nd'", field="process")
-    size = cfg.image_size or choose_image_size(ds.typical_size())
-    n_classes = len(ds.classes)
-
-    # One tensor holds every image, resized once; index arrays name the subsets.
-    paths = [p for p, _ in split.train + split.valid + split.test] + list(split.unlabelled)
-    index = {p: i for i, p in enumerate(paths)}
-    if bank is None:
-        bank = ImageBank(resize_batch([ds.images[p] for p in paths], size), bf16=cfg.bf16,
-                         batch_size=max(cfg.batch_size, 64), runtime=cfg.runtime, report=report)
-    else:  # a bank shared between runs on the same images (benchmarks): same order, same size
-        if len(bank) != len(paths) or bank.size != size:
-            raise ConfigError("the shared image bank does not match this dataset split", field="bank")
-        bank.report = report
-
-    def idx_of(items):
-        return np.array([index[p] for p, _ in items], dtype=int), np.array([y for _, y in items], dtype=int)
-
-    train_idx, y_train = idx_of(split.train)
-    valid_idx, y_valid = idx_of(split.valid)
-    test_idx, y_test = idx_of(split.test)
-    pool_idx = np.array([index[p] for p in split.unlabelled], dtype=int)
-
-    main = Chain(train_idx, y_train, valid_idx, y_valid)
-    folds = _folds(train_idx, y_train, cfg.cv_folds, cfg.seed) if linear else []
-    chains = [main] + [Chain(tr, ytr, te, yte) for tr, ytr, te, yte in folds]
-    estimate = {"method": "cross-validation", "folds": len(folds)} if folds else \
-        {"method": "validation split", "images": int(len(valid_idx))}
-    if linear and not folds:  # every class has a single manual label: nothing can be held out
-        estimate = {"method": "none (one manual label per class)", "folds": 0}
-
-    # Plan the feature passes: labelled images under every candidate view, then pool and test images.
-    candidates = candidate_views(cfg.transforms, cfg.train_views, cfg.predict_views)
-    n_bodies = len(cfg.backbones)
-    report.plan("features", n_bodies * (len(train_idx) * (len(candidates) if linear else 1)
-                                        + (len(pool_idx) * len(candidates) if proc.distills else 0)
-                                        + len(test_idx) * len(candidates)))
-    report.plan("fit", n_bodies * len(chains) * (cfg.max_iterations + 1))
-
+    report = Reporter(progress, cancel, max_iterations=cfg.max_iterations, n_models=len(cfg.backbones))
+    run = _Run(cfg, report, bank)
     state = _load_checkpoint(out_dir) if resume else None
-    if state:
-        views = ViewPlan(**state["views"])
-    elif linear and cfg.auto_views and folds and len(candidates) > 1:
-        report(stage="features", message=f"choosing views among {', '.join(candidates[1:])} on held-out labels")
-        chosen, trials = choose_views(bank, cfg.backbones, folds, candidates, n_classes, cfg.seed)
-        views = plan_views(cfg, chosen, linear, trials)
-    else:
-        views = plan_views(cfg, candidates, linear)
-    # The plan now knows which views the pool and test images need.
-    pool_views = set(views.label) | set(views.train)  # automatic labels train under the train views too
-    report.planned["features"] = report.done.get("features", 0.0) + n_bodies * (
-        (len(pool_idx) * len(pool_views) if proc.distills else 0) + len(test_idx) * len(views.predict))
-
-    rule = get_selection(cfg.selection)
-    history: list[dict] = []
-    best_round, best_score, best_models, below = -1, (-1.0, 0.0), [], 0
-    first_round = 0
-    if state:
-        for chain, autos in zip(chains, state["chains"]):
-            chain.auto = {index[ds.root / r["path"]]: r for r in autos if ds.root / r["path"] in index}
-        _load_chain_heads(out_dir, chains, cfg.backbones)
-        history, first_round = state["history"], state["next_iteration"]
-        best_round, best_score = state["best_iteration"], tuple(state["best_score"])
-        best_models = _load_checkpoint_models(out_dir, state, bank, n_classes)
-        log.info("resuming %s at round %d", out_dir, first_round)
-    stop_reason = "maximum number of iterations reached"
-
-    for it in range(first_round, cfg.max_iterations + 1):
-        fit_idx, fit_y, auto_idx = main.fit_set()
-        report(stage="training", iteration=it, model="", message=f"round {it}: training {n_bodies} model(s) on "
-               f"{len(fit_idx)} images ({len(auto_idx)} automatic)" + (f", {len(folds)} folds" if folds else ""))
-        for chain in chains:
-            chain.models = [_fit(cfg, bank, chain, m, b, views, n_classes, report, warm=_warm(chain, m))
-                            for m, b in enumerate(cfg.backbones)]
-        record = {"iteration": it, "train_images": int(len(fit_idx)), "automatic_labels": int(len(auto_idx)),
-                  **_estimate(cfg, bank, chains, folds, views, n_classes),
-                  # reported only, never used to choose: how the test set saw each round
-                  "test_accuracy": _test_accuracy(cfg, bank, main.models, test_idx, y_test, views)}
-        history.append(record)
-        score = (record["estimate_accuracy"], -record["estimate_loss"])
-        if score > best_score:
-            best_round, best_score, best_models, below = it, score, list(main.models), 0
-        else:
-            below += 1
-            if below >= PATIENCE:
-                stop_reason = (f"estimated accuracy fell below round {best_round}'s for {PATIENCE} rounds; "
-                               f"round {best_round} kept")
-                break
-        if it == cfg.max_iterations:
-            break
-        report(stage="labelling", iteration=it, model="", message=f"labelling with {n_bodies} model(s) x "
-               f"{len(views.label)} view(s)")
-        for c, chain in enumerate(chains):
-            taken = _label(cfg, bank, chain, pool_idx, views, rule, it, n_classes, ds, paths)
-            if c == 0:
-                record.update(taken)
-        _save_checkpoint(out_dir, it + 1, chains, history, best_round, best_score, best_models, views)
-        if record["remaining_before"] == 0:
-            stop_reason = "no unlabelled image left"
-            break
-        if record["labelled"] == 0:
-            stop_reason = f"the selection rule '{cfg.selection}' took no image"
-            break
-
-    report(stage="evaluating", message="scoring the saved model on the test set")
-    classifiers = [m.to_classifier(bank, n_classes) for m in best_models]
-    test_probs_by_member = [np.mean([predict_proba(bank, m, test_idx, v) for v in _member_views(m, views)], axis=0)
-                            for m in best_models]
-    member_test = [float((p.argmax(1) == y_test).mean()) if len(y_test) else 0.0 for p in test_probs_by_member]
-    best_record = history[best_round]
-    if cfg.keep == "ensemble" or len(best_models) == 1:
-        members = list(range(len(best_models)))
-    elif cfg.keep == "best":
-        members = [int(np.argmax([best_record["estimate_by_backbone"][m.backbone]["accuracy"] for m in best_models]))]
-    else:  # best_on_test: the paper's choice
-        members = [int(np.argmax(member_test))]
-    network = net.Network([classifiers[i] for i in members],
-                          [(get_backbone_cfg(best_models[i].backbone).mean, get_backbone_cfg(best_models[i].backbone).std)
-                           for i in members],
-                          views=views.predict if linear else ["original"])
-    model_manifest = net.describe(network, [best_models[i].backbone for i in members],
-                                  [best_models[i].kind for i in members], ds.classes, size)
-    test_probs = np.mean([test_probs_by_member[i] for i in members], axis=0) if len(test_idx) else \
-        np.zeros((0, n_classes))
-    predictor = Predictor(network, model_manifest, bf16=cfg.bf16, batch_size=cfg.batch_size, runtime=cfg.runtime)
-    report(stage="saving", message=f"writing {out_dir}")
-    manifest = write_run(out_dir, predictor, cfg=cfg, dataset=ds, split=split, history=history,
-                         auto=[a for a in main.auto.values() if a["iteration"] < best_round], best_round=best_round, stop_reason=stop_reason,
-                         candidates=[{"backbone": m.backbone, "kind": m.kind, "test_accuracy": a,
-                                      "kept": i in members} for i, (m, a) in enumerate(zip(best_models, member_test))],
-                         y_test=y_test, test_probs=test_probs, views=views.to_dict(), estimate=estimate,
-                         runtime=bank.runtime_info, wall_time_s=time.monotonic() - started,
-                         stage_seconds=report.stage_seconds)
+    views = run.plan_views(state)
+    rounds = run.restore(out_dir, state) if state else RoundState()
+    rounds = run.rounds(views, rounds, out_dir)
+    result = run.save(out_dir, views, rounds, started)
     shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)  # the run is complete; nothing left to resume
-    acc = manifest["test"]["accuracy"]
-    report(stage="done", message=(f"test accuracy {acc:.3f}; " if acc is not None else "") + stop_reason)
-    return RunResult(out_dir, manifest, predictor, bank)
+    acc = result.manifest["test"]["accuracy"]
+    report(stage="done", message=(f"test accuracy {acc:.3f}; " if acc is not None else "") + rounds.stop_reason)
+    return result
 
 
 def _member_views(model: BaseModel, views: ViewPlan) -> list[str]:
@@ -373,15 +408,15 @@ def _label(cfg, bank, chain: Chain, pool_idx, views: ViewPlan, rule, it: int, n_
 
 # --- checkpoints for resume: the state after a finished round ---
 
-def _save_checkpoint(out_dir: Path, next_iteration, chains, history, best_round, best_score, best_models, views) -> None:
+def _save_checkpoint(out_dir: Path, chains, rs: RoundState, views: ViewPlan) -> None:
     from safetensors.numpy import save_file as save_numpy
     from safetensors.torch import save_file
 
     ck = out_dir / "checkpoint"
     ck.mkdir(parents=True, exist_ok=True)
     models = []
-    for m in best_models:
-        name = f"round{best_round}-{m.backbone}.safetensors"
+    for m in rs.kept_models:
+        name = f"round{rs.kept_round}-{m.backbone}.safetensors"
         if not (ck / name).exists():
             if m.kind == "linear":
                 save_numpy({"coef": m.coef, "bias": m.bias}, str(ck / name))
@@ -389,14 +424,14 @@ def _save_checkpoint(out_dir: Path, next_iteration, chains, history, best_round,
                 save_file({k: v.contiguous() for k, v in m.classifier.state_dict().items()}, str(ck / name))
         models.append({"file": name, "backbone": m.backbone, "kind": m.kind,
                        "valid_accuracy": m.valid_accuracy, "valid_loss": m.valid_loss})
-    # The chains' last linear heads: the next round starts its fits from them, so resume must too.
-    heads = {f"{c}/{m}/{part}": getattr(model, part) for c, chain in enumerate(chains)
-             for m, model in enumerate(chain.models) if model.kind == "linear" for part in ("coef", "bias")}
+    # The main chain's last linear heads: the next round starts its fits from them, so resume must too.
+    heads = {f"{m}/{part}": getattr(model, part) for m, model in enumerate(chains[0].models)
+             if model.kind == "linear" for part in ("coef", "bias")}
     save_numpy(heads, str(ck / "heads.safetensors.tmp"))
     (ck / "heads.safetensors.tmp").replace(ck / "heads.safetensors")
-    state = {"next_iteration": next_iteration, "chains": [list(c.auto.values()) for c in chains], "history": history,
-             "best_iteration": best_round, "best_score": list(best_score), "best_models": models,
-             "views": views.to_dict()}
+    state = {"next_iteration": rs.next_round, "chains": [list(c.auto.values()) for c in chains],
+             "history": rs.history, "best_iteration": rs.kept_round, "best_accuracy": rs.best_accuracy,
+             "below": rs.below, "best_models": models, "views": views.to_dict()}
     tmp = ck / "state.json.tmp"
     tmp.write_text(json.dumps(state, indent=1))
     tmp.replace(ck / "state.json")
@@ -407,15 +442,14 @@ def _load_checkpoint(out_dir: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _load_chain_heads(out_dir: Path, chains, backbones) -> None:
+def _load_main_heads(out_dir: Path, main: Chain, backbones) -> None:
     from safetensors.numpy import load_file as load_numpy
 
     path = out_dir / "checkpoint" / "heads.safetensors"
     heads = load_numpy(str(path)) if path.is_file() else {}
-    for c, chain in enumerate(chains):
-        if f"{c}/0/coef" in heads:
-            chain.models = [BaseModel(b, "linear", coef=heads[f"{c}/{m}/coef"], bias=heads[f"{c}/{m}/bias"])
-                            for m, b in enumerate(backbones)]
+    if "0/coef" in heads:
+        main.models = [BaseModel(b, "linear", coef=heads[f"{m}/coef"], bias=heads[f"{m}/bias"])
+                       for m, b in enumerate(backbones)]
 
 
 def _load_checkpoint_models(out_dir: Path, state: dict, bank: ImageBank, n_classes: int) -> list[BaseModel]:

@@ -186,7 +186,9 @@ class JobManager:
                "cancel_requested": False, "resume": False, "runner": None, "heartbeat": None,
                "run_dir": str(self.jobs_dir / job_id / "run"), "dataset_roots": list(self.dataset_roots)}
         self.store.create(job)
-        self.store.append_log(job_id, [f"{job['created']} queued: {spec}"])
+        options = ", ".join(f"{k}={v}" for k, v in spec.items() if k not in ("dataset", "process"))
+        self.store.append_log(job_id, [f"{job['created']} queued: process {spec.get('process', 'imdd')} on "
+                                       f"{Path(spec['dataset']).name}" + (f" ({options})" if options else "")])
         try:
             self.dispatcher.submit(job)
         except Exception as err:

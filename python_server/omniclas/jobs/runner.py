@@ -115,7 +115,8 @@ def execute(store: JobStore, job: dict, token: str) -> dict | None:
         pkg_log.setLevel(logging.INFO)
     beat = threading.Thread(target=heartbeat, name=f"heartbeat-{job_id}", daemon=True)
     beat.start()
-    resume = bool(job.get("resume"))
+    # A job stopped before its first finished round has nothing to resume from: it starts again.
+    resume = bool(job.get("resume")) and (Path(job["run_dir"]) / "checkpoint" / "state.json").is_file()
     store.append_log(job_id, [f"{now_iso()} {'resuming' if resume else 'starting'} job {job_id} "
                               f"(attempt {job.get('attempts', 1)}) on {token}"])
     final: dict

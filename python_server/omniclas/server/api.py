@@ -17,6 +17,7 @@ from ..jobs.manager import LOG_TAIL_MAX, JobNotFound, JobStateError
 from ..jobs.paths import resolve_under_roots
 from ..registry.errors import ModelNotFound
 from ..report_html import REPORT_FILE
+from .auth import has_valid_token
 from .uploads import budget_for
 
 meta_bp = Blueprint("meta", __name__)
@@ -54,8 +55,11 @@ def json_body(required=(), optional=()) -> dict:
 def health():
     svc = services()
     bf16 = current_app.config.get("BF16")
-    return jsonify({"status": "ok", "version": __version__, "auth_required": bool(current_app.config.get("TOKEN")),
-                    "queue": svc.jobs.mode, "bf16": "auto" if bf16 is None else bool(bf16)})
+    body = {"status": "ok", "version": __version__, "auth_required": bool(current_app.config.get("TOKEN")),
+            "queue": svc.jobs.mode, "bf16": "auto" if bf16 is None else bool(bf16)}
+    if has_valid_token():  # where training datasets must lie (Fiji checks a dataset before it submits); not public
+        body["dataset_roots"] = list(current_app.config["DATASET_ROOTS"])
+    return jsonify(body)
 
 
 @meta_bp.get("/frameworks")

@@ -45,6 +45,15 @@ def token_required() -> bool:
     return not (current_app.config.get("PUBLIC_READ") and request.method in SAFE_METHODS)
 
 
+def has_valid_token() -> bool:
+    """True when the server has no token, or the request carries it (for what only trusted callers may see)."""
+    token = current_app.config.get("TOKEN")
+    if not token:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 def host_name(host: str) -> str:
     """``"[::1]:5000"`` -> ``"::1"``, ``"Example.org.:80"`` -> ``"example.org"``."""
     host = host.strip().lower()

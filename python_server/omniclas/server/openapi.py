@@ -162,8 +162,10 @@ def openapi_document(config) -> dict:
         "/health": {"get": op("server status", {"200": _json(_obj(
             status={"type": "string"}, version={"type": "string"}, auth_required={"type": "boolean"},
             queue={"type": "string", "enum": ["embedded", "redis"]},
-            bf16={"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["auto"]}]}))}, "meta",
-            open_route=True)},
+            bf16={"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["auto"]}]},
+            dataset_roots={"type": "array", "items": {"type": "string"},
+                           "description": "only for callers that may train: no token set, or the token sent"}))},
+            "meta", open_route=True)},
         "/frameworks": {"get": op("model frameworks (plug-ins)", {"200": _json(_obj(
             frameworks=STRS, details={"type": "array", "items": _obj(
                 name={"type": "string"}, description={"type": "string"}, error={"type": "string"})}))}, "meta",

@@ -15,6 +15,8 @@ public final class Dto {
         public String status;
         public String version;
         @SerializedName("auth_required") public boolean authRequired;
+        /** The server's dataset roots, where it publishes them (newer servers); null otherwise. */
+        @SerializedName("dataset_roots") public List<String> datasetRoots;
     }
 
     public static class Backbone {
@@ -24,18 +26,43 @@ public final class Dto {
         @Override public String toString() { return name; }
     }
 
+    /** One process of GET /processes: its properties (ensemble, tta, iterative, distills, ...) and defaults. */
     public static class ProcessInfo {
         public String id;
         public String name;
         public String description;
         @SerializedName("needs_unlabelled") public boolean needsUnlabelled;
-        public Map<String, Object> defaults;
+        /** 1 when the process trains exactly one backbone, null when it takes any number. */
+        @SerializedName("max_backbones") public Integer maxBackbones;
+        /** Default value of every option (by option name), as the CLI resolves them for this process. */
+        public Map<String, Object> defaults = new LinkedHashMap<>();
+        /** Every property of the process as the server sent it (for the options' "applies" conditions). */
+        public transient Map<String, Object> properties = new LinkedHashMap<>();
 
-        public ProcessInfo() {}
-        public ProcessInfo(String id, String name, boolean needsUnlabelled, String description) {
-            this.id = id; this.name = name; this.needsUnlabelled = needsUnlabelled; this.description = description;
-        }
         @Override public String toString() { return id; }
+    }
+
+    /** One training option of GET /processes: how to show it and when it applies. */
+    public static class OptionInfo {
+        public String name;
+        public String label;
+        /** choice | multichoice | number | integer | boolean */
+        public String type;
+        public String help;
+        public List<String> choices = new ArrayList<>();
+        public Double minimum;
+        public Double maximum;
+        public boolean advanced;
+        /** Conditions that must all hold: process property → bool, or option name → list of allowed values. */
+        public Map<String, Object> applies = new LinkedHashMap<>();
+
+        @Override public String toString() { return name; }
+    }
+
+    /** GET /processes: the processes and the options the wizard renders. */
+    public static class Catalog {
+        public List<ProcessInfo> processes = new ArrayList<>();
+        public List<OptionInfo> options = new ArrayList<>();
     }
 
     public static class Model {
@@ -72,22 +99,6 @@ public final class Dto {
         public List<PredictResult> results = new ArrayList<>();
     }
 
-    /** Training job request; null fields are left out so the server uses its defaults. */
-    public static class JobSpec {
-        public String dataset;
-        public String process;
-        public List<String> backbones;
-        public String head;
-        public List<String> transforms;
-        public Double threshold;
-        @SerializedName("max_iterations") public Integer maxIterations;
-        @SerializedName("frozen_epochs") public Integer frozenEpochs;
-        @SerializedName("unfrozen_epochs") public Integer unfrozenEpochs;
-        @SerializedName("image_size") public Integer imageSize;
-        @SerializedName("batch_size") public Integer batchSize;
-        public Integer seed;
-    }
-
     public static class JobProgress {
         public String stage;
         public Integer iteration;
@@ -104,6 +115,7 @@ public final class Dto {
         @SerializedName("class") public String className;
         public Double precision;
         public Double recall;
+        public Double f1;
         public Integer support;
     }
 
@@ -117,14 +129,17 @@ public final class Dto {
 
     public static class Job {
         public String id;
-        @SerializedName(value = "state") public String state;
-        public JobSpec spec;
+        public String state;
+        /** The job's options as the server stored them (dataset, process and option names). */
+        public Map<String, Object> spec = new LinkedHashMap<>();
         public String created;
         public String started;
         public String finished;
         public JobProgress progress;
         public JobResult result;
         public String error;
+        /** True for interrupted, failed and cancelled jobs: POST /jobs/id/resume continues them. */
+        public boolean resumable;
         /** Only in the 202 answer of POST /jobs, which names the id "job_id". */
         @SerializedName("job_id") public String jobId;
 
@@ -133,11 +148,16 @@ public final class Dto {
             return "finished".equals(state) || "failed".equals(state) || "cancelled".equals(state)
                     || "interrupted".equals(state);
         }
+        public boolean isActive() { return "queued".equals(state) || "running".equals(state); }
+        /** A spec entry as text ("" when absent). */
+        public String specText(String key) {
+            Object v = spec == null ? null : spec.get(key);
+            return v == null ? "" : String.valueOf(v);
+        }
     }
 
     static class ModelsResponse { List<Model> models = new ArrayList<>(); }
     static class BackbonesResponse { List<Backbone> backbones = new ArrayList<>(); }
-    static class ProcessesResponse { List<ProcessInfo> processes = new ArrayList<>(); }
     static class JobsResponse { List<Job> jobs = new ArrayList<>(); }
     static class LogResponse { List<String> lines = new ArrayList<>(); }
     static class ErrorBody { String message; String field; Integer status; @SerializedName("error_id") String errorId; }

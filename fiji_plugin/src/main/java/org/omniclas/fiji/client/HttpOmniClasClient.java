@@ -71,8 +71,35 @@ public class HttpOmniClasClient implements OmniClasClient {
         return get("/backbones", Dto.BackbonesResponse.class).backbones;
     }
 
-    @Override public List<Dto.ProcessInfo> processes() throws OmniClasException {
-        return get("/processes", Dto.ProcessesResponse.class).processes;
+    @Override public Dto.Catalog catalog() throws OmniClasException {
+        String text = send("GET", "/processes", null, null, readTimeoutMs);
+        return parseCatalog(text, serverUrl);
+    }
+
+    /** The catalog, each process also keeping all its properties (for the options' "applies" conditions). */
+    @SuppressWarnings("unchecked")
+    public static Dto.Catalog parseCatalog(String text, String serverUrl) throws OmniClasException {
+        Dto.Catalog catalog;
+        try {
+            catalog = GSON.fromJson(text, Dto.Catalog.class);
+            JsonElement root = GSON.fromJson(text, JsonElement.class);
+            if (catalog != null && root.isJsonObject() && root.getAsJsonObject().has("processes")) {
+                com.google.gson.JsonArray raw = root.getAsJsonObject().getAsJsonArray("processes");
+                for (int i = 0; i < raw.size() && i < catalog.processes.size(); i++) {
+                    catalog.processes.get(i).properties = GSON.fromJson(raw.get(i), Map.class);
+                }
+            }
+        } catch (JsonParseException | IllegalStateException | ClassCastException e) {
+            throw new OmniClasException(0, "The server at " + serverUrl + " did not answer GET /processes with "
+                    + "OmniClas JSON: " + abbreviate(text), null);
+        }
+        if (catalog == null || catalog.processes == null || catalog.processes.isEmpty()
+                || catalog.options == null || catalog.options.isEmpty()) {
+            throw new OmniClasException(0, "The server at " + serverUrl + " does not describe its training options "
+                    + "(GET /api/v1/processes has no \"options\"). Update the OmniClas server to the version of "
+                    + "this plugin.", null);
+        }
+        return catalog;
     }
 
     @Override public List<Dto.Model> models() throws OmniClasException {
@@ -100,7 +127,7 @@ public class HttpOmniClasClient implements OmniClasClient {
         return parse(text, Dto.PredictResponse.class);
     }
 
-    @Override public Dto.Job submitJob(Dto.JobSpec spec) throws OmniClasException {
+    @Override public Dto.Job submitJob(Map<String, Object> spec) throws OmniClasException {
         Dto.Job job = postJson("/jobs", spec, Dto.Job.class);
         if (job.id == null) job.id = job.jobId;
         return job;
@@ -128,6 +155,25 @@ public class HttpOmniClasClient implements OmniClasClient {
 
     @Override public Dto.Model registerJob(String id, String name) throws OmniClasException {
         return postJson("/jobs/" + enc(id) + "/register", Collections.singletonMap("name", name), Dto.Model.class);
+    }
+
+    @Override public String jobReportUrl(String id) {
+        return apiBase + "/jobs/" + enc(id) + "/report";
+    }
+
+    @Override public String modelReportUrl(String name) {
+        return apiBase + "/models/" + enc(name) + "/report";
+    }
+
+    @Override public void checkReport(String url) throws OmniClasException {
+        if (!url.startsWith(apiBase + "/")) throw new IllegalArgumentException(url + " is not on " + apiBase);
+        try {
+            send("HEAD", url.substring(apiBase.length()), null, null, readTimeoutMs);
+        } catch (OmniClasException e) {
+            if (e.getStatus() != 404) throw e;
+            throw new OmniClasException(404, "The server has no report at\n" + url + "\n(the job may not be "
+                    + "finished, or the server is older than reports).", null);
+        }
     }
 
     // ------------------------------------------------------------------ plumbing

@@ -1,22 +1,31 @@
 package org.omniclas.fiji.client;
 
 import java.util.List;
+import java.util.Map;
 
 /** The OmniClas HTTP API v1 as seen from the plugin. Every call blocks: never call it on the EDT. */
 public interface OmniClasClient {
     Dto.Health health() throws OmniClasException;
     List<Dto.Backbone> backbones() throws OmniClasException;
-    List<Dto.ProcessInfo> processes() throws OmniClasException;
+    /** GET /processes: the processes with their defaults, and the training options the wizard renders. */
+    Dto.Catalog catalog() throws OmniClasException;
     List<Dto.Model> models() throws OmniClasException;
     Dto.Model model(String name) throws OmniClasException;
     void deleteModel(String name) throws OmniClasException;
     Dto.Model renameModel(String name, String newName) throws OmniClasException;
     Dto.PredictResponse predict(String model, List<ImagePart> images) throws OmniClasException;
-    Dto.Job submitJob(Dto.JobSpec spec) throws OmniClasException;
+    /** POST /jobs with {dataset, process, option name: value, ...}. */
+    Dto.Job submitJob(Map<String, Object> spec) throws OmniClasException;
     List<Dto.Job> jobs() throws OmniClasException;
     Dto.Job job(String id) throws OmniClasException;
     List<String> jobLog(String id, int tail) throws OmniClasException;
     Dto.Job cancelJob(String id) throws OmniClasException;
     Dto.Job resumeJob(String id) throws OmniClasException;
     Dto.Model registerJob(String id, String name) throws OmniClasException;
+    /** Address of a job's HTML report (GET /jobs/id/report), for a browser. */
+    String jobReportUrl(String id);
+    /** Address of a registered model's HTML report (GET /models/name/report), for a browser. */
+    String modelReportUrl(String name);
+    /** Checks that a report exists; a 404 becomes an exception whose message says there is no report. */
+    void checkReport(String url) throws OmniClasException;
 }

@@ -32,10 +32,10 @@ public class OmniClasException extends Exception {
     public static OmniClasException unreachable(String url, Throwable cause) {
         String why = cause == null || cause.getMessage() == null ? "" : " (" + cause.getMessage() + ")";
         return new OmniClasException("Cannot reach the OmniClas server at " + url + why + ".\n\n"
-                + "Start it in a terminal with:\n"
+                + "Fiji starts it for you once Plugins > OmniClas > Server Settings... knows the OmniClas\n"
+                + "environment (macro: run(\"Server Settings...\", \"start\")), or start it in a terminal:\n"
                 + "    omniclas serve --dataset-root FOLDER\n"
-                + "(FOLDER holds the datasets you train on)\n\n"
-                + "or set its address in Plugins > OmniClas > Server Settings...", cause);
+                + "(FOLDER holds the datasets you train on).", cause);
     }
 
     public int getStatus() { return status; }

@@ -44,8 +44,15 @@ public class DatasetFolder {
         Move(Path from, Path to) { this.from = from; this.to = to; }
     }
 
+    /** One undoable step: file moves, and the category folders the step created (removed again by undo when empty). */
+    private static final class Batch {
+        final List<Move> moves = new ArrayList<>();
+        final List<Path> createdDirs = new ArrayList<>();
+        boolean isEmpty() { return moves.isEmpty() && createdDirs.isEmpty(); }
+    }
+
     private final Path root;
-    private final Deque<List<Move>> undo = new ArrayDeque<>();
+    private final Deque<Batch> undo = new ArrayDeque<>();
 
     public DatasetFolder(Path root) throws IOException {
         this.root = root.toAbsolutePath().normalize();
@@ -171,11 +178,12 @@ public class DatasetFolder {
             if (Files.exists(to)) throw new FileAlreadyExistsException(to.toString());
             renameAtomic(from, to);
         }
-        for (List<Move> batch : undo) {
-            for (int i = 0; i < batch.size(); i++) {
-                Move m = batch.get(i);
-                batch.set(i, new Move(rebase(m.from, from, to), rebase(m.to, from, to)));
+        for (Batch batch : undo) {
+            for (int i = 0; i < batch.moves.size(); i++) {
+                Move m = batch.moves.get(i);
+                batch.moves.set(i, new Move(rebase(m.from, from, to), rebase(m.to, from, to)));
             }
+            batch.createdDirs.replaceAll(d -> rebase(d, from, to));
         }
         return to;
     }
@@ -199,9 +207,9 @@ public class DatasetFolder {
         for (Path f : files) {
             if (Files.isDirectory(f)) throw new IOException("Category folder " + dir + " contains sub folders; remove them first.");
         }
-        List<Move> batch = new ArrayList<>();
+        Batch batch = new Batch();
         for (Path f : files) {
-            if (isImage(f)) batch.add(new Move(f, moveNoClobber(f, unlabelledDir())));
+            if (isImage(f)) batch.moves.add(new Move(f, moveNoClobber(f, unlabelledDir())));
         }
         try (Stream<Path> s = Files.list(dir)) {
             if (s.findAny().isPresent()) {
@@ -211,7 +219,7 @@ public class DatasetFolder {
         }
         Files.delete(dir);
         pushUndo(batch);
-        return batch.size();
+        return batch.moves.size();
     }
 
     // ---------------------------------------------------------------- moves
@@ -224,48 +232,92 @@ public class DatasetFolder {
     /** Moves images into a category as one undoable batch. Images already there stay put. */
     public synchronized List<Path> moveAll(List<Path> images, String category) throws IOException {
         checkCategory(category);
-        Path dir = dirOf(category);
-        Files.createDirectories(dir);
-        List<Move> batch = new ArrayList<>();
-        List<Path> result = new ArrayList<>();
+        Batch batch = new Batch();
         try {
-            for (Path img : images) {
-                Path src = img.toAbsolutePath().normalize();
-                if (!src.startsWith(root)) throw new IllegalArgumentException(src + " is not inside the dataset " + root);
-                if (!Files.isRegularFile(src)) throw new java.nio.file.NoSuchFileException(src.toString());
-                if (dir.equals(src.getParent())) {
-                    result.add(src);
-                    continue;
-                }
-                Path dst = moveNoClobber(src, dir);
-                batch.add(new Move(src, dst));
-                result.add(dst);
-            }
+            return moveInto(images, category, batch);
         } finally {
             pushUndo(batch); // even a partly done batch can be undone
+        }
+    }
+
+    /**
+     * Moves each group of images into its category (null = unlabelled) as ONE undoable batch, creating the
+     * categories that do not exist yet; undo moves the images back and removes those new folders again.
+     * @return where each image went (images already in place map to themselves)
+     */
+    public synchronized Map<Path, Path> assign(Map<String, List<Path>> byCategory) throws IOException {
+        List<String> existing = categories();
+        for (String c : byCategory.keySet()) {
+            if (c != null && !UNLABELLED.equals(c) && !existing.contains(c)) checkName(c, existing);
+        }
+        Batch batch = new Batch();
+        Map<Path, Path> result = new java.util.LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, List<Path>> e : byCategory.entrySet()) {
+                String c = e.getKey();
+                if (c != null && !UNLABELLED.equals(c) && !existing.contains(c)) {
+                    batch.createdDirs.add(Files.createDirectory(root.resolve(c)));
+                    existing = categories();
+                }
+                List<Path> to = moveInto(e.getValue(), c, batch);
+                for (int i = 0; i < to.size(); i++) result.put(e.getValue().get(i), to.get(i));
+            }
+        } finally {
+            pushUndo(batch);
+        }
+        return result;
+    }
+
+    private List<Path> moveInto(List<Path> images, String category, Batch batch) throws IOException {
+        Path dir = dirOf(category);
+        Files.createDirectories(dir);
+        List<Path> result = new ArrayList<>();
+        for (Path img : images) {
+            Path src = img.toAbsolutePath().normalize();
+            if (!src.startsWith(root)) throw new IllegalArgumentException(src + " is not inside the dataset " + root);
+            if (!Files.isRegularFile(src)) throw new java.nio.file.NoSuchFileException(src.toString());
+            if (dir.equals(src.getParent())) {
+                result.add(src);
+                continue;
+            }
+            Path dst = moveNoClobber(src, dir);
+            batch.moves.add(new Move(src, dst));
+            result.add(dst);
         }
         return result;
     }
 
     public synchronized boolean canUndo() { return !undo.isEmpty(); }
 
-    /** Undoes the last batch of moves. @return the moves done by the undo (from = where it was, to = restored path). */
+    /**
+     * Undoes the last batch: moves its images back and removes the category folders it created, where they are
+     * empty again. @return the moves done by the undo (from = where it was, to = restored path)
+     */
     public synchronized List<Move> undo() throws IOException {
-        List<Move> batch = undo.pollFirst();
+        Batch batch = undo.pollFirst();
         if (batch == null) return Collections.emptyList();
         List<Move> done = new ArrayList<>();
-        for (int i = batch.size() - 1; i >= 0; i--) {
-            Move m = batch.get(i);
+        for (int i = batch.moves.size() - 1; i >= 0; i--) {
+            Move m = batch.moves.get(i);
             if (!Files.exists(m.to)) continue; // moved or deleted by someone else meanwhile
             Path targetDir = m.from.getParent();
             Files.createDirectories(targetDir);
             Path restored = moveNoClobber(m.to, targetDir, m.from.getFileName().toString());
             done.add(new Move(m.to, restored));
         }
+        for (Path dir : batch.createdDirs) {
+            if (Files.isDirectory(dir) && isEmptyDir(dir)) Files.delete(dir); // a folder holding anything stays
+        }
         return done;
     }
 
-    private void pushUndo(List<Move> batch) {
+    private static boolean isEmptyDir(Path dir) throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return !s.findAny().isPresent();
+        }
+    }
+
+    private void pushUndo(Batch batch) {
         if (batch.isEmpty()) return;
         undo.addFirst(batch);
         while (undo.size() > MAX_UNDO) undo.removeLast();

@@ -9,22 +9,24 @@ import org.omniclas.fiji.ui.ImageClassifier;
 import org.omniclas.fiji.ui.ModelsWindow;
 import org.omniclas.fiji.ui.Options;
 import org.omniclas.fiji.ui.Reporter;
+import org.omniclas.fiji.ui.ServerGate;
 import org.omniclas.fiji.ui.Settings;
 
-import java.io.File;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 
 /**
- * Plugins > OmniClas > Classify Folder...: every image of a folder → "OmniClas Results", saved as CSV.
+ * Plugins > OmniClas > Classify Folder...: every image of a folder → "OmniClas Results" (unattended also the
+ * standard Results table), saved as CSV.
  * Macro: {@code run("Classify Folder...", "model=NAME folder=/path csv=/path/results.csv");} (csv= empty: not saved)
  */
 public class Classify_Folder implements PlugIn {
     @Override
     public void run(String arg) {
         try {
-            OmniClasClient client = Settings.client();
+            OmniClasClient client = ServerGate.connect();
+            if (client == null) return;
             Options o = new Options("OmniClas - Classify Folder");
             String[] names = ModelsWindow.modelChoices(client, o);
             if (names == null) return;
@@ -35,7 +37,7 @@ public class Classify_Folder implements PlugIn {
             String folderText = o.nextString().trim();
             String csv = o.nextString().trim();
             if (folderText.isEmpty()) {
-                Reporter.error("No folder given.");
+                Reporter.error("No folder given (option folder=).");
                 return;
             }
             Path folder = Paths.get(folderText);
@@ -48,10 +50,8 @@ public class Classify_Folder implements PlugIn {
             ResultsTable rt = new ImageClassifier(client, model.trim()).classifyFolder(folder, new ResultsTable());
             ImageClassifier.show(rt);
             if (csv.isEmpty() && o.isInteractive()) csv = ImageClassifier.defaultCsv(folder.toFile());
-            if (!csv.isEmpty()) {
-                rt.saveAs(csv);
-                IJ.log("OmniClas: " + rt.size() + " results saved to " + new File(csv).getAbsolutePath());
-            }
+            if (!csv.isEmpty()) ImageClassifier.saveCsv(rt, csv);
+            IJ.showStatus("OmniClas: " + rt.size() + " result rows");
         } catch (OmniClasException e) {
             Reporter.error(e);
         } catch (IOException | RuntimeException e) {

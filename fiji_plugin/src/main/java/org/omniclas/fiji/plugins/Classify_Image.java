@@ -10,26 +10,32 @@ import org.omniclas.fiji.ui.ImageClassifier;
 import org.omniclas.fiji.ui.ModelsWindow;
 import org.omniclas.fiji.ui.Options;
 import org.omniclas.fiji.ui.Reporter;
+import org.omniclas.fiji.ui.ServerGate;
 import org.omniclas.fiji.ui.Settings;
 
+import java.io.IOException;
 import java.util.List;
 
 /**
  * Plugins > OmniClas > Classify Image: every slice of the active image (or of all open images) →
- * "OmniClas Results". Macro: {@code run("Classify Image", "model=NAME [all_open]");}
+ * "OmniClas Results" (unattended also the standard Results table), optionally saved as CSV.
+ * Macro: {@code run("Classify Image", "model=NAME [all_open] [csv=/path/results.csv]");}
  */
 public class Classify_Image implements PlugIn {
     @Override
     public void run(String arg) {
         try {
-            OmniClasClient client = Settings.client();
+            OmniClasClient client = ServerGate.connect();
+            if (client == null) return;
             Options o = new Options("OmniClas - Classify Image");
             String[] names = ModelsWindow.modelChoices(client, o);
             if (names == null) return;
             o.addCheckbox("All_open images", false);
+            o.addFile("CSV (empty = do not save)", "");
             if (!o.show()) return;
             String model = names.length > 0 ? o.nextChoice() : o.nextString();
             boolean allOpen = o.nextBoolean();
+            String csv = o.nextString().trim();
             if (model == null || model.trim().isEmpty()) {
                 Reporter.error("No model given; register one with Train Classifier... (option model=NAME).");
                 return;
@@ -42,10 +48,11 @@ public class Classify_Image implements PlugIn {
             Settings.put(Settings.KEY_LAST_MODEL, model);
             ResultsTable rt = new ImageClassifier(client, model.trim()).classifyImages(images, ImageClassifier.table());
             ImageClassifier.show(rt);
+            if (!csv.isEmpty()) ImageClassifier.saveCsv(rt, csv);
             IJ.showStatus("OmniClas: " + rt.size() + " result rows");
         } catch (OmniClasException e) {
             Reporter.error(e);
-        } catch (RuntimeException e) {
+        } catch (IOException | RuntimeException e) {
             Reporter.unexpected("Classification failed", e);
         }
     }

@@ -21,7 +21,7 @@ import java.util.Map;
 public final class Commands {
     private Commands() {}
 
-    /** Command → class, read from the jar's plugins.config. */
+    /** Command → class (with its argument, as ImageJ's command table keeps it: {@code Class("arg")}), from plugins.config. */
     public static Map<String, String> fromPluginsConfig() throws IOException {
         Map<String, String> out = new LinkedHashMap<>();
         try (InputStream in = Commands.class.getResourceAsStream("/plugins.config")) {
@@ -35,8 +35,6 @@ public final class Commands {
                 if (q1 < 0 || q2 < 0) continue;
                 String command = line.substring(q1 + 1, q2);
                 String cls = line.substring(q2 + 1).replaceFirst("^\\s*,\\s*", "").trim();
-                int paren = cls.indexOf('(');
-                if (paren > 0) cls = cls.substring(0, paren);
                 if (!cls.isEmpty() && !command.equals("-")) out.put(command, cls);
             }
         }

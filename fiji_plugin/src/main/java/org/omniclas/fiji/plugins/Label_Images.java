@@ -2,10 +2,12 @@ package org.omniclas.fiji.plugins;
 
 import ij.IJ;
 import ij.plugin.PlugIn;
+import org.omniclas.fiji.dataset.DatasetCheck;
 import org.omniclas.fiji.dataset.DatasetFolder;
 import org.omniclas.fiji.ui.LabelWindow;
 import org.omniclas.fiji.ui.Options;
 import org.omniclas.fiji.ui.Reporter;
+import org.omniclas.fiji.ui.ServerGate;
 import org.omniclas.fiji.ui.Settings;
 
 import java.io.IOException;
@@ -15,25 +17,31 @@ import java.nio.file.Paths;
 
 /**
  * Plugins > OmniClas > Label Images...: copies a source folder's images into {@code <dataset>/unlabelled/}
- * (the source is never modified) and opens the labelling window.
+ * (the source is never modified) and opens the labelling window. The server trains on the dataset in place,
+ * so it must lie under one of the server's dataset roots: the dialog says so and the choice is checked at once.
  * Macro: {@code run("Label Images...", "source=/images dataset=/data/set");} (source may be empty)
  */
 public class Label_Images implements PlugIn {
     @Override
     public void run(String arg) {
+        ServerGate.Roots roots = ServerGate.datasetRoots();
         Options o = new Options("OmniClas - Label Images");
         o.addDirectory("Source (images to copy in; may be empty)", Settings.get(Settings.KEY_LAST_SOURCE, ""));
         o.addDirectory("Dataset", Settings.get(Settings.KEY_LAST_DATASET, ""));
-        o.addMessage("Images are copied into <dataset>/unlabelled/, then sorted into <dataset>/<category>/.");
+        o.addMessage("Images are copied into <dataset>/unlabelled/, then sorted into <dataset>/<category>/.\n"
+                + "Training reads the dataset on the server, in place: put it under one of the server's\n"
+                + "dataset roots (" + roots.source + "): " + roots.text());
         if (!o.show()) return;
         String source = o.nextString().trim();
         String dataset = o.nextString().trim();
         if (dataset.isEmpty()) {
-            Reporter.error("No dataset folder given.");
+            Reporter.error("No dataset folder given (option dataset=).");
             return;
         }
         try {
-            DatasetFolder ds = new DatasetFolder(Paths.get(dataset));
+            Path root = Paths.get(dataset).toAbsolutePath().normalize();
+            if (!DatasetCheck.underRoots(root, roots.roots) && !outsideRootsAccepted(root, roots)) return;
+            DatasetFolder ds = new DatasetFolder(root);
             Settings.put(Settings.KEY_LAST_DATASET, ds.getRoot().toString());
             if (!source.isEmpty()) {
                 Path src = Paths.get(source);
@@ -45,7 +53,7 @@ public class Label_Images implements PlugIn {
                 IJ.showStatus("OmniClas: copying images into " + ds.unlabelledDir() + "...");
                 int n = ds.importFrom(src);
                 IJ.showStatus("OmniClas: " + n + " image(s) copied");
-                if (Options.isHeadless()) IJ.log("OmniClas: " + n + " image(s) copied from " + src + " into " + ds.unlabelledDir());
+                if (Reporter.unattended()) IJ.log("OmniClas: " + n + " image(s) copied from " + src + " into " + ds.unlabelledDir());
             }
             if (Options.isHeadless()) {
                 IJ.log("OmniClas: dataset " + ds.getRoot() + ": " + ds.categories().size() + " categories, "
@@ -56,5 +64,16 @@ public class Label_Images implements PlugIn {
         } catch (IOException | RuntimeException e) {
             Reporter.unexpected("Label Images failed", e);
         }
+    }
+
+    /** Says that training will be refused; on a desktop the user may label anyway. */
+    private static boolean outsideRootsAccepted(Path dataset, ServerGate.Roots roots) {
+        String why = dataset + " is not under the server's dataset roots (" + roots.source + "): " + roots.text()
+                + ".\nThe server would refuse to train on it. Choose a folder under a root, or add a root in Server Settings...";
+        if (Reporter.unattended() || ij.Macro.getOptions() != null) {
+            IJ.log("OmniClas warning: " + why);
+            return true; // labelling itself works; training will say it again
+        }
+        return ij.IJ.showMessageWithCancel("OmniClas", why + "\n\nLabel the images there anyway?");
     }
 }

@@ -3,17 +3,25 @@ package org.omniclas.fiji.plugins;
 import ij.Macro;
 import ij.plugin.PlugIn;
 import org.omniclas.fiji.ui.ModelsWindow;
-import org.omniclas.fiji.ui.Options;
+import org.omniclas.fiji.ui.Reporter;
+import org.omniclas.fiji.ui.ServerGate;
 
 /**
- * Plugins > OmniClas > Models...: the model registry. On a desktop a window (list, delete, rename);
- * from a macro or headless: {@code run("Models...", "action=list|delete|rename model=NAME new_name=NAME2");}
- * (list fills the table "OmniClas Models").
+ * Plugins > OmniClas > Models... and Jobs... (arg "jobs"): on a desktop one window with a Models tab (list,
+ * rename, delete, report) and a Jobs tab (list, progress, log, cancel, resume, register, report). From a macro or
+ * unattended: {@code run("Models...", "action=list|delete|rename model=NAME new_name=NAME2");} and
+ * {@code run("Jobs...", "action=list|cancel|resume|register job=ID name=NAME");} (list prints to the Log).
  */
 public class Models_Browser implements PlugIn {
     @Override
     public void run(String arg) {
-        if (Options.isHeadless() || Macro.getOptions() != null) ModelsWindow.runMacro(Macro.getOptions());
-        else ModelsWindow.open();
+        boolean jobs = "jobs".equals(arg);
+        String options = Macro.getOptions();
+        if (Reporter.unattended() || options != null) {
+            if (jobs) ModelsWindow.runJobsMacro(options);
+            else ModelsWindow.runMacro(options);
+        } else if (ServerGate.connect() != null) {
+            ModelsWindow.open(jobs);
+        }
     }
 }

@@ -4,6 +4,7 @@ import ij.IJ;
 import ij.ImagePlus;
 import ij.WindowManager;
 import ij.measure.ResultsTable;
+import ij.plugin.filter.Analyzer;
 import org.omniclas.fiji.client.Dto;
 import org.omniclas.fiji.client.ImagePart;
 import org.omniclas.fiji.client.OmniClasClient;
@@ -47,9 +48,30 @@ public class ImageClassifier {
         return rt != null ? rt : new ResultsTable();
     }
 
+    /**
+     * Shows the table as "OmniClas Results" (on a desktop). Unattended (headless, batch mode, -batch) it also
+     * becomes ImageJ's standard Results table, so that macros read it with {@code nResults},
+     * {@code getResultString("class", i)} and {@code Table.size("Results")}: headless ImageJ has no named tables.
+     */
     public static void show(ResultsTable rt) {
         last = rt;
         if (!GraphicsEnvironment.isHeadless()) rt.show(TABLE);
+        if (Reporter.unattended()) {
+            ResultsTable standard = (ResultsTable) rt.clone();
+            Analyzer.setResultsTable(standard);
+            if (!GraphicsEnvironment.isHeadless()) standard.show("Results");
+        }
+    }
+
+    /** Saves the table as CSV (see {@link ResultsCsv}) and says where in the Log. */
+    public static void saveCsv(ResultsTable rt, String csv) throws IOException {
+        Path file = java.nio.file.Paths.get(csv).toAbsolutePath();
+        try {
+            ResultsCsv.write(rt, file);
+        } catch (IOException e) {
+            throw new IOException("Cannot write the CSV file " + file + ": " + e.getMessage(), e);
+        }
+        IJ.log("OmniClas: " + rt.size() + " results saved to " + file);
     }
 
     /** Every slice of every image (for multi-channel hyperstacks: every Z/T position, all channels together), batched. */
@@ -142,6 +164,7 @@ public class ImageClassifier {
         names.clear();
     }
 
+    /** One row: image, slice, class, confidence, top1..3, p1..3 (probabilities with 4 decimals, always). */
     static void addRow(ResultsTable rt, String image, int slice, Dto.PredictResult r) {
         rt.incrementCounter();
         rt.addValue("image", image);
@@ -153,6 +176,7 @@ public class ImageClassifier {
             rt.addValue("top" + (k + 1), t == null ? "" : t.className);
             rt.addValue("p" + (k + 1), t == null ? Double.NaN : t.probability);
         }
+        for (String c : new String[]{"confidence", "p1", "p2", "p3"}) rt.setDecimalPlaces(rt.getColumnIndex(c), 4);
     }
 
     /** The active image, or all open images. */

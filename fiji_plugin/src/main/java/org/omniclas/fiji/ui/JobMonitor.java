@@ -2,6 +2,7 @@ package org.omniclas.fiji.ui;
 
 import ij.IJ;
 import org.omniclas.fiji.client.Dto;
+import org.omniclas.fiji.client.JobText;
 import org.omniclas.fiji.client.OmniClasClient;
 import org.omniclas.fiji.client.OmniClasException;
 
@@ -18,14 +19,15 @@ import javax.swing.WindowConstants;
 import java.awt.BorderLayout;
 import java.awt.Dimension;
 import java.awt.FlowLayout;
-import java.awt.GraphicsEnvironment;
 import java.util.List;
 
 /**
- * Follows a training job until it ends: IJ.showStatus / IJ.showProgress, and on a desktop a small window with
- * a progress bar, the log tail and a Cancel button. Blocks the calling thread (never call it on the EDT).
+ * Follows a training job until it ends: IJ.showStatus / IJ.showProgress (and the Log, unattended), and on a
+ * desktop a small window with the job's options, a progress bar, the log tail and a Cancel button. Blocks the
+ * calling thread (never call it on the EDT).
  */
 public class JobMonitor {
+    public static final String TITLE = "OmniClas training";
     private final OmniClasClient client;
     private final String jobId;
     private volatile boolean cancelRequested;
@@ -34,10 +36,13 @@ public class JobMonitor {
     private JProgressBar bar;
     private JLabel label;
     private JTextArea log;
+    private final String options;
 
-    public JobMonitor(OmniClasClient client, String jobId) {
+    /** @param options the job's options as text for people (shown above the progress bar), or null */
+    public JobMonitor(OmniClasClient client, String jobId, String options) {
         this.client = client;
         this.jobId = jobId;
+        this.options = options;
     }
 
     public JobMonitor pollEvery(long ms) { this.pollMs = ms; return this; }
@@ -45,35 +50,9 @@ public class JobMonitor {
     /** Ask for cancellation (from any thread). */
     public void cancel() { cancelRequested = true; }
 
-    /** One status line: "training efficientnet_lite0 — iteration 1/5, epoch 3/10, 42%, ETA 2 min". */
-    public static String describe(Dto.Job job) {
-        StringBuilder sb = new StringBuilder("OmniClas job " + job.id() + ": " + job.state);
-        Dto.JobProgress p = job.progress;
-        if (p != null) {
-            if (p.stage != null) sb.append(", ").append(p.stage);
-            if (p.model != null) sb.append(" ").append(p.model);
-            // "iteration 0/0, epoch 0/0" before anything is known says nothing: only counters that mean something
-            if (p.iteration != null && (p.iteration > 0 || (p.maxIterations != null && p.maxIterations > 0)))
-                sb.append(", iteration ").append(p.iteration).append(p.maxIterations != null && p.maxIterations > 0 ? "/" + p.maxIterations : "");
-            if (p.epoch != null && (p.epoch > 0 || (p.epochs != null && p.epochs > 0)))
-                sb.append(", epoch ").append(p.epoch).append(p.epochs != null && p.epochs > 0 ? "/" + p.epochs : "");
-            if (p.fraction != null) sb.append(", ").append(Math.round(p.fraction * 100)).append("%");
-            if (p.etaSeconds != null && p.etaSeconds > 0) sb.append(", ETA ").append(formatEta(p.etaSeconds));
-            if (p.message != null && !p.message.isEmpty()) sb.append(" - ").append(p.message);
-        }
-        return sb.toString();
-    }
-
-    public static String formatEta(double seconds) {
-        long s = Math.round(seconds);
-        if (s < 60) return s + " s";
-        if (s < 3600) return (s / 60) + " min " + (s % 60) + " s";
-        return (s / 3600) + " h " + ((s % 3600) / 60) + " min";
-    }
-
     /** Polls until the job is finished, failed, cancelled or interrupted; returns its last state. */
     public Dto.Job follow() throws OmniClasException {
-        if (!GraphicsEnvironment.isHeadless()) {
+        if (!Reporter.unattended()) {
             // built before the first poll, so the finally below always sees (and disposes) it
             if (SwingUtilities.isEventDispatchThread()) buildWindow();
             else {
@@ -92,7 +71,7 @@ public class JobMonitor {
         long lastLog = 0;
         try {
             while (true) {
-                if ((cancelRequested || (IJ.escapePressed() && !GraphicsEnvironment.isHeadless())) && !cancelSent) {
+                if ((cancelRequested || (IJ.escapePressed() && frame != null)) && !cancelSent) {
                     IJ.resetEscape();
                     IJ.showStatus("OmniClas: cancelling job " + jobId + "...");
                     client.cancelJob(jobId);
@@ -107,10 +86,10 @@ public class JobMonitor {
                     sleep(2000);
                     continue;
                 }
-                String line = describe(job);
+                String line = JobText.describe(job);
                 IJ.showStatus(line);
                 if (job.progress != null && job.progress.fraction != null) IJ.showProgress(job.progress.fraction);
-                if (GraphicsEnvironment.isHeadless() && !line.equals(lastLine)) IJ.log(line);
+                if (frame == null && !line.equals(lastLine)) IJ.log(line);
                 lastLine = line;
                 List<String> tail = null;
                 if (frame != null && System.currentTimeMillis() - lastLog > 3000) {
@@ -142,15 +121,17 @@ public class JobMonitor {
     }
 
     private void buildWindow() {
-        frame = new JFrame("OmniClas training");
+        frame = new JFrame(TITLE);
+        frame.setName("omniclas-training");
         frame.setDefaultCloseOperation(WindowConstants.DO_NOTHING_ON_CLOSE);
         bar = new JProgressBar(0, 1000);
         bar.setStringPainted(true);
         label = new JLabel("OmniClas job " + jobId + ": queued");
         log = new JTextArea(12, 70);
         log.setEditable(false);
-        log.setLineWrap(true); // long log lines (the job spec) wrap instead of scrolling the view sideways
+        log.setLineWrap(true); // long log lines wrap instead of scrolling the view sideways
         log.setWrapStyleWord(true);
+        log.setName("log");
         JButton cancel = new JButton("Cancel training");
         cancel.setName("cancel");
         cancel.addActionListener(e -> {
@@ -162,6 +143,11 @@ public class JobMonitor {
         top.setBorder(BorderFactory.createEmptyBorder(8, 8, 8, 8));
         top.add(label, BorderLayout.NORTH);
         top.add(bar, BorderLayout.CENTER);
+        if (options != null) {
+            JLabel opts = new JLabel("<html><body style='width: 520px'>" + options.replace("&", "&amp;").replace("<", "&lt;") + "</body></html>");
+            opts.setName("options");
+            top.add(opts, BorderLayout.SOUTH);
+        }
         JPanel buttons = new JPanel(new FlowLayout(FlowLayout.RIGHT));
         buttons.add(cancel);
         frame.getContentPane().add(top, BorderLayout.NORTH);
@@ -182,7 +168,9 @@ public class JobMonitor {
                 bar.setString(Math.round(job.progress.fraction * 100) + "%");
             }
             if (tail != null) {
-                log.setText(String.join("\n", tail));
+                java.util.List<String> lines = new java.util.ArrayList<>();
+                for (String t : tail) lines.add(JobText.logLine(t));
+                log.setText(String.join("\n", lines));
                 log.setCaretPosition(log.getDocument().getLength()); // show the newest lines
             }
         });

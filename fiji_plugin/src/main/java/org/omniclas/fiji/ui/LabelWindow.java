@@ -5,6 +5,7 @@ import ij.ImagePlus;
 import org.omniclas.fiji.client.Dto;
 import org.omniclas.fiji.client.ImagePart;
 import org.omniclas.fiji.client.OmniClasClient;
+import org.omniclas.fiji.dataset.CategoryKeys;
 import org.omniclas.fiji.dataset.DatasetFolder;
 
 import javax.swing.AbstractAction;
@@ -69,6 +70,7 @@ public class LabelWindow extends JFrame {
     static final String UNLABELLED = "\u0000unlabelled";
 
     private final DatasetFolder ds;
+    private final CategoryKeys keys;
     private final ThumbnailCache thumbs;
     private DefaultListModel<Path> gridModel = new DefaultListModel<>();
     private final JList<Path> grid = new JList<>(gridModel);
@@ -102,6 +104,7 @@ public class LabelWindow extends JFrame {
     public LabelWindow(DatasetFolder ds) {
         super("OmniClas labelling - " + ds.getRoot());
         this.ds = ds;
+        this.keys = CategoryKeys.of(ds.getRoot());
         this.thumbs = new ThumbnailCache(THUMB, 4000, p -> SwingUtilities.invokeLater(grid::repaint));
         setName("omniclas-label-window");
         setDefaultCloseOperation(WindowConstants.DISPOSE_ON_CLOSE);
@@ -156,7 +159,7 @@ public class LabelWindow extends JFrame {
             Object t = target.getSelectedItem();
             if (t != null) assignSelected(t.toString());
         }));
-        tools.add(button("Unassign (0)", "unassign", () -> assignSelected(null)));
+        tools.add(button("Unassign (key 0)", "unassign", () -> assignSelected(null)));
         tools.add(button("Undo (Ctrl+Z)", "undo", this::undo));
         tools.add(button("Import...", "import", this::importFolder));
         askButton.setName("ask");
@@ -196,13 +199,15 @@ public class LabelWindow extends JFrame {
     private void installKeys() {
         JComponent root = (JComponent) getContentPane();
         InputMap im = root.getInputMap(JComponent.WHEN_ANCESTOR_OF_FOCUSED_COMPONENT);
-        for (int k = 1; k <= 9; k++) {
-            final int index = k - 1;
+        for (int k = 1; k <= CategoryKeys.KEYS; k++) {
+            final int key = k;
             String name = "assign" + k;
             im.put(KeyStroke.getKeyStroke(KeyEvent.VK_0 + k, 0), name);
             im.put(KeyStroke.getKeyStroke(KeyEvent.VK_NUMPAD0 + k, 0), name);
             root.getActionMap().put(name, action(() -> {
-                if (index < categories.size()) assignSelected(categories.get(index));
+                String c = keys.category(key);
+                if (c != null) assignSelected(c);
+                else setStatus("No category has key " + key + ".");
             }));
         }
         im.put(KeyStroke.getKeyStroke(KeyEvent.VK_0, 0), "unassign");
@@ -225,10 +230,12 @@ public class LabelWindow extends JFrame {
 
     // ------------------------------------------------------------------ model of the view
 
-    /** Re-reads the dataset folder and redraws everything. */
+    /** Re-reads the dataset folder and redraws everything (categories in key order). */
     public void refresh() {
         try {
-            categories = ds.categories();
+            List<String> found = ds.categories();
+            keys.sync(found);
+            categories = keys.ordered(found);
             Map<Path, String> where = new HashMap<>();
             counts.clear();
             List<Path> unl = ds.images(null);
@@ -369,35 +376,44 @@ public class LabelWindow extends JFrame {
         }
     }
 
-    /** Moves the selected images that have a suggestion to the suggested category (created if needed). */
+    /**
+     * Moves the selected images that have a suggestion to the suggested category, creating it if needed, as one
+     * undoable step: Ctrl+Z puts the images back and removes a category folder this step created.
+     */
     public void acceptSuggestions() {
         List<Path> sel = grid.getSelectedValuesList();
         Map<String, List<Path>> byClass = new LinkedHashMap<>();
         for (Path p : sel) {
             Dto.PredictResult r = suggestions.get(p);
-            if (r != null && r.className != null) byClass.computeIfAbsent(r.className, k -> new ArrayList<>()).add(p);
+            if (r == null || r.className == null) continue;
+            if (!categories.contains(r.className)) {
+                String why = DatasetFolder.validateName(r.className, categories);
+                if (why != null) {
+                    Reporter.error("Suggested class \"" + r.className + "\" cannot be a category: " + why);
+                    return;
+                }
+            }
+            byClass.computeIfAbsent(r.className, k -> new ArrayList<>()).add(p);
         }
         if (byClass.isEmpty()) {
             setStatus("No suggestion for the selection; use \"Ask the model...\" first.");
             return;
         }
         int first = grid.getMinSelectionIndex();
-        for (Map.Entry<String, List<Path>> e : byClass.entrySet()) {
-            if (!categories.contains(e.getKey())) {
-                String why = DatasetFolder.validateName(e.getKey(), categories);
-                if (why != null) {
-                    Reporter.error("Suggested class \"" + e.getKey() + "\" cannot be a category: " + why);
-                    continue;
-                }
-                try {
-                    ds.createCategory(e.getKey());
-                    categories = ds.categories();
-                } catch (IOException ex) {
-                    Reporter.unexpected("Cannot create category", ex);
-                    continue;
-                }
+        int n = 0;
+        try {
+            Map<Path, Path> moved = ds.assign(byClass);
+            for (Map.Entry<Path, Path> e : moved.entrySet()) {
+                thumbs.renamed(e.getKey(), e.getValue());
+                Dto.PredictResult r = suggestions.remove(e.getKey());
+                if (r != null) suggestions.put(e.getValue(), r);
+                n++;
             }
-            move(e.getValue(), e.getKey(), first);
+            refreshKeeping(first);
+            setStatus(n + " suggestion(s) accepted into " + String.join(", ", byClass.keySet()) + ".  Ctrl+Z undoes.");
+        } catch (IOException | RuntimeException e) {
+            Reporter.unexpected("Cannot move the images", e);
+            refresh();
         }
     }
 
@@ -414,7 +430,8 @@ public class LabelWindow extends JFrame {
             ds.createCategory(name);
             refresh();
             target.setSelectedItem(name);
-            setStatus("Category \"" + name + "\" created; key " + (categories.indexOf(name) + 1) + " assigns to it.");
+            int key = keys.keyOf(name);
+            setStatus("Category \"" + name + "\" created; " + (key == 0 ? "keys 1-9 are all taken: use Assign." : "key " + key + " assigns to it."));
         } catch (IOException | RuntimeException e) {
             Reporter.unexpected("Cannot create the category", e);
         }
@@ -447,6 +464,7 @@ public class LabelWindow extends JFrame {
         try {
             Path oldDir = ds.dirOf(old);
             Path newDir = ds.renameCategory(old, name);
+            keys.renamed(old, name);
             for (Path p : new ArrayList<>(suggestions.keySet())) {
                 if (p.startsWith(oldDir)) suggestions.put(newDir.resolve(oldDir.relativize(p)), suggestions.remove(p));
             }
@@ -520,18 +538,27 @@ public class LabelWindow extends JFrame {
         askButton.setEnabled(false);
         setStatus("Asking the server for its models...");
         new SwingWorker<List<Dto.Model>, Void>() {
-            @Override protected List<Dto.Model> doInBackground() throws Exception { return client.models(); }
+            @Override protected List<Dto.Model> doInBackground() throws Exception {
+                OmniClasClient c = ServerGate.connect(); // offers to start a server when none answers
+                return c == null ? null : c.models(); // null: no server (the user was told)
+            }
             @Override protected void done() {
                 askButton.setEnabled(true);
                 List<Dto.Model> models;
                 try {
                     models = get();
                 } catch (Exception e) {
-                    setStatus(" ");
-                    Reporter.unexpected("OmniClas", e.getCause() != null ? e.getCause() : e);
+                    Throwable why = e.getCause() != null ? e.getCause() : e;
+                    setStatus("Ask the model: no answer from the server (" + Settings.url() + ").");
+                    Reporter.unexpected("OmniClas", why);
+                    return;
+                }
+                if (models == null) {
+                    setStatus("Ask the model: no server at " + Settings.url() + ".");
                     return;
                 }
                 if (models.isEmpty()) {
+                    setStatus(" ");
                     Reporter.error("The server has no registered model yet; train one first (Train Classifier...).");
                     return;
                 }
@@ -586,6 +613,7 @@ public class LabelWindow extends JFrame {
                     fillGrid(0);
                     setStatus("Suggestions for " + done + " image(s). Least certain first; A or Enter accepts, 1-9 assigns.");
                 } catch (Exception e) {
+                    setStatus("Ask the model stopped: " + done + " of " + todo.size() + " images have a suggestion.");
                     Reporter.unexpected("OmniClas", e.getCause() != null ? e.getCause() : e);
                 }
             }
@@ -666,8 +694,8 @@ public class LabelWindow extends JFrame {
             if (ALL.equals(v)) text = "All images";
             else if (UNLABELLED.equals(v)) text = "Unlabelled";
             else {
-                int k = categories.indexOf(v);
-                text = (k >= 0 && k < 9 ? "[" + (k + 1) + "] " : "") + v;
+                int k = keys.keyOf(v);
+                text = (k > 0 ? "[" + k + "] " : "") + v;
             }
             return super.getListCellRendererComponent(list, text + " (" + (n == null ? 0 : n) + ")", index, selected, focus);
         }

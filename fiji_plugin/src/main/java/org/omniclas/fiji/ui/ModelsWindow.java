@@ -13,6 +13,7 @@ import javax.swing.JLabel;
 import javax.swing.JOptionPane;
 import javax.swing.JPanel;
 import javax.swing.JScrollPane;
+import javax.swing.JTabbedPane;
 import javax.swing.JTable;
 import javax.swing.ListSelectionModel;
 import javax.swing.SwingUtilities;
@@ -27,10 +28,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
-/** Models...: registry browser (list with classes, backbone, metrics, date; delete; rename). */
+/**
+ * Models... and Jobs...: one window with two tabs. Models: the registry (classes, backbone, metrics, date;
+ * rename, delete, report). Jobs: the server's training jobs ({@link JobsPanel}).
+ */
 public class ModelsWindow extends JFrame {
     private static final long serialVersionUID = 1L;
     public static final String TABLE = "OmniClas Models";
+    public static final String TITLE = "OmniClas Models and Jobs";
     private static ModelsWindow instance;
     private static volatile ResultsTable last;
 
@@ -39,6 +44,8 @@ public class ModelsWindow extends JFrame {
     private final JTable table = new JTable(model);
     private final JLabel status = new JLabel(" ");
     private final List<JButton> buttons = new ArrayList<>();
+    private final JTabbedPane tabs = new JTabbedPane();
+    private final JobsPanel jobs = new JobsPanel(client);
 
     /**
      * Adds the "Model" field to a dialog: a choice of the registered models, or a text field when the server
@@ -66,11 +73,15 @@ public class ModelsWindow extends JFrame {
         return names;
     }
 
-    /** Macro / headless form. */
+    /**
+     * Macro / unattended form: {@code action=list|delete|rename model=NAME new_name=NAME2}. Every action ends
+     * with the list of models in the Log and in the table "OmniClas Models".
+     */
     public static void runMacro(String options) {
         Map<String, String> opt = Options.parse(options);
         String action = opt.containsKey("action") ? opt.get("action") : "list";
-        OmniClasClient client = Settings.client();
+        OmniClasClient client = ServerGate.connect();
+        if (client == null) return;
         try {
             if (action.equals("delete")) {
                 client.deleteModel(require(opt, "model"));
@@ -78,8 +89,13 @@ public class ModelsWindow extends JFrame {
             } else if (action.equals("rename")) {
                 Dto.Model m = client.renameModel(require(opt, "model"), require(opt, "new_name"));
                 IJ.log("OmniClas: renamed model " + opt.get("model") + " to " + m.name);
+            } else if (!action.equals("list")) {
+                throw new IllegalArgumentException("Models...: action=" + action + " is not one of list, delete, rename.");
             }
-            ResultsTable rt = toTable(client.models());
+            List<Dto.Model> models = client.models();
+            IJ.log("OmniClas: " + models.size() + " model(s) on " + Settings.url());
+            for (Dto.Model m : models) IJ.log("  " + describe(m));
+            ResultsTable rt = toTable(models);
             last = rt;
             if (!GraphicsEnvironment.isHeadless()) rt.show(TABLE);
         } catch (OmniClasException e) {
@@ -87,6 +103,29 @@ public class ModelsWindow extends JFrame {
         } catch (IllegalArgumentException e) {
             Reporter.error(e.getMessage());
         }
+    }
+
+    /** Macro / unattended form of Jobs... (see {@link JobsPanel#runMacro}). */
+    public static void runJobsMacro(String options) {
+        OmniClasClient client = ServerGate.connect();
+        if (client == null) return;
+        try {
+            JobsPanel.runMacro(client, Options.parse(options));
+        } catch (OmniClasException e) {
+            Reporter.error(e);
+        } catch (IllegalArgumentException e) {
+            Reporter.error("Jobs...: " + e.getMessage());
+        }
+    }
+
+    /** "cells (version 2): CytoplasmicGFP, NoGFP; efficientnet_lite0; test accuracy 91.0 %; 2024-05-01 10:00". */
+    static String describe(Dto.Model m) {
+        Double acc = m.testAccuracy();
+        return m.name + (m.version == null ? "" : " (version " + m.version + ")") + ": "
+                + (m.classes == null ? "" : String.join(", ", m.classes))
+                + (m.backbone == null ? "" : "; " + m.backbone)
+                + (acc == null ? "" : "; test accuracy " + IJ.d2s(acc * 100, 1) + " %")
+                + (m.created == null ? "" : "; " + m.created);
     }
 
     private static String require(Map<String, String> opt, String key) {
@@ -107,22 +146,26 @@ public class ModelsWindow extends JFrame {
             rt.addValue("classes", m.classes == null ? "" : String.join(";", m.classes));
             Double acc = m.testAccuracy();
             rt.addValue("test_accuracy", acc == null ? Double.NaN : acc);
+            rt.setDecimalPlaces(rt.getColumnIndex("test_accuracy"), 4);
             rt.addValue("created", m.created == null ? "" : m.created);
         }
         return rt;
     }
 
-    public static void open() {
+    /** Opens (or brings to front) the window on its Models tab, or on its Jobs tab. */
+    public static void open(boolean jobsTab) {
         SwingUtilities.invokeLater(() -> {
             if (instance == null || !instance.isDisplayable()) instance = new ModelsWindow();
             instance.setVisible(true);
             instance.toFront();
             instance.refresh();
+            instance.tabs.setSelectedIndex(jobsTab ? 1 : 0);
+            if (jobsTab) instance.jobs.startRefreshing();
         });
     }
 
     private ModelsWindow() {
-        super("OmniClas Models");
+        super(TITLE);
         table.setSelectionMode(ListSelectionModel.SINGLE_SELECTION);
         table.setAutoCreateRowSorter(true);
         table.setName("models");
@@ -133,15 +176,27 @@ public class ModelsWindow extends JFrame {
         bp.add(button("Refresh", this::refresh));
         bp.add(button("Rename...", this::renameSelected));
         bp.add(button("Delete...", this::deleteSelected));
-        JButton close = new JButton("Close");
-        close.addActionListener(e -> dispose());
-        bp.add(close);
+        bp.add(button("Open report", this::openReport));
         status.setBorder(BorderFactory.createEmptyBorder(2, 6, 2, 6));
+        status.setName("modelsStatus");
         south.add(status, BorderLayout.CENTER);
         south.add(bp, BorderLayout.EAST);
-        getContentPane().add(new JScrollPane(table), BorderLayout.CENTER);
-        getContentPane().add(south, BorderLayout.SOUTH);
-        setPreferredSize(new Dimension(960, 320));
+        JPanel models = new JPanel(new BorderLayout());
+        models.add(new JScrollPane(table), BorderLayout.CENTER);
+        models.add(south, BorderLayout.SOUTH);
+        tabs.addTab("Models", models);
+        tabs.addTab("Jobs", jobs);
+        tabs.setName("tabs");
+        tabs.addChangeListener(e -> {
+            if (tabs.getSelectedIndex() == 1) jobs.startRefreshing();
+            else jobs.stopRefreshing();
+        });
+        addWindowListener(new java.awt.event.WindowAdapter() {
+            @Override public void windowClosed(java.awt.event.WindowEvent e) { jobs.stopRefreshing(); }
+        });
+        getContentPane().add(tabs, BorderLayout.CENTER);
+        setDefaultCloseOperation(DISPOSE_ON_CLOSE);
+        setPreferredSize(new Dimension(980, 420));
         pack();
         setLocationRelativeTo(null);
     }
@@ -176,7 +231,8 @@ public class ModelsWindow extends JFrame {
                     model.set(models);
                     status.setText(models.size() + " model(s) on " + Settings.url());
                 } catch (java.util.concurrent.ExecutionException e) {
-                    status.setText("Failed.");
+                    String msg = e.getCause().getMessage() == null ? "" : e.getCause().getMessage().split("\n")[0];
+                    status.setText("Failed: " + msg);
                     Reporter.unexpected("OmniClas models", e.getCause());
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
@@ -211,6 +267,31 @@ public class ModelsWindow extends JFrame {
             client.deleteModel(m.name);
             return client.models();
         });
+    }
+
+    private void openReport() {
+        Dto.Model m = selected();
+        if (m == null) return;
+        String url = client.modelReportUrl(m.name);
+        status.setText("Opening the report of " + m.name + "...");
+        new SwingWorker<Void, Void>() {
+            @Override protected Void doInBackground() throws Exception {
+                client.checkReport(url);
+                ij.plugin.BrowserLauncher.openURL(url);
+                return null;
+            }
+            @Override protected void done() {
+                try {
+                    get();
+                    status.setText("Report of " + m.name + " opened in the browser.");
+                } catch (java.util.concurrent.ExecutionException e) {
+                    status.setText("No report.");
+                    Reporter.unexpected("OmniClas report", e.getCause());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }.execute();
     }
 
     /** "macro F1 0.912, images 40" (test accuracy has its own column). */

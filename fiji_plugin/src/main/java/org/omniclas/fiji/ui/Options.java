@@ -11,10 +11,10 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * A {@link GenericDialog} that also works headless. On a desktop it is a plain GenericDialog (so macros
- * replay it and the Recorder records it). Headless (where plain ImageJ 1.x cannot build any dialog), values
- * come from the macro options, with the same keys GenericDialog uses: the label up to its first space,
- * lower case ("Model" → model, "All_open images" → all_open).
+ * A {@link GenericDialog} that also works unattended. On a desktop it is a plain GenericDialog (so macros
+ * replay it and the Recorder records it). Unattended (headless, where plain ImageJ 1.x cannot build any dialog;
+ * batch mode; {@code ImageJ -batch}), no dialog opens: values come from the macro options, with the same keys
+ * GenericDialog uses: the label up to its first space, lower case ("Model" → model, "All_open images" → all_open).
  */
 public class Options {
     private final GenericDialog gd;
@@ -24,7 +24,7 @@ public class Options {
     private boolean wasCanceled;
 
     public Options(String title) {
-        if (isHeadless()) {
+        if (Reporter.unattended()) {
             gd = null;
             macro = parse(Macro.getOptions());
         } else {

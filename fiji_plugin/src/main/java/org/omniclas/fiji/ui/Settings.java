@@ -3,13 +3,26 @@ package org.omniclas.fiji.ui;
 import ij.Prefs;
 import org.omniclas.fiji.client.HttpOmniClasClient;
 import org.omniclas.fiji.client.OmniClasClient;
+import org.omniclas.fiji.client.ServerLauncher;
 
 import java.awt.GraphicsEnvironment;
+import java.io.File;
+import java.net.URI;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
 
-/** Server address and token, kept in ImageJ's preferences (IJ_Prefs.txt; the token is stored in plain text). */
+/**
+ * Server address and token, and how to start a server (the OmniClas environment, models folder, dataset roots),
+ * kept in ImageJ's preferences (IJ_Prefs.txt; the token is stored in plain text).
+ */
 public final class Settings {
     public static final String KEY_URL = "omniclas.url";
     public static final String KEY_TOKEN = "omniclas.token";
+    public static final String KEY_EXECUTABLE = "omniclas.executable";
+    public static final String KEY_MODELS_ROOT = "omniclas.models_root";
+    public static final String KEY_DATASET_ROOTS = "omniclas.dataset_roots";
     public static final String KEY_LAST_DATASET = "omniclas.dataset";
     public static final String KEY_LAST_SOURCE = "omniclas.source";
     public static final String KEY_LAST_MODEL = "omniclas.model";
@@ -34,6 +47,71 @@ public final class Settings {
         Prefs.set(KEY_URL, url == null || url.trim().isEmpty() ? HttpOmniClasClient.DEFAULT_URL : url.trim());
         Prefs.set(KEY_TOKEN, token == null ? "" : token.trim());
         persist();
+    }
+
+    /** The OmniClas environment folder, its omniclas executable or its Python; empty: omniclas on the PATH. */
+    public static String executable() { return Prefs.get(KEY_EXECUTABLE, ""); }
+
+    /** Where a server started by Fiji keeps its models (default ~/OmniClas/models). */
+    public static String modelsRoot() {
+        return Prefs.get(KEY_MODELS_ROOT, Paths.get(System.getProperty("user.home"), "OmniClas", "models").toString());
+    }
+
+    /** The dataset roots of a server started by Fiji (default: the home folder), as typed: separated by ';'. */
+    public static String datasetRootsText() {
+        return Prefs.get(KEY_DATASET_ROOTS, System.getProperty("user.home"));
+    }
+
+    public static List<Path> datasetRoots() {
+        return splitRoots(datasetRootsText());
+    }
+
+    /** "a;b" (or the system's path separator, ':' on Linux/macOS) → folders. */
+    public static List<Path> splitRoots(String text) {
+        List<Path> out = new ArrayList<>();
+        if (text == null) return out;
+        String sep = File.pathSeparatorChar == ';' ? ";" : "[;" + File.pathSeparator + "]";
+        for (String s : text.split(sep)) if (!s.trim().isEmpty()) out.add(Paths.get(s.trim()));
+        return out;
+    }
+
+    public static void saveServerStart(String executable, String modelsRoot, String datasetRoots) {
+        Prefs.set(KEY_EXECUTABLE, executable == null ? "" : executable.trim());
+        Prefs.set(KEY_MODELS_ROOT, modelsRoot == null ? "" : modelsRoot.trim());
+        Prefs.set(KEY_DATASET_ROOTS, datasetRoots == null ? "" : datasetRoots.trim());
+        persist();
+    }
+
+    /** True when the server URL points at this machine (only then can Fiji start the server). */
+    public static boolean isLoopback(String url) {
+        try {
+            String host = URI.create(url.contains("://") ? url : "http://" + url).getHost();
+            return host != null && (host.equals("127.0.0.1") || host.equals("localhost") || host.equals("::1") || host.equals("[::1]"));
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
+    }
+
+    /** The port of the server URL (5000 when none is given). */
+    public static int port(String url) {
+        try {
+            int p = URI.create(url.contains("://") ? url : "http://" + url).getPort();
+            return p > 0 ? p : 5000;
+        } catch (IllegalArgumentException e) {
+            return 5000;
+        }
+    }
+
+    /** How to start a server for the current settings. */
+    public static ServerLauncher.Config launchConfig() {
+        ServerLauncher.Config c = new ServerLauncher.Config();
+        c.executable = executable();
+        c.port = port(url());
+        c.modelsRoot = modelsRoot();
+        for (Path p : datasetRoots()) c.datasetRoots.add(p.toString());
+        String dir = Prefs.getPrefsDir();
+        c.logFile = Paths.get(dir == null ? System.getProperty("java.io.tmpdir") : dir, "omniclas-server.log");
+        return c;
     }
 
     public static String get(String key, String dflt) { return Prefs.get(key, dflt); }

@@ -1,184 +1,99 @@
 package org.omniclas.fiji.ui;
 
 import ij.IJ;
+import ij.Macro;
+import ij.WindowManager;
 import ij.gui.GenericDialog;
 import ij.measure.ResultsTable;
+import ij.plugin.frame.Recorder;
 import org.omniclas.fiji.client.Dto;
+import org.omniclas.fiji.client.JobText;
 import org.omniclas.fiji.client.OmniClasClient;
 import org.omniclas.fiji.client.OmniClasException;
-import org.omniclas.fiji.dataset.DatasetFolder;
+import org.omniclas.fiji.client.TrainingOptions;
+import org.omniclas.fiji.dataset.DatasetCheck;
 
+import java.awt.Frame;
+import java.awt.Rectangle;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
-import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
- * Train Classifier... : dataset → process, backbones, head, test-time transforms, numbers → POST /jobs →
- * progress → results table → POST /jobs/id/register. Macro keys: dataset, process, one flag per backbone,
- * head, hflip vflip hvflip blur gamma, threshold, max_iterations, frozen_epochs, unfrozen_epochs, image_size,
- * batch_size, seed, model_name (empty: do not register).
+ * Train Classifier...: dataset and options ({@link TrainDialog} on a desktop, the macro options otherwise) →
+ * dataset checks → POST /jobs → progress → per-class table → registration. What it sends for a process left at
+ * its defaults is what the CLI trains for that process: the defaults come from GET /processes.
+ * Macro keys: dataset, process, model_name (empty: do not register; absent: {@code <dataset>_classifier}), and
+ * every training option by its name ({@code backbones=[a,b] head=linear threshold=0.8 ...}); options left out
+ * take the process's defaults. Only a run that finished is recorded by the Macro Recorder.
  */
 public class TrainWizard {
-    public static final String TITLE = "OmniClas - Train Classifier";
-    public static final String[] TRANSFORMS = {"hflip", "vflip", "hvflip", "blur", "gamma"};
-    public static final String[] HEADS = {"linear", "finetune", "auto"};
+    public static final String TITLE = TrainDialog.TITLE;
 
-    /** Built-in process list, used when the server does not answer GET /processes. */
-    public static List<Dto.ProcessInfo> fallbackProcesses() {
-        return Arrays.asList(
-                new Dto.ProcessInfo("nd", "N.D.", false, "No distillation: plain supervised training on the labelled images"),
-                new Dto.ProcessInfo("dd", "D.D.", true, "Data distillation: one model labels the unlabelled images (with test-time transforms), confident ones join training"),
-                new Dto.ProcessInfo("idd", "I.D.D.", true, "Iterative data distillation: repeat D.D. until no new image passes the threshold"),
-                new Dto.ProcessInfo("md", "M.D.", true, "Model distillation: several backbones vote on the unlabelled images"),
-                new Dto.ProcessInfo("imd", "I.M.D.", true, "Iterative model distillation: repeat M.D. over several iterations"),
-                new Dto.ProcessInfo("mdd", "M.D.D.", true, "Model and data distillation: several backbones plus test-time transforms vote"),
-                new Dto.ProcessInfo("imdd", "I.M.D.D.", true, "Iterative model and data distillation: repeat M.D.D. (usually the most accurate, slowest)"));
-    }
+    private static volatile ResultsTable lastTraining;
 
-    /** Counts, without changing anything: {labelled images, categories with images, unlabelled images}. */
-    public static int[] survey(Path root) throws IOException {
-        int labelled = 0, classes = 0, unlabelled = 0;
-        try (java.util.stream.Stream<Path> dirs = Files.list(root)) {
-            for (Path d : (Iterable<Path>) dirs::iterator) {
-                if (!Files.isDirectory(d)) continue;
-                String n = d.getFileName().toString();
-                if (n.startsWith(".") || n.equalsIgnoreCase("test")) continue;
-                long c;
-                try (java.util.stream.Stream<Path> files = Files.list(d)) {
-                    c = files.filter(DatasetFolder::isImage).count();
-                }
-                if (n.equals(DatasetFolder.UNLABELLED)) unlabelled += c;
-                else if (c > 0) {
-                    labelled += c;
-                    classes++;
-                }
-            }
-        }
-        return new int[]{labelled, classes, unlabelled};
-    }
+    /** Per-class table of the last finished training (also headless). */
+    public static ResultsTable lastTrainingTable() { return lastTraining; }
 
     public void run() {
-        OmniClasClient client = Settings.client();
+        OmniClasClient client = ServerGate.connect();
+        if (client == null) return;
         try {
-            // ---- step 1: dataset
-            Options o1 = new Options(TITLE + " (1/2)");
-            o1.addDirectory("Dataset", Settings.get(Settings.KEY_LAST_DATASET, ""));
-            o1.addMessage("Layout: <dataset>/<class>/<image> and, optionally, <dataset>/unlabelled/<image>");
-            if (!o1.show()) return;
-            String datasetText = o1.nextString().trim();
-            if (datasetText.isEmpty()) {
-                Reporter.error("No dataset folder given.");
-                return;
-            }
-            Path dataset = Paths.get(datasetText).toAbsolutePath().normalize();
-            if (!Files.isDirectory(dataset)) {
-                Reporter.error("Dataset folder not found:\n" + dataset);
-                return;
-            }
-            Settings.put(Settings.KEY_LAST_DATASET, dataset.toString());
-            int[] counts = survey(dataset);
-            if (counts[1] < 2) {
-                Reporter.error("The dataset needs at least 2 categories with images;\n" + dataset + " has " + counts[1] + ".");
-                return;
-            }
-            boolean hasUnlabelled = counts[2] > 0;
-
-            // ---- server lists
-            IJ.showStatus("OmniClas: asking the server for processes and backbones...");
-            List<Dto.ProcessInfo> processes;
-            try {
-                processes = client.processes();
-                if (processes == null || processes.isEmpty()) processes = fallbackProcesses();
-            } catch (OmniClasException e) {
-                if (e.isConnectionFailure()) throw e;
-                processes = fallbackProcesses();
-            }
-            List<Dto.ProcessInfo> offered = new ArrayList<>();
-            for (Dto.ProcessInfo p : processes) if (hasUnlabelled || !p.needsUnlabelled) offered.add(p);
-            if (offered.isEmpty()) offered.add(fallbackProcesses().get(0));
-            List<Dto.Backbone> backbones = client.backbones();
-            if (backbones.isEmpty()) {
-                Reporter.error("The server offers no backbone.");
-                return;
-            }
-
-            // ---- step 2: everything else
-            Options o = new Options(TITLE + " (2/2)");
-            o.addMessage(counts[0] + " labelled images in " + counts[1] + " categories, " + counts[2] + " unlabelled"
-                    + (hasUnlabelled ? "" : " (so only processes without unlabelled images are offered)"));
-            String[] ids = new String[offered.size()];
-            StringBuilder help = new StringBuilder();
-            for (int i = 0; i < ids.length; i++) {
-                Dto.ProcessInfo p = offered.get(i);
-                ids[i] = p.id;
-                help.append(p.id).append(" (").append(p.name).append("): ").append(oneLine(p.description)).append("\n");
-            }
-            String dfltProcess = Arrays.asList(ids).contains("imdd") ? "imdd" : ids[0];
-            o.addChoice("Process", ids, dfltProcess);
-            o.addMessage(help.toString().trim());
-            String[] bbNames = new String[backbones.size()];
-            boolean[] bbDefault = new boolean[backbones.size()];
-            boolean anyDefault = false;
-            for (int i = 0; i < bbNames.length; i++) {
-                bbNames[i] = backbones.get(i).name;
-                bbDefault[i] = backbones.get(i).isDefault;
-                anyDefault |= bbDefault[i];
-            }
-            if (!anyDefault) bbDefault[0] = true;
-            o.addCheckboxGroup((bbNames.length + 2) / 3, Math.min(3, bbNames.length), bbNames, bbDefault, "Backbones");
-            o.addChoice("Head", HEADS, "linear");  // the engine's default
-            o.addCheckboxGroup(1, TRANSFORMS.length, TRANSFORMS, new boolean[]{true, true, true, false, false},
-                    "Test-time transforms (for labelling unlabelled images)");
-            o.addNumber("Threshold", 0.8, 2);
-            o.addNumber("Max_iterations", 5, 0);
-            o.addNumber("Frozen_epochs", 2, 0);
-            o.addNumber("Unfrozen_epochs", 8, 0);
-            o.addNumber("Image_size (0 = auto)", 0, 0);
-            o.addNumber("Batch_size", 32, 0);
-            o.addNumber("Seed", 0, 0);
-            o.addString("Model_name (empty = do not register)", dataset.getFileName() + "_classifier", 25);
-            if (!o.show()) return;
-
-            Dto.JobSpec spec = new Dto.JobSpec();
-            spec.dataset = dataset.toString();
-            spec.process = o.nextChoice();
-            spec.backbones = new ArrayList<>();
-            for (String b : bbNames) if (o.nextBoolean()) spec.backbones.add(b);
-            spec.head = o.nextChoice();
-            spec.transforms = new ArrayList<>();
-            for (String t : TRANSFORMS) if (o.nextBoolean()) spec.transforms.add(t);
-            spec.threshold = o.nextNumber();
-            spec.maxIterations = (int) o.nextNumber();
-            spec.frozenEpochs = (int) o.nextNumber();
-            spec.unfrozenEpochs = (int) o.nextNumber();
-            int size = (int) o.nextNumber();
-            spec.imageSize = size > 0 ? size : null;
-            spec.batchSize = (int) o.nextNumber();
-            spec.seed = (int) o.nextNumber();
-            String modelName = o.nextString().trim();
-            if (spec.backbones.isEmpty()) {
-                Reporter.error("Choose at least one backbone.");
-                return;
-            }
-            if (!hasUnlabelled && !"nd".equals(spec.process)) {
-                for (Dto.ProcessInfo p : processes) {
-                    if (p.id.equals(spec.process) && p.needsUnlabelled) {
-                        Reporter.error("Process " + spec.process + " needs unlabelled images; " + dataset + " has none. Use nd.");
-                        return;
+            IJ.showStatus("OmniClas: asking the server for its training options...");
+            TrainingOptions form = new TrainingOptions(client.catalog());
+            IJ.showStatus("");
+            ServerGate.Roots roots = ServerGate.datasetRoots();
+            // roots from the settings are the truth only for a server Fiji started itself
+            boolean authoritative = !roots.source.equals("Server Settings") || ServerGate.running() != null;
+            String macro = Macro.getOptions();
+            Path dataset;
+            String modelName;
+            if (macro != null || Reporter.unattended()) {
+                Map<String, String> opt = Options.parse(macro);
+                String ds = opt.get("dataset");
+                if (ds == null || ds.trim().isEmpty()) {
+                    Reporter.error("Train Classifier: option dataset= is missing (the dataset folder).");
+                    return;
+                }
+                dataset = Paths.get(ds.trim()).toAbsolutePath().normalize();
+                form.read(opt);
+                for (String k : opt.keySet()) {
+                    if (form.has(k) && !form.applies(k)) {
+                        IJ.log("OmniClas: " + k + "=" + opt.get(k) + " does not apply to " + form.process().id
+                                + " with these options (" + form.option(k).applies + "); its default is used.");
                     }
                 }
+                modelName = opt.containsKey("model_name") ? opt.get("model_name").trim() : defaultModelName(dataset);
+            } else {
+                TrainDialog.Choice c = TrainDialog.ask(form, roots, authoritative, Settings.get(Settings.KEY_LAST_DATASET, ""));
+                if (c == null) {
+                    Recorder.disableCommandRecording(); // cancelled: nothing ran
+                    return;
+                }
+                dataset = c.dataset;
+                modelName = c.modelName;
             }
+            Settings.put(Settings.KEY_LAST_DATASET, dataset.toString());
 
-            // ---- submit and follow
-            Dto.Job created = client.submitJob(spec);
-            String id = created.id();
-            IJ.log("OmniClas: training job " + id + " submitted (" + spec.process + ", " + spec.backbones + ")");
-            Dto.Job job = new JobMonitor(client, id).follow();
-            finish(client, job, modelName, o.isInteractive() && ij.Macro.getOptions() == null);
+            List<String> errors = check(form, dataset, roots, authoritative);
+            if (!errors.isEmpty()) {
+                Reporter.error("Train Classifier: " + dataset + " cannot be trained on yet:\n- " + String.join("\n- ", errors));
+                return;
+            }
+            Map<String, Object> spec = form.spec(dataset.toString());
+            Dto.Job submitted = submit(client, form, spec);
+            String id = submitted.id();
+            String what = JobText.options(form.applying());
+            IJ.log("OmniClas: training job " + id + " submitted: " + dataset + "; " + what);
+            Dto.Job job = new JobMonitor(client, id, what).follow();
+            boolean interactive = macro == null && !Reporter.unattended();
+            Dto.Model model = finish(client, job, modelName, interactive);
+            if ("finished".equals(job.state)) record(form, dataset, model == null ? "" : model.name);
+            else Recorder.disableCommandRecording(); // a cancelled or failed run is not recorded: replaying would retrain
         } catch (OmniClasException e) {
             Reporter.error(e);
         } catch (IOException | RuntimeException e) {
@@ -186,10 +101,88 @@ public class TrainWizard {
         }
     }
 
-    private static String oneLine(String s) {
-        if (s == null) return "";
-        s = s.replace('\n', ' ').trim();
-        return s.length() > 110 ? s.substring(0, 107) + "..." : s;
+    static String defaultModelName(Path dataset) {
+        Path n = dataset.getFileName();
+        return (n == null ? "model" : n.toString()).replaceAll("[^A-Za-z0-9._-]", "_") + "_classifier";
+    }
+
+    /** What stops the job before it is sent: the dataset (by the server's rules), the roots, the option values. */
+    static List<String> check(TrainingOptions form, Path dataset, ServerGate.Roots roots, boolean authoritative) throws IOException {
+        List<String> errors = new ArrayList<>(DatasetCheck.of(dataset).errors(form.process().needsUnlabelled));
+        if (!DatasetCheck.underRoots(dataset, roots.roots)) {
+            String msg = "it is not under the server's dataset roots (" + roots.source + "): " + roots.text();
+            if (authoritative) errors.add(msg + ".");
+            else IJ.log("OmniClas warning: " + dataset + ": " + msg);
+        }
+        errors.addAll(form.problems());
+        return errors;
+    }
+
+    /**
+     * POST /jobs. A server older than its own option list refuses options it describes but does not take yet
+     * ("unknown job option"): those still at the process's default are left out (the server then uses that same
+     * default) and the job is sent again; one the user changed is an error naming it.
+     */
+    static Dto.Job submit(OmniClasClient client, TrainingOptions form, Map<String, Object> spec) throws OmniClasException {
+        Map<String, Object> sent = new LinkedHashMap<>(spec);
+        List<String> left = new ArrayList<>();
+        while (true) {
+            try {
+                Dto.Job job = client.submitJob(sent);
+                if (!left.isEmpty()) IJ.log("OmniClas: this server does not take the option(s) " + String.join(", ", left)
+                        + " in jobs yet; they were left at their defaults (update the server).");
+                return job;
+            } catch (OmniClasException e) {
+                String f = e.getField();
+                boolean unknownOption = e.getStatus() == 400 && f != null && sent.containsKey(f)
+                        && !TrainingOptions.WIZARD_KEYS.contains(f) && e.getMessage().startsWith("unknown job option");
+                if (!unknownOption) throw e;
+                Object dflt = form.defaultValue(f);
+                if (spec.get(f) == null ? dflt != null : !spec.get(f).equals(dflt)) {
+                    throw new OmniClasException(400, "This OmniClas server does not accept the training option \"" + f
+                            + "\" in jobs yet, and it was changed from its default. Update the server, or leave "
+                            + f + " at " + TrainingOptions.text(dflt) + ".", f);
+                }
+                sent.remove(f);
+                left.add(f);
+            }
+        }
+    }
+
+    /** The Recorder line of a finished run: dataset, process, the options that apply, model_name. */
+    static Map<String, String> recordedOptions(TrainingOptions form, Path dataset, String modelName) {
+        Map<String, String> out = new LinkedHashMap<>();
+        out.put("dataset", dataset.toString());
+        out.put("process", form.process().id);
+        out.putAll(form.macroOptions());
+        out.put("model_name", modelName);
+        return out;
+    }
+
+    private static void record(TrainingOptions form, Path dataset, String modelName) {
+        if (!Recorder.record) return;
+        Recorder.resetCommandOptions(); // drop what the Register dialog recorded
+        for (Map.Entry<String, String> e : recordedOptions(form, dataset, modelName).entrySet()) {
+            Recorder.recordOption(e.getKey(), e.getKey().equals("dataset") ? Recorder.fixPath(e.getValue()) : e.getValue());
+        }
+    }
+
+    /** The per-class table of a finished job; precision, recall and F1 with 3 decimals throughout. */
+    static ResultsTable perClassTable(Dto.JobResult r) {
+        ResultsTable rt = new ResultsTable();
+        if (r.perClass != null) for (Dto.PerClass pc : r.perClass) {
+            rt.incrementCounter();
+            rt.addValue("class", pc.className == null ? "" : pc.className);
+            rt.addValue("precision", pc.precision == null ? Double.NaN : pc.precision);
+            rt.addValue("recall", pc.recall == null ? Double.NaN : pc.recall);
+            rt.addValue("f1", pc.f1 == null ? Double.NaN : pc.f1);
+            rt.addValue("support", pc.support == null ? Double.NaN : pc.support);
+        }
+        if (rt.size() > 0) {
+            for (String c : new String[]{"precision", "recall", "f1"}) rt.setDecimalPlaces(rt.getColumnIndex(c), 3);
+            rt.setDecimalPlaces(rt.getColumnIndex("support"), 0);
+        }
+        return rt;
     }
 
     /** Results table + registration. Returns the registered model or null. */
@@ -201,31 +194,34 @@ public class TrainWizard {
             return null;
         }
         if (!"finished".equals(job.state)) {
-            Reporter.error("Training job " + job.id() + " " + job.state
-                    + (job.error != null ? ":\n" + job.error : "."));
+            Reporter.error("Training job " + job.id() + " " + job.state + (job.error != null ? ":\n" + job.error : ".")
+                    + (job.resumable ? "\nResume it from Plugins > OmniClas > Jobs..." : ""));
             return null;
         }
         Dto.JobResult r = job.result;
+        String acc = r == null || r.testAccuracy == null ? "n/a" : IJ.d2s(r.testAccuracy * 100, 1) + " %";
+        IJ.log("OmniClas: job " + job.id() + " finished, test accuracy " + acc);
+        IJ.showStatus("OmniClas: training finished, test accuracy " + acc);
+        Frame tableWindow = null;
         if (r != null) {
-            ResultsTable rt = new ResultsTable();
-            if (r.perClass != null) for (Dto.PerClass pc : r.perClass) {
-                rt.incrementCounter();
-                rt.addValue("class", pc.className == null ? "" : pc.className);
-                rt.addValue("precision", pc.precision == null ? Double.NaN : pc.precision);
-                rt.addValue("recall", pc.recall == null ? Double.NaN : pc.recall);
-                rt.addValue("support", pc.support == null ? Double.NaN : pc.support);
-            }
+            ResultsTable rt = perClassTable(r);
             lastTraining = rt;
-            String acc = r.testAccuracy == null ? "n/a" : IJ.d2s(r.testAccuracy * 100, 1) + " %";
-            IJ.log("OmniClas: job " + job.id() + " finished, test accuracy " + acc);
-            if (!java.awt.GraphicsEnvironment.isHeadless()) rt.show("OmniClas Training " + job.id());
-            IJ.showStatus("OmniClas: training finished, test accuracy " + acc);
+            if (!java.awt.GraphicsEnvironment.isHeadless()) {
+                String title = "OmniClas Training " + job.id();
+                rt.show(title);
+                tableWindow = WindowManager.getFrame(title);
+            }
         }
         if (interactive) {
             GenericDialog gd = new GenericDialog("OmniClas - Register model");
-            gd.addMessage("Test accuracy: " + (r == null || r.testAccuracy == null ? "n/a" : IJ.d2s(r.testAccuracy * 100, 1) + " %"));
+            gd.addMessage("Test accuracy: " + acc + " (per class: table \"OmniClas Training " + job.id() + "\")");
             gd.addStringField("Register as", modelName, 25);
             gd.enableYesNoCancel("Register", "Don't register");
+            if (tableWindow != null) {
+                java.awt.Point p = beside(tableWindow.getBounds(), new java.awt.Dimension(480, 220),
+                        java.awt.Toolkit.getDefaultToolkit().getScreenSize());
+                gd.setLocation(p.x, p.y);
+            }
             gd.showDialog();
             if (gd.wasCanceled() || !gd.wasOKed()) return null;
             modelName = gd.getNextString().trim();
@@ -237,8 +233,14 @@ public class TrainWizard {
         return m;
     }
 
-    private static volatile ResultsTable lastTraining;
-
-    /** Per-class table of the last finished training (also headless). */
-    public static ResultsTable lastTrainingTable() { return lastTraining; }
+    /**
+     * Where the Register dialog goes so that it never covers the per-class table: right of the table, else below
+     * it, else left of it (a GenericDialog's size is known only once shown, so {@code dialog} is an estimate).
+     */
+    static java.awt.Point beside(Rectangle table, java.awt.Dimension dialog, java.awt.Dimension screen) {
+        int gap = 12;
+        if (table.x + table.width + gap + dialog.width <= screen.width) return new java.awt.Point(table.x + table.width + gap, table.y);
+        if (table.y + table.height + gap + dialog.height <= screen.height) return new java.awt.Point(table.x, table.y + table.height + gap);
+        return new java.awt.Point(Math.max(0, table.x - gap - dialog.width), table.y);
+    }
 }

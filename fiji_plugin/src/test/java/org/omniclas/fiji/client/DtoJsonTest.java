@@ -1,7 +1,6 @@
 package org.omniclas.fiji.client;
 
 import com.google.gson.Gson;
-import com.google.gson.JsonObject;
 import org.junit.Test;
 
 import java.util.Arrays;
@@ -63,33 +62,43 @@ public class DtoJsonTest {
         }
     }
 
-    @Test public void jobSpecSerialisesSnakeCaseAndSkipsNulls() {
-        Dto.JobSpec s = new Dto.JobSpec();
-        s.dataset = "/data/x";
-        s.process = "imdd";
-        s.backbones = Arrays.asList("efficientnet_lite0");
-        s.maxIterations = 5;
-        s.frozenEpochs = 2;
-        s.unfrozenEpochs = 8;
-        s.threshold = 0.8;
-        JsonObject o = gson.toJsonTree(s).getAsJsonObject();
-        assertEquals("/data/x", o.get("dataset").getAsString());
-        assertEquals(5, o.get("max_iterations").getAsInt());
-        assertEquals(2, o.get("frozen_epochs").getAsInt());
-        assertEquals(8, o.get("unfrozen_epochs").getAsInt());
-        assertFalse(o.has("image_size"));
-        assertFalse(o.has("maxIterations"));
+    @Test public void specMapSendsWholeNumbersAsIntegers() {
+        java.util.Map<String, Object> spec = new java.util.LinkedHashMap<>();
+        spec.put("dataset", "/data/x");
+        spec.put("max_iterations", 5L);
+        spec.put("threshold", 0.8);
+        spec.put("backbones", Arrays.asList("efficientnet_lite0"));
+        String json = gson.toJson(spec);
+        assertEquals("{\"dataset\":\"/data/x\",\"max_iterations\":5,\"threshold\":0.8,\"backbones\":[\"efficientnet_lite0\"]}", json);
     }
 
-    @Test public void processesAndBackbones() {
-        Dto.ProcessesResponse p = gson.fromJson("{\"processes\":[{\"id\":\"imdd\",\"name\":\"I.M.D.D.\",\"description\":\"d\","
-                + "\"needs_unlabelled\":true,\"defaults\":{\"threshold\":0.8}}]}", Dto.ProcessesResponse.class);
-        assertTrue(p.processes.get(0).needsUnlabelled);
+    @Test public void catalogKeepsEveryProcessProperty() throws Exception {
+        Dto.Catalog c = HttpOmniClasClient.parseCatalog("{\"processes\":[{\"id\":\"imdd\",\"name\":\"I.M.D.D.\",\"description\":\"d\","
+                + "\"needs_unlabelled\":true,\"ensemble\":true,\"max_backbones\":null,\"novel\":true,\"defaults\":{\"threshold\":0.8}}],"
+                + "\"options\":[{\"name\":\"threshold\",\"label\":\"T\",\"type\":\"number\",\"minimum\":0,\"maximum\":1,"
+                + "\"advanced\":false,\"applies\":{\"distills\":true}}]}", "http://x");
+        Dto.ProcessInfo p = c.processes.get(0);
+        assertTrue(p.needsUnlabelled);
+        assertNull(p.maxBackbones);
+        assertEquals(Boolean.TRUE, p.properties.get("novel")); // a property this plugin has no field for
+        assertEquals(0.8, (Double) p.defaults.get("threshold"), 1e-9);
+        assertEquals(Boolean.TRUE, c.options.get(0).applies.get("distills"));
+        assertEquals(1.0, c.options.get(0).maximum, 1e-9);
         Dto.BackbonesResponse b = gson.fromJson("{\"backbones\":[{\"name\":\"efficientnet_lite0\",\"offline\":true,\"default\":true}]}",
                 Dto.BackbonesResponse.class);
         assertTrue(b.backbones.get(0).isDefault);
-        Dto.Health h = gson.fromJson("{\"status\":\"ok\",\"version\":\"0.1.0\",\"auth_required\":true}", Dto.Health.class);
+        Dto.Health h = gson.fromJson("{\"status\":\"ok\",\"version\":\"0.1.0\",\"auth_required\":true,\"dataset_roots\":[\"/d\"]}", Dto.Health.class);
         assertTrue(h.authRequired);
+        assertEquals(Arrays.asList("/d"), h.datasetRoots);
+    }
+
+    @Test public void catalogWithoutOptionsAsksForANewerServer() {
+        try {
+            HttpOmniClasClient.parseCatalog("{\"processes\":[{\"id\":\"nd\"}]}", "http://127.0.0.1:5000");
+            fail();
+        } catch (OmniClasException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("does not describe its training options"));
+        }
     }
 
     @Test public void errorBodiesKeepServerMessage() {

@@ -60,6 +60,11 @@ public class HttpOmniClasClientTest {
         if (a == null) a = new Object[]{404, "{\"error\":{\"status\":404,\"message\":\"no route " + s.path + "\"}}"};
         byte[] out = ((String) a[1]).getBytes(StandardCharsets.UTF_8);
         ex.getResponseHeaders().add("Content-Type", "application/json");
+        if (s.method.equals("HEAD")) { // no body to a HEAD request
+            ex.sendResponseHeaders((Integer) a[0], -1);
+            ex.close();
+            return;
+        }
         ex.sendResponseHeaders((Integer) a[0], out.length);
         try (OutputStream os = ex.getResponseBody()) {
             os.write(out);
@@ -126,9 +131,9 @@ public class HttpOmniClasClientTest {
         answer("POST /api/v1/jobs/j7/register", 201, "{\"name\":\"mine\",\"classes\":[\"a\",\"b\"]}");
         answer("GET /api/v1/jobs/j7/log", 200, "{\"lines\":[\"one\",\"two\"]}");
         HttpOmniClasClient c = new HttpOmniClasClient(url, null);
-        Dto.JobSpec spec = new Dto.JobSpec();
-        spec.dataset = "/d";
-        spec.process = "nd";
+        Map<String, Object> spec = new LinkedHashMap<>();
+        spec.put("dataset", "/d");
+        spec.put("process", "nd");
         Dto.Job j = c.submitJob(spec);
         assertEquals("j7", j.id());
         JsonObject sent = HttpOmniClasClient.gson().fromJson(new String(seen.get(0).body, StandardCharsets.UTF_8), JsonObject.class);
@@ -180,6 +185,23 @@ public class HttpOmniClasClientTest {
             assertTrue(e.isConnectionFailure());
             assertTrue(e.getMessage(), e.getMessage().contains("omniclas serve"));
             assertTrue(e.getMessage().contains("127.0.0.1:" + port));
+        }
+    }
+
+    @Test public void reportUrlsAndMissingReport() throws Exception {
+        HttpOmniClasClient c = new HttpOmniClasClient(url, null);
+        assertEquals(url + "/api/v1/jobs/abc/report", c.jobReportUrl("abc"));
+        assertEquals(url + "/api/v1/models/my%20cells/report", c.modelReportUrl("my cells"));
+        answer("HEAD /api/v1/jobs/abc/report", 200, "");
+        c.checkReport(c.jobReportUrl("abc"));
+        assertEquals("HEAD", seen.get(0).method);
+        try {
+            c.checkReport(c.modelReportUrl("my cells")); // the stub answers 404 for unknown routes
+            fail();
+        } catch (OmniClasException e) {
+            assertEquals(404, e.getStatus());
+            assertTrue(e.getMessage(), e.getMessage().startsWith("The server has no report at"));
+            assertTrue(e.getMessage().contains("/models/my%20cells/report"));
         }
     }
 

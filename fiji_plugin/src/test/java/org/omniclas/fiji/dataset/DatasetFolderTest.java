@@ -208,4 +208,51 @@ public class DatasetFolderTest {
         } catch (IllegalArgumentException expected) { /* unknown category */ }
         assertTrue(Files.exists(outside));
     }
+
+    /** Ask the model → A → Ctrl+Z: the image goes back and the category folder the accept created goes too. */
+    @Test public void undoOfAcceptRemovesTheCategoryItCreated() throws IOException {
+        ds.createCategory("Nuclear");
+        Path a = img("unlabelled", "a.png", "a");
+        Path b = img("unlabelled", "b.png", "b");
+        java.util.Map<String, List<Path>> groups = new java.util.LinkedHashMap<>();
+        groups.put("Cytoplasmic", Collections.singletonList(a)); // new category
+        groups.put("Nuclear", Collections.singletonList(b));     // existing one
+        java.util.Map<Path, Path> moved = ds.assign(groups);
+        assertEquals(root.resolve("Cytoplasmic/a.png"), moved.get(a));
+        assertEquals(Arrays.asList("Cytoplasmic", "Nuclear"), ds.categories());
+        ds.undo(); // one step undoes the whole accept
+        assertEquals("a", read(a));
+        assertEquals("b", read(b));
+        assertEquals(Collections.singletonList("Nuclear"), ds.categories()); // created by the accept: gone; Nuclear stays
+        assertFalse(Files.exists(root.resolve("Cytoplasmic")));
+        assertFalse(ds.canUndo());
+    }
+
+    @Test public void undoKeepsACreatedFolderThatHoldsSomethingElse() throws IOException {
+        Path a = img("unlabelled", "a.png", "a");
+        ds.assign(Collections.singletonMap("New", Collections.singletonList(a)));
+        img("New", "notes.txt", "mine");
+        ds.undo();
+        assertEquals("a", read(a));
+        assertTrue(Files.exists(root.resolve("New/notes.txt")));
+    }
+
+    @Test public void assignRefusesABadCategoryNameBeforeMovingAnything() throws IOException {
+        Path a = img("unlabelled", "a.png", "a");
+        try {
+            ds.assign(Collections.singletonMap("../evil", Collections.singletonList(a)));
+            fail();
+        } catch (IllegalArgumentException expected) { /* ok */ }
+        assertEquals("a", read(a));
+        assertFalse(ds.canUndo());
+    }
+
+    @Test public void renameFollowsAFolderTheUndoWouldRemove() throws IOException {
+        Path a = img("unlabelled", "a.png", "a");
+        ds.assign(Collections.singletonMap("Cells", Collections.singletonList(a)));
+        ds.renameCategory("Cells", "Nuclear");
+        ds.undo();
+        assertEquals("a", read(a));
+        assertFalse(Files.exists(root.resolve("Nuclear")));
+    }
 }

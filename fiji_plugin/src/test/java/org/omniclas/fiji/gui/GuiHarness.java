@@ -1,6 +1,5 @@
 package org.omniclas.fiji.gui;
 
-import com.google.gson.Gson;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import ij.IJ;
@@ -10,94 +9,70 @@ import ij.Menus;
 import ij.gui.GenericDialog;
 import ij.gui.ImageWindow;
 import ij.measure.ResultsTable;
+import ij.plugin.frame.Recorder;
 import org.omniclas.fiji.client.Dto;
 import org.omniclas.fiji.ui.ImageClassifier;
+import org.omniclas.fiji.ui.JobMonitor;
 import org.omniclas.fiji.ui.LabelWindow;
 import org.omniclas.fiji.ui.ModelsWindow;
+import org.omniclas.fiji.ui.ServerGate;
 import org.omniclas.fiji.ui.Settings;
+import org.omniclas.fiji.ui.TrainDialog;
 import org.omniclas.fiji.ui.TrainWizard;
 
-import javax.imageio.ImageIO;
 import javax.swing.AbstractButton;
 import javax.swing.JButton;
 import javax.swing.JCheckBox;
 import javax.swing.JComboBox;
+import javax.swing.JComponent;
+import javax.swing.JDialog;
 import javax.swing.JFrame;
 import javax.swing.JLabel;
 import javax.swing.JList;
+import javax.swing.JTabbedPane;
 import javax.swing.JTable;
+import javax.swing.JTextArea;
 import javax.swing.JTextField;
-import javax.swing.SwingUtilities;
 import java.awt.Button;
 import java.awt.Checkbox;
 import java.awt.Choice;
 import java.awt.Component;
 import java.awt.Container;
-import java.awt.Frame;
-import java.awt.Graphics2D;
-import java.awt.RenderingHints;
-import java.awt.TextField;
 import java.awt.Menu;
 import java.awt.MenuBar;
-import java.awt.Point;
 import java.awt.Rectangle;
-import java.awt.Robot;
 import java.awt.Window;
-import java.awt.event.InputEvent;
 import java.awt.event.KeyEvent;
-import java.awt.event.WindowEvent;
-import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
 import java.io.File;
-import java.io.FileWriter;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.Writer;
-import java.net.HttpURLConnection;
-import java.net.URL;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.concurrent.Callable;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * GUI test driver (not a unit test): run under Xvfb by tests/test_fiji_gui.py.
- * Starts ImageJ, checks the Plugins > OmniClas menu, opens every OmniClas dialog and screenshots it, then drives a
- * labelling session with real mouse/key events (java.awt.Robot): add category "Cells", assign 3 images with key 1,
- * assign one more and undo it, add "Debris" and assign 1 image with key 2, rename "Cells" to "Nuclear".
- * With a live server (option url=...) it goes on: "Ask the model..." on a second dataset (suggestions, sort by
- * uncertainty, accept with A and Enter), Classify Image on three open images, the Models window's Rename and
- * Delete, and the Train wizard up to the progress window's Cancel button.
- * Args: outDir sourceDir datasetDir [key=value ...] with keys url, model, rename_from, rename_to, delete,
- * ask_source, ask_dataset, train_dataset. Writes outDir/harness.log and screenshots; exit code 0 = all steps ran.
- * Documentation screenshots (cropped to the windows, small PNGs) go to $OMNICLAS_SCREENSHOT_DIR when it is set.
+ * GUI test scenario (not a unit test): run under Xvfb by tests/test_fiji_gui.py; drives ImageJ with real mouse and
+ * key events ({@link GuiDriver}).
+ * <p>Without a server: the Plugins > OmniClas menu, every command's first window, and a labelling session
+ * (keys stay with their categories when one that sorts first is added, undo, rename).
+ * <p>With a live server (option url=): "Ask the model..." (suggestions, sort by uncertainty, accept with A, undo of
+ * an accept removes the class folder it created, Enter), Classify Image, the Models tab (rename, delete), the Train
+ * wizard (options per process from the server, what applies, advanced section) up to Cancel in the progress
+ * window, the Jobs tab (list, log tail, resume, cancel), a short training to the end (per-class table, Register
+ * dialog beside it, the Recorder line), and registering from the Jobs tab.
+ * <p>Option mode=start_server: no server answers; the command offers to start one, the server Fiji starts answers,
+ * and ImageJ quits (File > Quit), which must stop it.
+ * <p>Args: outDir sourceDir datasetDir [key=value ...] with keys url, model, rename_from, rename_to, delete, ask_source,
+ * ask_dataset, train_dataset, tag, mode, executable, models_root, dataset_root. Writes outDir/harness.log and
+ * screenshots; exit code 0 = all steps ran.
  */
-public final class GuiHarness {
-    private static final long DOC_PNG_LIMIT = 150_000;
-    private final File out;
-    private final File docDir;
-    private final Robot robot;
-    private final Writer log;
-    private final Map<String, String> opt = new HashMap<>();
+public final class GuiHarness extends GuiDriver {
+    private Recorder recorder;
 
     private GuiHarness(File out) throws Exception {
-        this.out = out;
-        String dd = System.getenv("OMNICLAS_SCREENSHOT_DIR");
-        this.docDir = dd == null || dd.trim().isEmpty() ? null : new File(dd.trim());
-        if (docDir != null) docDir.mkdirs();
-        this.robot = new Robot();
-        robot.setAutoDelay(40);
-        this.log = new FileWriter(new File(out, "harness.log"));
+        super(out);
     }
 
     public static void main(String[] args) throws Exception {
@@ -110,6 +85,10 @@ public final class GuiHarness {
         }
         int rc = 0;
         try {
+            if ("start_server".equals(h.opt.get("mode"))) {
+                h.startServerFromFiji();
+                return; // ImageJ quits the JVM
+            }
             h.run(args[1], args[2]);
             if (h.opt.containsKey("url")) h.withServer(args[1]);
             else h.say("no url= given: server steps skipped");
@@ -120,203 +99,31 @@ public final class GuiHarness {
             h.shot("zz_failure");
             rc = 1;
         } finally {
-            h.log.close();
-        }
-        System.exit(rc);
-    }
-
-    private void say(String s) throws IOException {
-        System.out.println("[harness] " + s);
-        log.write(s + "\n");
-        log.flush();
-    }
-
-    private void shot(String name) {
-        try {
-            robot.waitForIdle();
-            Rectangle screen = new Rectangle(java.awt.Toolkit.getDefaultToolkit().getScreenSize());
-            ImageIO.write(robot.createScreenCapture(screen), "png", new File(out, name + ".png"));
-        } catch (Exception e) {
-            System.out.println("[harness] screenshot failed: " + e);
-        }
-    }
-
-    private static <T> T onEdt(Callable<T> c) throws Exception {
-        AtomicReference<T> r = new AtomicReference<>();
-        AtomicReference<Exception> err = new AtomicReference<>();
-        SwingUtilities.invokeAndWait(() -> {
-            try {
-                r.set(c.call());
-            } catch (Exception e) {
-                err.set(e);
-            }
-        });
-        if (err.get() != null) throw err.get();
-        return r.get();
-    }
-
-    private static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-    }
-
-    private interface Check { boolean ok() throws Exception; }
-
-    private static void waitFor(String what, long ms, Check c) throws Exception {
-        long end = System.currentTimeMillis() + ms;
-        while (System.currentTimeMillis() < end) {
-            if (c.ok()) return;
-            sleep(100);
-        }
-        throw new IllegalStateException("timed out waiting for " + what);
-    }
-
-    private static Set<Window> visibleWindows() {
-        Set<Window> s = new HashSet<>();
-        for (Window w : Window.getWindows()) if (w.isShowing()) s.add(w);
-        return s;
-    }
-
-    private static Window newWindow(Set<Window> before) {
-        for (Window w : Window.getWindows()) if (w.isShowing() && !before.contains(w)) return w;
-        return null;
-    }
-
-    private static LabelWindow labelWindow() {
-        for (Window w : Window.getWindows()) if (w.isShowing() && w instanceof LabelWindow) return (LabelWindow) w;
-        return null;
-    }
-
-    private static String title(Window w) {
-        if (w instanceof Frame) return ((Frame) w).getTitle();
-        if (w instanceof java.awt.Dialog) return ((java.awt.Dialog) w).getTitle();
-        return w.getName();
-    }
-
-    @SuppressWarnings("unchecked")
-    private static <T extends Component> T find(Container root, Class<T> type, String name) {
-        for (Component c : root.getComponents()) {
-            if (type.isInstance(c) && (name == null || name.equals(c.getName()))) return (T) c;
-            if (c instanceof Container) {
-                T t = find((Container) c, type, name);
-                if (t != null) return t;
+            if (!"start_server".equals(h.opt.get("mode")) || rc != 0) {
+                h.log.close();
+                System.exit(rc);
             }
         }
-        return null;
     }
 
-    /**
-     * A real mouse click at (x, y) in {@code c}. A window that has just appeared may not be mapped on the X server
-     * yet (Xvfb has no window manager), so the click is repeated (up to 3 times) until {@code c} has received it.
-     */
-    private void click(Component c, int x, int y, int modifiers) throws Exception {
-        AtomicReference<Boolean> got = new AtomicReference<>(false);
-        java.awt.event.AWTEventListener l = e -> {
-            if (e.getID() == java.awt.event.MouseEvent.MOUSE_RELEASED && e.getSource() instanceof Component
-                    && SwingUtilities.isDescendingFrom((Component) e.getSource(), c)) got.set(true);
-        };
-        java.awt.Toolkit.getDefaultToolkit().addAWTEventListener(l, java.awt.AWTEvent.MOUSE_EVENT_MASK);
-        try {
-            for (int attempt = 1; ; attempt++) {
-                Point p = onEdt(c::getLocationOnScreen);
-                if (modifiers != 0) robot.keyPress(modifiers);
-                robot.mouseMove(p.x + x, p.y + y);
-                robot.mousePress(InputEvent.BUTTON1_DOWN_MASK);
-                robot.mouseRelease(InputEvent.BUTTON1_DOWN_MASK);
-                if (modifiers != 0) robot.keyRelease(modifiers);
-                robot.waitForIdle();
-                long end = System.currentTimeMillis() + 1500;
-                while (!got.get() && System.currentTimeMillis() < end) sleep(50);
-                if (got.get() || attempt == 3) return;
-                say("click on " + c.getClass().getSimpleName() + " '" + c.getName() + "' at " + (p.x + x) + "," + (p.y + y)
-                        + " did not arrive, again");
-                Window w = c instanceof Window ? (Window) c : SwingUtilities.getWindowAncestor(c);
-                if (w != null) settle(w);
-                sleep(300);
-            }
-        } finally {
-            java.awt.Toolkit.getDefaultToolkit().removeAWTEventListener(l);
-        }
-    }
-
-    /**
-     * Without a window manager, Java sometimes keeps a stale position for a window that was centred before it was
-     * shown (it believes (0,0) while X shows it centred), so clicks computed from getLocationOnScreen miss.
-     * Moving it by a pixel and back makes AWT move the X window to the position Java believes in.
-     */
-    private void settle(Window w) throws Exception {
-        sleep(250);
-        onEdt(() -> {
-            Point p = w.getLocation();
-            w.setLocation(p.x + 1, p.y + 1);
-            w.setLocation(p.x, p.y);
-            return null;
-        });
-        robot.waitForIdle();
-        sleep(250);
-    }
-
-    private void click(Component c) throws Exception {
-        click(c, c.getWidth() / 2, c.getHeight() / 2, 0);
-    }
-
-    private void key(int code) {
-        robot.keyPress(code);
-        robot.keyRelease(code);
-        robot.waitForIdle();
-    }
-
-    private void type(String text) {
-        for (char ch : text.toCharArray()) {
-            boolean upper = Character.isUpperCase(ch);
-            int code = KeyEvent.getExtendedKeyCodeForChar(Character.toLowerCase(ch));
-            if (upper) robot.keyPress(KeyEvent.VK_SHIFT);
-            robot.keyPress(code);
-            robot.keyRelease(code);
-            if (upper) robot.keyRelease(KeyEvent.VK_SHIFT);
-        }
-        robot.waitForIdle();
-    }
-
-    /** Types into the text field of a newly shown input dialog and presses Enter. */
-    private void answerInputDialog(Set<Window> before, String text) throws Exception {
-        waitFor("input dialog", 10000, () -> newWindow(before) != null);
-        Window d = newWindow(before);
-        settle(d);
-        JTextField field = onEdt(() -> find(d, JTextField.class, null));
-        if (field == null) throw new IllegalStateException("no text field in " + title(d));
-        click(field);
-        robot.keyPress(KeyEvent.VK_CONTROL);
-        key(KeyEvent.VK_A);
-        robot.keyRelease(KeyEvent.VK_CONTROL);
-        type(text);
-        sleep(200);
-        say("typed '" + onEdt(field::getText) + "' into " + title(d));
-        key(KeyEvent.VK_ENTER);
-        waitFor("dialog closed", 10000, () -> !d.isShowing());
-    }
-
-    private int jitter = 12;
-
-    private void selectCells(JList<?> grid, int from, int to) throws Exception {
-        Rectangle a = onEdt(() -> grid.getCellBounds(from, from));
-        jitter = -jitter; // two quick clicks on one spot would be a double-click (opens the image in ImageJ)
-        click(grid, a.x + a.width / 2 + jitter, a.y + a.height / 2, 0);
-        if (to != from) {
-            Rectangle b = onEdt(() -> grid.getCellBounds(to, to));
-            click(grid, b.x + b.width / 2, b.y + b.height / 2, KeyEvent.VK_SHIFT);
-        }
-        sleep(200);
-    }
-
-    private void run(String source, String dataset) throws Exception {
+    private ImageJ startImageJ() throws Exception {
         ImageJ ij = new ImageJ();
         waitFor("ImageJ window", 20000, ij::isShowing);
         ij.setLocation(0, 0);
         sleep(800);
+        return ij;
+    }
+
+    private void ctrl(int code) {
+        robot.keyPress(KeyEvent.VK_CONTROL);
+        key(code);
+        robot.keyRelease(KeyEvent.VK_CONTROL);
+    }
+
+    // ================================================================== without a server
+
+    private void run(String source, String dataset) throws Exception {
+        startImageJ();
         shot("00_imagej");
 
         // ---- the Plugins > OmniClas menu
@@ -334,10 +141,10 @@ public final class GuiHarness {
         for (int k = 0; k < omni.getItemCount(); k++) items.add(omni.getItem(k).getLabel());
         say("MENU " + String.join("|", items));
 
-        // ---- every dialog
+        // ---- every command's first window (no server answers: the commands that need one offer to start it)
         String[][] commands = {{"Server Settings...", "01_server_settings"}, {"Classify Image", "02_classify_image"},
                 {"Classify Folder...", "03_classify_folder"}, {"Train Classifier...", "04_train"},
-                {"Models...", "05_models"}, {"Label Images...", "06_label_dialog"}};
+                {"Models...", "05_models"}, {"Jobs...", "05_jobs"}, {"Label Images...", "06_label_dialog"}};
         for (String[] c : commands) {
             Set<Window> before = visibleWindows();
             IJ.doCommand(c[0]);
@@ -350,12 +157,61 @@ public final class GuiHarness {
             sleep(700);
             Window w = newWindow(before);
             shot(c[1]);
-            say("WINDOW " + c[0] + " -> " + w.getClass().getSimpleName() + " '" + title(w) + "'");
+            say("WINDOW " + c[0] + " -> " + w.getClass().getSimpleName() + " '" + title(w) + "'"
+                    + (w instanceof JDialog && texts(w).contains("No OmniClas server answers") ? " OFFERS_START" : ""));
             closeAll(before);
         }
+        outsideRoots(dataset);
+        labelling(source, dataset);
+    }
 
-        // ---- labelling session
+    /** Label Images says at once when the dataset is not under the server's dataset roots; Cancel leaves no folder. */
+    private void outsideRoots(String dataset) throws Exception {
+        File outside = new File(new File(dataset).getParentFile(), "outside_roots");
         Set<Window> before = visibleWindows();
+        IJ.doCommand("Label Images...");
+        waitFor("Label Images dialog", 15000, () -> newWindow(before) instanceof GenericDialog);
+        GenericDialog gd = (GenericDialog) newWindow(before);
+        settle(gd);
+        java.awt.TextField ds = (java.awt.TextField) gd.getStringFields().get(1);
+        onEdt(() -> { ds.setText(outside.getPath()); return null; });
+        Set<Window> before2 = visibleWindows();
+        clickToClose(gd.getButtons()[0], gd);
+        waitFor("roots warning", 15000, () -> newWindow(before2) instanceof GenericDialog);
+        GenericDialog warning = (GenericDialog) newWindow(before2);
+        settle(warning);
+        say("ROOTS_WARNING " + title(warning) + ": " + String.join(" ", awtTexts(warning)));
+        clickToClose(warning.getButtons()[1], warning); // Cancel
+        sleep(500);
+        say("OUTSIDE_CREATED " + outside.exists());
+    }
+
+    private static List<String> awtTexts(Container root) {
+        List<String> out = new ArrayList<>();
+        for (Component c : root.getComponents()) {
+            if (c instanceof java.awt.Label) out.add(((java.awt.Label) c).getText());
+            if (c instanceof Container) out.addAll(awtTexts((Container) c));
+        }
+        return out;
+    }
+
+    /** All text of a window's labels and text areas (JOptionPane messages are in labels). */
+    private static String texts(Container root) {
+        StringBuilder sb = new StringBuilder();
+        for (Component c : root.getComponents()) {
+            if (c instanceof JLabel) sb.append(((JLabel) c).getText()).append('\n');
+            if (c instanceof JTextArea) sb.append(((JTextArea) c).getText()).append('\n');
+            if (c instanceof Container) sb.append(texts((Container) c));
+        }
+        return sb.toString();
+    }
+
+    private static LabelWindow labelWindow() {
+        return showing(LabelWindow.class);
+    }
+
+    /** Keys 1-9 stay with their category: "Artefact" sorts first but gets key 3, after Cells (1) and Debris (2). */
+    private void labelling(String source, String dataset) throws Exception {
         Thread t = new Thread(() -> IJ.run("Label Images...", "source=[" + source + "] dataset=[" + dataset + "]"), "label");
         t.start();
         waitFor("label window", 60000, () -> labelWindow() != null);
@@ -369,32 +225,33 @@ public final class GuiHarness {
         JList<Object> cats = onEdt(() -> find(lw.getContentPane(), JList.class, "categories"));
         AbstractButton add = onEdt(() -> find(lw.getContentPane(), AbstractButton.class, "addCategory"));
         AbstractButton rename = onEdt(() -> find(lw.getContentPane(), AbstractButton.class, "renameCategory"));
+        AbstractButton unassign = onEdt(() -> find(lw.getContentPane(), AbstractButton.class, "unassign"));
+        say("UNASSIGN_BUTTON " + onEdt(unassign::getText));
         say("grid shows " + onEdt(() -> grid.getModel().getSize()));
 
-        Set<Window> b1 = visibleWindows();
-        click(add);
-        answerInputDialog(b1, "Cells");
-        waitFor("category Cells", 5000, () -> new File(dataset, "Cells").isDirectory());
-
+        addCategory(add, "Cells");
         selectCells(grid, 0, 2);
-        say("selected " + onEdt(() -> grid.getSelectedIndices().length));
         key(KeyEvent.VK_1);
         waitFor("3 images in Cells", 5000, () -> count(dataset, "Cells") == 3);
         selectCells(grid, 0, 0);
         key(KeyEvent.VK_1);
         waitFor("4 images in Cells", 5000, () -> count(dataset, "Cells") == 4);
-        robot.keyPress(KeyEvent.VK_CONTROL);
-        key(KeyEvent.VK_Z);
-        robot.keyRelease(KeyEvent.VK_CONTROL);
+        ctrl(KeyEvent.VK_Z);
         waitFor("undo back to 3", 5000, () -> count(dataset, "Cells") == 3);
 
-        Set<Window> b2 = visibleWindows();
-        click(add);
-        answerInputDialog(b2, "Debris");
-        waitFor("category Debris", 5000, () -> new File(dataset, "Debris").isDirectory());
+        addCategory(add, "Debris");
         selectCells(grid, 0, 0);
         key(KeyEvent.VK_2);
         waitFor("1 image in Debris", 5000, () -> count(dataset, "Debris") == 1);
+
+        addCategory(add, "Artefact"); // sorts before Cells and Debris
+        selectCells(grid, 0, 0);
+        key(KeyEvent.VK_1);
+        waitFor("key 1 still means Cells", 5000, () -> count(dataset, "Cells") == 4);
+        selectCells(grid, 0, 0);
+        key(KeyEvent.VK_3);
+        waitFor("key 3 is Artefact", 5000, () -> count(dataset, "Artefact") == 1);
+        say("CATEGORY_LIST " + categoryTexts(cats));
         sleep(800);
         shot("08_label_assigned");
 
@@ -408,35 +265,67 @@ public final class GuiHarness {
         click(rename);
         answerInputDialog(b3, "Nuclear");
         waitFor("Cells renamed to Nuclear", 5000, () -> new File(dataset, "Nuclear").isDirectory() && !new File(dataset, "Cells").exists());
+        onEdt(() -> { cats.setSelectedIndex(1); return null; }); // back to the unlabelled images
+        waitFor("unlabelled shown", 5000, () -> onEdt(() -> grid.getModel().getSize()) == count(dataset, "unlabelled"));
+        selectCells(grid, 0, 0);
+        key(KeyEvent.VK_1);
+        waitFor("key 1 follows the rename", 5000, () -> count(dataset, "Nuclear") == 5);
         sleep(800);
         shot("09_label_renamed");
-        say("COUNTS Nuclear=" + count(dataset, "Nuclear") + " Debris=" + count(dataset, "Debris") + " unlabelled=" + count(dataset, "unlabelled"));
+        say("CATEGORY_LIST " + categoryTexts(cats));
+        say("COUNTS Nuclear=" + count(dataset, "Nuclear") + " Debris=" + count(dataset, "Debris") + " Artefact="
+                + count(dataset, "Artefact") + " unlabelled=" + count(dataset, "unlabelled"));
         onEdt(() -> { lw.dispose(); return null; });
     }
 
-    // ================================================================== steps with a live server
-
-    private String need(String key) {
-        String v = opt.get(key);
-        if (v == null || v.isEmpty()) throw new IllegalArgumentException("harness option " + key + "= is missing");
-        return v;
+    private void addCategory(AbstractButton add, String name) throws Exception {
+        Set<Window> before = visibleWindows();
+        click(add);
+        answerInputDialog(before, name);
+        waitFor("category " + name, 5000, () -> new File(labelWindow().getDataset().getRoot().toFile(), name).isDirectory());
     }
+
+    /** The category list as shown: "[1] Cells (4)|[2] Debris (1)|...". */
+    private static String categoryTexts(JList<Object> cats) throws Exception {
+        return onEdt(() -> {
+            List<String> out = new ArrayList<>();
+            for (int i = 2; i < cats.getModel().getSize(); i++) {
+                Component c = cats.getCellRenderer().getListCellRendererComponent(cats, cats.getModel().getElementAt(i), i, false, false);
+                out.add(((JLabel) c).getText());
+            }
+            return String.join("|", out);
+        });
+    }
+
+    // ================================================================== with a live server
 
     private void withServer(String source) throws Exception {
         Settings.save(need("url"), "");
+        Settings.saveServerStart("", Settings.modelsRoot(), need("dataset_root")); // the live server's root
         say("server " + Settings.url());
+        recorder = new Recorder(false); // the Macro Recorder, recording (its window is not needed)
         long t0 = System.currentTimeMillis();
         askTheModel();
         say("TIME ask_model " + (System.currentTimeMillis() - t0) + " ms");
         t0 = System.currentTimeMillis();
         classifyImages(source);
         say("TIME classify " + (System.currentTimeMillis() - t0) + " ms");
+        statusAfterFailure(source);
         t0 = System.currentTimeMillis();
         modelsWindow();
         say("TIME models " + (System.currentTimeMillis() - t0) + " ms");
         t0 = System.currentTimeMillis();
-        trainAndCancel();
+        String cancelled = trainWizardAndCancel();
         say("TIME train_cancel " + (System.currentTimeMillis() - t0) + " ms");
+        t0 = System.currentTimeMillis();
+        jobsResumeAndCancel(cancelled);
+        say("TIME jobs " + (System.currentTimeMillis() - t0) + " ms");
+        t0 = System.currentTimeMillis();
+        String finished = trainToTheEnd();
+        say("TIME train_finish " + (System.currentTimeMillis() - t0) + " ms");
+        t0 = System.currentTimeMillis();
+        registerFromJobs(finished);
+        say("TIME register " + (System.currentTimeMillis() - t0) + " ms");
     }
 
     /** Confidence of each shown image's suggestion (NaN where none), in grid order. */
@@ -467,7 +356,8 @@ public final class GuiHarness {
         });
     }
 
-    /** "Ask the model..." on a fresh dataset: suggestions, sort by uncertainty, accept with A and with Enter. */
+
+    /** "Ask the model..." on a fresh dataset: suggestions, sort by uncertainty, accept with A (and undo it) and with Enter. */
     private void askTheModel() throws Exception {
         String model = need("model");
         String dataset = need("ask_dataset");
@@ -514,9 +404,20 @@ public final class GuiHarness {
         if (!ascending(shownConfidences(lw, grid))) throw new IllegalStateException("sort on again: not ascending");
         say("SORT_TOGGLE ok");
 
-        // A accepts the least certain image's suggestion
+        // A accepts the least certain image's suggestion; its class folder is new, so Ctrl+Z must remove it again
         selectCells(grid, 0, 0);
         List<Object[]> accepted = new ArrayList<>();
+        accepted.addAll(selectedSuggestions(lw, grid));
+        String firstClass = (String) accepted.get(0)[1];
+        key(KeyEvent.VK_A);
+        waitMoved(dataset, accepted);
+        ctrl(KeyEvent.VK_Z);
+        waitFor("undo of the accept", 10000, () -> new File(new File(dataset, "unlabelled"), (String) accepted.get(0)[0]).isFile()
+                && !new File(dataset, firstClass).exists());
+        say("UNDO_ACCEPT ok: " + accepted.get(0)[0] + " back in unlabelled, folder " + firstClass + " removed");
+        waitFor("undone image listed again", 10000, () -> shownNames(grid).contains((String) accepted.get(0)[0]));
+        selectCells(grid, 0, 0);
+        accepted.clear();
         accepted.addAll(selectedSuggestions(lw, grid));
         key(KeyEvent.VK_A);
         waitMoved(dataset, accepted);
@@ -617,14 +518,32 @@ public final class GuiHarness {
         onEdt(() -> { results.dispose(); return null; });
     }
 
+    /** A command that fails (a model the server does not know) leaves no stale text in ImageJ's status bar. */
+    private void statusAfterFailure(String source) throws Exception {
+        File[] files = new File(source).listFiles(f -> f.getName().endsWith(".png"));
+        ImagePlus imp = IJ.openImage(files[0].getPath());
+        imp.show();
+        waitFor("image window", 10000, () -> imp.getWindow() != null && imp.getWindow().isShowing());
+        Set<Window> before = visibleWindows();
+        Thread t = new Thread(() -> IJ.run("Classify Image", "model=no_such_model_xyz"), "status");
+        t.start();
+        waitFor("error dialog", 30000, () -> newWindow(before) != null);
+        Window error = newWindow(before);
+        settle(error);
+        say("STATUS_AFTER_ERROR [" + ImageJ.getStatusBarText() + "] " + title(error) + ": " + org.omniclas.fiji.ui.Reporter.lastError());
+        clickToClose(awtButton(error, "OK"), error);
+        t.join(10000);
+        imp.changes = false;
+        imp.close();
+    }
+
     private static Window resultsWindow() {
         for (Window w : Window.getWindows()) if (w.isShowing() && ImageClassifier.TABLE.equals(title(w))) return w;
         return null;
     }
 
     private static ModelsWindow modelsWin() {
-        for (Window w : Window.getWindows()) if (w.isShowing() && w instanceof ModelsWindow) return (ModelsWindow) w;
-        return null;
+        return showing(ModelsWindow.class);
     }
 
     private static List<String> tableNames(JTable table) throws Exception {
@@ -639,6 +558,8 @@ public final class GuiHarness {
         int row = tableNames(table).indexOf(name);
         if (row < 0) throw new IllegalStateException("no row " + name);
         Rectangle r = onEdt(() -> table.getCellRect(row, 0, true));
+        onEdt(() -> { table.scrollRectToVisible(r); return null; }); // many jobs: the row may be below the view
+        robot.waitForIdle();
         click(table, r.x + 20, r.y + r.height / 2, 0);
         waitFor("row " + name + " selected", 3000, () -> onEdt(table::getSelectedRow) == row);
     }
@@ -649,7 +570,7 @@ public final class GuiHarness {
         IJ.doCommand("Models...");
         waitFor("models window", 15000, () -> modelsWin() != null);
         ModelsWindow mw = modelsWin();
-        onEdt(() -> { mw.setBounds(0, 110, 1000, 220); return null; });
+        onEdt(() -> { mw.setBounds(0, 110, 1000, 300); return null; });
         JTable table = onEdt(() -> find(mw.getContentPane(), JTable.class, "models"));
         waitFor("models listed", 20000, () -> tableNames(table).containsAll(Arrays.asList(from, del, need("model"))));
         say("models window lists " + tableNames(table));
@@ -683,77 +604,144 @@ public final class GuiHarness {
         onEdt(() -> { mw.dispose(); return null; });
     }
 
-    /** Train Classifier...: both wizard dialogs for real, then Cancel in the progress window while the job runs. */
-    private void trainAndCancel() throws Exception {
-        String dataset = need("train_dataset");
-        int logStart = IJ.getLog() == null ? 0 : IJ.getLog().length();
-        Set<Window> b1 = visibleWindows();
-        IJ.doCommand("Train Classifier...");
-        waitFor("train step 1", 15000, () -> newWindow(b1) instanceof GenericDialog);
-        GenericDialog step1 = (GenericDialog) newWindow(b1);
-        settle(step1);
-        sleep(300);
-        TextField dsField = (TextField) step1.getStringFields().get(0);
-        onEdt(() -> { dsField.setText(dataset); return null; });
-        Set<Window> b2 = visibleWindows();
-        clickToClose(step1.getButtons()[0], step1);
-        waitFor("train step 2", 20000, () -> newWindow(b2) instanceof GenericDialog);
-        GenericDialog gd = (GenericDialog) newWindow(b2);
-        settle(gd);
-        sleep(700);
-        shot("15_train_wizard");
-        docShot("train_wizard", gd);
-        // nd, one backbone, a short schedule: the job runs long enough to be cancelled while it trains
-        Choice process = (Choice) gd.getChoices().get(0);
-        Choice head = (Choice) gd.getChoices().get(1);
-        onEdt(() -> { process.select("nd"); head.select("finetune"); return null; }); // finetune reports epochs
-        for (Object o : gd.getCheckboxes()) {
-            Checkbox c = (Checkbox) o;
-            String label = c.getLabel().replace(' ', '_'); // GenericDialog shows underscores as spaces
-            if (!Arrays.asList(TrainWizard.TRANSFORMS).contains(label)) { // a backbone
-                boolean want = "efficientnet_lite0".equals(label);
-                onEdt(() -> { c.setState(want); return null; });
+
+
+    // ------------------------------------------------------------------ the Train wizard
+
+    private static TrainDialog trainDialog() {
+        return showing(TrainDialog.class);
+    }
+
+    private static <T extends Component> T named(Container root, Class<T> type, String name) throws Exception {
+        T c = onEdt(() -> find(root, type, name));
+        if (c == null) throw new IllegalStateException("no " + type.getSimpleName() + " named " + name);
+        return c;
+    }
+
+    /** Option rows that show now ("name=value" each; the advanced ones only when their section is open). */
+    private List<String> shownOptions(TrainDialog d, List<String> names) throws Exception {
+        return onEdt(() -> {
+            List<String> out = new ArrayList<>();
+            for (String n : names) {
+                JComponent c = find(d.getContentPane(), JComponent.class, n);
+                if (c != null && c.isShowing()) out.add(n + "=" + valueOf(c));
             }
-        }
+            return out;
+        });
+    }
+
+    private static String valueOf(JComponent c) {
+        if (c instanceof JComboBox) return String.valueOf(((JComboBox<?>) c).getSelectedItem());
+        if (c instanceof JTextField) return ((JTextField) c).getText();
+        if (c instanceof JCheckBox) return String.valueOf(((JCheckBox) c).isSelected());
+        List<String> ticked = new ArrayList<>();
+        for (Component b : c.getComponents()) if (b instanceof JCheckBox && ((JCheckBox) b).isSelected()) ticked.add(((JCheckBox) b).getText());
+        return String.join(",", ticked);
+    }
+
+    private List<String> optionNames() throws Exception {
+        List<String> names = new ArrayList<>();
+        for (JsonElement o : getJson("/processes").getAsJsonArray("options")) names.add(o.getAsJsonObject().get("name").getAsString());
+        return names;
+    }
+
+    private TrainDialog openWizard(String dataset) throws Exception {
+        IJ.doCommand("Train Classifier...");
+        waitFor("Train dialog", 20000, () -> trainDialog() != null);
+        TrainDialog d = trainDialog();
+        settle(d);
+        JTextField ds = named(d.getContentPane(), JTextField.class, "dataset");
+        JLabel summary = named(d.getContentPane(), JLabel.class, "summary");
+        onEdt(() -> { ds.setText(dataset); return null; });
+        String expected = org.omniclas.fiji.dataset.DatasetCheck.of(java.nio.file.Paths.get(dataset)).summary();
+        waitFor("dataset summary", 10000, () -> onEdt(summary::getText).equals(expected));
+        say("WIZARD_SUMMARY " + onEdt(summary::getText));
+        return d;
+    }
+
+    private void selectProcess(TrainDialog d, String id) throws Exception {
         @SuppressWarnings("unchecked")
-        List<TextField> nums = new ArrayList<>((java.util.Vector<TextField>) gd.getNumericFields());
-        String[] values = {"0.8", "1", "2", "20", "64", "16", "0"}; // threshold, iterations, frozen, unfrozen, size, batch, seed
-        onEdt(() -> { for (int i = 0; i < values.length; i++) nums.get(i).setText(values[i]); return null; });
-        TextField name = (TextField) gd.getStringFields().get(0);
+        JComboBox<String> p = named(d.getContentPane(), JComboBox.class, "process");
+        onEdt(() -> { p.setSelectedItem(id); return null; });
+        waitFor("process " + id, 3000, () -> id.equals(onEdt(p::getSelectedItem)));
+    }
+
+    private void choose(TrainDialog d, String option, String value) throws Exception {
+        @SuppressWarnings("unchecked")
+        JComboBox<String> c = named(d.getContentPane(), JComboBox.class, option);
+        onEdt(() -> { c.setSelectedItem(value); return null; });
+    }
+
+    /**
+     * The wizard for real: defaults and shown options per process (said as WIZARD lines, checked by the test),
+     * the rules that show threshold and epochs, one backbone at most for D.D., the advanced section; then I.M.D.D.
+     * with all its defaults is trained and cancelled in the progress window. Returns the job id.
+     */
+    private String trainWizardAndCancel() throws Exception {
+        String dataset = need("train_dataset");
+        List<String> names = optionNames();
+        int logStart = IJ.getLog() == null ? 0 : IJ.getLog().length();
+        TrainDialog d = openWizard(dataset);
+        JComboBox<?> process = named(d.getContentPane(), JComboBox.class, "process");
+        say("WIZARD_DEFAULT_PROCESS " + onEdt(process::getSelectedItem));
+        JTextArea description = named(d.getContentPane(), JTextArea.class, "description");
+        for (String p : new String[]{"nd", "dd", "idd", "md", "imd", "mdd", "imdd"}) {
+            selectProcess(d, p);
+            say("WIZARD " + p + " " + String.join(" ", shownOptions(d, names)));
+            say("WIZARD_DESCRIPTION " + p + " " + onEdt(description::getText));
+        }
+        choose(d, "selection", "threshold");
+        say("WIZARD imdd+selection=threshold " + String.join(" ", shownOptions(d, names)));
+        choose(d, "selection", "balanced");
+        choose(d, "head", "finetune");
+        say("WIZARD imdd+head=finetune " + String.join(" ", shownOptions(d, names)));
+        choose(d, "head", "linear");
+
+        selectProcess(d, "dd"); // one backbone only: ticking a second one unticks the first
+        click(named(d.getContentPane(), JCheckBox.class, "backbones:efficientnet_lite2"));
+        say("WIZARD dd+click " + String.join(" ", shownOptions(d, names)));
+        AbstractButton advanced = named(d.getContentPane(), AbstractButton.class, "advanced");
+        click(advanced);
+        waitFor("advanced options", 3000, () -> onEdt(() -> find(d.getContentPane(), JComponent.class, "seed").isShowing()));
+        say("WIZARD dd+advanced " + String.join(" ", shownOptions(d, names)));
+        click(advanced);
+
+        selectProcess(d, "imdd"); // its defaults again
+        JTextField name = named(d.getContentPane(), JTextField.class, "model_name");
         onEdt(() -> { name.setText(""); return null; });
-        clickToClose(gd.getButtons()[0], gd);
-        waitFor("progress window", 30000, () -> progressWindow() != null);
-        Window pw = progressWindow();
+        sleep(500);
+        shot("15_train_wizard");
+        docShot("train_wizard", d);
+        clickToClose(named(d.getContentPane(), JButton.class, "train"), d);
+
+        waitFor("progress window", 30000, () -> titled(JobMonitor.TITLE) != null);
+        Window pw = titled(JobMonitor.TITLE);
         JLabel label = onEdt(() -> find(((JFrame) pw).getContentPane(), JLabel.class, null));
         String jobId = waitJobId(logStart);
         say("JOB_ID " + jobId);
-        waitFor("job running", 60000, () -> onEdt(label::getText).contains(": running"));
-        try { // cancel while it trains (the screenshot then shows real progress)
-            waitFor("first epoch", 40000, () -> onEdt(label::getText).matches(".*epoch [1-9].*"));
-        } catch (IllegalStateException e) {
-            say("no epoch reported yet; cancelling anyway");
-        }
+        waitFor("job running", 90000, () -> onEdt(label::getText).contains(": running"));
+        JTextArea log = named(((JFrame) pw).getContentPane(), JTextArea.class, "log");
+        waitFor("log tail", 30000, () -> onEdt(log::getText).contains("starting job"));
+        say("PROGRESS_LOG " + onEdt(log::getText).replace('\n', '|'));
         say("progress: " + onEdt(label::getText));
-        sleep(1200);
+        sleep(1000);
         shot("16_training_progress");
         docShot("training_progress", pw);
-        click(onEdt(() -> find(((JFrame) pw).getContentPane(), JButton.class, "cancel")));
-        waitFor("progress window closed", 60000, () -> !pw.isShowing());
+        click(named(((JFrame) pw).getContentPane(), JButton.class, "cancel"));
+        waitFor("progress window closed", 90000, () -> !pw.isShowing());
         waitFor("cancelled in the Log", 10000, () -> IJ.getLog().substring(logStart).contains("job " + jobId + " cancelled"));
         String state = serverJobState(jobId);
         say("JOB " + jobId + " state " + state);
         if (!"cancelled".equals(state)) throw new IllegalStateException("job state " + state + " after Cancel");
-    }
-
-    private static Window progressWindow() {
-        for (Window w : Window.getWindows()) if (w.isShowing() && "OmniClas training".equals(title(w))) return w;
-        return null;
+        sleep(500); // the command thread hands back to the Recorder
+        say("RECORDER_AFTER_CANCEL " + recorder.getText().replace('\n', '|'));
+        return jobId;
     }
 
     private static String waitJobId(int logStart) throws Exception {
         Pattern p = Pattern.compile("training job (\\S+) submitted");
         String[] id = new String[1];
-        waitFor("job id in the Log", 20000, () -> {
+        waitFor("job id in the Log", 30000, () -> {
             String l = IJ.getLog();
             Matcher m = p.matcher(l == null ? "" : l.substring(Math.min(logStart, l.length())));
             if (m.find()) id[0] = m.group(1);
@@ -762,130 +750,164 @@ public final class GuiHarness {
         return id[0];
     }
 
-    // ------------------------------------------------------------------ plain HTTP (not the plugin's client)
+    // ------------------------------------------------------------------ the Jobs tab
 
-    private JsonObject getJson(String path) throws IOException {
-        HttpURLConnection con = (HttpURLConnection) new URL(need("url").replaceAll("/+$", "") + "/api/v1" + path).openConnection();
-        con.setConnectTimeout(5000);
-        con.setReadTimeout(30000);
-        try (InputStream in = con.getInputStream()) {
-            ByteArrayOutputStream buf = new ByteArrayOutputStream();
-            byte[] b = new byte[8192];
-            int n;
-            while ((n = in.read(b)) > 0) buf.write(b, 0, n);
-            return new Gson().fromJson(new String(buf.toByteArray(), StandardCharsets.UTF_8), JsonObject.class);
-        } finally {
-            con.disconnect();
-        }
+    private JTable openJobs() throws Exception {
+        IJ.doCommand("Jobs...");
+        waitFor("jobs window", 15000, () -> showing(ModelsWindow.class) != null);
+        ModelsWindow mw = showing(ModelsWindow.class);
+        onEdt(() -> { mw.setBounds(0, 110, 1000, 520); return null; });
+        JTabbedPane tabs = named(mw.getContentPane(), JTabbedPane.class, "tabs");
+        waitFor("Jobs tab", 5000, () -> onEdt(tabs::getSelectedIndex) == 1);
+        return named(mw.getContentPane(), JTable.class, "jobs");
     }
-
-    private List<String> serverModels() throws IOException {
-        List<String> names = new ArrayList<>();
-        for (JsonElement m : getJson("/models").getAsJsonArray("models")) names.add(m.getAsJsonObject().get("name").getAsString());
-        return names;
-    }
-
-    private String serverJobState(String id) throws IOException {
-        return getJson("/jobs/" + id).get("state").getAsString();
-    }
-
-    // ------------------------------------------------------------------ widgets and screenshots
 
     /**
-     * Clicks a button that closes its dialog. A dialog that has just appeared may not be mapped on the X server
-     * yet (no window manager under Xvfb), so a click that did not land is repeated.
+     * The Jobs tab: the cancelled job with its log; Resume sends it back to the server (a second attempt; whether
+     * the engine can continue depends on its checkpoint: see the report); Cancel job stops a running I.M.D.D. job
+     * started here for that purpose.
      */
-    private void clickToClose(Component button, Window dialog) throws Exception {
-        sleep(400);
-        for (int attempt = 1; ; attempt++) {
-            click(button);
-            try {
-                waitFor("dialog '" + title(dialog) + "' closed", 3000, () -> !dialog.isShowing());
-                return;
-            } catch (IllegalStateException e) {
-                if (attempt == 3) throw e;
-                say("click on '" + title(dialog) + "' did not land, again");
-            }
+    private void jobsResumeAndCancel(String jobId) throws Exception {
+        JTable table = openJobs();
+        ModelsWindow mw = showing(ModelsWindow.class);
+        waitFor("job listed", 20000, () -> tableNames(table).contains(jobId));
+        selectRow(table, jobId);
+        JTextArea log = named(mw.getContentPane(), JTextArea.class, "jobLog");
+        JLabel line = named(mw.getContentPane(), JLabel.class, "jobLine");
+        JButton resume = named(mw.getContentPane(), JButton.class, "resumeJob");
+        waitFor("job log", 20000, () -> onEdt(log::getText).contains("cancel"));
+        waitFor("Resume offered", 10000, () -> onEdt(resume::isEnabled));
+        say("JOBS_LINE " + onEdt(line::getText));
+        click(resume);
+        waitFor("resumed on the server", 30000, () -> getJson("/jobs/" + jobId).get("attempts").getAsInt() >= 2);
+        waitFor("resume in the log", 20000, () -> onEdt(log::getText).contains("resume requested"));
+        say("JOBS_RESUMED " + jobId + " " + onEdt(line::getText));
+        say("JOBS_LOG " + onEdt(log::getText).replace('\n', '|'));
+
+        String other = postJson("/jobs", "{\"dataset\": \"" + need("train_dataset") + "\", \"process\": \"imdd\"}")
+                .get("job_id").getAsString();
+        say("JOBS_OTHER " + other);
+        waitFor("other job listed", 20000, () -> tableNames(table).contains(other));
+        selectRow(table, other);
+        try { // for the picture only: a running job with its progress
+            waitFor("other job running", 30000, () -> onEdt(line::getText).contains(": running"));
+        } catch (IllegalStateException notYet) {
+            say("the other job is not running yet");
         }
+        sleep(1500);
+        shot("17_jobs_running");
+        docShot("jobs_window", mw);
+        JButton cancel = named(mw.getContentPane(), JButton.class, "cancelJob");
+        waitFor("Cancel offered", 10000, () -> onEdt(cancel::isEnabled));
+        click(cancel);
+        waitFor("cancelled on the server", 90000, () -> "cancelled".equals(serverJobState(other)));
+        waitFor("cancelled in the Jobs tab", 20000, () -> onEdt(line::getText).contains(": cancelled"));
+        say("JOBS_CANCELLED " + other + " " + onEdt(line::getText));
+        String resumed = serverJobState(jobId);
+        if (resumed.equals("queued") || resumed.equals("running")) postJson("/jobs/" + jobId + "/cancel", "{}"); // free the worker
+        waitFor("the worker is free", 90000, () -> !Arrays.asList("queued", "running").contains(serverJobState(jobId)));
+        onEdt(() -> { mw.dispose(); return null; });
     }
 
-    private static JButton buttonLabelled(Container root, String text) throws Exception {
-        JButton b = onEdt(() -> findButton(root, text));
-        if (b == null) throw new IllegalStateException("no button '" + text + "'");
+    /** N.D. with one backbone at 64 px, to the end: per-class table, Register dialog beside it, the Recorder line. */
+    private String trainToTheEnd() throws Exception {
+        int logStart = IJ.getLog() == null ? 0 : IJ.getLog().length();
+        TrainDialog d = openWizard(need("train_dataset"));
+        selectProcess(d, "nd");
+        click(named(d.getContentPane(), JCheckBox.class, "backbones:efficientnet_lite1"));
+        click(named(d.getContentPane(), JCheckBox.class, "backbones:efficientnet_lite2"));
+        click(named(d.getContentPane(), AbstractButton.class, "advanced"));
+        JTextField size = named(d.getContentPane(), JTextField.class, "image_size");
+        onEdt(() -> { size.setText("64"); return null; });
+        JTextField name = named(d.getContentPane(), JTextField.class, "model_name");
+        onEdt(() -> { name.setText(""); return null; });
+        say("WIZARD fast " + String.join(" ", shownOptions(d, optionNames())));
+        clickToClose(named(d.getContentPane(), JButton.class, "train"), d);
+        String jobId = waitJobId(logStart);
+        say("FAST_JOB_ID " + jobId);
+        waitFor("Register dialog", 300000, () -> titled("OmniClas - Register model") != null);
+        Window reg = titled("OmniClas - Register model");
+        Window table = titled("OmniClas Training " + jobId);
+        if (table == null) throw new IllegalStateException("no per-class table window");
+        settle(reg);
+        Rectangle rb = onEdt(reg::getBounds), tb = onEdt(table::getBounds);
+        say("REGISTER_DIALOG " + rb + " TABLE " + tb);
+        if (rb.intersects(tb)) throw new IllegalStateException("the Register dialog covers the per-class table");
+        ResultsTable rt = TrainWizard.lastTrainingTable();
+        List<String> cells = new ArrayList<>();
+        for (int r = 0; r < rt.size(); r++) {
+            cells.add(rt.getStringValue("class", r) + ":" + rt.getStringValue("precision", r) + "/" + rt.getStringValue("recall", r));
+        }
+        say("PER_CLASS " + String.join(" ", cells));
+        shot("18_register");
+        clickToClose(awtButton(reg, "Don't register"), reg);
+        waitFor("training command done", 10000, () -> IJ.getLog().substring(logStart).contains("job " + jobId + " finished"));
+        sleep(800); // the command thread hands its options to the Recorder
+        say("RECORDER " + recorder.getText().replace('\n', '|'));
+        onEdt(() -> { table.dispose(); return null; });
+        return jobId;
+    }
+
+    private static Button awtButton(Container root, String label) throws Exception {
+        Button b = onEdt(() -> findAwtButton(root, label));
+        if (b == null) throw new IllegalStateException("no button '" + label + "'");
         return b;
     }
 
-    private static JButton findButton(Container root, String text) {
+    private static Button findAwtButton(Container root, String label) {
         for (Component c : root.getComponents()) {
-            if (c instanceof JButton && text.equals(((JButton) c).getText())) return (JButton) c;
+            if (c instanceof Button && label.equals(((Button) c).getLabel().trim())) return (Button) c;
             if (c instanceof Container) {
-                JButton b = findButton((Container) c, text);
+                Button b = findAwtButton((Container) c, label);
                 if (b != null) return b;
             }
         }
         return null;
     }
 
-    /** A PNG for the documentation: the union of the windows' bounds, scaled down until it is under 150 KB. */
-    private void docShot(String name, Window... windows) {
-        if (docDir == null) return;
-        try {
-            robot.waitForIdle();
-            sleep(300);
-            Rectangle r = null;
-            for (Window w : windows) {
-                Rectangle b = onEdt(w::getBounds);
-                r = r == null ? b : r.union(b);
-            }
-            r = r.intersection(new Rectangle(java.awt.Toolkit.getDefaultToolkit().getScreenSize()));
-            BufferedImage img = robot.createScreenCapture(r);
-            byte[] png = png(img);
-            double scale = 1.0;
-            while (png.length > DOC_PNG_LIMIT && scale > 0.3) {
-                scale *= 0.85;
-                png = png(scaled(img, scale));
-            }
-            Files.write(new File(docDir, name + ".png").toPath(), png);
-            say("DOCSHOT " + name + ".png " + png.length + " bytes, scale " + String.format(java.util.Locale.ROOT, "%.2f", scale));
-        } catch (Exception e) {
-            System.out.println("[harness] doc screenshot failed: " + e);
-        }
+    private void registerFromJobs(String jobId) throws Exception {
+        String model = "gui-registered-" + need("tag");
+        JTable table = openJobs();
+        ModelsWindow mw = showing(ModelsWindow.class);
+        waitFor("finished job listed", 20000, () -> tableNames(table).contains(jobId));
+        selectRow(table, jobId);
+        Set<Window> before = visibleWindows();
+        click(named(mw.getContentPane(), JButton.class, "registerJob"));
+        answerInputDialog(before, model);
+        waitFor("registered on the server", 30000, () -> serverModels().contains(model));
+        say("REGISTERED " + model);
+        onEdt(() -> { mw.dispose(); return null; });
     }
 
-    private static BufferedImage scaled(BufferedImage img, double f) {
-        int w = (int) Math.round(img.getWidth() * f), h = (int) Math.round(img.getHeight() * f);
-        BufferedImage o = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = o.createGraphics();
-        g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BICUBIC);
-        g.setRenderingHint(RenderingHints.KEY_RENDERING, RenderingHints.VALUE_RENDER_QUALITY);
-        g.drawImage(img, 0, 0, w, h, null);
-        g.dispose();
-        return o;
-    }
+    // ================================================================== starting the server from Fiji
 
-    private static byte[] png(BufferedImage img) throws IOException {
-        ByteArrayOutputStream b = new ByteArrayOutputStream();
-        ImageIO.write(img, "png", b);
-        return b.toByteArray();
-    }
-
-    private static int count(String dataset, String dir) {
-        File[] f = new File(dataset, dir).listFiles(x -> x.isFile() && !x.getName().startsWith("."));
-        return f == null ? -1 : f.length;
-    }
-
-    /** Closes every window opened since {@code before}: GenericDialogs are cancelled, the rest disposed. */
-    private void closeAll(Set<Window> before) throws Exception {
-        for (int round = 0; round < 5; round++) {
-            Window w = newWindow(before);
-            if (w == null) return;
-            if (w instanceof GenericDialog) {
-                GenericDialog gd = (GenericDialog) w;
-                SwingUtilities.invokeAndWait(() -> gd.windowClosing(new WindowEvent(gd, WindowEvent.WINDOW_CLOSING)));
-            } else {
-                SwingUtilities.invokeAndWait(w::dispose);
-            }
-            sleep(700); // the plugin may open a follow-up (e.g. an error) window
-        }
+    /**
+     * No server answers at url=: Models... offers to start one with the settings' environment; the started server
+     * answers /health; then File > Quit (ImageJ exits the JVM) must stop it (checked by the test).
+     */
+    private void startServerFromFiji() throws Exception {
+        ImageJ ij = startImageJ();
+        Settings.save(need("url"), "");
+        Settings.saveServerStart(need("executable"), need("models_root"), need("dataset_root"));
+        Set<Window> before = visibleWindows();
+        IJ.doCommand("Models...");
+        waitFor("offer to start a server", 20000, () -> newWindow(before) != null);
+        Window offer = newWindow(before);
+        settle(offer);
+        say("OFFER " + texts(offer).replace('\n', '|'));
+        docShot("server_start", offer);
+        clickToClose(buttonLabelled(offer, "Start server"), offer);
+        waitFor("models window after the start", ServerGate.START_TIMEOUT_MS, () -> showing(ModelsWindow.class) != null);
+        JsonObject health = getJson("/health");
+        say("SERVER_STARTED " + health);
+        say("SERVER_COMMAND " + String.join(" ", ServerGate.running().command()));
+        JLabel status = named(showing(ModelsWindow.class).getContentPane(), JLabel.class, "modelsStatus");
+        waitFor("models listed", 20000, () -> onEdt(status::getText).contains("model(s) on"));
+        say("DONE");
+        log.close();
+        ij.exitWhenQuitting(true);
+        ij.quit(); // File > Quit: ImageJ closes its windows and exits the JVM
+        sleep(60000);
+        System.exit(3); // not reached when ImageJ quits
     }
 }

@@ -10,10 +10,11 @@ import static org.junit.Assert.*;
 public class CommandsTest {
     @Test public void pluginsConfigNamesExistingPlugIns() throws Exception {
         Map<String, String> cmds = Commands.fromPluginsConfig();
-        assertEquals(6, cmds.size());
+        assertEquals(7, cmds.size());
         assertEquals("org.omniclas.fiji.plugins.Classify_Image", cmds.get("Classify Image"));
+        assertEquals("org.omniclas.fiji.plugins.Models_Browser(\"jobs\")", cmds.get("Jobs..."));
         for (String cls : cmds.values()) {
-            assertTrue(cls, PlugIn.class.isAssignableFrom(Class.forName(cls)));
+            assertTrue(cls, PlugIn.class.isAssignableFrom(Class.forName(cls.replaceFirst("\\(.*$", ""))));
         }
     }
 }

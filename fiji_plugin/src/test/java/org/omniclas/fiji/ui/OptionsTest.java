@@ -53,9 +53,9 @@ public class OptionsTest {
     }
 
     @Test public void etaFormatting() {
-        assertEquals("42 s", JobMonitor.formatEta(42));
-        assertEquals("2 min 5 s", JobMonitor.formatEta(125));
-        assertEquals("1 h 1 min", JobMonitor.formatEta(3660));
+        assertEquals("42 s", org.omniclas.fiji.client.JobText.formatEta(42));
+        assertEquals("2 min 5 s", org.omniclas.fiji.client.JobText.formatEta(125));
+        assertEquals("1 h 1 min", org.omniclas.fiji.client.JobText.formatEta(3660));
     }
 
     @Test public void jobLineLeavesOutEmptyCounters() {
@@ -68,11 +68,11 @@ public class OptionsTest {
         job.progress.maxIterations = 0;
         job.progress.epoch = 0;
         job.progress.epochs = 0;
-        assertEquals("OmniClas job j1: running, training", JobMonitor.describe(job));
+        assertEquals("OmniClas job j1: running, training", org.omniclas.fiji.client.JobText.describe(job));
         job.progress.epoch = 3;
         job.progress.epochs = 10;
         job.progress.fraction = 0.42;
-        assertEquals("OmniClas job j1: running, training, epoch 3/10, 42%", JobMonitor.describe(job));
+        assertEquals("OmniClas job j1: running, training, epoch 3/10, 42%", org.omniclas.fiji.client.JobText.describe(job));
     }
 
     @Test public void modelMetricsColumn() {

@@ -1,0 +1,72 @@
+package org.omniclas.fiji.client;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** Training jobs as text for people: a job's options, its progress, its log lines. No ImageJ. */
+public final class JobText {
+    /** The server logs the spec it queued as a Python dict: "2024-... queued: {'dataset': ...}". */
+    private static final Pattern QUEUED_DICT = Pattern.compile("^(.*\\bqueued):\\s*\\{.*}\\s*$");
+
+    private JobText() {}
+
+    /** "process imdd · backbones efficientnet_lite0, efficientnet_lite1 · head linear · ..." (dataset left out). */
+    public static String options(Map<String, Object> spec) {
+        if (spec == null) return "";
+        List<String> parts = new ArrayList<>();
+        for (Map.Entry<String, Object> e : spec.entrySet()) {
+            if (e.getKey().equals("dataset") || e.getValue() == null) continue;
+            Object v = e.getValue();
+            String text = v instanceof List ? (((List<?>) v).isEmpty() ? "none" : join((List<?>) v)) : TrainingOptions.text(v);
+            parts.add(e.getKey().replace('_', ' ') + " " + text);
+        }
+        return String.join(" \u00b7 ", parts);
+    }
+
+    private static String join(List<?> list) {
+        List<String> s = new ArrayList<>();
+        for (Object o : list) s.add(String.valueOf(o));
+        return String.join(", ", s);
+    }
+
+    /** A log line as shown in Fiji: the server's raw dict of the queued options becomes "queued". */
+    public static String logLine(String line) {
+        Matcher m = QUEUED_DICT.matcher(line);
+        return m.matches() ? m.group(1) : line;
+    }
+
+    /** One status line: "OmniClas job ab12: running, training efficientnet_lite0, iteration 1/5, epoch 3/10, 42%, ETA 2 min 5 s". */
+    public static String describe(Dto.Job job) {
+        StringBuilder sb = new StringBuilder("OmniClas job " + job.id() + ": " + job.state);
+        Dto.JobProgress p = job.progress;
+        if (p != null && "running".equals(job.state)) { // a queued (or resumed) job's progress is from before
+            if (p.stage != null) sb.append(", ").append(p.stage);
+            if (p.model != null) sb.append(" ").append(p.model);
+            // "iteration 0/0, epoch 0/0" before anything is known says nothing: only counters that mean something
+            if (p.iteration != null && (p.iteration > 0 || (p.maxIterations != null && p.maxIterations > 0)))
+                sb.append(", iteration ").append(p.iteration).append(p.maxIterations != null && p.maxIterations > 0 ? "/" + p.maxIterations : "");
+            if (p.epoch != null && (p.epoch > 0 || (p.epochs != null && p.epochs > 0)))
+                sb.append(", epoch ").append(p.epoch).append(p.epochs != null && p.epochs > 0 ? "/" + p.epochs : "");
+            if (p.fraction != null) sb.append(", ").append(Math.round(p.fraction * 100)).append("%");
+            if (p.etaSeconds != null && p.etaSeconds > 0) sb.append(", ETA ").append(formatEta(p.etaSeconds));
+            if (p.message != null && !p.message.isEmpty()) sb.append(" - ").append(p.message);
+        }
+        if ("finished".equals(job.state) && job.result != null && job.result.testAccuracy != null) {
+            sb.append(", test accuracy ").append(String.format(java.util.Locale.ROOT, "%.1f %%", job.result.testAccuracy * 100));
+        }
+        if (job.error != null && !job.error.isEmpty() && job.isDone() && !"finished".equals(job.state)) {
+            sb.append(" - ").append(job.error);
+        }
+        return sb.toString();
+    }
+
+    public static String formatEta(double seconds) {
+        long s = Math.round(seconds);
+        if (s < 60) return s + " s";
+        if (s < 3600) return (s / 60) + " min " + (s % 60) + " s";
+        return (s / 3600) + " h " + ((s % 3600) / 60) + " min";
+    }
+}

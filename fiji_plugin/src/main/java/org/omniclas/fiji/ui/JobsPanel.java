@@ -1,0 +1,364 @@
+package org.omniclas.fiji.ui;
+
+import ij.IJ;
+import ij.measure.ResultsTable;
+import org.omniclas.fiji.client.Dto;
+import org.omniclas.fiji.client.JobText;
+import org.omniclas.fiji.client.OmniClasClient;
+import org.omniclas.fiji.client.OmniClasException;
+
+import javax.swing.BorderFactory;
+import javax.swing.JButton;
+import javax.swing.JLabel;
+import javax.swing.JOptionPane;
+import javax.swing.JPanel;
+import javax.swing.JProgressBar;
+import javax.swing.JScrollPane;
+import javax.swing.JSplitPane;
+import javax.swing.JTable;
+import javax.swing.JTextArea;
+import javax.swing.ListSelectionModel;
+import javax.swing.SwingWorker;
+import javax.swing.Timer;
+import javax.swing.table.AbstractTableModel;
+import java.awt.BorderLayout;
+import java.awt.FlowLayout;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * The server's training jobs: list with state and progress; for the selected job its progress, options and log
+ * tail; Cancel, Resume (interrupted, failed or cancelled jobs), Register... (finished jobs) and Open report.
+ * Refreshes every 2 s while shown. Server calls run in SwingWorkers.
+ */
+public class JobsPanel extends JPanel {
+    private static final long serialVersionUID = 1L;
+    public static final String TABLE = "OmniClas Jobs";
+    static final int LOG_TAIL = 200;
+
+    private final OmniClasClient client;
+    private final JobTable model = new JobTable();
+    private final JTable table = new JTable(model);
+    private final JLabel line = new JLabel(" ");
+    private final JLabel options = new JLabel(" ");
+    private final JProgressBar bar = new JProgressBar(0, 1000);
+    private final JTextArea log = new JTextArea(10, 80);
+    private final JLabel status = new JLabel(" ");
+    private final JButton cancel = button("Cancel job", "cancelJob", this::cancelSelected);
+    private final JButton resume = button("Resume", "resumeJob", this::resumeSelected);
+    private final JButton register = button("Register...", "registerJob", this::registerSelected);
+    private final JButton report = button("Open report", "jobReport", this::openReport);
+    private final Timer timer = new Timer(2000, e -> refresh());
+    private boolean busy;
+    private boolean restoring; // the list is being reloaded: selection events are ours, not the user's
+
+    public JobsPanel(OmniClasClient client) {
+        super(new BorderLayout(4, 4));
+        this.client = client;
+        setName("jobsPanel");
+        table.setName("jobs");
+        table.setSelectionMode(ListSelectionModel.SINGLE_SELECTION);
+        table.getSelectionModel().addListSelectionListener(e -> {
+            if (!e.getValueIsAdjusting() && !restoring) showSelected(true);
+        });
+        int[] widths = {110, 90, 60, 180, 60, 140, 90};
+        for (int c = 0; c < widths.length; c++) table.getColumnModel().getColumn(c).setPreferredWidth(widths[c]);
+        line.setName("jobLine");
+        options.setName("jobOptions");
+        bar.setStringPainted(true);
+        bar.setName("jobProgress");
+        log.setName("jobLog");
+        log.setEditable(false);
+        log.setLineWrap(true);
+        log.setWrapStyleWord(true);
+        status.setName("jobsStatus");
+
+        JPanel detail = new JPanel(new BorderLayout(4, 4));
+        JPanel top = new JPanel(new BorderLayout(2, 2));
+        top.add(line, BorderLayout.NORTH);
+        top.add(bar, BorderLayout.CENTER);
+        top.add(options, BorderLayout.SOUTH);
+        detail.add(top, BorderLayout.NORTH);
+        detail.add(new JScrollPane(log), BorderLayout.CENTER);
+        detail.setBorder(BorderFactory.createEmptyBorder(4, 4, 4, 4));
+        JSplitPane split = new JSplitPane(JSplitPane.VERTICAL_SPLIT, new JScrollPane(table), detail);
+        split.setResizeWeight(0.45);
+
+        JPanel buttons = new JPanel(new FlowLayout(FlowLayout.RIGHT));
+        buttons.add(button("Refresh", "refreshJobs", this::refresh));
+        buttons.add(cancel);
+        buttons.add(resume);
+        buttons.add(register);
+        buttons.add(report);
+        JPanel south = new JPanel(new BorderLayout());
+        status.setBorder(BorderFactory.createEmptyBorder(2, 6, 2, 6));
+        south.add(status, BorderLayout.CENTER);
+        south.add(buttons, BorderLayout.EAST);
+        add(split, BorderLayout.CENTER);
+        add(south, BorderLayout.SOUTH);
+        enableButtons(null);
+    }
+
+    private static JButton button(String text, String name, Runnable action) {
+        JButton b = new JButton(text);
+        b.setName(name);
+        b.addActionListener(e -> action.run());
+        return b;
+    }
+
+    /** Starts the periodic refresh (the window calls it while this tab is shown). */
+    public void startRefreshing() {
+        refresh();
+        timer.start();
+    }
+
+    public void stopRefreshing() { timer.stop(); }
+
+    private Dto.Job selected() {
+        int row = table.getSelectedRow();
+        return row < 0 ? null : model.rows.get(table.convertRowIndexToModel(row));
+    }
+
+    /** Reloads the list (keeping the selection) and the selected job's log. */
+    public void refresh() {
+        if (busy) return;
+        busy = true;
+        new SwingWorker<List<Dto.Job>, Void>() {
+            @Override protected List<Dto.Job> doInBackground() throws Exception { return client.jobs(); }
+            @Override protected void done() {
+                busy = false;
+                try {
+                    List<Dto.Job> jobs = get();
+                    String keep = selected() == null ? null : selected().id(); // as now: the user may have clicked meanwhile
+                    restoring = true;
+                    try {
+                        model.set(jobs);
+                        for (int i = 0; i < model.rows.size(); i++) {
+                            if (model.rows.get(i).id().equals(keep)) table.setRowSelectionInterval(i, i);
+                        }
+                    } finally {
+                        restoring = false;
+                    }
+                    status.setText(jobs.size() + " job(s) on " + Settings.url());
+                    showSelected(false);
+                } catch (java.util.concurrent.ExecutionException e) {
+                    timer.stop(); // a dead server: no stream of errors; Refresh tries again
+                    status.setText("Cannot list the jobs: " + firstLine(e.getCause().getMessage()));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }.execute();
+    }
+
+    private void showSelected(boolean fresh) {
+        Dto.Job job = selected();
+        enableButtons(job);
+        if (job == null) {
+            line.setText(" ");
+            options.setText(" ");
+            bar.setValue(0);
+            bar.setString("");
+            log.setText("");
+            return;
+        }
+        line.setText(JobText.describe(job));
+        options.setText("<html><body style='width: 700px'>" + esc(job.specText("dataset")) + "<br>" + esc(JobText.options(job.spec)) + "</body></html>");
+        double f = "finished".equals(job.state) ? 1.0 : job.progress != null && job.progress.fraction != null ? job.progress.fraction : 0.0;
+        bar.setValue((int) Math.round(f * 1000));
+        bar.setString(Math.round(f * 100) + "%");
+        if (fresh) log.setText("");
+        String id = job.id();
+        new SwingWorker<List<String>, Void>() {
+            @Override protected List<String> doInBackground() throws Exception { return client.jobLog(id, LOG_TAIL); }
+            @Override protected void done() {
+                try {
+                    if (selected() == null || !id.equals(selected().id())) return;
+                    List<String> lines = new ArrayList<>();
+                    for (String l : get()) lines.add(JobText.logLine(l));
+                    String text = String.join("\n", lines);
+                    if (!text.equals(log.getText())) {
+                        log.setText(text);
+                        log.setCaretPosition(log.getDocument().getLength());
+                    }
+                } catch (Exception e) {
+                    // the log is a nicety; the list shows the state
+                }
+            }
+        }.execute();
+    }
+
+    private static String esc(String s) {
+        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;");
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) return "";
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+
+    private void enableButtons(Dto.Job job) {
+        cancel.setEnabled(job != null && (job.isActive() || "interrupted".equals(job.state)));
+        resume.setEnabled(job != null && job.resumable);
+        register.setEnabled(job != null && "finished".equals(job.state));
+        report.setEnabled(job != null && "finished".equals(job.state));
+    }
+
+    /** Runs a server call off the event thread, then refreshes; failures go to the Reporter. */
+    private void act(String what, Callable<String> call) {
+        status.setText(what);
+        new SwingWorker<String, Void>() {
+            @Override protected String doInBackground() throws Exception { return call.call(); }
+            @Override protected void done() {
+                try {
+                    status.setText(get());
+                } catch (java.util.concurrent.ExecutionException e) {
+                    status.setText("Failed: " + firstLine(e.getCause().getMessage()));
+                    Reporter.unexpected("OmniClas jobs", e.getCause());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                refresh();
+            }
+        }.execute();
+    }
+
+    private void cancelSelected() {
+        Dto.Job job = selected();
+        if (job == null) return;
+        act("Cancelling job " + job.id() + "...", () -> "Job " + job.id() + ": " + client.cancelJob(job.id()).state
+                + (job.isActive() ? " (a running job stops at its next batch)" : ""));
+    }
+
+    private void resumeSelected() {
+        Dto.Job job = selected();
+        if (job == null) return;
+        act("Resuming job " + job.id() + "...", () -> "Job " + job.id() + " resumed: " + client.resumeJob(job.id()).state);
+    }
+
+    private void registerSelected() {
+        Dto.Job job = selected();
+        if (job == null) return;
+        String name = (String) JOptionPane.showInputDialog(this, "Register the model of job " + job.id() + " as:",
+                "Register model", JOptionPane.PLAIN_MESSAGE, null, null, defaultModelName(job));
+        if (name == null || name.trim().isEmpty()) return;
+        act("Registering...", () -> {
+            Dto.Model m = client.registerJob(job.id(), name.trim());
+            Settings.put(Settings.KEY_LAST_MODEL, m.name);
+            IJ.log("OmniClas: registered the model of job " + job.id() + " as " + m.name);
+            return "Registered as model \"" + m.name + "\" (version " + m.version + ").";
+        });
+    }
+
+    private void openReport() {
+        Dto.Job job = selected();
+        if (job == null) return;
+        String url = client.jobReportUrl(job.id());
+        act("Opening the report...", () -> {
+            client.checkReport(url);
+            ij.plugin.BrowserLauncher.openURL(url);
+            return "Report of job " + job.id() + " opened in the browser.";
+        });
+    }
+
+    /** "<dataset folder>_classifier". */
+    public static String defaultModelName(Dto.Job job) {
+        String ds = job.specText("dataset");
+        String base = ds.isEmpty() ? "model" : Paths.get(ds).getFileName().toString();
+        return base.replaceAll("[^A-Za-z0-9._-]", "_") + "_classifier";
+    }
+
+    // ------------------------------------------------------------------ macro form
+
+    /**
+     * {@code run("Jobs...", "action=list|cancel|resume|register job=ID [name=NAME]")}: list prints the jobs to the
+     * Log and fills the table "OmniClas Jobs".
+     */
+    public static void runMacro(OmniClasClient client, Map<String, String> opt) throws OmniClasException {
+        String action = opt.containsKey("action") ? opt.get("action") : "list";
+        switch (action) {
+            case "list":
+                List<Dto.Job> jobs = client.jobs();
+                IJ.log("OmniClas: " + jobs.size() + " job(s) on " + Settings.url());
+                for (Dto.Job j : jobs) IJ.log("  " + JobText.describe(j).replaceFirst("^OmniClas job ", "") + "  [" + j.specText("process") + ", " + j.specText("dataset") + "]");
+                last = toTable(jobs);
+                if (!java.awt.GraphicsEnvironment.isHeadless()) last.show(TABLE);
+                break;
+            case "cancel":
+                IJ.log("OmniClas: job " + require(opt, "job") + ": " + client.cancelJob(opt.get("job")).state);
+                break;
+            case "resume":
+                IJ.log("OmniClas: job " + require(opt, "job") + " resumed: " + client.resumeJob(opt.get("job")).state);
+                break;
+            case "register":
+                Dto.Model m = client.registerJob(require(opt, "job"), require(opt, "name"));
+                IJ.log("OmniClas: registered the model of job " + opt.get("job") + " as " + m.name);
+                break;
+            default:
+                throw new IllegalArgumentException("Jobs...: action=" + action + " is not one of list, cancel, resume, register.");
+        }
+    }
+
+    private static volatile ResultsTable last;
+
+    public static ResultsTable lastTable() { return last; }
+
+    static String require(Map<String, String> opt, String key) {
+        String v = opt.get(key);
+        if (v == null || v.isEmpty()) throw new IllegalArgumentException("option " + key + "= is missing.");
+        return v;
+    }
+
+    static ResultsTable toTable(List<Dto.Job> jobs) {
+        ResultsTable rt = new ResultsTable();
+        for (Dto.Job j : jobs) {
+            rt.incrementCounter();
+            rt.addValue("job", j.id());
+            rt.addValue("state", j.state);
+            rt.addValue("process", j.specText("process"));
+            rt.addValue("dataset", j.specText("dataset"));
+            rt.addValue("created", j.created == null ? "" : j.created);
+            rt.addValue("resumable", j.resumable ? 1 : 0);
+            Double acc = j.result == null ? null : j.result.testAccuracy;
+            rt.addValue("test_accuracy", acc == null ? Double.NaN : acc);
+            rt.setDecimalPlaces(rt.getColumnIndex("test_accuracy"), 4);
+        }
+        return rt;
+    }
+
+    static final class JobTable extends AbstractTableModel {
+        private static final long serialVersionUID = 1L;
+        static final String[] COLS = {"Job", "State", "Process", "Dataset", "Progress", "Created", "Test accuracy"};
+        List<Dto.Job> rows = new ArrayList<>();
+
+        void set(List<Dto.Job> jobs) {
+            rows = new ArrayList<>(jobs);
+            fireTableDataChanged();
+        }
+
+        @Override public int getRowCount() { return rows.size(); }
+        @Override public int getColumnCount() { return COLS.length; }
+        @Override public String getColumnName(int c) { return COLS[c]; }
+
+        @Override public Object getValueAt(int r, int c) {
+            Dto.Job j = rows.get(r);
+            switch (c) {
+                case 0: return j.id();
+                case 1: return j.state + (j.resumable ? " (resumable)" : "");
+                case 2: return j.specText("process");
+                case 3: {
+                    String ds = j.specText("dataset");
+                    return ds.isEmpty() ? "" : Paths.get(ds).getFileName().toString();
+                }
+                case 4: return "finished".equals(j.state) ? "100%" : j.progress != null && j.progress.fraction != null && j.isActive()
+                        ? Math.round(j.progress.fraction * 100) + "%" : "";
+                case 5: return j.created == null ? "" : j.created.replace('T', ' ').replaceFirst("(\\d\\d:\\d\\d):\\d\\d.*$", "$1");
+                default: return j.result == null || j.result.testAccuracy == null ? "" : IJ.d2s(j.result.testAccuracy * 100, 1) + " %";
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+package org.omniclas.fiji.ui;
+
+import ij.measure.ResultsTable;
+
+import java.io.IOException;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A results table as a CSV file: UTF-8, RFC 4180 quoting (ImageJ's own saveAs neither escapes quotes nor fixes the
+ * encoding), numbers as the table shows them. Written to a temporary file and renamed, so a failed write never
+ * leaves half a file.
+ */
+public final class ResultsCsv {
+    private ResultsCsv() {}
+
+    public static void write(ResultsTable rt, Path file) throws IOException {
+        Path target = file.toAbsolutePath();
+        Path dir = target.getParent();
+        if (dir == null || !Files.isDirectory(dir)) throw new IOException("The folder of the CSV file does not exist: " + dir);
+        List<String> columns = java.util.Arrays.asList(rt.getHeadings());
+        Path tmp = Files.createTempFile(dir, "." + target.getFileName(), ".tmp");
+        try {
+            try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
+                w.write(line(columns));
+                for (int row = 0; row < rt.size(); row++) {
+                    List<String> cells = new ArrayList<>();
+                    for (String c : columns) cells.add(rt.getStringValue(c, row));
+                    w.write(line(cells));
+                }
+            }
+            try {
+                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    static String line(List<String> cells) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < cells.size(); i++) {
+            if (i > 0) sb.append(',');
+            sb.append(quote(cells.get(i)));
+        }
+        return sb.append("\r\n").toString();
+    }
+
+    static String quote(String s) {
+        if (s == null) return "";
+        if (s.indexOf(',') < 0 && s.indexOf('"') < 0 && s.indexOf('\n') < 0 && s.indexOf('\r') < 0) return s;
+        return '"' + s.replace("\"", "\"\"") + '"';
+    }
+}
