@@ -46,7 +46,7 @@ def some_images(n_per_class=3):
 
 def test_layout_manifest_and_card(reg, run_dir):
     folder = reg.root / "cells" / "1"
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "manifest.json", "model.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "manifest.json", "model.safetensors", "report.html"]
     m = json.loads((folder / "manifest.json").read_text())
     run_m = json.loads((run_dir / "manifest.json").read_text())
     assert m["name"] == "cells" and m["version"] == 1 and m["framework"] == "omniclas"

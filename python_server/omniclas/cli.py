@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="describe a run or model folder")
     i.add_argument("model")
+    i.add_argument("--open", action="store_true", help="also open its report.html in the web browser")
 
     dm = sub.add_parser("demo", help="make a synthetic cell dataset, train on it and classify: the whole job")
     dm.add_argument("--out", default="omniclas-demo", help="folder for the demo's data and run")
@@ -268,6 +269,10 @@ def _cmd_info(args) -> int:
         print_summary(manifest, path)
     else:
         print(json.dumps({k: v for k, v in manifest.items() if k not in ("splits", "auto_labelled")}, indent=1))
+    if args.open:
+        from .report_html import open_report
+
+        print(f"\nReport: {open_report(path)}")
     return 0
 
 

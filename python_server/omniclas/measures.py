@@ -146,3 +146,14 @@ def compute(names, y_true, proba, labels=None) -> dict[str, float | None]:
             value = MEASURES[n].fn(y, pred, proba, labels)
             out[n] = None if value is None or not np.isfinite(value) else float(value)
     return out
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% for z = 1.96): unlike the normal approximation it stays
+    inside 0..1 and is honest for small test sets and accuracies near 1."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))

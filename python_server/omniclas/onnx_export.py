@@ -23,7 +23,7 @@ INPUT_NAME = "input"
 OUTPUT_NAMES = ("logits", "probabilities")
 
 
-def _wrapper(network):
+def _wrapper(network, outputs=OUTPUT_NAMES):
     import torch
     from torch import nn
 
@@ -34,7 +34,8 @@ def _wrapper(network):
 
         def forward(self, x):
             probs = self.network(x)
-            return torch.log(probs.clamp_min(1e-30)), probs
+            named = {"logits": lambda: torch.log(probs.clamp_min(1e-30)), "probabilities": lambda: probs}
+            return tuple(named[o]() for o in outputs)
 
     return Exportable().eval()
 
@@ -56,21 +57,27 @@ def metadata(manifest: dict, name: str | None = None) -> dict[str, str]:
     }
 
 
-def export_model(network, manifest: dict, out, name: str | None = None, verify: bool = True) -> Path:
-    """Export ``network`` (a :class:`~omniclas.network.Network`, float32, input in 0..1) to ONNX at ``out``."""
+def export_model(network, manifest: dict, out, name: str | None = None, verify: bool = True,
+                 outputs: tuple[str, ...] = OUTPUT_NAMES) -> Path:
+    """Export ``network`` (a :class:`~omniclas.network.Network`, float32, input in 0..1) to ONNX at ``out``.
+    ``outputs``: which of ``logits`` and ``probabilities`` the graph returns, in that order (a BioImage Model Zoo
+    package takes ``probabilities`` alone)."""
     import onnx
     import torch
 
     out = Path(out)
     h, w = (int(v) for v in manifest["input_size"])
-    wrapped = _wrapper(network.float().eval().to(memory_format=torch.contiguous_format))
+    unknown = [o for o in outputs if o not in OUTPUT_NAMES]
+    if unknown or not outputs:
+        raise ValueError(f"ONNX outputs must be among {OUTPUT_NAMES}, got {list(outputs)}")
+    wrapped = _wrapper(network.float().eval().to(memory_format=torch.contiguous_format), outputs)
     example = torch.rand(2, 3, h, w)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with torch.no_grad():
             torch.onnx.export(wrapped, (example,), str(out), dynamo=False, opset_version=OPSET,
-                              input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, **{o: {0: "batch"} for o in OUTPUT_NAMES}},
+                              input_names=[INPUT_NAME], output_names=list(outputs),
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, **{o: {0: "batch"} for o in outputs}},
                               do_constant_folding=True)
     proto = onnx.load(str(out))
     for key, value in metadata(manifest, name).items():
@@ -83,9 +90,10 @@ def export_model(network, manifest: dict, out, name: str | None = None, verify: 
         import onnxruntime as ort
 
         sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-        got = sess.run(["probabilities"], {INPUT_NAME: example.numpy()})[0]
+        got = dict(zip(outputs, sess.run(list(outputs), {INPUT_NAME: example.numpy()})))
+        got = got["probabilities"] if "probabilities" in got else np.exp(got["logits"])
         with torch.no_grad():
-            want = wrapped(example)[1].numpy()
+            want = wrapped.network(example).numpy()
         if not np.allclose(got, want, atol=1e-3, rtol=1e-3):
             raise RuntimeError(f"ONNX export check failed: max difference {np.abs(got - want).max():.2e}")
     return out

@@ -1,8 +1,9 @@
 """Command-line subcommands for the registry, the server and the workers.
 
 ``add_subcommands(subparsers)`` adds ``serve``, ``worker``, ``register``, ``models``, ``delete``, ``rename``,
-``export``, ``import-onnx`` and ``evaluate`` to an ``argparse`` sub-parser set; each sets ``func``, which takes the
-parsed namespace and returns the exit code (0 ok, 2 user error: ``error: <message>`` on stderr, no traceback).
+``export``, ``import-onnx``, ``import-bioimageio`` and ``evaluate`` to an ``argparse`` sub-parser set; each sets
+``func``, which takes the parsed namespace and returns the exit code (0 ok, 2 user error: ``error: <message>`` on
+stderr, no traceback).
 ``python -m omniclas.service_cli ...`` runs them on their own.
 """
 from __future__ import annotations
@@ -131,9 +132,27 @@ def cmd_rename(args) -> int:
 
 @_handle
 def cmd_export(args) -> int:
+    if args.format == "bioimageio":
+        return _export_bioimageio(args)
     out = _registry(args).export(args.name, args.out)
     print(f"exported '{args.name}' to {out} (ONNX; input 'input' NCHW float32 in 0..1, outputs 'logits', "
           f"'probabilities')")
+    return 0
+
+
+def _export_bioimageio(args) -> int:
+    opts = {k: v for k, v in (("authors", args.author), ("license", args.license),
+                              ("sample_image", args.sample_image)) if v}
+    out = _registry(args).export(args.name, args.out, format="bioimageio", **opts)
+    print(f"exported '{args.name}' to {out} (BioImage Model Zoo package; check it with: bioimageio test {out})")
+    return 0
+
+
+@_handle
+def cmd_import_bioimageio(args) -> int:
+    m = _registry(args).register(args.package, args.name, framework="bioimageio")
+    print(f"imported '{m['name']}' version {m['version']} (bioimageio, {len(m['classes'])} classes, "
+          f"input {m['input_size'][0]}x{m['input_size'][1]})")
     return 0
 
 
@@ -238,11 +257,25 @@ def add_subcommands(subparsers) -> None:
     _models_root_arg(p)
     p.set_defaults(func=cmd_rename, handler=cmd_rename)
 
-    p = subparsers.add_parser("export", help="export a model to ONNX for Java tools")
+    p = subparsers.add_parser("export", help="export a model to ONNX for Java tools, or as a BioImage Model Zoo "
+                                             "package (--format bioimageio)")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("out", metavar="OUT.onnx")
+    p.add_argument("out", metavar="OUT", help="OUT.onnx, or OUT.zip with --format bioimageio")
+    p.add_argument("--format", choices=("onnx", "bioimageio"), default="onnx", help="default onnx")
+    b = p.add_argument_group("bioimageio")
+    b.add_argument("--author", action="append", default=None,
+                   help="package author (repeatable; default: git config user.name)")
+    b.add_argument("--license", default=None, help="SPDX licence of the package (default CC-BY-4.0)")
+    b.add_argument("--sample-image", default=None, metavar="IMAGE",
+                   help="image for the test tensors when the training images are not where the run left them")
     _models_root_arg(p)
     p.set_defaults(func=cmd_export, handler=cmd_export)
+
+    p = subparsers.add_parser("import-bioimageio", help="register a BioImage Model Zoo classifier package")
+    p.add_argument("package", metavar="PACKAGE", help="the package's .zip, or its folder")
+    p.add_argument("name", metavar="NAME")
+    _models_root_arg(p)
+    p.set_defaults(func=cmd_import_bioimageio, handler=cmd_import_bioimageio)
 
     p = subparsers.add_parser("import-onnx", help="register an external ONNX image classifier with its classes")
     p.add_argument("file", metavar="FILE.onnx")

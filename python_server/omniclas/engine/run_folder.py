@@ -11,6 +11,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from ..files import sha256_file, write_atomic
 from ..predictor import MANIFEST_FILE, WEIGHTS_FILE
+from ..report_html import write_report
 
 FORMAT = "omniclas-run/1"
 
@@ -82,6 +83,7 @@ def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, b
     })
     write_atomic(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=1).encode())
     write_atomic(out_dir / "report.md", render_report(manifest).encode())
+    write_report(out_dir, manifest)  # report.html: the same, with pictures
     return manifest
 
 

@@ -1,12 +1,13 @@
 """Framework plug-ins: how a registered model's files are made, loaded and exported.
 
 A framework is a class with a ``name``, registered under the Python entry-point group
-``omniclas.frameworks`` (``name = "module:Class"``). Two ship with OmniClas:
+``omniclas.frameworks`` (``name = "module:Class"``). Three ship with OmniClas:
 
 * ``omniclas`` - models trained by OmniClas (``model.safetensors`` + the run manifest);
-* ``onnx`` - an external ONNX image classifier plus its class list, run with onnxruntime.
+* ``onnx`` - an external ONNX image classifier plus its class list, run with onnxruntime;
+* ``bioimageio`` - a BioImage Model Zoo classifier package, run with bioimageio.core (extra ``bioimageio``).
 
-Third-party packages add more by declaring an entry point in the same group. The built-in two are always
+Third-party packages add more by declaring an entry point in the same group. The built-in ones are always
 available, even when the package is used from a source checkout without installed metadata.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ ENTRY_POINT_GROUP = "omniclas.frameworks"
 BUILTIN = {
     "omniclas": "omniclas.registry.native:OmniClasFramework",
     "onnx": "omniclas.registry.onnx_framework:OnnxFramework",
+    "bioimageio": "omniclas.registry.bioimageio_framework:BioimageioFramework",
 }
 
 
@@ -44,7 +46,7 @@ class Framework:
     ``create`` writes a model's files into an empty folder and returns the framework-specific part of its
     manifest; it must list every file it wrote in ``"files"`` (name -> sha256 is filled by the registry).
     ``load`` builds a :class:`LoadedModel` from a registered folder (files already verified).
-    ``export_onnx`` writes an ONNX file for Java tools.
+    ``export_onnx`` writes an ONNX file for Java tools; ``export_bioimageio`` a BioImage Model Zoo package.
     """
 
     name: str = ""
@@ -58,6 +60,12 @@ class Framework:
 
     def export_onnx(self, folder: Path, manifest: dict, out: Path) -> Path:  # pragma: no cover
         raise NotImplementedError(f"framework '{self.name}' cannot export to ONNX")
+
+    def export_bioimageio(self, folder: Path, manifest: dict, out: Path, **options) -> Path:
+        from ..errors import OmniClasError
+
+        raise OmniClasError(f"models of framework '{self.name}' cannot be exported as BioImage Model Zoo packages",
+                            field="format")
 
 
 def _load_target(spec: str):

@@ -12,6 +12,7 @@ from .frameworks import Framework
 
 WEIGHTS = "model.safetensors"
 RUN_MANIFEST = "manifest.json"
+REPORT = "report.html"
 _PROVENANCE_KEYS = ("process", "config", "seed", "iterations", "best_iteration", "stop_reason", "candidates",
                     "auto_labelled", "counts", "data_hashes", "dataset", "versions", "wall_time_s", "bf16")
 
@@ -65,6 +66,9 @@ class OmniClasFramework(Framework):
         if len(head) < 9 or head[8:9] != b"{":
             raise RunFolderError(f"{run / WEIGHTS} is not a safetensors file", field="run_dir")
         shutil.copyfile(run / WEIGHTS, dest / WEIGHTS)
+        report = [REPORT] if (run / REPORT).is_file() else []  # the training report, shown by the server
+        for fname in report:
+            shutil.copyfile(run / fname, dest / fname)
         manifest = dict(run_manifest)  # every run key stays, so Predictor.load reads the folder as it is
         manifest.update({
             "classes": list(run_manifest["classes"]),
@@ -76,7 +80,7 @@ class OmniClasFramework(Framework):
             "provenance": {"run_dir": str(run.resolve()), "run_format": run_manifest.get("format"),
                            "run_created": run_manifest.get("created"),
                            **{k: run_manifest[k] for k in _PROVENANCE_KEYS if k in run_manifest}},
-            "files": [WEIGHTS],
+            "files": [WEIGHTS, *report],
         })
         return manifest
 
@@ -89,3 +93,8 @@ class OmniClasFramework(Framework):
         from ..onnx_export import export_folder
 
         return export_folder(folder, out, name=manifest.get("name"))
+
+    def export_bioimageio(self, folder: Path, manifest: dict, out: Path, **options) -> Path:
+        from ..bioimageio_export import export_package
+
+        return export_package(folder, out, name=manifest.get("name"), **options)

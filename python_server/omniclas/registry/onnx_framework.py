@@ -56,6 +56,17 @@ def _static(dim) -> int | None:
     return dim if isinstance(dim, int) and dim > 0 else None
 
 
+def to_probabilities(out: np.ndarray, output: str = "auto") -> np.ndarray:
+    """Rows of class scores as probabilities: softmax for ``"logits"``, none for ``"probabilities"``, and for
+    ``"auto"`` softmax unless every row already lies in 0..1 and sums to 1."""
+    out = np.asarray(out, dtype=np.float64)
+    is_prob = np.all(out >= 0) and np.all(out <= 1) and np.allclose(out.sum(1), 1.0, atol=1e-3)
+    if output == "logits" or (output == "auto" and not is_prob):
+        out = np.exp(out - out.max(1, keepdims=True))
+        out /= out.sum(1, keepdims=True)
+    return out.astype(np.float32)
+
+
 class OnnxModel:
     def __init__(self, path: Path, manifest: dict):
         import onnxruntime as ort
@@ -90,11 +101,7 @@ class OnnxModel:
         if out.shape[1] != len(self.classes):
             raise OmniClasError(f"the ONNX model outputs {out.shape[1]} values per image but has "
                                 f"{len(self.classes)} classes")
-        is_prob = np.all(out >= 0) and np.all(out <= 1) and np.allclose(out.sum(1), 1.0, atol=1e-3)
-        if self.output == "logits" or (self.output == "auto" and not is_prob):
-            out = np.exp(out - out.max(1, keepdims=True))
-            out /= out.sum(1, keepdims=True)
-        return out.astype(np.float32)
+        return to_probabilities(out, self.output)
 
 
 class OnnxFramework(Framework):

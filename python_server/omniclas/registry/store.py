@@ -421,10 +421,13 @@ class Registry:
         info.pop("path", None)
         return info
 
-    def export(self, ref: str, out: str | os.PathLike, format: str = "onnx") -> Path:
-        """Write the model as ONNX (for Java tools): input ``input`` NCHW float32, normalised; output logits."""
+    def export(self, ref: str, out: str | os.PathLike, format: str = "onnx", **options) -> Path:
+        """Write the model as ONNX (for Java tools): input ``input`` NCHW float32, normalised; output logits.
+        ``format="bioimageio"``: a BioImage Model Zoo package (.zip); ``options``: authors, license, ..."""
+        if format == "bioimageio":
+            return self._export_bioimageio(ref, out, **options)
         if format != "onnx":
-            raise OmniClasError(f"unknown export format '{format}'; supported: onnx", field="format")
+            raise OmniClasError(f"unknown export format '{format}'; supported: onnx, bioimageio", field="format")
         name, version, folder = self.resolve(ref)
         manifest = self._load_folder(folder)[0]  # verifies the files
         out = Path(out).expanduser()
@@ -434,6 +437,21 @@ class Registry:
         tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
         try:
             get_framework(manifest.get("framework", "omniclas")).export_onnx(folder, manifest, tmp)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return out
+
+    def _export_bioimageio(self, ref: str, out, **options) -> Path:
+        """The model as a BioImage Model Zoo package at ``out`` (.zip), written beside it and moved into place."""
+        name, version, folder = self.resolve(ref)
+        manifest = self._load_folder(folder)[0]  # verifies the files
+        out = Path(out).expanduser()
+        out = out / f"{name}.zip" if out.is_dir() else out.with_suffix(".zip")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.stem}.{uuid.uuid4().hex}.tmp.zip")
+        try:
+            get_framework(manifest.get("framework", "omniclas")).export_bioimageio(folder, manifest, tmp, **options)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)

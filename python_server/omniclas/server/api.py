@@ -13,15 +13,19 @@ from flask import Blueprint, current_app, jsonify, request, send_file
 from .. import __version__
 from ..errors import ConfigError, OmniClasError
 from ..jobs import DatasetNotFound
-from ..jobs.manager import LOG_TAIL_MAX
+from ..jobs.manager import LOG_TAIL_MAX, JobNotFound, JobStateError
 from ..jobs.paths import resolve_under_roots
+from ..registry.errors import ModelNotFound
+from ..report_html import REPORT_FILE
 from .auth import has_valid_token
 from .uploads import budget_for
 
 meta_bp = Blueprint("meta", __name__)
 models_bp = Blueprint("models", __name__)
 jobs_bp = Blueprint("jobs", __name__)
-EXPORTS_KEPT = 4  # recent ONNX exports kept in memory: the export costs seconds of CPU
+EXPORTS_KEPT = 4  # recent exports kept in memory: an export costs seconds of CPU
+EXPORT_FORMATS = {"onnx": (".onnx", "application/octet-stream"), "bioimageio": (".bioimageio.zip", "application/zip")}
+REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 _exports: OrderedDict[tuple, bytes] = OrderedDict()
 _export_lock = threading.Lock()
 
@@ -130,26 +134,46 @@ def rename_model(name):
 @models_bp.get("/models/<name>/export")
 def export_model(name):
     fmt = request.args.get("format", "onnx")
-    if fmt != "onnx":
-        raise ConfigError(f"unknown export format '{fmt}'; supported: onnx", field="format")
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"unknown export format '{fmt}'; supported: {', '.join(EXPORT_FORMATS)}", field="format")
+    suffix, mimetype = EXPORT_FORMATS[fmt]
     registry = services().registry
     model_name, version, folder = registry.resolve(name)
-    key = (str(folder), tuple(sorted(registry.read_manifest(folder)["files"].items())))
+    key = (fmt, str(folder), tuple(sorted(registry.read_manifest(folder)["files"].items())))
     with _export_lock:  # one export at a time; a repeated one is served from memory
         data = _exports.get(key)
         if data is None:
             tmp = Path(tempfile.mkdtemp(prefix="omniclas-export-"))
             try:
-                data = registry.export(f"{model_name}@{version}", tmp / f"{model_name}.onnx").read_bytes()
+                data = registry.export(f"{model_name}@{version}", tmp / f"{model_name}{suffix}",
+                                       format=fmt).read_bytes()
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             _exports[key] = data
             while len(_exports) > EXPORTS_KEPT:
                 _exports.popitem(last=False)
         _exports.move_to_end(key)
-    resp = send_file(io.BytesIO(data), mimetype="application/octet-stream", as_attachment=True,
-                     download_name=f"{model_name}-v{version}.onnx")
+    resp = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
+                     download_name=f"{model_name}-v{version}{suffix}")
     resp.headers["X-OmniClas-Model"] = f"{model_name}@{version}"
+    return resp
+
+
+@models_bp.get("/models/<name>/report")
+def model_report(name):
+    registry = services().registry
+    model_name, version, folder = registry.resolve(name)
+    manifest = registry.verify(folder)  # a report changed since registration is refused like any file
+    if REPORT_FILE not in manifest["files"]:
+        raise ModelNotFound(f"model '{model_name}' version {version} has no training report: only models trained "
+                            f"by OmniClas (and registered with report.html) have one", field="name")
+    return _html(folder / REPORT_FILE)
+
+
+def _html(path: Path):
+    """A self-contained report page; the browser is told it may fetch nothing."""
+    resp = send_file(io.BytesIO(path.read_bytes()), mimetype="text/html")
+    resp.headers["Content-Security-Policy"] = REPORT_CSP
     return resp
 
 
@@ -225,6 +249,18 @@ def job_log(job_id):
     if not (tail.isascii() and tail.isdigit()) or int(tail) > LOG_TAIL_MAX:
         raise ConfigError(f"tail must be an integer from 0 to {LOG_TAIL_MAX}", field="tail")
     return jsonify({"lines": services().jobs.log(job_id, int(tail))})
+
+
+@jobs_bp.get("/jobs/<job_id>/report")
+def job_report(job_id):
+    job = services().jobs.raw(job_id)
+    run_dir = (job.get("result") or {}).get("run_dir")
+    if job["state"] != "finished" or not run_dir:
+        raise JobStateError(f"job {job_id} is {job['state']}; its report is written when it finishes", field="id")
+    path = Path(run_dir) / REPORT_FILE
+    if not path.is_file():
+        raise JobNotFound(f"job {job_id}: its run folder holds no {REPORT_FILE}", field="id")
+    return _html(path)
 
 
 @jobs_bp.post("/jobs/<job_id>/cancel")

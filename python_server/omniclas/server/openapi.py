@@ -40,6 +40,8 @@ def _obj(required=(), closed=False, **props):
 
 
 STRS = {"type": "array", "items": {"type": "string"}}
+HTML_PAGE = {"description": "report.html (plots and thumbnails embedded; it fetches nothing)",
+             "content": {"text/html": {"schema": {"type": "string"}}}}
 NAME = {"type": "string", "pattern": NAME_PATTERN}
 MODEL_P = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "pattern": REF_PATTERN},
            "description": "model name, optionally with a version: 'cells' or 'cells@2'"}
@@ -193,11 +195,17 @@ def openapi_document(config) -> dict:
             "rename a model", {"200": _json(_ref("Model"))}, "models",
             body=j(_obj(required=("new_name",), closed=True, new_name=NAME)), params=[WHOLE_MODEL_P])},
         "/models/{name}/export": {"get": op(
-            "download the model as ONNX (input 'input' NCHW float32 in 0..1; outputs 'logits', 'probabilities')",
-            {"200": {"description": "the .onnx file",
-                     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+            "download the model as ONNX (input 'input' NCHW float32 in 0..1; outputs 'logits', 'probabilities'), "
+            "or with format=bioimageio as a BioImage Model Zoo package (zip)",
+            {"200": {"description": "the .onnx file, or the .zip package",
+                     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                                 "application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
             "models", params=[MODEL_P, {"name": "format", "in": "query", "required": False,
-                                        "schema": {"type": "string", "enum": ["onnx"]}}], reading=True)},
+                                        "schema": {"type": "string", "enum": ["onnx", "bioimageio"]}}],
+            reading=True)},
+        "/models/{name}/report": {"get": op(
+            "the training report of a model trained by OmniClas: one self-contained HTML page",
+            {"200": HTML_PAGE}, "models", params=[MODEL_P], reading=True)},
         "/predict": {"post": op(
             "classify uploaded images (PNG, JPEG, TIFF or BMP; 8/16-bit or float; a stack gives one result per page)",
             {"200": _json(_obj(model=NAME, version={"type": "integer"},
@@ -227,6 +235,9 @@ def openapi_document(config) -> dict:
             params=[JOB_P, {"name": "tail", "in": "query", "required": False,
                             "schema": {"type": "integer", "minimum": 0, "maximum": LOG_TAIL_MAX,
                                        "default": 100}}], reading=True)},
+        "/jobs/{job_id}/report": {"get": op(
+            "the training report of a finished job: one self-contained HTML page", {"200": HTML_PAGE}, "jobs",
+            params=[JOB_P], reading=True)},
         "/jobs/{job_id}/cancel": {"post": op("cancel a job (a running one stops at its next batch)",
                                              {"200": _json(_ref("Job"))}, "jobs", params=[JOB_P])},
         "/jobs/{job_id}/resume": {"post": op(
