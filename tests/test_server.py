@@ -154,7 +154,7 @@ def test_openapi_says_what_the_server_enforces(models_root, tmp_path, client):
     assert_error(client.post(f"{API}/models/cells/rename", json={"new_name": ""}), 400, "new_name")
     assert_error(client.post(f"{API}/models/cells/rename", json={"new_name": "x", "extra": 1}), 400, "extra")
     assert_error(client.post(f"{API}/jobs", json={"dataset": "bbbc013", "threshold": 1.5}), 400, "threshold")
-    assert_error(client.post(f"{API}/jobs", json={"dataset": "bbbc013", "max_iterations": 0}), 400, "max_iterations")
+    assert_error(client.post(f"{API}/jobs", json={"dataset": "bbbc013", "max_iterations": -1}), 400, "max_iterations")
     assert_error(client.post(f"{API}/jobs", json={"dataset": "   "}), 400, "dataset")
     assert_error(client.get(f"{API}/jobs/{'a' * 12}/log?tail=-1"), 400, "tail")
     assert_error(client.post(f"{API}/evaluate", json={"dataset": "small", "models": ["cells"], "predictors": []}),
