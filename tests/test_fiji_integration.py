@@ -339,6 +339,32 @@ def test_models_list_prints_to_the_log(ij, server, capfd):
         assert cls in mine
 
 
+def test_export_a_model_for_the_bioimage_model_zoo_from_a_macro(ij, server, tmp_path, capfd):
+    """Models... action=export downloads the server's zoo package; the file is a valid bioimage.io model."""
+    import zipfile
+
+    out = tmp_path / "sub" / "cells.bioimageio.zip"
+    capfd.readouterr()
+    ij.IJ.run("Models...", f"action=export model={server.model} format=bioimageio file=[{out}]")
+    assert last_error(ij) == ""
+    assert f"exported model {server.model} (bioimageio) to {out}" in capfd.readouterr().out
+    with zipfile.ZipFile(out) as z:
+        assert "bioimageio.yaml" in z.namelist()
+    assert [p.name for p in out.parent.iterdir()] == ["cells.bioimageio.zip"]  # no partial file left beside it
+    ij.IJ.run("Models...", f"action=export model=no-such-model format=bioimageio file=[{tmp_path / 'x.zip'}]")
+    assert "no-such-model" in last_error(ij) and not (tmp_path / "x.zip").exists()
+
+
+def test_report_is_fetched_through_the_client(ij, server):
+    """The browser cannot send the server's token, so the plugin downloads the report and opens the file."""
+    client = ij.HttpOmniClasClient(str(server.url), getattr(server, "token", None) or "")
+    html = Path(str(client.fetchReport(client.modelReportUrl(str(server.model))).toString()))
+    assert html.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+    jimport = __import__("scyjava").jimport
+    with pytest.raises(jimport("org.omniclas.fiji.client.OmniClasException"), match="no report"):
+        client.fetchReport(client.modelReportUrl("no-such-model"))
+
+
 def test_jobs_list_prints_to_the_log(ij, server, capfd):
     capfd.readouterr()
     ij.IJ.run("Jobs...", "action=list")

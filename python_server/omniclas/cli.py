@@ -175,7 +175,7 @@ def _cmd_train(args) -> int:
     fields = {k: (() if v == ("none",) else v) for k, v in fields.items() if v is not None}
     result = train(TrainConfig(**fields), progress=ProgressPrinter(), resume=args.resume)
     print_summary(result.manifest, result.run_dir)
-    print(f"\nReport: {result.run_dir / 'report.md'}")
+    print(f"\nReport: {result.run_dir / 'report.html'} (open it in a browser: omniclas info {result.run_dir} --open)")
     return 0
 
 
@@ -336,6 +336,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (omniclas predict ... | head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception:  # a bug: the user gets one line and where the details are, never a traceback
         import traceback
 

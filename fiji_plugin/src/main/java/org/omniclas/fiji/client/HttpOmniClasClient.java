@@ -18,6 +18,9 @@ import java.net.URL;
 import java.net.URLEncoder;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -170,10 +173,32 @@ public class HttpOmniClasClient implements OmniClasClient {
         try {
             send("HEAD", url.substring(apiBase.length()), null, null, readTimeoutMs);
         } catch (OmniClasException e) {
-            if (e.getStatus() != 404) throw e;
-            throw new OmniClasException(404, "The server has no report at\n" + url + "\n(the job may not be "
-                    + "finished, or the server is older than reports).", null);
+            throw noReport(url, e);
         }
+    }
+
+    @Override public Path fetchReport(String url) throws OmniClasException {
+        if (!url.startsWith(apiBase + "/")) throw new IllegalArgumentException(url + " is not on " + apiBase);
+        try {
+            Path file = Files.createTempFile("omniclas-report-", ".html");
+            file.toFile().deleteOnExit();
+            download(url.substring(apiBase.length()), file, readTimeoutMs);
+            return file;
+        } catch (IOException e) {
+            throw new OmniClasException(0, "Cannot make a temporary file for the report: " + e.getMessage(), null);
+        } catch (OmniClasException e) {
+            throw noReport(url, e);
+        }
+    }
+
+    private static OmniClasException noReport(String url, OmniClasException e) {
+        if (e.getStatus() != 404) return e;
+        return new OmniClasException(404, "The server has no report at\n" + url + "\n(the job may not be "
+                + "finished, the model may come from elsewhere, or the server is older than reports).", null);
+    }
+
+    @Override public void exportModel(String name, String format, Path out) throws OmniClasException {
+        download("/models/" + enc(name) + "/export?format=" + enc(format), out, predictTimeoutMs);
     }
 
     // ------------------------------------------------------------------ plumbing
@@ -201,6 +226,38 @@ public class HttpOmniClasClient implements OmniClasClient {
     /** Performs one request and returns the body text of a 2xx answer; anything else becomes an exception. */
     protected String send(String method, String path, byte[] body, String contentType, int timeoutMs)
             throws OmniClasException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        exchange(method, path, body, contentType, timeoutMs, out);
+        return new String(out.toByteArray(), StandardCharsets.UTF_8);
+    }
+
+    /**
+     * GETs {@code path} into {@code target}: written beside it first and moved into place, so a failed or cut
+     * download never leaves a half-written file under the name.
+     */
+    protected void download(String path, Path target, int timeoutMs) throws OmniClasException {
+        Path tmp = null;
+        try {
+            Path dir = target.toAbsolutePath().getParent();
+            if (dir != null) Files.createDirectories(dir);
+            tmp = Files.createTempFile(dir, ".omniclas-", ".part");
+            try (OutputStream out = Files.newOutputStream(tmp)) {
+                exchange("GET", path, null, null, timeoutMs, out);
+            }
+            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+            tmp = null;
+        } catch (IOException e) {
+            throw new OmniClasException(0, "Cannot write " + target + ": " + e.getMessage(), "file");
+        } finally {
+            if (tmp != null) {
+                try { Files.deleteIfExists(tmp); } catch (IOException ignored) { /* best effort */ }
+            }
+        }
+    }
+
+    /** One request; a 2xx body goes to {@code sink}, anything else becomes an exception with the server's message. */
+    private void exchange(String method, String path, byte[] body, String contentType, int timeoutMs, OutputStream sink)
+            throws OmniClasException {
         String url = apiBase + path;
         HttpURLConnection con = null;
         try {
@@ -221,10 +278,13 @@ public class HttpOmniClasClient implements OmniClasClient {
                 }
             }
             int code = con.getResponseCode();
-            InputStream in = code >= 400 ? con.getErrorStream() : con.getInputStream();
-            String text = in == null ? "" : new String(readAll(in), StandardCharsets.UTF_8);
-            if (code >= 200 && code < 300) return text;
-            throw errorFrom(code, text);
+            if (code >= 200 && code < 300) {
+                InputStream in = con.getInputStream();
+                if (in != null) copy(in, sink);
+                return;
+            }
+            InputStream in = con.getErrorStream();
+            throw errorFrom(code, in == null ? "" : new String(readAll(in), StandardCharsets.UTF_8));
         } catch (ConnectException | UnknownHostException | NoRouteToHostException e) {
             throw OmniClasException.unreachable(serverUrl, e);
         } catch (SocketTimeoutException e) {
@@ -237,6 +297,11 @@ public class HttpOmniClasClient implements OmniClasClient {
         } finally {
             if (con != null) con.disconnect();
         }
+    }
+
+    private static void copy(InputStream in, OutputStream out) throws IOException {
+        byte[] buf = new byte[1 << 16];
+        for (int n; (n = in.read(buf)) > 0; ) out.write(buf, 0, n);
     }
 
     /** Turns an error answer into an exception carrying the server's own message. */

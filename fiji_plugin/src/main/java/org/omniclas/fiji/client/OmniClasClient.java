@@ -1,5 +1,6 @@
 package org.omniclas.fiji.client;
 
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
@@ -28,4 +29,11 @@ public interface OmniClasClient {
     String modelReportUrl(String name);
     /** Checks that a report exists; a 404 becomes an exception whose message says there is no report. */
     void checkReport(String url) throws OmniClasException;
+    /**
+     * Downloads a report into a temporary HTML file (the browser cannot send the server's token itself), for
+     * {@code BrowserLauncher.openURL(file.toUri())}; a 404 says there is no report.
+     */
+    Path fetchReport(String url) throws OmniClasException;
+    /** GET /models/name/export?format=onnx|bioimageio into {@code out} (replaced only once complete). */
+    void exportModel(String name, String format, Path out) throws OmniClasException;
 }

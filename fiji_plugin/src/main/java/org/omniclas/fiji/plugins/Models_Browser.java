@@ -9,7 +9,8 @@ import org.omniclas.fiji.ui.ServerGate;
 /**
  * Plugins > OmniClas > Models... and Jobs... (arg "jobs"): on a desktop one window with a Models tab (list,
  * rename, delete, report) and a Jobs tab (list, progress, log, cancel, resume, register, report). From a macro or
- * unattended: {@code run("Models...", "action=list|delete|rename model=NAME new_name=NAME2");} and
+ * unattended: {@code run("Models...", "action=list|delete|rename model=NAME new_name=NAME2");},
+ * {@code run("Models...", "action=export model=NAME format=bioimageio|onnx file=[PATH]");} and
  * {@code run("Jobs...", "action=list|cancel|resume|register job=ID name=NAME");} (list prints to the Log).
  */
 public class Models_Browser implements PlugIn {

@@ -259,8 +259,8 @@ public class JobsPanel extends JPanel {
         if (job == null) return;
         String url = client.jobReportUrl(job.id());
         act("Opening the report...", () -> {
-            client.checkReport(url);
-            ij.plugin.BrowserLauncher.openURL(url);
+            java.nio.file.Path file = client.fetchReport(url);
+            ij.plugin.BrowserLauncher.openURL(file.toUri().toString());
             return "Report of job " + job.id() + " opened in the browser.";
         });
     }

@@ -89,8 +89,14 @@ public class ModelsWindow extends JFrame {
             } else if (action.equals("rename")) {
                 Dto.Model m = client.renameModel(require(opt, "model"), require(opt, "new_name"));
                 IJ.log("OmniClas: renamed model " + opt.get("model") + " to " + m.name);
+            } else if (action.equals("export")) {
+                String format = opt.containsKey("format") ? opt.get("format") : "bioimageio";
+                java.nio.file.Path file = java.nio.file.Paths.get(require(opt, "file"));
+                client.exportModel(require(opt, "model"), format, file);
+                IJ.log("OmniClas: exported model " + opt.get("model") + " (" + format + ") to " + file);
             } else if (!action.equals("list")) {
-                throw new IllegalArgumentException("Models...: action=" + action + " is not one of list, delete, rename.");
+                throw new IllegalArgumentException("Models...: action=" + action
+                        + " is not one of list, delete, rename, export.");
             }
             List<Dto.Model> models = client.models();
             IJ.log("OmniClas: " + models.size() + " model(s) on " + Settings.url());
@@ -177,6 +183,7 @@ public class ModelsWindow extends JFrame {
         bp.add(button("Rename...", this::renameSelected));
         bp.add(button("Delete...", this::deleteSelected));
         bp.add(button("Open report", this::openReport));
+        bp.add(button("Export...", this::exportSelected));
         status.setBorder(BorderFactory.createEmptyBorder(2, 6, 2, 6));
         status.setName("modelsStatus");
         south.add(status, BorderLayout.CENTER);
@@ -269,6 +276,40 @@ public class ModelsWindow extends JFrame {
         });
     }
 
+    /** A save dialog for a BioImage Model Zoo package (or ONNX), then the download, off the EDT. */
+    private void exportSelected() {
+        Dto.Model m = selected();
+        if (m == null) return;
+        String[] formats = {"BioImage Model Zoo package (.zip)", "ONNX (.onnx)"};
+        Object choice = JOptionPane.showInputDialog(this, "Export model \"" + m.name + "\" as:", "Export model",
+                JOptionPane.PLAIN_MESSAGE, null, formats, formats[0]);
+        if (choice == null) return;
+        boolean zoo = choice == formats[0];
+        javax.swing.JFileChooser chooser = new javax.swing.JFileChooser();
+        chooser.setSelectedFile(new java.io.File(m.name + (m.version == null ? "" : "-v" + m.version)
+                + (zoo ? ".bioimageio.zip" : ".onnx")));
+        if (chooser.showSaveDialog(this) != javax.swing.JFileChooser.APPROVE_OPTION) return;
+        java.nio.file.Path file = chooser.getSelectedFile().toPath();
+        status.setText("Exporting " + m.name + "...");
+        new SwingWorker<Void, Void>() {
+            @Override protected Void doInBackground() throws Exception {
+                client.exportModel(m.name, zoo ? "bioimageio" : "onnx", file);
+                return null;
+            }
+            @Override protected void done() {
+                try {
+                    get();
+                    status.setText("Exported " + m.name + " to " + file);
+                } catch (java.util.concurrent.ExecutionException e) {
+                    status.setText("Export failed.");
+                    Reporter.unexpected("OmniClas export", e.getCause());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }.execute();
+    }
+
     private void openReport() {
         Dto.Model m = selected();
         if (m == null) return;
@@ -276,8 +317,8 @@ public class ModelsWindow extends JFrame {
         status.setText("Opening the report of " + m.name + "...");
         new SwingWorker<Void, Void>() {
             @Override protected Void doInBackground() throws Exception {
-                client.checkReport(url);
-                ij.plugin.BrowserLauncher.openURL(url);
+                java.nio.file.Path file = client.fetchReport(url);
+                ij.plugin.BrowserLauncher.openURL(file.toUri().toString());
                 return null;
             }
             @Override protected void done() {
