@@ -214,8 +214,8 @@ def summary_section(m: dict) -> str:
         acc_text = f"<b>{acc:.3f}</b> on {n} held-out images (95% Wilson interval {lo:.3f} to {hi:.3f})"
     est = m.get("estimate") or {}
     rule = m.get("selection") or "-"
-    if cfg.get("threshold") is not None and process and process.distills:
-        rule += f", threshold {cfg['threshold']}"
+    if rule == "threshold" and cfg.get("threshold") is not None and process and process.distills:
+        rule += f" {cfg['threshold']}" + (" (every image)" if not cfg["threshold"] else "")
     counts = m.get("counts") or {}
     members = m.get("members") or [{"backbone": m.get("backbone"), "head": m.get("head")}]
     rows = [
