@@ -34,7 +34,8 @@ def add_training_options(parser) -> None:
         elif opt.type == "choice":
             group.add_argument(flag, choices=opt.choices, default=None, help=help_text)
         elif opt.type == "multichoice":
-            group.add_argument(flag, type=_csv, default=None, help=help_text + "; comma-separated, 'none' for none")
+            none = ", 'none' for none" if opt.name == "transforms" else ""  # a run needs at least one backbone
+            group.add_argument(flag, type=_csv, default=None, help=help_text + "; comma-separated" + none)
         else:
             group.add_argument(flag, type=float if opt.type == "number" else int, default=None, help=help_text)
 
