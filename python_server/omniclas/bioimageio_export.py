@@ -53,13 +53,14 @@ class BioimageioExportError(OmniClasError):
     http_status = 400
 
 
-def require_bioimageio():
-    """Import bioimageio.spec, or say how to install it."""
+def require_bioimageio(error=BioimageioExportError, field: str = "format"):
+    """Import bioimageio.core and .spec, or raise ``error`` saying how to install them."""
     try:
+        import bioimageio.core  # noqa: F401
         import bioimageio.spec  # noqa: F401
     except ImportError:
-        raise BioimageioExportError("BioImage Model Zoo support needs bioimageio.spec and bioimageio.core: "
-                                    "pip install 'omniclas[bioimageio]'", field="format") from None
+        raise error("BioImage Model Zoo support needs bioimageio.core and bioimageio.spec: "
+                    "pip install 'omniclas[bioimageio]'", field=field) from None
 
 
 # ------------------------------------------------------------------ class names <-> channel names

@@ -34,11 +34,9 @@ class BioimageioImportError(OmniClasError):
 
 
 def _require():
-    try:
-        import bioimageio.core  # noqa: F401
-    except ImportError:
-        raise FrameworkUnavailable("framework 'bioimageio' needs bioimageio.core and bioimageio.spec: "
-                                   "pip install 'omniclas[bioimageio]'", field="framework") from None
+    from ..bioimageio_export import require_bioimageio
+
+    require_bioimageio(FrameworkUnavailable, field="framework")
 
 
 def load_package(source, io_checks: bool):

@@ -92,12 +92,7 @@ public class LabelWindow extends JFrame {
             w[0] = new LabelWindow(ds);
             w[0].setVisible(true);
         };
-        try {
-            if (SwingUtilities.isEventDispatchThread()) r.run();
-            else SwingUtilities.invokeAndWait(r);
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
+        Edt.runAndWait(r);
         return w[0];
     }
 

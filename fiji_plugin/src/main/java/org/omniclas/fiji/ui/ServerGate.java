@@ -10,7 +10,6 @@ import org.omniclas.fiji.client.OmniClasException;
 import org.omniclas.fiji.client.ServerLauncher;
 
 import javax.swing.JOptionPane;
-import javax.swing.SwingUtilities;
 import java.awt.event.WindowAdapter;
 import java.awt.event.WindowEvent;
 import java.io.IOException;
@@ -172,14 +171,7 @@ public final class ServerGate {
         AtomicInteger answer = new AtomicInteger(-1);
         Runnable r = () -> answer.set(JOptionPane.showOptionDialog(IJ.getInstance(), message, "OmniClas",
                 JOptionPane.DEFAULT_OPTION, JOptionPane.QUESTION_MESSAGE, null, buttons, buttons[0]));
-        try {
-            if (SwingUtilities.isEventDispatchThread()) r.run();
-            else SwingUtilities.invokeAndWait(r);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } catch (java.lang.reflect.InvocationTargetException e) {
-            throw new IllegalStateException(e.getCause());
-        }
+        Edt.runAndWait(r);
         return answer.get();
     }
 }

@@ -19,7 +19,6 @@ import javax.swing.JPanel;
 import javax.swing.JTextArea;
 import javax.swing.JTextField;
 import javax.swing.JToggleButton;
-import javax.swing.SwingUtilities;
 import javax.swing.Timer;
 import javax.swing.event.DocumentEvent;
 import javax.swing.event.DocumentListener;
@@ -87,14 +86,7 @@ public final class TrainDialog extends JDialog {
             d.setVisible(true); // modal
             out.set(d.choice);
         };
-        try {
-            if (SwingUtilities.isEventDispatchThread()) r.run();
-            else SwingUtilities.invokeAndWait(r);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } catch (java.lang.reflect.InvocationTargetException e) {
-            throw new IllegalStateException(e.getCause());
-        }
+        Edt.runAndWait(r);
         return out.get();
     }
 
