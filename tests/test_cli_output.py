@@ -22,6 +22,8 @@ def test_eta_comes_from_measured_throughput_over_the_whole_plan():
 def test_fraction_never_reaches_one_before_done():
     events = []
     r = Reporter(events.append)
+    r(stage="loading")
+    assert events[-1].fraction == 0.0 and events[-1].eta_s is None  # nothing planned or measured yet
     r.plan("features", 10)
     r.credit("features", 10, 1.0)
     r(stage="evaluating")

@@ -96,8 +96,9 @@ class Reporter:
             self.state.fraction, self.state.eta_s = 1.0, 0.0
         else:
             left = self.seconds_left()
-            self.state.fraction = round(min(0.99, elapsed / (elapsed + left)) if elapsed + left > 0 else 0.0, 4)
             measured = any(self.done.values())
+            # Before any work is planned and measured, nothing is known to be done.
+            self.state.fraction = round(min(0.99, elapsed / (elapsed + left)), 4) if measured else 0.0
             self.state.eta_s = round(left, 1) if measured else None
         if self.callback is not None:
             self.callback(dataclasses.replace(self.state))
