@@ -83,7 +83,7 @@ def test_same_seed_same_result(small_bbbc013, nd_run, tmp_path):
 def imd_two(small_bbbc013, tmp_path_factory):
     """An iterative two-backbone run that saves the ensemble."""
     out = tmp_path_factory.mktemp("imd") / "r"
-    return train(_cfg(small_bbbc013, out, process="imd", backbones=TWO, max_iterations=2))
+    return train(_cfg(small_bbbc013, out, process="imd", backbones=TWO, max_iterations=2, selection="balanced"))
 
 
 def test_ensemble_is_one_model_that_averages_its_members(imd_two, small_bbbc013):
@@ -111,7 +111,7 @@ def test_ensemble_is_one_model_that_averages_its_members(imd_two, small_bbbc013)
 
 def test_rounds_record_what_the_rule_took(imd_two):
     m = imd_two.manifest
-    assert m["selection"] == "balanced" and m["config"]["selection"] == "balanced"
+    assert m["selection"] == "balanced" and m["config"]["selection"] == "balanced"  # chosen; threshold is the default
     first = m["iterations"][0]
     assert first["labelled"] == sum(row["taken"] for row in first["selection"])
     assert {row["class"] for row in first["selection"]} == set(m["classes"])
@@ -194,6 +194,15 @@ def test_views_are_chosen_on_held_out_labels(small_bbbc013, tmp_path):
                        predict_views=False))
     assert fixed.manifest["view_plan"]["label"] == ["original", "hflip", "vflip", "hvflip", "blur", "gamma"]
     assert fixed.manifest["views"] == ["original"]
+
+
+def test_the_iterative_processes_select_by_the_papers_threshold_by_default(small_bbbc013, tmp_path):
+    r = train(_cfg(small_bbbc013, tmp_path / "r", process="idd", max_iterations=1))
+    m = r.manifest
+    assert m["selection"] == "threshold" and m["config"]["threshold"] == 0.8
+    first = m["iterations"][0]
+    assert all(row["min_confidence"] >= 0.8 for row in first["selection"] if row["taken"])
+    assert first["labelled"] == sum(row["taken"] for row in first["selection"])
 
 
 def test_paper_threshold_rule_and_stop_when_nothing_selected(small_bbbc013, tmp_path):

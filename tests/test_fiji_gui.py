@@ -279,7 +279,7 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
     assert wizard["nd"]["backbones"] == "efficientnet_lite0,efficientnet_lite1,efficientnet_lite2"  # not one backbone
     for hidden in ("transforms", "threshold", "max_iterations", "selection", "frozen_epochs", "unfrozen_epochs"):
         assert hidden not in wizard["nd"]
-    assert "threshold" not in wizard["imdd"] and wizard["imdd+selection=threshold"]["threshold"] == "0.8"
+    assert wizard["imdd"]["threshold"] == "0.8" and "threshold" not in wizard["imdd+selection=balanced"]
     assert wizard["imdd+head=finetune"]["frozen_epochs"] == "2" and wizard["imdd+head=finetune"]["unfrozen_epochs"] == "8"
     assert wizard["dd+click"]["backbones"] == "efficientnet_lite2"  # D.D. trains one backbone: the new tick replaces
     assert {"image_size": "0", "batch_size": "32", "seed": "0"}.items() <= wizard["dd+advanced"].items()

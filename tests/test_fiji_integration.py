@@ -393,7 +393,7 @@ def test_batch_mode_error_goes_to_the_log_and_stops_the_macro(settings, real_ima
 
 def test_train_checks_the_dataset_before_submitting(ij, server, tmp_path, real_image, capfd):
     """An empty class folder (what an undo used to leave) is named before any job is sent; a macro value for an
-    option that does not apply (threshold under the balanced rule) is said to be unused."""
+    option that does not apply (a threshold under the balanced rule) is said to be unused."""
     dataset = tmp_path / "cells"
     for cls in ("NuclearGFP", "NoGFP"):
         (dataset / cls).mkdir(parents=True)
@@ -406,7 +406,7 @@ def test_train_checks_the_dataset_before_submitting(ij, server, tmp_path, real_i
     shutil.copy(real_image("NoGFP", 6), dataset / "Tiny")
     before = len(_get(server.api("jobs"))["jobs"])
     capfd.readouterr()
-    ij.IJ.run("Train Classifier...", f"dataset=[{dataset}] process=imdd threshold=0.6 model_name=")
+    ij.IJ.run("Train Classifier...", f"dataset=[{dataset}] process=imdd selection=balanced threshold=0.6 model_name=")
     assert "threshold=0.6 does not apply to imdd" in capfd.readouterr().out
     msg = last_error(ij)
     assert "Class folder \"Cytoplasmic\" is empty" in msg

@@ -56,7 +56,7 @@ def get_process(name: str) -> Process:
     return PROCESSES[key]
 
 
-SELECTIONS = ("balanced", "threshold")
+SELECTIONS = ("threshold", "balanced")
 KEEPS = ("ensemble", "best", "best_on_test")
 RUNTIMES = ("auto", "openvino", "onnxruntime", "torch")
 
@@ -100,9 +100,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("keep", "Saved model", "choice", "ensemble: one model that averages every base model; best: the base "
            "model with the best cross-validated accuracy; best_on_test: the paper's choice, best on the test set "
            "(makes the reported test accuracy optimistic)", choices=KEEPS, applies={"ensemble": True}),
-    Option("selection", "Selection rule", "choice", "balanced: per class, the most confident share of the pool, "
-           "growing each round, where models and views agree; threshold: the paper's rule, every image whose mean "
-           "confidence reaches the threshold", choices=SELECTIONS, applies={"distills": True, "iterative": True}),
+    Option("selection", "Selection rule", "choice", "threshold: the paper's rule, every image whose mean "
+           "confidence reaches the threshold (the default: it won the benchmark); balanced: per class, the most "
+           "confident share of the images voted into it, growing each round, where models and views agree",
+           choices=SELECTIONS, applies={"distills": True, "iterative": True}),
     Option("threshold", "Confidence threshold", "number", "the paper's rule: keep automatic labels at or above this "
            "mean confidence (0 keeps all)", minimum=0.0, maximum=1.0,
            applies={"distills": True, "selection": ["threshold"]}),
@@ -139,7 +140,7 @@ class TrainConfig:
     backbones: tuple[str, ...] | None = None
     head: str = "linear"  # linear: frozen features + logistic regression; finetune: the paper's 2+8 epochs; auto: validation picks
     keep: str = "ensemble"  # what a run with several backbones saves (see OPTIONS)
-    selection: str | None = None  # None: balanced for the iterative processes; one-shot ones label every image
+    selection: str = "threshold"  # the paper's rule won benchmarks/results/processes.md; one-shot processes use threshold 0
     transforms: tuple[str, ...] | None = None
     threshold: float | None = None
     max_iterations: int | None = None
@@ -177,8 +178,6 @@ class TrainConfig:
         for t in cfg.transforms:
             if t not in TRANSFORMS:
                 raise ConfigError(f"unknown transform '{t}'; choose from {', '.join(TRANSFORMS)}", field="transforms")
-        if cfg.selection is None:
-            cfg.selection = "balanced" if proc.iterative else "threshold"
         if cfg.selection not in SELECTIONS:
             raise ConfigError(f"unknown selection rule '{cfg.selection}'; choose from {', '.join(SELECTIONS)}",
                               field="selection")

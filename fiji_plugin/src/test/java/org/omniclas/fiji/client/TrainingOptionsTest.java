@@ -82,13 +82,14 @@ public class TrainingOptionsTest {
         assertEquals(Arrays.asList("backbones", "head", "keep"), shown(false));
         assertEquals(Arrays.asList("train_views", "predict_views", "image_size", "batch_size", "seed"), shown(true));
 
-        form.select("imdd"); // the balanced rule by default: no threshold
-        assertEquals(Arrays.asList("backbones", "head", "keep", "selection", "max_iterations", "transforms"), shown(false));
+        form.select("imdd"); // the paper's threshold rule by default
+        assertEquals(Arrays.asList("backbones", "head", "keep", "selection", "threshold", "max_iterations", "transforms"),
+                shown(false));
         assertEquals(Arrays.asList("auto_views", "train_views", "predict_views", "image_size", "batch_size", "seed"), shown(true));
-        assertTrue(form.controlsOthers("selection"));
-        form.set("selection", "threshold");
-        assertTrue(form.applies("threshold"));
         assertEquals(0.8, (Double) form.value("threshold"), 1e-9);
+        assertTrue(form.controlsOthers("selection"));
+        form.set("selection", "balanced"); // the balanced rule takes no threshold
+        assertFalse(form.applies("threshold"));
 
         form.select("dd"); // one shot, one model: the threshold rule without a choice of rule, no rounds, no keep
         assertEquals(Arrays.asList("backbones", "head", "threshold", "transforms"), shown(false));
@@ -125,7 +126,8 @@ public class TrainingOptionsTest {
     }
 
     @Test public void hiddenOptionsAreSentAtTheirDefault() {
-        form.set("threshold", 0.5);    // hidden: imdd selects with the balanced rule
+        form.set("selection", "balanced");
+        form.set("threshold", 0.5);    // hidden: the balanced rule takes no threshold
         form.set("frozen_epochs", 9);  // hidden: linear head
         Map<String, Object> spec = form.spec("/d");
         assertEquals(0.8, (Double) spec.get("threshold"), 1e-9);

@@ -690,9 +690,9 @@ public final class GuiHarness extends GuiDriver {
             say("WIZARD " + p + " " + String.join(" ", shownOptions(d, names)));
             say("WIZARD_DESCRIPTION " + p + " " + onEdt(description::getText));
         }
-        choose(d, "selection", "threshold");
-        say("WIZARD imdd+selection=threshold " + String.join(" ", shownOptions(d, names)));
         choose(d, "selection", "balanced");
+        say("WIZARD imdd+selection=balanced " + String.join(" ", shownOptions(d, names)));
+        choose(d, "selection", "threshold");
         choose(d, "head", "finetune");
         say("WIZARD imdd+head=finetune " + String.join(" ", shownOptions(d, names)));
         choose(d, "head", "linear");
