@@ -41,9 +41,13 @@ DATASETS = ("bbbc013", "bccd_wbc", "fashion_mnist_sub100", "flowers5", "many")
 MANY_PARTS = ("bbbc013", "bccd_wbc", "fashion_mnist_sub100", "flowers5")
 # A variant is a process with optional options: "imdd@threshold" is I.M.D.D. with the paper's selection rule;
 # "nd@paper" is N.D. as the paper keeps it: the single base model best on the test set, no views; "imdd@allviews"
-# uses every test-time view, none dropped on the held-out labels.
+# uses every test-time view, none dropped on the held-out labels; "nd@finetune" is the paper's fine-tuning
+# protocol (minutes per model on a CPU).
 VARIANT_OPTIONS = {"": {}, "threshold": {"selection": "threshold"}, "balanced": {"selection": "balanced"},
                    "allviews": {"auto_views": False},
+                   # the paper's whole protocol: fine-tuned CNNs (2+8 epochs), the best on test kept, no views
+                   "finetune": {"head": "finetune", "keep": "best_on_test", "auto_views": False,
+                                "train_views": False, "predict_views": False},
                    "paper": {"keep": "best_on_test", "train_views": False, "predict_views": False, "auto_views": False}}
 DEFAULT_VARIANTS = ("nd,nd@paper,dd,md,mdd,idd,idd@threshold,imd,imd@threshold,imdd,imdd@threshold")
 
