@@ -257,10 +257,8 @@ abstract class GuiDriver {
 
     // ------------------------------------------------------------------ plain HTTP (not the plugin's client)
 
-    protected JsonObject getJson(String path) throws IOException {
-        HttpURLConnection con = (HttpURLConnection) new URL(need("url").replaceAll("/+$", "") + "/api/v1" + path).openConnection();
-        con.setConnectTimeout(5000);
-        con.setReadTimeout(30000);
+    /** The answer of {@code con} as a JSON object; the connection is closed after. */
+    private static JsonObject readJson(HttpURLConnection con) throws IOException {
         try (InputStream in = con.getInputStream()) {
             ByteArrayOutputStream buf = new ByteArrayOutputStream();
             byte[] b = new byte[8192];
@@ -270,6 +268,13 @@ abstract class GuiDriver {
         } finally {
             con.disconnect();
         }
+    }
+
+    protected JsonObject getJson(String path) throws IOException {
+        HttpURLConnection con = (HttpURLConnection) new URL(need("url").replaceAll("/+$", "") + "/api/v1" + path).openConnection();
+        con.setConnectTimeout(5000);
+        con.setReadTimeout(30000);
+        return readJson(con);
     }
 
     protected List<String> serverModels() throws IOException {
@@ -389,15 +394,7 @@ abstract class GuiDriver {
         try (OutputStream o = con.getOutputStream()) {
             o.write(body.getBytes(StandardCharsets.UTF_8));
         }
-        try (InputStream in = con.getInputStream()) {
-            ByteArrayOutputStream buf = new ByteArrayOutputStream();
-            byte[] b = new byte[8192];
-            int n;
-            while ((n = in.read(b)) > 0) buf.write(b, 0, n);
-            return new Gson().fromJson(new String(buf.toByteArray(), StandardCharsets.UTF_8), JsonObject.class);
-        } finally {
-            con.disconnect();
-        }
+        return readJson(con);
     }
 
     /** The first visible window of a class, or null. */
