@@ -43,11 +43,10 @@ class Reporter:
     work plan and its measured throughput; checks for cancellation at every report."""
 
     def __init__(self, callback: Callable[[ProgressEvent], None] | None = None,
-                 cancel: Callable[[], bool] | None = None, max_iterations: int = 0, n_models: int = 1):
+                 cancel: Callable[[], bool] | None = None, max_iterations: int = 0):
         self.callback = callback
         self.cancel = cancel
         self.state = ProgressEvent(stage="loading", max_iterations=max_iterations)
-        self.n_models = max(1, n_models)
         self.started = time.monotonic()
         self.stage_seconds: dict[str, float] = {}  # where the time went, by stage
         self._stage_started = self.started

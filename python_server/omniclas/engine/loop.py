@@ -301,7 +301,7 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False, ba
         get_backbone_cfg(name)  # unknown names fail before any work
     started = time.monotonic()
     _seed_everything(cfg.seed)
-    report = Reporter(progress, cancel, max_iterations=cfg.max_iterations, n_models=len(cfg.backbones))
+    report = Reporter(progress, cancel, max_iterations=cfg.max_iterations)
     run = _Run(cfg, report, bank)
     state = _load_checkpoint(out_dir) if resume else None
     views = run.plan_views(state)
