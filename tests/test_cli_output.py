@@ -56,5 +56,22 @@ def test_summary_fits_a_terminal_with_73_long_class_names(nd_run, monkeypatch):
 def test_a_bad_dataset_gives_one_line_not_a_traceback(tmp_path, capsys):
     (tmp_path / "only_class").mkdir()
     assert main(["train", str(tmp_path), "--process", "nd"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and "only_class" in errors[0] and lines[-1] == errors[0]  # after the progress line
+    assert not any("Traceback" in line for line in lines)
+
+
+def test_demo_runs_the_whole_job_and_can_run_again(tmp_path, capsys):
+    """README's first command: synthetic data (said so), I.M.D.D., a report, predictions; a second run adds a
+    run folder instead of failing on the first."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    first = capsys.readouterr().out
+    assert "SYNTHETIC" in first and "I.M.D.D." in first
+    assert (out / "run" / "manifest.json").is_file() and (out / "run" / "report.html").is_file()
+    assert "Automatic labels:" in first and "true: " in first
+    assert main(["demo", "--out", str(out)]) == 0
+    second = capsys.readouterr().out
+    assert "SYNTHETIC" not in second  # the sample is reused, not written again
+    assert (out / "run-2" / "manifest.json").is_file() and str(out / "run-2") in second

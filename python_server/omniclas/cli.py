@@ -111,9 +111,9 @@ def _join_fitting(names: list[str], width: int) -> str:
 class ProgressPrinter:
     """One updating line on a terminal; one line per stage or epoch change in a log file."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
         self.last_key = None
         self.last_time = 0.0
 
@@ -138,7 +138,8 @@ class ProgressPrinter:
         self.stream.flush()
 
 
-def print_summary(manifest: dict, run_dir, out=sys.stdout) -> None:
+def print_summary(manifest: dict, run_dir, out=None) -> None:
+    out = out or sys.stdout  # looked up at call time, so a redirected stdout (pytest, notebooks) gets it
     t = manifest["test"]
     width = _width(out)
     acc = f"{t['accuracy']:.3f} on {t['images']} images" if t["accuracy"] is not None else "no test images"
@@ -288,7 +289,9 @@ def _cmd_demo(args) -> int:
         print(f"Writing a small synthetic dataset of fluorescence-like cells (3 phenotypes) to {data}.\n"
               "These images are SYNTHETIC, made to show the tool working end to end.")
         make_synthetic_dataset(data)
-    result = train(TrainConfig(dataset=str(data), out_dir=str(out / "run"), process=args.process),
+    # Running the demo again adds a run beside the earlier ones (run, run-2, ...): nothing is overwritten.
+    run_dir = next(out / name for name in ["run"] + [f"run-{i}" for i in range(2, 10_000)] if not (out / name).exists())
+    result = train(TrainConfig(dataset=str(data), out_dir=str(run_dir), process=args.process),
                    progress=ProgressPrinter())
     print_summary(result.manifest, result.run_dir)
     truth = dict(line.split(",") for line in (out / "data-unlabelled-truth.csv").read_text().split()[1:])
@@ -301,7 +304,8 @@ def _cmd_demo(args) -> int:
     print("\nClassifying a few images with the saved model:")
     for path, r in zip(sample, predictor.predict_images(sample)):
         print(f"  {path.name}: {r['class']} ({r['confidence']:.2f}); true: {truth[path.name]}")
-    print(f"\nRun folder: {result.run_dir}  (report: {result.run_dir / 'report.md'})")
+    print(f"\nRun folder: {result.run_dir}\nReport: {result.run_dir / 'report.html'} "
+          f"(open it in a browser: omniclas info {result.run_dir} --open)")
     return 0
 
 

@@ -57,11 +57,12 @@ def allowed_hosts(host: str, extra=()) -> list[str] | None:
 def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_roots=(), jobs_dir=None,
           queue=None, token=None, require_token: bool = False, threads: int = 4, max_upload_mb: float = 64,
           max_pixels: int = 40_000_000, max_image_mb: float = 256, max_decoded_mb: float = 512, bf16=None,
-          worker_threads: int = 1, allowed_host=(), public_read: bool = False, out=sys.stdout) -> None:
+          worker_threads: int = 1, allowed_host=(), public_read: bool = False, out=None) -> None:
     from waitress import create_server
 
     from . import create_app
 
+    out = out or sys.stdout
     token = token or os.environ.get("OMNICLAS_TOKEN") or None
     if token and len(token) < MIN_TOKEN_LENGTH:
         raise OmniClasError(f"the access token has {len(token)} characters; use at least {MIN_TOKEN_LENGTH} "
