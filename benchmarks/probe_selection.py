@@ -16,6 +16,8 @@ Variants (what each round does with the vote):
 * ``C=10 for rounds``: the threshold rule with a stronger regularisation once automatic labels join.
 * ``graph voter``: label spreading on a k-nearest-neighbour graph of the pool votes beside the models, and only
   images where the graph and the models agree are taken (class-balanced, growing share).
+* ``threshold or balanced``: the union of the two rules: the confident images, and at least the balanced share
+  of every class (for data where the threshold takes few).
 
     python benchmarks/probe_selection.py                       # 5 datasets, k = 5, 3 seeds (about 5 minutes)
 """
@@ -61,6 +63,7 @@ VARIANTS = {
     "balanced + floor 0.5": {"rule": "balanced", "floor": 0.5},
     "C=10 for rounds": {"rule": "threshold", "round_c": 10.0},
     "graph voter": {"rule": "graph"},
+    "threshold or balanced": {"rule": "union"},
 }
 
 
@@ -151,6 +154,9 @@ def label_spreading(feats, seeds, seed_y, pool, n_classes, neighbours=10, alpha=
 def choose(variant: dict, vote, rnd: int, n_classes: int) -> np.ndarray:
     if variant["rule"] == "graph":  # agreement of graph and models decided before the vote; balanced share
         return get_selection("balanced")(vote, SelectionContext(rnd, n_classes, 0.8))
+    if variant["rule"] == "union":
+        ctx = SelectionContext(rnd, n_classes, 0.8)
+        return np.union1d(get_selection("threshold")(vote, ctx), get_selection("balanced")(vote, ctx))
     keep = vote.confidence >= variant.get("floor", 0.0)
     keep &= vote.agreement >= variant.get("agree", 0.0)
     ctx = SelectionContext(rnd, n_classes, variant.get("threshold", 0.8))
@@ -215,7 +221,9 @@ def main() -> None:
             lines.append(line)
     header = (f"# Selection probe: k = {args.k}, seeds {args.seeds}, mean over seeds\n\n"
               f"Command: `python benchmarks/probe_selection.py --k {args.k}` (see its docstring for the protocol).\n\n")
-    Path(args.out).write_text(header + "\n".join(lines) + "\n")
+    out = Path(args.out)
+    notes = out.read_text().partition("\nMachine:") if out.exists() else ("", "", "")
+    out.write_text(header + "\n".join(lines) + "\n" + (notes[1] + notes[2] if notes[1] else ""))  # keeps the notes
 
 
 if __name__ == "__main__":
