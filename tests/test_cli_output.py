@@ -75,3 +75,14 @@ def test_demo_runs_the_whole_job_and_can_run_again(tmp_path, capsys):
     second = capsys.readouterr().out
     assert "SYNTHETIC" not in second  # the sample is reused, not written again
     assert (out / "run-2" / "manifest.json").is_file() and str(out / "run-2") in second
+
+
+def test_predict_checks_the_csv_path_before_classifying(nd_run, small_bbbc013, tmp_path, capsys):
+    image = next(small_bbbc013.rglob("*.png"))
+    for csv in (tmp_path / "missing" / "out.csv", tmp_path):
+        assert main(["predict", str(nd_run.run_dir), str(image), "--csv", str(csv)]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and str(csv) in captured.err and "Traceback" not in captured.err
+    csv = tmp_path / "out.csv"
+    assert main(["predict", str(nd_run.run_dir), str(image), "--csv", str(csv)]) == 0
+    assert csv.read_text().splitlines()[1].startswith(str(image))

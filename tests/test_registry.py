@@ -301,6 +301,11 @@ def test_service_cli(run_dir, tmp_path, capsys, small):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("error: ") and "Traceback" not in err
+    (tmp_path / "a-file").write_text("")
+    for out in (tmp_path / "a-file" / "c.onnx", Path("/proc/c.onnx")):  # a file where a folder should be; no room
+        assert main(["export", "cells", str(out), *root]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and str(out) in err and ".tmp" not in err, err  # the user's path
 
 
 # ------------------------------------------------------------------ crash safety and racing readers

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 from . import __version__
 from .config import OPTIONS, PROCESSES, RUNTIMES, TrainConfig
 from .errors import OmniClasError
+from .files import write_atomic
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -219,6 +221,15 @@ def _expand_images(items) -> list[Path]:
     return out
 
 
+def _check_writable(path: Path, field: str) -> None:
+    if path.is_dir():
+        raise OmniClasError(f"{path} is a folder; give a file name", field=field)
+    if not path.parent.is_dir():
+        raise OmniClasError(f"cannot write {path}: the folder {path.parent} does not exist", field=field)
+    if not os.access(path.parent, os.W_OK):
+        raise OmniClasError(f"cannot write {path}: the folder {path.parent} is not writable", field=field)
+
+
 def _cmd_predict(args) -> int:
     """One row per image, and per page of a stack (``slice`` 1..n), as the HTTP API and Fiji answer."""
     import csv
@@ -226,6 +237,9 @@ def _cmd_predict(args) -> int:
     from .errors import ImageReadError
     from .imageio import read_pages
 
+    csv_path = Path(args.csv) if args.csv else None
+    if csv_path:  # checked before the work, not after it
+        _check_writable(csv_path, "csv")
     model = _load_model(args.model, args.bf16)
     classes = list(model.classes)
     rows = []
@@ -250,14 +264,18 @@ def _cmd_predict(args) -> int:
         for r in rows:
             where = f"{r['image']} [slice {r['slice']}]" if "slice" in r else r["image"]
             print(f"{where}\t{r['class']}\t{r['confidence']:.3f}" if "class" in r else f"{where}\terror: {r['error']}")
-    if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["image", "slice", "class", "confidence"] + classes + ["error"])
-            for r in rows:
-                probs = [r["probabilities"][c] for c in classes] if "class" in r else [""] * len(classes)
-                w.writerow([r["image"], r.get("slice", ""), r.get("class", ""), r.get("confidence", "")] + probs
-                           + [r.get("error", "")])
+    if csv_path:
+        table = io.StringIO(newline="")
+        w = csv.writer(table)
+        w.writerow(["image", "slice", "class", "confidence"] + classes + ["error"])
+        for r in rows:
+            probs = [r["probabilities"][c] for c in classes] if "class" in r else [""] * len(classes)
+            w.writerow([r["image"], r.get("slice", ""), r.get("class", ""), r.get("confidence", "")] + probs
+                       + [r.get("error", "")])
+        try:
+            write_atomic(csv_path, table.getvalue())  # an existing file is replaced whole or not at all
+        except OSError as err:
+            raise OmniClasError(f"cannot write {csv_path}: {err.strerror or err}", field="csv") from None
     return 1 if any("error" in r for r in rows) else 0
 
 
@@ -344,23 +362,33 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # the reader went away (omniclas predict ... | head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except Exception:  # a bug: the user gets one line and where the details are, never a traceback
-        import traceback
+    except OSError as err:
+        if err.filename:  # a path that cannot be read or written (permissions, a full disk): the user's to fix
+            print(f"error: {err.filename}: {err.strerror or err}", file=sys.stderr)
+            return 2
+        return _report_bug(args.verbose)
+    except Exception:
+        return _report_bug(args.verbose)
 
-        from .runtime import cache_dir
 
-        log_file = cache_dir() / "last-error.log"
-        try:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            log_file.write_text(traceback.format_exc())
-            where = f"details in {log_file}"
-        except OSError:
-            where = "run again with -v for details"
-        if args.verbose:
-            traceback.print_exc()
-        print(f"internal error: {sys.exc_info()[1].__class__.__name__}: {sys.exc_info()[1]} ({where}; please "
-              f"report it)", file=sys.stderr)
-        return 3
+def _report_bug(verbose: bool) -> int:
+    """A bug: the user gets one line and where the details are, never a traceback (called inside ``except``)."""
+    import traceback
+
+    from .runtime import cache_dir
+
+    log_file = cache_dir() / "last-error.log"
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_file.write_text(traceback.format_exc())
+        where = f"details in {log_file}"
+    except OSError:
+        where = "run again with -v for details"
+    if verbose:
+        traceback.print_exc()
+    err = sys.exc_info()[1]
+    print(f"internal error: {err.__class__.__name__}: {err} ({where}; please report it)", file=sys.stderr)
+    return 3
 
 
 if __name__ == "__main__":

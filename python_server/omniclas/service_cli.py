@@ -132,6 +132,8 @@ def cmd_rename(args) -> int:
 
 @_handle
 def cmd_export(args) -> int:
+    if args.format is None:  # the file name says which: out.zip is a zoo package
+        args.format = "bioimageio" if str(args.out).lower().endswith(".zip") else "onnx"
     if args.format == "bioimageio":
         return _export_bioimageio(args)
     out = _registry(args).export(args.name, args.out)
@@ -260,8 +262,9 @@ def add_subcommands(subparsers) -> None:
     p = subparsers.add_parser("export", help="export a model to ONNX for Java tools, or as a BioImage Model Zoo "
                                              "package (--format bioimageio)")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("out", metavar="OUT", help="OUT.onnx, or OUT.zip with --format bioimageio")
-    p.add_argument("--format", choices=("onnx", "bioimageio"), default="onnx", help="default onnx")
+    p.add_argument("out", metavar="OUT", help="OUT.onnx, or OUT.zip for a BioImage Model Zoo package")
+    p.add_argument("--format", choices=("onnx", "bioimageio"), default=None,
+                   help="default: bioimageio for an OUT ending in .zip, else onnx")
     b = p.add_argument_group("bioimageio")
     b.add_argument("--author", action="append", default=None,
                    help="package author (repeatable; default: git config user.name)")

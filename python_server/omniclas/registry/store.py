@@ -13,6 +13,7 @@ refused.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -433,13 +434,16 @@ class Registry:
         out = Path(out).expanduser()
         if out.suffix.lower() != ".onnx":
             out = out.with_suffix(".onnx") if not out.is_dir() else out / f"{name}.onnx"
-        out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
         try:
+            out.parent.mkdir(parents=True, exist_ok=True)
             get_framework(manifest.get("framework", "omniclas")).export_onnx(folder, manifest, tmp)
             os.replace(tmp, out)
+        except OSError as err:  # name the file the user asked for, not the temporary one
+            raise OmniClasError(f"cannot write {out}: {err.strerror or err}", field="out") from None
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # cleanup only; where out could not be written, neither could tmp
+                tmp.unlink()
         return out
 
     def _export_bioimageio(self, ref: str, out, **options) -> Path:
@@ -448,13 +452,16 @@ class Registry:
         manifest = self._load_folder(folder)[0]  # verifies the files
         out = Path(out).expanduser()
         out = out / f"{name}.zip" if out.is_dir() else out.with_suffix(".zip")
-        out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.stem}.{uuid.uuid4().hex}.tmp.zip")
         try:
+            out.parent.mkdir(parents=True, exist_ok=True)
             get_framework(manifest.get("framework", "omniclas")).export_bioimageio(folder, manifest, tmp, **options)
             os.replace(tmp, out)
+        except OSError as err:
+            raise OmniClasError(f"cannot write {out}: {err.strerror or err}", field="out") from None
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # cleanup only; where out could not be written, neither could tmp
+                tmp.unlink()
         return out
 
     def evaluate(self, dataset, measures: list[str] | None = None, predictors: list | None = None,
