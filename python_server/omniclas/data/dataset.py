@@ -121,7 +121,7 @@ def load_dataset(root, progress=None) -> Dataset:
     for idx, d in enumerate(class_dirs):
         files = _list_images(d)
         if not files:
-            raise DatasetError(f"class folder {d} has no images (PNG, JPEG or TIFF); add images or remove it", field="dataset")
+            raise DatasetError(f"class folder {d} has no images (PNG, JPEG, TIFF or BMP); add images or remove it", field="dataset")
         readable = decode(files)
         if not readable:
             raise DatasetError(f"class folder {d}: none of its {len(files)} images could be read", field="dataset")
