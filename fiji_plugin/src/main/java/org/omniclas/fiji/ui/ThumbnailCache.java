@@ -28,6 +28,8 @@ public class ThumbnailCache {
     private final int capacity;
     private final Map<Path, BufferedImage> cache;
     private final Set<Path> pending = Collections.synchronizedSet(new HashSet<>());
+    // Unreadable files are tried once: retrying on every repaint would reload them forever (each load repaints).
+    private final Set<Path> failed = Collections.synchronizedSet(new HashSet<>());
     private final ThreadPoolExecutor executor;
     private final Listener listener;
 
@@ -56,13 +58,14 @@ public class ThumbnailCache {
     /** The thumbnail if cached; otherwise null and a load is queued (the listener hears when it is ready). */
     public BufferedImage get(Path path) {
         BufferedImage img = cache.get(path);
-        if (img != null || !pending.add(path)) return img;
+        if (img != null || failed.contains(path) || !pending.add(path)) return img;
         executor.execute(() -> {
             try {
                 BufferedImage t = load(path, size);
                 if (t != null) cache.put(path, t);
-            } catch (RuntimeException | OutOfMemoryError ignored) {
-                // unreadable image: stays blank
+                else failed.add(path);
+            } catch (RuntimeException | OutOfMemoryError e) {
+                failed.add(path); // unreadable image: stays blank
             } finally {
                 pending.remove(path);
             }
@@ -75,7 +78,11 @@ public class ThumbnailCache {
     public void renamed(Path from, Path to) {
         BufferedImage img = cache.remove(from);
         if (img != null) cache.put(to, img);
+        if (failed.remove(from)) failed.add(to);
     }
+
+    /** Whether the file could not be read as an image (its cell shows no thumbnail). */
+    public boolean unreadable(Path path) { return failed.contains(path); }
 
     public void shutdown() { executor.shutdownNow(); }
 

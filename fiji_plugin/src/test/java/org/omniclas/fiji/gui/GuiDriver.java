@@ -73,13 +73,21 @@ abstract class GuiDriver {
         return v;
     }
 
+    private static final long STARTED = System.currentTimeMillis();
+
+    /** A timed line on stdout only, to find where a slow run spends its time. */
+    protected static void trace(String s) {
+        System.out.printf("[trace %7.1f s] %s%n", (System.currentTimeMillis() - STARTED) / 1000.0, s);
+    }
+
     protected void say(String s) throws IOException {
         System.out.println("[harness] " + s);
-        log.write(s + "\n");
+        log.write(String.format("%7.1f s  %s%n", (System.currentTimeMillis() - STARTED) / 1000.0, s));
         log.flush();
     }
 
     protected void shot(String name) {
+        trace("shot " + name);
         try {
             robot.waitForIdle();
             Rectangle screen = new Rectangle(java.awt.Toolkit.getDefaultToolkit().getScreenSize());
@@ -114,9 +122,12 @@ abstract class GuiDriver {
     protected interface Check { boolean ok() throws Exception; }
 
     protected static void waitFor(String what, long ms, Check c) throws Exception {
-        long end = System.currentTimeMillis() + ms;
+        long start = System.currentTimeMillis(), end = start + ms;
         while (System.currentTimeMillis() < end) {
-            if (c.ok()) return;
+            if (c.ok()) {
+                if (System.currentTimeMillis() - start > 1000) trace("waited " + (System.currentTimeMillis() - start) + " ms for " + what);
+                return;
+            }
             sleep(100);
         }
         throw new IllegalStateException("timed out waiting for " + what);
@@ -170,7 +181,7 @@ abstract class GuiDriver {
                 robot.mousePress(InputEvent.BUTTON1_DOWN_MASK);
                 robot.mouseRelease(InputEvent.BUTTON1_DOWN_MASK);
                 if (modifiers != 0) robot.keyRelease(modifiers);
-                robot.waitForIdle();
+                settleEvents();
                 long end = System.currentTimeMillis() + 1500;
                 while (!got.get() && System.currentTimeMillis() < end) sleep(50);
                 if (got.get() || attempt == 3) return;
@@ -209,7 +220,22 @@ abstract class GuiDriver {
     protected void key(int code) {
         robot.keyPress(code);
         robot.keyRelease(code);
-        robot.waitForIdle();
+        settleEvents();
+    }
+
+    /**
+     * Lets the events just sent reach Swing and be handled. Not {@code robot.waitForIdle()}: while a text field has
+     * focus its blinking caret keeps the queue busy, and waitForIdle then gives up only after 10 s, every time.
+     */
+    protected static void settleEvents() {
+        sleep(60);
+        try {
+            SwingUtilities.invokeAndWait(() -> { });
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            throw new IllegalStateException(e.getCause());
+        }
     }
 
     protected void type(String text) {
@@ -221,7 +247,7 @@ abstract class GuiDriver {
             robot.keyRelease(code);
             if (upper) robot.keyRelease(KeyEvent.VK_SHIFT);
         }
-        robot.waitForIdle();
+        settleEvents();
     }
 
     /** Types into the text field of a newly shown input dialog and presses Enter. */
