@@ -215,21 +215,30 @@ class Command:
         return Registry(args.models_root if args is not None else None)
 
 
-class ListFrameworks(Command):
-    name = "listFrameworks"
+class _ListCommand(Command):
+    """A command with no arguments that answers one list: ``{"type": key, key: [...]}``."""
+    key = ""
+
+    @staticmethod
+    def items() -> list:
+        raise NotImplementedError
 
     def add_arguments(self, p):
         p.add_argument("extra", nargs="*", help=argparse.SUPPRESS)
 
     def args_ready(self, args):
         if args.extra:
-            raise UsageError(f"listFrameworks takes no arguments, got {' '.join(args.extra)}")
+            raise UsageError(f"{self.name} takes no arguments, got {' '.join(args.extra)}")
 
     def error_document(self, message, args):
-        return {"type": "error", "message": message, "frameworks": []}
+        return {"type": "error", "message": message, self.key: []}
 
     def answer(self, args):
-        return {"type": "frameworks", "frameworks": listFrameworks()}
+        return {"type": self.key, self.key: self.items()}
+
+
+class ListFrameworks(_ListCommand):
+    name, key, items = "listFrameworks", "frameworks", staticmethod(listFrameworks)
 
 
 class ListModels(Command):
@@ -368,32 +377,12 @@ class PredictBatch(_ConfigCommand):
         return {"type": "classification", "framework": framework, "model": model, "results": rows}
 
 
-class ListMeasures(ListFrameworks):
-    name = "listMeasures"
-
-    def args_ready(self, args):
-        if args.extra:
-            raise UsageError(f"listMeasures takes no arguments, got {' '.join(args.extra)}")
-
-    def error_document(self, message, args):
-        return {"type": "error", "message": message, "measures": []}
-
-    def answer(self, args):
-        return {"type": "measures", "measures": listMeasures()}
+class ListMeasures(_ListCommand):
+    name, key, items = "listMeasures", "measures", staticmethod(listMeasures)
 
 
-class ListReadDatasets(ListFrameworks):
-    name = "listReadDatasets"
-
-    def args_ready(self, args):
-        if args.extra:
-            raise UsageError(f"listReadDatasets takes no arguments, got {' '.join(args.extra)}")
-
-    def error_document(self, message, args):
-        return {"type": "error", "message": message, "readDatasets": []}
-
-    def answer(self, args):
-        return {"type": "readDatasets", "readDatasets": listReadDatasets()}
+class ListReadDatasets(_ListCommand):
+    name, key, items = "listReadDatasets", "readDatasets", staticmethod(listReadDatasets)
 
 
 class Evaluate(_ConfigCommand):

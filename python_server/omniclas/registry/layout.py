@@ -54,17 +54,13 @@ def crash_point(step: str) -> None:
 def fsync_tree(folder: Path) -> None:
     """Flush every file of ``folder`` and the folder itself to disk."""
     for p in [*folder.rglob("*"), folder]:
-        with contextlib.suppress(OSError):
-            fd = os.open(p, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        fsync_dir(p)
 
 
-def fsync_dir(folder: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush one file or folder to disk (best effort: a file system that cannot is left as it is)."""
     with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:

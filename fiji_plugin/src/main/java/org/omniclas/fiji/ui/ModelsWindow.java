@@ -291,23 +291,8 @@ public class ModelsWindow extends JFrame {
         if (chooser.showSaveDialog(this) != javax.swing.JFileChooser.APPROVE_OPTION) return;
         java.nio.file.Path file = chooser.getSelectedFile().toPath();
         status.setText("Exporting " + m.name + "...");
-        new SwingWorker<Void, Void>() {
-            @Override protected Void doInBackground() throws Exception {
-                client.exportModel(m.name, zoo ? "bioimageio" : "onnx", file);
-                return null;
-            }
-            @Override protected void done() {
-                try {
-                    get();
-                    status.setText("Exported " + m.name + " to " + file);
-                } catch (java.util.concurrent.ExecutionException e) {
-                    status.setText("Export failed.");
-                    Reporter.unexpected("OmniClas export", e.getCause());
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-        }.execute();
+        inBackground("OmniClas export", () -> client.exportModel(m.name, zoo ? "bioimageio" : "onnx", file),
+                "Exported " + m.name + " to " + file, "Export failed.");
     }
 
     private void openReport() {
@@ -315,19 +300,28 @@ public class ModelsWindow extends JFrame {
         if (m == null) return;
         String url = client.modelReportUrl(m.name);
         status.setText("Opening the report of " + m.name + "...");
+        inBackground("OmniClas report", () -> {
+            java.nio.file.Path file = client.fetchReport(url);
+            ij.plugin.BrowserLauncher.openURL(file.toUri().toString());
+        }, "Report of " + m.name + " opened in the browser.", "No report.");
+    }
+
+    private interface Task { void run() throws Exception; }
+
+    /** Runs {@code task} off the EDT; the status line says how it ended, and a failure is reported under {@code title}. */
+    private void inBackground(String title, Task task, String doneText, String failedText) {
         new SwingWorker<Void, Void>() {
             @Override protected Void doInBackground() throws Exception {
-                java.nio.file.Path file = client.fetchReport(url);
-                ij.plugin.BrowserLauncher.openURL(file.toUri().toString());
+                task.run();
                 return null;
             }
             @Override protected void done() {
                 try {
                     get();
-                    status.setText("Report of " + m.name + " opened in the browser.");
+                    status.setText(doneText);
                 } catch (java.util.concurrent.ExecutionException e) {
-                    status.setText("No report.");
-                    Reporter.unexpected("OmniClas report", e.getCause());
+                    status.setText(failedText);
+                    Reporter.unexpected(title, e.getCause());
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
