@@ -272,10 +272,7 @@ def _cmd_predict(args) -> int:
             probs = [r["probabilities"][c] for c in classes] if "class" in r else [""] * len(classes)
             w.writerow([r["image"], r.get("slice", ""), r.get("class", ""), r.get("confidence", "")] + probs
                        + [r.get("error", "")])
-        try:
-            write_atomic(csv_path, table.getvalue())  # an existing file is replaced whole or not at all
-        except OSError as err:
-            raise OmniClasError(f"cannot write {csv_path}: {err.strerror or err}", field="csv") from None
+        write_atomic(csv_path, table.getvalue())  # an existing file is replaced whole or not at all
     return 1 if any("error" in r for r in rows) else 0
 
 
