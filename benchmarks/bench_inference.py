@@ -2,7 +2,7 @@
 the cost per image of single models against the saved ensemble.
 
 1. Throughput (images/s) of the EfficientNet-Lite0/1/2 bodies at 128 and 224 px, batch 64, for torch float32,
-   torch bf16 + channels_last, onnxruntime float32, OpenVINO float32 and OpenVINO bf16 (``omniclas.runtime``).
+   torch bf16 + channels_last, onnxruntime float32, OpenVINO float32 and OpenVINO bf16 (``omniclas.model.runtime``).
    Runtimes are interleaved within each repetition so that load from other processes hits them alike; the
    median over repetitions is reported.
 2. Accuracy: process N.D. (the three Lite bodies, linear heads) trained on each dataset with the bodies on each
@@ -36,12 +36,12 @@ sys.path.insert(0, str(ROOT / "python_server"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_processes import SHARED, hide_labels  # noqa: E402
-from omniclas.backbones import create_body  # noqa: E402
+from omniclas.model.backbones import create_body  # noqa: E402
 from omniclas.config import TrainConfig  # noqa: E402
 from omniclas.engine import train  # noqa: E402
-from omniclas.imageio import read_image  # noqa: E402
-from omniclas.predictor import Predictor  # noqa: E402
-from omniclas.runtime import bf16_supported, compile_body  # noqa: E402
+from omniclas.data.imageio import read_image  # noqa: E402
+from omniclas.model.predictor import Predictor  # noqa: E402
+from omniclas.model.runtime import bf16_supported, compile_body  # noqa: E402
 
 BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 # (label, runtime, bf16)

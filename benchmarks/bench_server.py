@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     from live_server import start_server, stop_server
     from omniclas.config import TrainConfig
     from omniclas.engine import train
-    from omniclas.runtime import bf16_supported
+    from omniclas.model.runtime import bf16_supported
     from omniclas.registry import Registry
 
     work = Path(tempfile.mkdtemp(prefix="omniclas-bench-"))

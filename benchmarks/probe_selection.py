@@ -48,8 +48,8 @@ from omniclas.engine.features import ImageBank  # noqa: E402
 from omniclas.engine.loop import choose_image_size  # noqa: E402
 from omniclas.engine.select import SelectionContext, get_selection  # noqa: E402
 from omniclas.engine.vote import ensemble_vote  # noqa: E402
-from omniclas.imageio import read_image  # noqa: E402
-from omniclas.preprocess import resize_batch  # noqa: E402
+from omniclas.data.imageio import read_image  # noqa: E402
+from omniclas.data.preprocess import resize_batch  # noqa: E402
 
 BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 VIEWS = ("original", "hflip")

@@ -4,10 +4,10 @@ from urllib.error import URLError
 import pytest
 import torch
 
-from omniclas.backbones import cached_weight_file, create_body, get_backbone_cfg, list_backbones
+from omniclas.model.backbones import cached_weight_file, create_body, get_backbone_cfg, list_backbones
 from omniclas.errors import BackboneUnavailable
-from omniclas.imageio import read_image
-from omniclas.preprocess import normalise, resize_batch, to_unit
+from omniclas.data.imageio import read_image
+from omniclas.data.preprocess import normalise, resize_batch, to_unit
 
 
 def test_registry_lists_offline_and_paper_backbones():

@@ -26,12 +26,12 @@ from bioimageio.core import Sample, Tensor, create_prediction_pipeline  # noqa: 
 from bioimageio.spec import load_model_description  # noqa: E402
 from bioimageio.spec.model.v0_5 import ModelDescr  # noqa: E402
 
-from omniclas.bioimageio_export import (PAPER, YAML_FILE, BioimageioExportError, channel_name,  # noqa: E402
+from omniclas.export.bioimageio import (PAPER, YAML_FILE, BioimageioExportError, channel_name,  # noqa: E402
                                         class_name, export_package)
 from omniclas.errors import OmniClasError  # noqa: E402
-from omniclas.imageio import read_image  # noqa: E402
-from omniclas.predictor import Predictor  # noqa: E402
-from omniclas.preprocess import resize_batch  # noqa: E402
+from omniclas.data.imageio import read_image  # noqa: E402
+from omniclas.model.predictor import Predictor  # noqa: E402
+from omniclas.data.preprocess import resize_batch  # noqa: E402
 from omniclas.registry import Registry  # noqa: E402
 from omniclas.server import create_app  # noqa: E402
 

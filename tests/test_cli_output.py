@@ -3,8 +3,9 @@ import io
 
 import pytest
 
-from omniclas.cli import main, print_summary
-from omniclas.progress import Reporter
+from omniclas.cli import main
+from omniclas.cli.output import print_summary
+from omniclas.engine.progress import Reporter
 
 
 def test_eta_comes_from_measured_throughput_over_the_whole_plan():

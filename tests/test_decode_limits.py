@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from omniclas.imageio import Budget, ImageTooLarge, _cost, iter_pages, read_pages
+from omniclas.data.imageio import Budget, ImageTooLarge, _cost, iter_pages, read_pages
 
 MB = 1 << 20
 

@@ -16,7 +16,7 @@ import tifffile
 from live_server import require_data, server_env, small_dataset
 
 from omniclas import deepclas4bio as dc
-from omniclas.imageio import read_image
+from omniclas.data.imageio import read_image
 from omniclas.registry import Registry
 
 CLASSES = ("CytoplasmicGFP", "NoGFP", "NuclearGFP")

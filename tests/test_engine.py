@@ -12,8 +12,8 @@ from omniclas.engine import loop as loop_module
 from omniclas.engine import train
 from omniclas.engine.base_models import lowest_loss_lr
 from omniclas.errors import Cancelled, ConfigError, DatasetError
-from omniclas.imageio import read_image
-from omniclas.predictor import Predictor
+from omniclas.data.imageio import read_image
+from omniclas.model.predictor import Predictor
 
 FAST = dict(backbones=("efficientnet_lite0",), image_size=64)
 TWO = ("efficientnet_lite0", "efficientnet_lite1")
@@ -99,7 +99,7 @@ def test_ensemble_is_one_model_that_averages_its_members(imd_two, small_bbbc013)
     for i, member in enumerate(net.members):
         probs = 0
         for view in net.views:
-            from omniclas.network import apply_view
+            from omniclas.model.network import apply_view
 
             xv = (apply_view(x, view) - net.mean[i]) / net.std[i]
             probs = probs + member(xv).softmax(1).detach()

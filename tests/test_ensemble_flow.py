@@ -14,8 +14,8 @@ from live_server import ROOT, server_env
 
 from omniclas.config import TrainConfig
 from omniclas.engine import train
-from omniclas.imageio import read_image
-from omniclas.predictor import Predictor
+from omniclas.data.imageio import read_image
+from omniclas.model.predictor import Predictor
 from omniclas.registry import Registry
 
 CLASSES = ["CytoplasmicGFP", "NoGFP", "NuclearGFP"]

@@ -7,7 +7,7 @@ import tifffile
 from PIL import Image
 
 from omniclas.errors import ImageReadError
-from omniclas.imageio import read_image, read_pages
+from omniclas.data.imageio import read_image, read_pages
 
 
 def _source(tiff, bbbc013):

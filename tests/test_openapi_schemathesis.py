@@ -26,7 +26,7 @@ import tifffile
 from hypothesis import strategies as st
 from PIL import Image
 
-from omniclas.imageio import read_image
+from omniclas.data.imageio import read_image
 
 cell = read_image({image!r})
 

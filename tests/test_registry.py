@@ -175,7 +175,8 @@ def test_tampered_files_are_refused(reg):
 
 
 def test_registry_code_never_unpickles():
-    for path in list((PKG / "registry").glob("*.py")) + [PKG / "onnx_export.py", PKG / "deepclas4bio.py"]:
+    for path in [*(PKG / "registry").glob("*.py"), *(PKG / "export").glob("*.py"), PKG / "model" / "predictor.py",
+                 PKG / "deepclas4bio.py"]:
         text = path.read_text()
         for bad in ("import pickle", "pickle.load", "torch.load(", "joblib", "weights_only=False"):
             assert bad not in text, (path, bad)
@@ -197,7 +198,7 @@ def test_predict_results_and_stacks(reg, tmp_path):
     assert correct >= len(imgs) - 2
     # the same image as path, bytes and array gives the same answer
     one = imgs[0]
-    from omniclas.imageio import read_image
+    from omniclas.data.imageio import read_image
 
     answers = [reg.predict("cells", x) for x in (str(one), one.read_bytes(), read_image(one))]
     assert len({a["class"] for a in answers}) == 1
@@ -215,7 +216,7 @@ def test_predict_results_and_stacks(reg, tmp_path):
 
 
 def test_evaluate_all_measures(reg, tmp_path, small):
-    from omniclas.measures import list_measures
+    from omniclas.report.measures import list_measures
 
     data = small
     res = reg.evaluate(data, list_measures(), ["cells"])
@@ -233,7 +234,7 @@ def test_evaluate_all_measures(reg, tmp_path, small):
     assert all(v is not None for v in res2["results"][0]["measures"].values())
     with pytest.raises(DatasetError):
         reg.evaluate(tmp_path / "nowhere", ["accuracy"], ["cells"])
-    from omniclas.measures import MeasureError
+    from omniclas.report.measures import MeasureError
 
     with pytest.raises(MeasureError, match="unknown measure"):
         reg.evaluate(data, ["bogus"], ["cells"])
@@ -242,7 +243,7 @@ def test_evaluate_all_measures(reg, tmp_path, small):
 def test_measures_match_sklearn():
     from sklearn import metrics as skm
 
-    from omniclas.measures import compute
+    from omniclas.report.measures import compute
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 60)
@@ -278,7 +279,7 @@ def test_frameworks_are_plugins(monkeypatch):
 
 
 def test_service_cli(run_dir, tmp_path, capsys, small):
-    from omniclas.service_cli import main
+    from omniclas.cli import main
 
     root = ["--models-root", str(tmp_path / "m")]
     assert main(["register", str(run_dir), "cells", *root]) == 0

@@ -20,10 +20,10 @@ from PIL import Image
 from distilled_run import distilled_run
 from live_server import DATA_ROOT, require_data, server_env
 
-from omniclas.engine.run_folder import test_metrics as metrics_of
-from omniclas.imageio import read_image
+from omniclas.report.run_folder import test_metrics as metrics_of
+from omniclas.data.imageio import read_image
 from omniclas.registry import Registry
-from omniclas.report_html import GALLERY_BUDGET, MISTAKES_MAX, NAV, REPORT_FILE, THUMB, render
+from omniclas.report.html import GALLERY_BUDGET, MISTAKES_MAX, NAV, REPORT_FILE, THUMB, render
 from omniclas.server import create_app
 
 API = "/api/v1"

@@ -12,7 +12,7 @@ from PIL import Image
 
 from live_server import DATA_ROOT, require_data, small_dataset
 
-from omniclas.imageio import read_image
+from omniclas.data.imageio import read_image
 from omniclas.registry import Registry
 from omniclas.server import create_app
 

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from omniclas.engine.tta import TRANSFORM_FUNCTIONS, tta_views
+from omniclas.model.transforms import TRANSFORM_FUNCTIONS, tta_views
 from omniclas.engine.select import SelectionContext, get_selection, list_selections, per_class_summary
 from omniclas.engine.vote import Vote, ensemble_vote
-from omniclas.imageio import read_image
+from omniclas.data.imageio import read_image
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,14 @@ For clients written against the original ``deepclas4bio`` package, such as the I
 Models come from ``$OMNICLAS_MODELS`` (else the default registry); each function also takes ``root=``.
 docs/deepclas4bio.md describes the protocol.
 """
-from omniclas.deepclas4bio import (evaluate, listFrameworks, listMeasures, listModels, listReadDatasets, predict,
-                                   predictBatch)
+from omniclas.deepclas4bio import (
+                                   evaluate,
+                                   listFrameworks,
+                                   listMeasures,
+                                   listModels,
+                                   listReadDatasets,
+                                   predict,
+                                   predictBatch,
+)
 
 __all__ = ["predict", "predictBatch", "listFrameworks", "listModels", "listMeasures", "listReadDatasets", "evaluate"]

@@ -11,6 +11,6 @@ def train(cfg, progress=None, cancel=None, resume=False):
 
 def load_predictor(folder, bf16=None):
     """Load a run or registry model folder for prediction."""
-    from .predictor import Predictor
+    from .model.predictor import Predictor
 
     return Predictor.load(folder, bf16=bf16)

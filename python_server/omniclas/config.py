@@ -226,7 +226,7 @@ class TrainConfig:
 def describe_processes() -> dict:
     """The seven processes with their resolved defaults, and the options that apply to each: what the server
     serves at ``GET /api/v1/processes`` and Fiji's wizard renders."""
-    from .backbones import list_backbones
+    from .model.backbones import list_backbones
 
     backbones = [b.name for b in list_backbones()]
     out = []

@@ -76,7 +76,7 @@ def listModels(framework: str, root=None) -> list[str]:  # noqa: N802
 
 
 def listMeasures() -> list[str]:  # noqa: N802
-    from .measures import list_measures
+    from .report.measures import list_measures
 
     return list_measures()
 

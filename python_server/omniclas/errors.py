@@ -29,3 +29,9 @@ class ConfigError(OmniClasError):
 
 class Cancelled(OmniClasError):
     """Training was cancelled by the user."""
+
+
+class PathNotAllowed(OmniClasError):
+    """A dataset path outside every configured dataset root."""
+
+    http_status = 403

@@ -9,12 +9,12 @@ pyimagej is the same Java object, so it works as well (pyimagej itself is option
     IJ = scyjava.jimport("ij.IJ")
     imp = IJ.openImage("cell.tif")
     from omniclas.imagej import classify_imageplus
-    from omniclas.predictor import Predictor
+    from omniclas.model.predictor import Predictor
     rows = classify_imageplus(imp, Predictor.load("models/gfp/1"))
 
 Each plane of the image (every slice of a stack; for a multi-channel hyperstack every Z/T position with all its
 channels) becomes one numpy array with the raw pixel values (8-bit, 16-bit, 32-bit or RGB), then goes through
-the same bit-depth and channel rule as image files (:func:`omniclas.imageio.to_rgb8`) before prediction.
+the same bit-depth and channel rule as image files (:func:`omniclas.data.imageio.to_rgb8`) before prediction.
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def classify_imageplus(imp, predictor) -> list[dict]:
 
     Args:
         imp: an ``ij.ImagePlus`` (from scyjava/JPype or pyimagej).
-        predictor: an object with ``predict_images(list_of_arrays) -> list[dict]`` (``omniclas.predictor.Predictor``),
+        predictor: an object with ``predict_images(list_of_arrays) -> list[dict]`` (``omniclas.model.predictor.Predictor``),
             or a model folder (str/Path), loaded with ``Predictor.load``.
 
     Returns:
@@ -89,10 +89,10 @@ def classify_imageplus(imp, predictor) -> list[dict]:
         ImagePlus title), ``slice`` (1..n) and ``top`` (up to 5 classes, best first), like the HTTP API's RESULT.
     """
     if isinstance(predictor, (str, Path)):
-        from .predictor import Predictor
+        from .model.predictor import Predictor
 
         predictor = Predictor.load(predictor)
-    from .imageio import to_rgb8
+    from .data.imageio import to_rgb8
 
     title = str(imp.getTitle()) if _is_imageplus(imp) else ""
     planes = imageplus_planes(imp)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError, ImageReadError
-from ..imageio import is_image_file, read_image
+from .imageio import is_image_file, read_image
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from threadpoolctl import threadpool_limits
 
-from ..backbones import Classifier, get_backbone_cfg
-from ..preprocess import normalise, to_unit
+from ..data.preprocess import normalise, to_unit
+from ..model.backbones import Classifier, get_backbone_cfg
 from .features import ImageBank
 
 log = logging.getLogger(__name__)

@@ -1,17 +1,17 @@
 """Every image of a run, resized once, and the frozen bodies' features per (backbone, view), each computed once.
 
 Labelling, training, cross-validation and the final test all read features from here, so no feature is ever
-computed twice in a run. Bodies run on the fastest runtime installed (:mod:`omniclas.runtime`).
+computed twice in a run. Bodies run on the fastest runtime installed (:mod:`omniclas.model.runtime`).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from ..backbones import Classifier, create_classifier, get_backbone_cfg
-from ..network import apply_view
-from ..preprocess import normalise, to_unit
-from ..runtime import CompiledBody, compile_body
+from ..data.preprocess import normalise, to_unit
+from ..model.backbones import Classifier, create_classifier, get_backbone_cfg
+from ..model.network import apply_view
+from ..model.runtime import CompiledBody, compile_body
 
 
 class ImageBank:

@@ -32,17 +32,17 @@ import numpy as np
 import torch
 from sklearn.model_selection import StratifiedKFold
 
-from .. import network as net
-from ..backbones import get_backbone_cfg
 from ..config import TrainConfig, get_process
 from ..data import load_dataset, split_dataset
+from ..data.preprocess import resize_batch
 from ..errors import ConfigError, DatasetError
-from ..predictor import MANIFEST_FILE, Predictor
-from ..preprocess import resize_batch
-from ..progress import Reporter
+from ..model import network as net
+from ..model.backbones import get_backbone_cfg
+from ..model.predictor import MANIFEST_FILE, Predictor
+from ..report.run_folder import write_run
 from .base_models import BaseModel, fit_finetune, fit_linear, predict_proba, scores
 from .features import ImageBank
-from .run_folder import write_run
+from .progress import Reporter
 from .select import SelectionContext, get_selection, per_class_summary
 from .views import ViewPlan, candidate_views, choose_views, plan_views
 from .vote import ensemble_vote
@@ -283,7 +283,7 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False, ba
 
     Args:
         cfg: the options; ``None`` fields take the process's defaults.
-        progress: called with a :class:`~omniclas.progress.ProgressEvent` as work advances.
+        progress: called with a :class:`~omniclas.engine.progress.ProgressEvent` as work advances.
         cancel: a zero-argument callable; when it returns True, :class:`~omniclas.errors.Cancelled` is raised.
         resume: continue from the last finished round recorded in ``cfg.out_dir/checkpoint``.
         bank: the image bank of an earlier run on the same dataset and split (benchmarks), to reuse its features.

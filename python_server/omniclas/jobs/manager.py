@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from ..config import OPTIONS
+from ..data.roots import check_tree_under_roots, resolve_under_roots
 from ..errors import ConfigError, OmniClasError
-from .paths import check_tree_under_roots, resolve_under_roots
 from .store import TERMINAL, RedisJobStore, SQLiteJobStore, now_iso
 
 log = logging.getLogger(__name__)
@@ -111,8 +111,8 @@ class JobManager:
 
     # ---------------------------------------------------------------- helpers
     def validate_spec(self, spec) -> dict:
-        from ..backbones import get_backbone_cfg
         from ..config import TrainConfig
+        from ..model.backbones import get_backbone_cfg
 
         if not isinstance(spec, dict):
             raise ConfigError("the job must be a JSON object with at least a 'dataset' folder", field="dataset")

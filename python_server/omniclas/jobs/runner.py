@@ -122,7 +122,7 @@ def execute(store: JobStore, job: dict, token: str) -> dict | None:
     final: dict
     try:
         if job.get("dataset_roots") is not None:  # the dataset may have changed since it was checked
-            from .paths import check_tree_under_roots, ensure_under_roots
+            from ..data.roots import check_tree_under_roots, ensure_under_roots
 
             dataset = ensure_under_roots(Path(job["spec"]["dataset"]), job["dataset_roots"])
             check_tree_under_roots(dataset, job["dataset_roots"])

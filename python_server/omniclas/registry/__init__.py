@@ -9,9 +9,17 @@ else ``~/.omniclas/models``); pass ``root=`` to use another, or build a :class:`
 """
 from __future__ import annotations
 
-from ..measures import list_measures
-from .errors import (FrameworkUnavailable, ImageTooLarge, InvalidName, ModelExists, ModelIntegrityError,
-                     ModelNotFound, PathNotAllowed, RunFolderError)
+from ..report.measures import list_measures
+from .errors import (
+    FrameworkUnavailable,
+    ImageTooLarge,
+    InvalidName,
+    ModelExists,
+    ModelIntegrityError,
+    ModelNotFound,
+    PathNotAllowed,
+    RunFolderError,
+)
 from .frameworks import ENTRY_POINT_GROUP, Framework, get_framework, list_frameworks
 from .store import Registry, default_root, parse_ref
 

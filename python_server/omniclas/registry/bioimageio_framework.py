@@ -34,7 +34,7 @@ class BioimageioImportError(OmniClasError):
 
 
 def _require():
-    from ..bioimageio_export import require_bioimageio
+    from ..export.bioimageio import require_bioimageio
 
     require_bioimageio(FrameworkUnavailable, field="framework")
 
@@ -137,7 +137,7 @@ class ZooModel:
 
     def _input(self, images: list[np.ndarray]) -> np.ndarray:
         """N x C x H x W in the input's data type."""
-        from ..preprocess import resize_batch
+        from ..data.preprocess import resize_batch
 
         h, w = self.size
         if h == w:
@@ -157,7 +157,6 @@ class ZooModel:
     def _run(self, x: np.ndarray) -> np.ndarray:
         """``x``: N x C x H x W -> N x classes."""
         from bioimageio.core import Sample, Tensor
-
         from bioimageio.spec.model.v0_5 import AxisId
 
         ipt = self.spec["input"]

@@ -1,8 +1,8 @@
 """Registry errors. Each carries the HTTP status the server answers with (``http_status``)."""
 from __future__ import annotations
 
-from ..errors import OmniClasError
-from ..imageio import ImageTooLarge  # noqa: F401  (413; raised while decoding, re-exported here)
+from ..data.imageio import ImageTooLarge  # noqa: F401  (413; raised while decoding, re-exported here)
+from ..errors import OmniClasError, PathNotAllowed  # noqa: F401  (403; raised by data.roots, re-exported here)
 
 
 class ModelNotFound(OmniClasError):
@@ -39,9 +39,3 @@ class RunFolderError(OmniClasError):
     """A run folder to register lacks its weights or manifest, or they are unreadable."""
 
     http_status = 400
-
-
-class PathNotAllowed(OmniClasError):
-    """A dataset path outside every configured dataset root."""
-
-    http_status = 403

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.imageio import Budget, is_image_file, iter_pages
 from ..errors import DatasetError, ImageReadError
-from ..imageio import Budget, is_image_file, iter_pages
-from ..measures import check_measures, compute
+from ..report.measures import check_measures, compute
+from .manifest import input_size
 
 RESERVED = {"unlabelled", "unlabeled", "test"}
 FLUSH_IMAGES = 64
@@ -24,7 +25,7 @@ def read_dataset_folders(path, labels_file=None, max_images: int | None = None, 
     With ``roots``, every class folder and image must resolve (symlinks followed) under one of them; the paths
     returned are the resolved ones. ``labels_field`` names the label file's field in errors.
     """
-    from ..jobs.paths import ensure_under_roots
+    from ..data.roots import ensure_under_roots
 
     root = Path(path).expanduser()
     try:
@@ -77,8 +78,6 @@ def evaluate(registry, dataset, measures=None, predictors=None, labels_file=None
     """Every page of every image counts as one image of its folder's class. Images are decoded a few at a time and
     scored by every model before the next are read, so memory stays bounded: ``budget`` gives the limits of one
     image, and its ``request_bytes`` how much decoded images may pile up before they are scored."""
-    from .store import input_size
-
     names = check_measures(measures)
     if not predictors:
         raise DatasetError("name at least one model to evaluate", field="predictors")

@@ -33,7 +33,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from ..files import write_atomic
+from ..data.files import write_atomic
 from .errors import ModelIntegrityError
 
 INDEX = "index.json"

@@ -85,16 +85,16 @@ class OmniClasFramework(Framework):
         return manifest
 
     def load(self, folder: Path, manifest: dict, bf16: bool | None = None):
-        from ..predictor import Predictor
+        from ..model.predictor import Predictor
 
         return NativeModel(Predictor.load(folder, bf16=bf16))
 
     def export_onnx(self, folder: Path, manifest: dict, out: Path) -> Path:
-        from ..onnx_export import export_folder
+        from ..export.onnx import export_folder
 
         return export_folder(folder, out, name=manifest.get("name"))
 
     def export_bioimageio(self, folder: Path, manifest: dict, out: Path, **options) -> Path:
-        from ..bioimageio_export import export_package
+        from ..export.bioimageio import export_package
 
         return export_package(folder, out, name=manifest.get("name"), **options)

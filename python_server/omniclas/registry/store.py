@@ -14,7 +14,6 @@ refused.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 import logging
 import os
@@ -26,16 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.files import sha256_file
 from ..errors import ImageReadError, OmniClasError
-from ..files import sha256_file
 from .errors import InvalidName, ModelExists, ModelIntegrityError, ModelNotFound
 from .frameworks import get_framework, list_frameworks
 from .layout import MANIFEST, NAME_RE, Layout, crash_point, fsync_dir, fsync_tree, is_version_folder, link_or_copy
+from .manifest import CARD, FORMAT, input_size, now_iso, write_manifest
 
 log = logging.getLogger(__name__)
 
-CARD = "README.md"
-FORMAT = "omniclas-model/1"
 TOP_K = 5
 PREDICT_CHUNK = 64
 CACHE_MODELS = 8  # loaded models kept in memory, least recently used dropped first
@@ -51,10 +49,6 @@ def default_root() -> Path:
     if repo_models.is_dir():
         return repo_models
     return Path.home() / ".omniclas" / "models"
-
-
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def check_name(name: str, field: str = "name") -> str:
@@ -79,14 +73,6 @@ def parse_ref(ref: str, field: str = "model") -> tuple[str, int | None]:
     return name, int(ver)
 
 
-def input_size(manifest: dict) -> tuple[int, int] | None:
-    """The ``(h, w)`` every image is squashed to before the model sees it, where the manifest records one."""
-    size = manifest.get("input_size")
-    if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size):
-        return int(size[0]), int(size[1])
-    return None
-
-
 def _softmax_top(classes: list[str], probs: np.ndarray) -> dict:
     order = np.argsort(-probs, kind="stable")
     best = int(order[0])
@@ -96,15 +82,6 @@ def _softmax_top(classes: list[str], probs: np.ndarray) -> dict:
         "probabilities": {c: float(p) for c, p in zip(classes, probs)},
         "top": [{"class": classes[int(i)], "probability": float(probs[int(i)])} for i in order[:TOP_K]],
     }
-
-
-def _write_manifest(folder: Path, manifest: dict, card_files: dict) -> None:
-    """Write the card and the manifest (with the card's sha256) into a folder that is not yet in place."""
-    from .card import model_card
-
-    (folder / CARD).write_text(model_card(manifest, card_files), encoding="utf-8")
-    manifest["files"] = {**card_files, CARD: sha256_file(folder / CARD)}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
 class Registry:
@@ -278,11 +255,11 @@ class Registry:
         """Classify images given as paths, bytes or arrays; returns ``(name, version, results)``.
 
         A stack gives one result per page (``"slice"``: 1..n) unless ``all_pages`` is False. Each page is squashed
-        to the model's input size as soon as it is decoded. ``budget`` (:class:`omniclas.imageio.Budget`) bounds
+        to the model's input size as soon as it is decoded. ``budget`` (:class:`omniclas.data.imageio.Budget`) bounds
         the memory decoding may take. With ``skip_unreadable``, a file that cannot be read gives
         ``{"image", "error"}`` instead of raising.
         """
-        from ..imageio import iter_pages, to_rgb8
+        from ..data.imageio import iter_pages, to_rgb8
 
         name, version, manifest, model = self.load(ref)
         size = input_size(manifest)
@@ -340,7 +317,7 @@ class Registry:
                 version = max(taken, default=0) + 1
                 manifest.update({"format": FORMAT, "name": name, "version": version, "framework": fw.name,
                                  "created": now_iso()})
-                _write_manifest(built, manifest, {f: sha256_file(built / f) for f in manifest.pop("files")})
+                write_manifest(built, manifest, {f: sha256_file(built / f) for f in manifest.pop("files")})
                 fsync_tree(tmp)
                 crash_point("register:built")
                 if folder:  # a new version of a known model: it appears in one rename
@@ -401,7 +378,7 @@ class Registry:
                         for f in files:
                             link_or_copy(src / f, dst / f)
                         manifest["name"] = new_name
-                        _write_manifest(dst, manifest, files)
+                        write_manifest(dst, manifest, files)
                     fsync_tree(tmp)
                     crash_point("rename:built")
                     folder = self.layout.free_folder(new_name)

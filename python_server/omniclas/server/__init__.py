@@ -30,8 +30,8 @@ from pathlib import Path
 
 from flask import Flask, jsonify
 
+from ..data.roots import parse_roots
 from ..jobs import JobManager
-from ..jobs.paths import parse_roots
 from ..registry import Registry, default_root
 from .auth import MIN_TOKEN_LENGTH, check_request
 from .errors import MB, register_error_handlers

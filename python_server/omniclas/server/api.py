@@ -11,12 +11,12 @@ from pathlib import Path
 from flask import Blueprint, current_app, jsonify, request, send_file
 
 from .. import __version__
+from ..data.roots import resolve_under_roots
 from ..errors import ConfigError, OmniClasError
 from ..jobs import DatasetNotFound
 from ..jobs.manager import LOG_TAIL_MAX, JobNotFound, JobStateError
-from ..jobs.paths import resolve_under_roots
 from ..registry.errors import ModelNotFound
-from ..report_html import REPORT_FILE
+from ..report.html import REPORT_FILE
 from .auth import has_valid_token
 from .uploads import budget_for
 
@@ -78,8 +78,8 @@ def frameworks():
 
 @meta_bp.get("/backbones")
 def backbones():
-    from ..backbones import list_backbones
     from ..config import SINGLE_BACKBONE
+    from ..model.backbones import list_backbones
 
     return jsonify({"backbones": [{"name": b.name, "offline": b.offline, "default": b.name == SINGLE_BACKBONE[0],
                                    "family": b.family} for b in list_backbones()]})
@@ -94,7 +94,7 @@ def processes():
 
 @meta_bp.get("/measures")
 def measures():
-    from ..measures import describe_measures, list_measures
+    from ..report.measures import describe_measures, list_measures
 
     return jsonify({"measures": list_measures(), "details": describe_measures()})
 

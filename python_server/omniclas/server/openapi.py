@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from .. import __version__
 from ..config import OPTIONS, PROCESSES
+from ..data.roots import MAX_PATH_CHARS
 from ..jobs.manager import JOB_ID_RE, LOG_TAIL_MAX, SPEC_FIELDS
-from ..jobs.paths import MAX_PATH_CHARS
 from ..registry.layout import NAME_RE
 
 NAME_PATTERN = NAME_RE.pattern
@@ -128,9 +128,9 @@ def _schemas(backbones: list[str], measures: list[str], frameworks: list[str]) -
 
 
 def openapi_document(config) -> dict:
-    from ..backbones import list_backbones
-    from ..measures import list_measures
+    from ..model.backbones import list_backbones
     from ..registry.frameworks import list_frameworks
+    from ..report.measures import list_measures
 
     backbones, measures, frameworks = [b.name for b in list_backbones()], list_measures(), list_frameworks()
     token, public_read = bool(config.get("TOKEN")), bool(config.get("PUBLIC_READ"))

@@ -1,7 +1,7 @@
-"""How much memory the images of one request may take once decoded (see :class:`omniclas.imageio.Budget`)."""
+"""How much memory the images of one request may take once decoded (see :class:`omniclas.data.imageio.Budget`)."""
 from __future__ import annotations
 
-from ..imageio import Budget
+from ..data.imageio import Budget
 from .errors import MB
 
 

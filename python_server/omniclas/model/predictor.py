@@ -7,19 +7,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.imageio import read_image
+from ..data.preprocess import resize_batch, to_unit
+from ..errors import OmniClasError
 from . import network as net
-from .errors import OmniClasError
-from .imageio import read_image
-from .preprocess import resize_batch, to_unit
 
 WEIGHTS_FILE = "model.safetensors"
 MANIFEST_FILE = "manifest.json"
 
 
 class Predictor:
-    """A :class:`~omniclas.network.Network` plus everything needed to prepare its input, as its manifest records.
+    """A :class:`~omniclas.model.network.Network` plus everything needed to prepare its input, as its manifest records.
 
-    The members' bodies run on the fastest runtime installed (:mod:`omniclas.runtime`), compiled on first use;
+    The members' bodies run on the fastest runtime installed (:mod:`omniclas.model.runtime`), compiled on first use;
     the heads and the averaging run in float32 torch, the same code as the saved graph.
     """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..registry.errors import PathNotAllowed
+from ..errors import ConfigError, PathNotAllowed
 
 MAX_PATH_CHARS = 1024  # a longer dataset path is refused (400); a shorter one the OS cannot hold is not found
 TREE_DEPTH = 3  # <dataset>/test/<class>/<image>
@@ -101,6 +101,4 @@ def check_tree_under_roots(folder: Path, roots, field: str = "dataset") -> None:
 
 
 def _bad(message: str, field: str):
-    from ..errors import ConfigError
-
     raise ConfigError(message, field=field)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OmniClasError
-from .files import write_atomic
+from ..data.files import write_atomic
+from ..errors import OmniClasError
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class Thumbnails:
     def _make(path: Path) -> str | None:
         from PIL import Image
 
-        from .imageio import read_image
+        from ..data.imageio import read_image
 
         try:
             img = Image.fromarray(read_image(path))
@@ -200,7 +200,7 @@ def _fmt(v, digits=3) -> str:
 
 
 def summary_section(m: dict) -> str:
-    from .config import PROCESSES
+    from ..config import PROCESSES
     from .measures import wilson_interval
 
     test = m.get("test") or {}
@@ -278,7 +278,7 @@ def rounds_section(m: dict) -> str:
 
 
 def confusion_section(m: dict) -> str:
-    from .engine.run_folder import top_confusions
+    from .markdown import top_confusions
 
     test = m.get("test") or {}
     matrix = test.get("confusion_matrix")
@@ -404,8 +404,7 @@ details.cls{margin:6px 0}details.cls summary{cursor:pointer;font-weight:600}.mor
 
 def render(m: dict) -> str:
     """The whole page for run manifest ``m``; images are read from ``m["dataset"]``."""
-    from . import __version__
-
+    version = (m.get("versions") or {}).get("omniclas", "")  # the version that trained and wrote the run
     thumbs = Thumbnails(Path(str(m.get("dataset") or "")))
     title = f"OmniClas run: {Path(str(m.get('dataset'))).name}, process {m.get('process')}"
     parts = [summary_section(m), rounds_section(m), confusion_section(m), classes_section(m),
@@ -416,7 +415,7 @@ def render(m: dict) -> str:
             "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'; img-src data:; "
             "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
             f"<style>{CSS}</style></head><body><header><h1>{esc(title)}</h1>"
-            f"<div>{len(m['classes'])} classes &middot; written by OmniClas {esc(__version__)}</div></header>"
+            f"<div>{len(m['classes'])} classes &middot; written by OmniClas {esc(version)}</div></header>"
             f"<nav>{nav}</nav><main>{''.join(parts)}<p class=dim>Everything shown here, and more, is in "
             f"manifest.json beside this file.</p></main><script>{SORT_JS}</script></body></html>\n")
 

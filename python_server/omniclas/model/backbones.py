@@ -20,7 +20,7 @@ from urllib.error import URLError
 import torch
 from torch import nn
 
-from .errors import BackboneUnavailable
+from ..errors import BackboneUnavailable
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

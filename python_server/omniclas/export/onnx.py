@@ -1,6 +1,6 @@
 """Export a native OmniClas model to ONNX so Java tools (onnxruntime, DeepClas4Bio, Fiji) can run it.
 
-The exported graph is the whole :class:`~omniclas.network.Network`, ensembles and averaged views included, as one
+The exported graph is the whole :class:`~omniclas.model.network.Network`, ensembles and averaged views included, as one
 graph. It takes ``input``: float32 NCHW RGB in 0..1 (pixel / 255) resized to the model's input size, and
 applies each member's normalisation itself; it outputs ``probabilities`` (the mean over members and views) and
 ``logits`` (their natural log, so that softmax(logits) = probabilities), one row per image.
@@ -59,7 +59,7 @@ def metadata(manifest: dict, name: str | None = None) -> dict[str, str]:
 
 def export_model(network, manifest: dict, out, name: str | None = None, verify: bool = True,
                  outputs: tuple[str, ...] = OUTPUT_NAMES) -> Path:
-    """Export ``network`` (a :class:`~omniclas.network.Network`, float32, input in 0..1) to ONNX at ``out``.
+    """Export ``network`` (a :class:`~omniclas.model.network.Network`, float32, input in 0..1) to ONNX at ``out``.
     ``outputs``: which of ``logits`` and ``probabilities`` the graph returns, in that order (a BioImage Model Zoo
     package takes ``probabilities`` alone)."""
     import onnx
@@ -101,7 +101,7 @@ def export_model(network, manifest: dict, out, name: str | None = None, verify: 
 
 def export_folder(folder, out, name: str | None = None, verify: bool = True) -> Path:
     """Export a run or registry folder (``model.safetensors`` + ``manifest.json``) to ``out``."""
-    from .predictor import Predictor
+    from ..model.predictor import Predictor
 
     predictor = Predictor.load(folder, bf16=False, runtime="torch")
     manifest = dict(predictor.manifest)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import ImageReadError
+from ..errors import ImageReadError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 FORMATS = "PNG, JPEG, TIFF or BMP"

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import OmniClasError
+from ..errors import OmniClasError
 
 
 class _LazySklearn:

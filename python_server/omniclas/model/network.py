@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .backbones import Classifier, create_classifier
-from .engine.tta import TRANSFORM_FUNCTIONS
+from .transforms import TRANSFORM_FUNCTIONS
 
 PREDICT_VIEWS = ("original", "hflip", "vflip", "hvflip")  # views a saved model may average: exact symmetries
 COMBINE = "mean_probability"

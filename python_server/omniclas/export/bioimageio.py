@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OmniClasError
+from ..errors import OmniClasError
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +165,8 @@ def _sample_images(manifest: dict, sample_image=None) -> list[Path]:
 
 
 def _read_first(paths: list[Path]):
-    from .errors import ImageReadError
-    from .imageio import read_image
+    from ..data.imageio import read_image
+    from ..errors import ImageReadError
 
     for path in paths:
         try:
@@ -181,7 +181,7 @@ def _cover(manifest: dict, paths: list[Path], out: Path) -> None:
     """A 2:1 cover: one training image per class (up to 8), with the class name under it."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from .imageio import read_image
+    from ..data.imageio import read_image
 
     root = Path(str(manifest.get("dataset") or ""))
     by_class: dict[str, Path] = {}
@@ -218,7 +218,7 @@ def _sample_tensors(x, y, stage: Path) -> None:
 
 
 def _readme(manifest: dict, name: str, channels: list[str]) -> str:
-    from .measures import wilson_interval
+    from ..report.measures import wilson_interval
 
     test = manifest.get("test") or {}
     size = manifest["input_size"][0]
@@ -285,8 +285,8 @@ def describe(manifest: dict, *, name: str, channels: list[str], authors, license
     import torch
     from bioimageio.spec.model.v0_5 import ModelDescr
 
-    from . import __version__
-    from .onnx_export import OPSET
+    from .. import __version__
+    from .onnx import OPSET
 
     size = int(manifest["input_size"][0])
     test = manifest.get("test") or {}
@@ -357,9 +357,9 @@ def export_package(folder, out, *, name: str | None = None, authors=None, licens
     import torch
     from bioimageio.spec import InvalidDescr, ValidationContext, build_description, save_bioimageio_package
 
-    from .onnx_export import export_model
-    from .predictor import Predictor
-    from .preprocess import resize_batch, to_unit
+    from ..data.preprocess import resize_batch, to_unit
+    from ..model.predictor import Predictor
+    from .onnx import export_model
 
     predictor = Predictor.load(folder, bf16=False, runtime="torch")
     manifest = dict(predictor.manifest)

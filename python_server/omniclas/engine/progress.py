@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .errors import Cancelled
+from ..errors import Cancelled
 
 # Seconds per unit before any unit of that kind has been measured (2-core CPU, Lite0 at 224 px).
 PRIOR_SECONDS = {"features": 1 / 150, "fit": 2.0, "finetune": 0.05}

@@ -1,0 +1,91 @@
+"""What the command line prints: the progress line and the end-of-run summary, fitted to the terminal."""
+from __future__ import annotations
+
+import sys
+import time
+
+from ..config import PROCESSES
+
+
+def _width(stream) -> int:
+    import shutil
+
+    return max(60, shutil.get_terminal_size((100, 24)).columns) if stream.isatty() else 160
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(1, width - 1)] + "…"
+
+
+def _join_fitting(names: list[str], width: int) -> str:
+    """``a, b, c, … (+N more)`` within ``width`` characters."""
+    out = ""
+    for i, name in enumerate(names):
+        more = f", … (+{len(names) - i} more)" if i else f"… (+{len(names)} more)"
+        piece = (", " if i else "") + name
+        if len(out) + len(piece) + (len(more) if i < len(names) - 1 else 0) > width:
+            return out + more
+        out += piece
+    return out
+
+
+class ProgressPrinter:
+    """One updating line on a terminal; one line per stage or epoch change in a log file."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.last_key = None
+        self.last_time = 0.0
+
+    def __call__(self, e) -> None:
+        where = f"round {e.iteration}/{e.max_iterations}"
+        if e.stage == "training" and e.epochs:
+            text = f"{where} | {e.model} | epoch {e.epoch}/{e.epochs} batch {e.batch}/{e.batches}"
+        else:
+            text = f"{where} | {e.stage} | {e.message}"
+        eta = f" | ETA {e.eta_s:.0f} s" if e.eta_s is not None else ""
+        line = f"[{e.fraction * 100:5.1f}%] {text}{eta}"
+        if self.tty:
+            width = _width(self.stream) - 1
+            self.stream.write("\r" + _fit(line, width).ljust(width))
+            if e.stage == "done":
+                self.stream.write("\n")
+        else:
+            key = (e.stage, e.iteration, e.epoch, e.message)  # a log gets a line per step, not per model fit
+            if key != self.last_key or time.monotonic() - self.last_time > 30:
+                self.stream.write(line + "\n")
+                self.last_key, self.last_time = key, time.monotonic()
+        self.stream.flush()
+
+
+def print_summary(manifest: dict, run_dir, out=None) -> None:
+    out = out or sys.stdout  # looked up at call time, so a redirected stdout (pytest, notebooks) gets it
+    t = manifest["test"]
+    width = _width(out)
+    acc = f"{t['accuracy']:.3f} on {t['images']} images" if t["accuracy"] is not None else "no test images"
+    est = manifest.get("estimate") or {}
+    best = manifest["iterations"][manifest["best_iteration"]] if manifest.get("iterations") else {}
+    rows = [("run folder", str(run_dir)), ("process", PROCESSES[manifest["process"]].name),
+            ("model", f"{manifest['backbone']} ({manifest['head']} head, {manifest['input_size'][0]} px, "
+                      f"{len(manifest.get('views') or ['original'])} view(s))"),
+            ("classes", f"{len(manifest['classes'])}: " + ", ".join(manifest["classes"])),
+            ("images", ", ".join(f"{v} {k}" for k, v in manifest["counts"].items())),
+            ("rounds", f"{len(manifest['iterations'])} (best: {manifest['best_iteration']}); {manifest['stop_reason']}"),
+            ("automatic labels", f"{len(manifest['auto_labelled'])} (rule: {manifest.get('selection', '-')})"),
+            ("estimate", f"{best.get('estimate_accuracy', 0):.3f} by {est.get('method', '-')}"),
+            ("test accuracy", acc),
+            ("wall time", f"{manifest['wall_time_s']} s")]
+    key_width = max(len(k) for k, _ in rows)
+    room = width - key_width - 4
+    print("\nSummary", file=out)
+    for k, v in rows:
+        v = _join_fitting(manifest["classes"], room - 4).join([f"{len(manifest['classes'])}: ", ""]) \
+            if k == "classes" else _fit(v, room)
+        print(f"  {k:<{key_width}}  {v}", file=out)
+    name_width = min(max([len("class")] + [len(c["class"]) for c in t["per_class"]]), max(12, width - 40))
+    print(f"\n  {'class':<{name_width}} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}", file=out)
+    for c in t["per_class"]:
+        print(f"  {_fit(c['class'], name_width):<{name_width}} {c['precision']:>9.3f} {c['recall']:>7.3f} "
+              f"{c['f1']:>6.3f} {c['support']:>8d}", file=out)
+

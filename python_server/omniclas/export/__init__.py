@@ -1,0 +1,1 @@
+"""A trained model for other tools: one ONNX graph, or a BioImage Model Zoo package."""
