@@ -51,7 +51,7 @@ from omniclas.config import ENSEMBLE_BACKBONES, TRANSFORMS  # noqa: E402
 from omniclas.data import load_dataset  # noqa: E402
 from omniclas.engine.base_models import LINEAR_C, fit_linear, predict_proba  # noqa: E402
 from omniclas.engine.features import ImageBank  # noqa: E402
-from omniclas.engine.loop import choose_image_size  # noqa: E402
+from omniclas.engine.inputs import choose_image_size  # noqa: E402
 from omniclas.model.transforms import tta_views  # noqa: E402
 from omniclas.engine.vote import ensemble_vote  # noqa: E402
 from omniclas.data.preprocess import resize_batch  # noqa: E402

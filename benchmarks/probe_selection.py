@@ -45,7 +45,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from bench_processes import DATASETS, MANY_PARTS, class_sources  # noqa: E402
 from omniclas.engine.base_models import ABSENT_CLASS_BIAS, LINEAR_C, LINEAR_TOL, softmax, unit_rows  # noqa: E402
 from omniclas.engine.features import ImageBank  # noqa: E402
-from omniclas.engine.loop import choose_image_size  # noqa: E402
+from omniclas.engine.inputs import choose_image_size  # noqa: E402
 from omniclas.engine.select import SelectionContext, get_selection  # noqa: E402
 from omniclas.engine.vote import ensemble_vote  # noqa: E402
 from omniclas.data.imageio import read_image  # noqa: E402

@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 from omniclas.config import TrainConfig
-from omniclas.engine import loop as loop_module
+from omniclas.engine import chains as chains_module
 from omniclas.engine import train
 from omniclas.engine.base_models import lowest_loss_lr
 from omniclas.errors import Cancelled, ConfigError, DatasetError
@@ -130,7 +130,7 @@ def test_rounds_record_what_the_rule_took(imd_two):
 def test_fold_chains_never_start_from_a_model_that_saw_their_held_out_labels(small_bbbc013, tmp_path, monkeypatch):
     """A fold chain's fits start from that chain's own earlier heads only: the main chain has seen the labels a fold
     chain is scored on, and a warm start from it leaked them (the estimate rose while test accuracy fell)."""
-    real = loop_module._fit
+    real = chains_module.fit_model
     made_by_chain, leaks, warm_starts = {}, [], []
 
     def recording(cfg, bank, chain, m, backbone, views, n_classes, report, warm):
@@ -142,7 +142,7 @@ def test_fold_chains_never_start_from_a_model_that_saw_their_held_out_labels(sma
         made_by_chain.setdefault(id(chain), set()).add(id(model))
         return model
 
-    monkeypatch.setattr(loop_module, "_fit", recording)
+    monkeypatch.setattr(chains_module, "fit_model", recording)
     train(_cfg(small_bbbc013, tmp_path / "r", process="idd", transforms=(), max_iterations=2))
     assert warm_starts and not leaks
 
@@ -150,7 +150,7 @@ def test_fold_chains_never_start_from_a_model_that_saw_their_held_out_labels(sma
 def test_the_latest_round_within_one_standard_error_is_kept(small_bbbc013, tmp_path, monkeypatch):
     """Estimates 0.90, 0.85, 0.80 on 27 held-out labels (standard error 0.058): round 1 is within reach of the
     best, round 2 is not; so round 1 is kept."""
-    real = loop_module._estimate
+    real = chains_module.estimate
     estimates = iter([0.9, 0.85, 0.8, 0.8])
 
     def scripted(*args):
@@ -158,7 +158,7 @@ def test_the_latest_round_within_one_standard_error_is_kept(small_bbbc013, tmp_p
         out["estimate_accuracy"] = next(estimates)
         return out
 
-    monkeypatch.setattr(loop_module, "_estimate", scripted)
+    monkeypatch.setattr(chains_module, "estimate", scripted)
     r = train(_cfg(small_bbbc013, tmp_path / "r", process="idd", transforms=(), max_iterations=3))
     m = r.manifest
     assert [h["estimate_images"] for h in m["iterations"]] == [27] * len(m["iterations"])
@@ -222,7 +222,7 @@ def test_stop_when_no_unlabelled_image_left(small_bbbc013, tmp_path):
 
 def test_stop_when_the_estimate_falls(small_bbbc013, tmp_path, monkeypatch):
     """The real loop, with the estimate made to fall after round 0: it stops after two rounds below it."""
-    real = loop_module._estimate
+    real = chains_module.estimate
     calls = []
 
     def falling(*args):
@@ -231,7 +231,7 @@ def test_stop_when_the_estimate_falls(small_bbbc013, tmp_path, monkeypatch):
         out["estimate_accuracy"] = 1.0 if len(calls) == 1 else 0.5  # far beyond one standard error
         return out
 
-    monkeypatch.setattr(loop_module, "_estimate", falling)
+    monkeypatch.setattr(chains_module, "estimate", falling)
     r = train(_cfg(small_bbbc013, tmp_path / "r", process="idd", transforms=()))
     m = r.manifest
     assert m["stop_reason"].startswith("estimated accuracy fell more than one standard error") and \

@@ -3,7 +3,7 @@
 __all__ = ["RunResult", "train"]
 
 
-def __getattr__(name):  # lazy, so that light modules (tta, vote) import without the whole loop
+def __getattr__(name):  # lazy, so that light modules (vote, select) import without the whole loop
     if name in __all__:
         from . import loop
 

@@ -1,0 +1,64 @@
+"""What a run saves: the network built from the kept round's base models, scored on the test set, written as a run
+folder (:mod:`omniclas.report.run_folder`).
+
+``keep``: ``ensemble`` averages every base model (and the predict views) in one network; ``best`` is the base
+model with the best estimate; ``best_on_test`` is the paper's choice, the base model best on the test set (this
+makes the reported test accuracy optimistic).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..model import network as net
+from ..model.backbones import get_backbone_cfg
+from ..model.predictor import Predictor
+from ..report.run_folder import write_run
+from .base_models import predict_proba
+from .chains import member_views
+from .features import ImageBank
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    manifest: dict
+    predictor: Predictor = field(repr=False)
+    bank: ImageBank | None = field(default=None, repr=False)  # the run's images and features, for reuse
+
+
+def save_run(inputs, out_dir: Path, views, rs, started: float) -> RunResult:
+    """Build the saved network from the kept round's models, score it on the test set, write the run."""
+    cfg, bank, models = inputs.cfg, inputs.bank, rs.kept_models
+    inputs.report(stage="evaluating", message="scoring the saved model on the test set")
+    test_probs = [np.mean([predict_proba(bank, m, inputs.test_idx, v) for v in member_views(m, views)], axis=0)
+                  for m in models]
+    member_test = [float((p.argmax(1) == inputs.y_test).mean()) if len(inputs.y_test) else 0.0 for p in test_probs]
+    if cfg.keep == "ensemble" or len(models) == 1:
+        kept = list(range(len(models)))
+    elif cfg.keep == "best":
+        by_backbone = rs.history[rs.kept_round]["estimate_by_backbone"]
+        kept = [int(np.argmax([by_backbone[m.backbone]["accuracy"] for m in models]))]
+    else:  # best_on_test: the paper's choice
+        kept = [int(np.argmax(member_test))]
+    norms = [get_backbone_cfg(models[i].backbone) for i in kept]
+    network = net.Network([models[i].to_classifier(bank, inputs.n_classes) for i in kept],
+                          [(c.mean, c.std) for c in norms], views=views.predict if inputs.linear else ["original"])
+    model_manifest = net.describe(network, [models[i].backbone for i in kept], [models[i].kind for i in kept],
+                                  inputs.ds.classes, inputs.size)
+    predictor = Predictor(network, model_manifest, bf16=cfg.bf16, batch_size=cfg.batch_size, runtime=cfg.runtime)
+    inputs.report(stage="saving", message=f"writing {out_dir}")
+    manifest = write_run(
+        out_dir, predictor, cfg=cfg, dataset=inputs.ds, split=inputs.split, history=rs.history,
+        auto=[a for a in inputs.main.auto.values() if a["iteration"] < rs.kept_round], best_round=rs.kept_round,
+        stop_reason=rs.stop_reason,
+        candidates=[{"backbone": m.backbone, "kind": m.kind, "test_accuracy": a, "kept": i in kept}
+                    for i, (m, a) in enumerate(zip(models, member_test))],
+        y_test=inputs.y_test, test_probs=(np.mean([test_probs[i] for i in kept], axis=0) if len(inputs.test_idx)
+                                          else np.zeros((0, inputs.n_classes))),
+        views=views.to_dict(), estimate=inputs.estimate, runtime=bank.runtime_info,
+        wall_time_s=time.monotonic() - started, stage_seconds=inputs.report.stage_seconds)
+    return RunResult(out_dir, manifest, predictor, bank)
