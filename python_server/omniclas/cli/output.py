@@ -66,7 +66,8 @@ def print_summary(manifest: dict, run_dir, out=None) -> None:
     acc = f"{t['accuracy']:.3f} on {t['images']} images" if t["accuracy"] is not None else "no test images"
     est = manifest.get("estimate") or {}
     best = manifest["iterations"][manifest["best_iteration"]] if manifest.get("iterations") else {}
-    rows = [("run folder", str(run_dir)), ("process", PROCESSES[manifest["process"]].name),
+    rows = [("run folder", str(run_dir)), ("process", PROCESSES[manifest["process"]].name
+                                             + (" (chosen by AutoML)" if manifest.get("automl") else "")),
             ("model", f"{manifest['backbone']} ({manifest['head']} head, {manifest['input_size'][0]} px, "
                       f"{len(manifest.get('views') or ['original'])} view(s))"),
             ("classes", f"{len(manifest['classes'])}: " + ", ".join(manifest["classes"])),
@@ -83,9 +84,25 @@ def print_summary(manifest: dict, run_dir, out=None) -> None:
         v = _join_fitting(manifest["classes"], room - 4).join([f"{len(manifest['classes'])}: ", ""]) \
             if k == "classes" else _fit(v, room)
         print(f"  {k:<{key_width}}  {v}", file=out)
+    print_automl(manifest, out, width)
     name_width = min(max([len("class")] + [len(c["class"]) for c in t["per_class"]]), max(12, width - 40))
     print(f"\n  {'class':<{name_width}} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}", file=out)
     for c in t["per_class"]:
         print(f"  {_fit(c['class'], name_width):<{name_width}} {c['precision']:>9.3f} {c['recall']:>7.3f} "
               f"{c['f1']:>6.3f} {c['support']:>8d}", file=out)
 
+
+
+def print_automl(manifest: dict, out, width: int) -> None:
+    """AutoML's candidates, one line each, and its choice (nothing for a run of a named process)."""
+    from ..report.automl import candidate_rows, choice_text
+
+    rows = candidate_rows(manifest)
+    if not rows:
+        return
+    print("\n  " + _fit(choice_text(manifest), width - 2), file=out)
+    name_width = max(len("candidate"), *(len(r[0]) for r in rows))
+    print(f"  {'candidate':<{name_width}} {'estimate':>8} {'kept':>4}  estimates per round", file=out)
+    for name, per_round, kept, estimate, _, _, chosen in rows:
+        line = f"{'*' if chosen else ' '} {name:<{name_width}} {estimate:>8} {kept:>4}  {per_round}"
+        print(_fit(line, width), file=out)

@@ -187,7 +187,7 @@ class JobManager:
                "run_dir": str(self.jobs_dir / job_id / "run"), "dataset_roots": list(self.dataset_roots)}
         self.store.create(job)
         options = ", ".join(f"{k}={v}" for k, v in spec.items() if k not in ("dataset", "process"))
-        self.store.append_log(job_id, [f"{job['created']} queued: process {spec.get('process', 'imdd')} on "
+        self.store.append_log(job_id, [f"{job['created']} queued: process {spec.get('process', 'auto')} on "
                                        f"{Path(spec['dataset']).name}" + (f" ({options})" if options else "")])
         try:
             self.dispatcher.submit(job)

@@ -30,7 +30,7 @@ THUMB = 96  # px, the longer side
 GALLERY_BUDGET = 320  # automatic-label thumbnails in the whole report
 GALLERY_PER_CLASS = (4, 24)  # at least, at most per class
 MISTAKES_MAX = 80
-NAV = (("summary", "Summary"), ("rounds", "Rounds"), ("confusion", "Confusion matrix"), ("classes", "Classes"),
+NAV = (("summary", "Summary"), ("automl", "AutoML"), ("rounds", "Rounds"), ("confusion", "Confusion matrix"), ("classes", "Classes"),
        ("gallery", "Automatic labels"), ("mistakes", "Misclassified test images"))
 
 
@@ -263,6 +263,17 @@ def summary_section(m: dict) -> str:
     return "\n".join(out)
 
 
+def automl_section(m: dict) -> str:
+    from .automl import HEADER, candidate_rows, choice_text
+
+    rows = candidate_rows(m)
+    if not rows:
+        return ('<section id="automl"><h2>AutoML</h2><p>This run trained the process it was asked for; with '
+                '<code>--process auto</code> AutoML would have compared the processes and rules.</p></section>')
+    return (f'<section id="automl"><h2>AutoML</h2><p>{esc(choice_text(m))}.</p>'
+            + _table(HEADER, [[esc(c) for c in row] for row in rows]) + "</section>")
+
+
 def rounds_section(m: dict) -> str:
     iterations = m.get("iterations") or []
     out = ['<section id="rounds"><h2>Rounds</h2>']
@@ -407,7 +418,7 @@ def render(m: dict) -> str:
     version = (m.get("versions") or {}).get("omniclas", "")  # the version that trained and wrote the run
     thumbs = Thumbnails(Path(str(m.get("dataset") or "")))
     title = f"OmniClas run: {Path(str(m.get('dataset'))).name}, process {m.get('process')}"
-    parts = [summary_section(m), rounds_section(m), confusion_section(m), classes_section(m),
+    parts = [summary_section(m), automl_section(m), rounds_section(m), confusion_section(m), classes_section(m),
              gallery_section(m, thumbs), mistakes_section(m, thumbs)]
     nav = "".join(f'<a href="#{i}">{esc(t)}</a>' for i, t in NAV)
     return (f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>"

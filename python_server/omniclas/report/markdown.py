@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .automl import HEADER, candidate_rows, choice_text
+
 MATRIX_MAX_CLASSES = 15  # above this a confusion matrix in text is unreadable: list the largest confusions
 
 
@@ -35,6 +37,10 @@ def render_report(m: dict) -> str:
     for h in m["iterations"]:
         lines.append(f"| {h['iteration']} | {h['train_images']} | {h['automatic_labels']} | "
                      f"{h.get('estimate_accuracy', 0):.3f} | {h.get('labelled', '-')} |")
+    rows = candidate_rows(m)
+    if rows:
+        lines += ["", choice_text(m) + ".", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += ["", "| class | precision | recall | f1 | support |", "|---|---|---|---|---|"]
     for c in t["per_class"]:
         lines.append(f"| {c['class']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |")

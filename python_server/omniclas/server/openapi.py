@@ -156,7 +156,7 @@ def openapi_document(config) -> dict:
     process = _obj(id={"type": "string", "enum": list(PROCESSES)}, name={"type": "string"},
                    description={"type": "string"}, needs_unlabelled={"type": "boolean"},
                    ensemble={"type": "boolean"}, tta={"type": "boolean"}, iterative={"type": "boolean"},
-                   distills={"type": "boolean"}, max_backbones={"type": "integer", "nullable": True},
+                   distills={"type": "boolean"}, automl={"type": "boolean"}, max_backbones={"type": "integer", "nullable": True},
                    defaults=_obj(**{o.name: {} for o in OPTIONS}))
     paths = {
         "/health": {"get": op("server status", {"200": _json(_obj(
