@@ -140,15 +140,15 @@ def same_as_cli(spec_value, cli_value) -> bool:
 
 def check_spec_is_cli_defaults(spec: dict, dataset: Path, process: str, **chosen) -> None:
     """Every training option of the job equals what the CLI resolves for the process (with the options the user
-    ``chosen``). Options this server does not take in jobs yet (jobs.manager.SPEC_FIELDS) must be absent: the
+    ``chosen``). Options this server does not take in jobs yet (server.schemas.JobSpec) must be absent: the
     plugin leaves them to the server's same default."""
     from omniclas.config import OPTIONS, TrainConfig
-    from omniclas.jobs.manager import SPEC_FIELDS
+    from omniclas.server.schemas import JobSpec
 
     cli = TrainConfig(dataset=str(dataset), process=process, **chosen).resolved().to_dict()
     assert spec["process"] == process and Path(spec["dataset"]) == Path(dataset).resolve()
     for option in OPTIONS:
-        if option.name in SPEC_FIELDS:
+        if option.name in JobSpec.model_fields:
             assert same_as_cli(spec[option.name], cli[option.name]), (process, option.name, spec[option.name], cli[option.name])
         else:
             assert option.name not in spec, option.name

@@ -117,6 +117,14 @@ def test_meta_routes(client):
     assert "rank5" in client.get(f"{API}/measures").get_json()["measures"]
 
 
+def schema_of(doc, schema):
+    """A schema with its $ref followed, and of a nullable one (3.1: anyOf [..., null]) the non-null branch."""
+    while "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    branches = [s for s in schema.get("anyOf", ()) if s.get("type") != "null"]
+    return schema_of(doc, branches[0]) if len(branches) == 1 else schema
+
+
 def test_openapi_describes_every_route(app, client):
     doc = client.get(f"{API}/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
@@ -128,12 +136,13 @@ def test_openapi_describes_every_route(app, client):
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert method.lower() in doc["paths"][path], (method, path)
     # the /processes answer as served fits what the document says of it
-    schema = doc["paths"]["/processes"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    schema = schema_of(doc, doc["paths"]["/processes"]["get"]["responses"]["200"]["content"]["application/json"]
+                       ["schema"])
     body = client.get(f"{API}/processes").get_json()
     assert set(schema["properties"]) == set(body)
-    assert set(schema["properties"]["processes"]["items"]["properties"]) == set(body["processes"][0])
-    assert set(schema["properties"]["processes"]["items"]["properties"]["defaults"]["properties"]) == \
-        set(body["processes"][0]["defaults"])
+    process = schema_of(doc, schema["properties"]["processes"]["items"])
+    assert set(process["properties"]) == set(body["processes"][0])
+    assert set(schema_of(doc, process["properties"]["defaults"])["properties"]) == set(body["processes"][0]["defaults"])
 
 
 def test_openapi_says_what_the_server_enforces(models_root, tmp_path, client):
@@ -144,11 +153,13 @@ def test_openapi_says_what_the_server_enforces(models_root, tmp_path, client):
     assert not any("security" in op for item in doc["paths"].values() for op in item.values())
     spec = doc["components"]["schemas"]["JobSpec"]
     assert spec["additionalProperties"] is False and spec["required"] == ["dataset"]
-    assert spec["properties"]["threshold"]["minimum"] == 0 and spec["properties"]["threshold"]["maximum"] == 1
+    threshold = schema_of(doc, spec["properties"]["threshold"])
+    assert threshold["minimum"] == 0 and threshold["maximum"] == 1
     assert spec["properties"]["dataset"]["minLength"] == 1
     tail = next(p for p in doc["paths"]["/jobs/{job_id}/log"]["get"]["parameters"] if p["name"] == "tail")
     assert tail["schema"]["minimum"] == 0
-    rename = doc["paths"]["/models/{name}/rename"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    rename = schema_of(doc, doc["paths"]["/models/{name}/rename"]["post"]["requestBody"]["content"]["application/json"]
+                       ["schema"])
     assert rename["properties"]["new_name"]["pattern"] and rename["additionalProperties"] is False
     # what the document refuses, the server refuses too
     assert_error(client.post(f"{API}/models/cells/rename", json={"new_name": ""}), 400, "new_name")
