@@ -110,7 +110,8 @@ def test_meta_routes(client):
     assert all(b["offline"] for b in bb if b["name"].startswith("efficientnet_lite"))
     body = client.get(f"{API}/processes").get_json()
     procs = {p["id"]: p for p in body["processes"]}
-    assert set(procs) == {"nd", "dd", "idd", "md", "imd", "mdd", "imdd"}
+    assert set(procs) == {"auto", "nd", "dd", "idd", "md", "imd", "mdd", "imdd"}
+    assert procs["auto"]["automl"] is True and procs["auto"]["needs_unlabelled"] is False
     assert procs["imdd"]["name"] == "I.M.D.D." and procs["imdd"]["needs_unlabelled"] is True
     assert procs["imdd"]["defaults"]["max_iterations"] == 5 and procs["nd"]["needs_unlabelled"] is False
     assert {o["name"] for o in body["options"]} >= {"backbones", "head", "threshold"}
