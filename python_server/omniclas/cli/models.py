@@ -83,7 +83,8 @@ def _registry(args):
 
 def models_root_arg(p):
     p.add_argument("--models-root", default=None, metavar="DIR",
-                   help="model registry folder (default: $OMNICLAS_MODELS, else the repository's models/)")
+                   help="model registry folder (default: $OMNICLAS_MODELS, else ~/OmniClas/models, the folder Fiji's "
+                        "server uses too)")
 
 
 def _floats3(text: str) -> list[float]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..data.files import write_atomic
 from ..errors import OmniClasError
+from .models import models_root_arg
 from .output import print_summary
 
 
@@ -18,33 +19,36 @@ def add_commands(sub) -> None:
     p.add_argument("--csv", help="also write the results to this CSV file")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--no-bf16", dest="bf16", action="store_false", default=None)
+    models_root_arg(p)
     p.set_defaults(func=cmd_predict)
 
-    i = sub.add_parser("info", help="describe a run or model folder")
-    i.add_argument("model")
+    i = sub.add_parser("info", help="describe a run or model folder; with none, this installation (version, "
+                                    "models folder, cache folder, runtimes)")
+    i.add_argument("model", nargs="?", default=None, help="a run folder, or a registered model name")
     i.add_argument("--open", action="store_true", help="also open its report.html in the web browser")
+    models_root_arg(i)
     i.set_defaults(func=cmd_info)
 
 
-def _model_folder(ref: str) -> Path:
+def _model_folder(ref: str, models_root=None) -> Path:
     """A run or model folder, or a registered model's version folder (``name`` or ``name@version``)."""
     path = Path(ref)
     if path.is_dir():
         return path
-    from ..registry import Registry, default_root
+    from ..registry import Registry
 
-    return Registry(default_root()).resolve(ref)[2]
+    return Registry(models_root).resolve(ref)[2]
 
 
-def _load_model(ref: str, bf16):
+def _load_model(ref: str, bf16, models_root=None):
     """A run folder loads directly; a registered name goes through the registry, which checks every file's sha256."""
     from ..model.predictor import Predictor
 
     if Path(ref).is_dir():
         return Predictor.load(ref, bf16=bf16)
-    from ..registry import Registry, default_root
+    from ..registry import Registry
 
-    return Registry(default_root(), bf16=bf16).load(ref)[3]
+    return Registry(models_root, bf16=bf16).load(ref)[3]
 
 
 def _expand_images(items) -> list[Path]:
@@ -83,7 +87,7 @@ def cmd_predict(args) -> int:
     csv_path = Path(args.csv) if args.csv else None
     if csv_path:  # checked before the work, not after it
         _check_writable(csv_path, "csv")
-    model = _load_model(args.model, args.bf16)
+    model = _load_model(args.model, args.bf16, args.models_root)
     classes = list(model.classes)
     rows = []
     for path in _expand_images(args.images):
@@ -120,7 +124,15 @@ def cmd_predict(args) -> int:
 
 
 def cmd_info(args) -> int:
-    path = _model_folder(args.model)
+    if args.model is None:
+        if args.open:
+            raise OmniClasError("--open needs a run folder or a registered model: omniclas info RUN --open",
+                                field="model")
+        from .environment import print_environment
+
+        print_environment(args.models_root)
+        return 0
+    path = _model_folder(args.model, args.models_root)
     manifest_path = path / "manifest.json"
     if not manifest_path.is_file():
         raise OmniClasError(f"{path} is not a model folder: manifest.json is missing", field="model")

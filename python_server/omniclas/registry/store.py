@@ -40,15 +40,28 @@ CACHE_MODELS = 8  # loaded models kept in memory, least recently used dropped fi
 LOAD_TRIES = 3  # a name whose folder is retired while it loads is looked up again
 
 
-def default_root() -> Path:
-    """``$OMNICLAS_MODELS``, else the repository's ``models/`` in a source checkout, else ``~/.omniclas/models``."""
-    env = os.environ.get("OMNICLAS_MODELS")
+MODELS_ENV = "OMNICLAS_MODELS"
+
+
+def user_models_root() -> Path:
+    """The per-user models folder: ``~/OmniClas/models``, the folder Fiji's Server Settings default to."""
+    return Path.home() / "OmniClas" / "models"
+
+
+def models_root_choice(given=None) -> tuple[Path, str]:
+    """The models folder and how it was chosen: ``given`` (``--models-root``), else ``$OMNICLAS_MODELS``, else the
+    per-user default. One folder for the CLI, the server, the DeepClas4Bio commands and Fiji; never the checkout."""
+    if given:
+        return Path(given).expanduser(), "--models-root"
+    env = os.environ.get(MODELS_ENV)
     if env:
-        return Path(env).expanduser()
-    repo_models = Path(__file__).resolve().parents[3] / "models"
-    if repo_models.is_dir():
-        return repo_models
-    return Path.home() / ".omniclas" / "models"
+        return Path(env).expanduser(), f"${MODELS_ENV}"
+    return user_models_root(), f"the per-user default; ${MODELS_ENV} or --models-root choose another"
+
+
+def default_root() -> Path:
+    """``$OMNICLAS_MODELS``, else ``~/OmniClas/models``."""
+    return models_root_choice()[0]
 
 
 def check_name(name: str, field: str = "name") -> str:

@@ -59,6 +59,7 @@ def health():
             "queue": svc.jobs.mode, "bf16": "auto" if bf16 is None else bool(bf16)}
     if has_valid_token():  # where training datasets must lie (Fiji checks a dataset before it submits); not public
         body["dataset_roots"] = list(current_app.config["DATASET_ROOTS"])
+        body["models_root"] = str(svc.registry.root)  # the folder it registers into (shared with the CLI)
     return jsonify(body)
 
 

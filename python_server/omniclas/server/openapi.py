@@ -164,7 +164,9 @@ def openapi_document(config) -> dict:
             queue={"type": "string", "enum": ["embedded", "redis"]},
             bf16={"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["auto"]}]},
             dataset_roots={"type": "array", "items": {"type": "string"},
-                           "description": "only for callers that may train: no token set, or the token sent"}))},
+                           "description": "only for callers that may train: no token set, or the token sent"},
+            models_root={"type": "string", "description": "the models folder this server registers into; only "
+                                                          "for callers that may train, like dataset_roots"}))},
             "meta", open_route=True)},
         "/frameworks": {"get": op("model frameworks (plug-ins)", {"200": _json(_obj(
             frameworks=STRS, details={"type": "array", "items": _obj(

@@ -60,6 +60,7 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
           worker_threads: int = 1, allowed_host=(), public_read: bool = False, out=None) -> None:
     from waitress import create_server
 
+    from ..registry import models_root_choice
     from . import create_app
 
     out = out or sys.stdout
@@ -108,7 +109,7 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
     port = server.effective_port
     shown_host = f"[{host}]" if ":" in host else host
     print(f"OmniClas serving http://{shown_host}:{port}/api/v1 (OpenAPI: /api/v1/openapi.json)", file=out)
-    print(f"  models:        {cfg['MODELS_ROOT']}", file=out)
+    print(f"  models:        {cfg['MODELS_ROOT']} ({models_root_choice(models_root)[1]})", file=out)
     print(f"  dataset roots: {', '.join(cfg['DATASET_ROOTS']) or '(none: training jobs are refused; use --dataset-root)'}",
           file=out)
     print(f"  jobs:          {cfg['JOBS_DIR']} ({services.jobs.mode}"
