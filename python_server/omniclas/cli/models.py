@@ -180,7 +180,11 @@ def cmd_evaluate(args) -> int:
         print(json.dumps(result, indent=2))
         return 0
     names = result["measures"]
-    print(f"{result['images']} images, classes: {', '.join(result['classes'])}")
+    skipped = result["skipped"]
+    print(f"{result['images']} images, classes: {', '.join(result['classes'])}"
+          + (f"; {len(skipped)} unreadable, not counted:" if skipped else ""))
+    for s in skipped:
+        print(f"  skipped {s['reason']}")
     print(f"{'model':24} " + " ".join(f"{n:>19}" for n in names))
     for r in result["results"]:
         vals = [r["measures"][n] for n in names]

@@ -193,8 +193,9 @@ def predict():
     if len(files) > cfg["MAX_FILES"]:
         raise ConfigError(f"{len(files)} files in one request; the limit is {cfg['MAX_FILES']}", field="images")
     names = [f.filename or "upload" for f in files]
+    # one result per image (page): an unreadable image gets its own {"image", "error"}; the request's limits stay 413
     name, version, results = services().registry.classify_files(
-        model, [f.read() for f in files], labels=names, budget=budget_for(cfg), field="images")
+        model, [f.read() for f in files], labels=names, budget=budget_for(cfg), skip_unreadable=True, field="images")
     return jsonify({"model": name, "version": version, "results": results})
 
 

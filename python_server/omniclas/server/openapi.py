@@ -97,8 +97,12 @@ def _schemas(backbones: list[str], measures: list[str], frameworks: list[str]) -
             versions={"type": "array", "items": {"type": "integer"}},
             manifest={"type": "object", "description": "only from GET /models/{name}"}),
         "Result": _obj(
-            required=("image", "class", "confidence", "probabilities", "top"),
-            image={"type": "string"}, slice={"type": "integer", "minimum": 1, "description": "page of a stack"},
+            required=("image",),
+            image={"type": "string", "description": "the uploaded file's own name"},
+            slice={"type": "integer", "minimum": 1, "description": "page of a stack"},
+            error={"type": "string", "description": "only for an image that could not be classified (unreadable, "
+                                                    "corrupt, unsupported, over the per-image limits), which then "
+                                                    "has no class: 'NAME: reason'"},
             **{"class": {"type": "string"}}, confidence={"type": "number"},
             probabilities={"type": "object", "additionalProperties": {"type": "number"}},
             top={"type": "array", "maxItems": 5, "items": _obj(
@@ -209,10 +213,11 @@ def openapi_document(config) -> dict:
             "the training report of a model trained by OmniClas: one self-contained HTML page",
             {"200": HTML_PAGE}, "models", params=[MODEL_P], reading=True)},
         "/predict": {"post": op(
-            "classify uploaded images (PNG, JPEG, TIFF or BMP; 8/16-bit or float; a stack gives one result per page)",
+            "classify uploaded images (PNG, JPEG, TIFF or BMP; 8/16-bit or float; a stack gives one result per page); "
+            "every image gets a result in order, an unreadable one a result with 'error' instead of a class",
             {"200": _json(_obj(model=NAME, version={"type": "integer"},
                                results={"type": "array", "items": _ref("Result")})),
-             "413": _json(_ref("Error"), "upload, image or decoded images over the server's limits")},
+             "413": _json(_ref("Error"), "upload, pages or decoded images of the request over the server's limits")},
             "models",
             body={"multipart/form-data": {"schema": _obj(
                 required=("model", "images"), closed=True,
