@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..data.files import write_atomic
 from ..errors import OmniClasError
-from .models import models_root_arg
+from .models import models_root_arg, resolve_model
 from .output import print_summary
 
 
@@ -37,7 +37,7 @@ def _model_folder(ref: str, models_root=None) -> Path:
         return path
     from ..registry import Registry
 
-    return Registry(models_root).resolve(ref)[2]
+    return resolve_model(Registry(models_root), ref, run_folders=True)[2]
 
 
 def _load_model(ref: str, bf16, models_root=None):
@@ -48,7 +48,9 @@ def _load_model(ref: str, bf16, models_root=None):
         return Predictor.load(ref, bf16=bf16)
     from ..registry import Registry
 
-    return Registry(models_root, bf16=bf16).load(ref)[3]
+    reg = Registry(models_root, bf16=bf16)
+    resolve_model(reg, ref, run_folders=True)
+    return reg.load(ref)[3]
 
 
 def _expand_images(items) -> list[Path]:
