@@ -1,7 +1,6 @@
 """Commands that use a trained model: ``predict`` and ``info``."""
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -16,7 +15,8 @@ def add_commands(sub) -> None:
     p = sub.add_parser("predict", help="classify images with a run or registry model folder")
     p.add_argument("model", help="a run folder, or a registered model name")
     p.add_argument("images", nargs="+", help="image files or folders")
-    p.add_argument("--csv", help="also write the results to this CSV file")
+    p.add_argument("--csv", help="also write the results to this CSV file (image, slice, class, confidence, one "
+                                 "p_<class> column per class, error: docs/results-csv.md)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--no-bf16", dest="bf16", action="store_false", default=None)
     models_root_arg(p)
@@ -81,9 +81,8 @@ def _check_writable(path: Path, field: str) -> None:
 
 def cmd_predict(args) -> int:
     """One row per image, and per page of a stack (``slice`` 1..n), as the HTTP API and Fiji answer."""
-    import csv
-
     from ..data.imageio import read_pages
+    from ..report import results_csv
     from ..errors import ImageReadError
 
     csv_path = Path(args.csv) if args.csv else None
@@ -113,15 +112,8 @@ def cmd_predict(args) -> int:
         for r in rows:
             where = f"{r['image']} [slice {r['slice']}]" if "slice" in r else r["image"]
             print(f"{where}\t{r['class']}\t{r['confidence']:.3f}" if "class" in r else f"{where}\terror: {r['error']}")
-    if csv_path:
-        table = io.StringIO(newline="")
-        w = csv.writer(table)
-        w.writerow(["image", "slice", "class", "confidence"] + classes + ["error"])
-        for r in rows:
-            probs = [r["probabilities"][c] for c in classes] if "class" in r else [""] * len(classes)
-            w.writerow([r["image"], r.get("slice", ""), r.get("class", ""), r.get("confidence", "")] + probs
-                       + [r.get("error", "")])
-        write_atomic(csv_path, table.getvalue())  # an existing file is replaced whole or not at all
+    if csv_path:  # docs/results-csv.md; an existing file is replaced whole or not at all
+        write_atomic(csv_path, results_csv.to_text(rows, classes))
     return 1 if any("error" in r for r in rows) else 0
 
 
