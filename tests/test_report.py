@@ -138,7 +138,7 @@ def test_real_run_report_holds_every_section_and_its_images_decode(run_dir):
     assert_self_contained(text, page)
     summary = page.text["summary"]
     acc = m["test"]["accuracy"]
-    assert f"{acc:.3f} on {m['test']['images']} held-out images (95% Wilson interval" in summary
+    assert f"{acc:.3f} on {m['test']['images']} test images (95% interval" in summary and "Estimated accuracy" in summary
     assert "I.M.D.D." in summary and m["selection"] in summary
     assert all(b in summary for b in ("efficientnet_lite0", "efficientnet_lite1"))
     assert all(stage in summary for stage in m["stage_seconds"])

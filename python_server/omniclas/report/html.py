@@ -1,8 +1,9 @@
 """``report.html``: a run's training report as one self-contained page (plots and thumbnails embedded as base64
 PNG, a few lines of inline JavaScript, nothing fetched when it is opened).
 
-Sections (ids): ``summary`` (process, selection rule, models, test accuracy with its 95% Wilson interval, wall
-time per stage), ``rounds`` (train images, automatic labels taken, cross-validated estimate and pseudo-label
+Sections (ids): ``summary`` (the cross-validated estimate and the test accuracy, each with its 95% Wilson interval
+and the images it rests on, a warning where the test set is too small to judge; process, selection rule, models,
+wall time per stage), ``rounds`` (train images, automatic labels taken, cross-validated estimate and pseudo-label
 agreement per round), ``confusion`` (a heatmap that stays readable at dozens of classes), ``classes`` (per-class
 precision, recall and F1, sortable, worst F1 first), ``gallery`` (automatic labels per class, lowest confidence
 first, with confidence, agreement and round) and ``mistakes`` (misclassified test images, true and predicted
@@ -201,17 +202,12 @@ def _fmt(v, digits=3) -> str:
 
 def summary_section(m: dict) -> str:
     from ..config import PROCESSES
-    from .measures import wilson_interval
+    from . import headline
 
-    test = m.get("test") or {}
     cfg = m.get("config") or {}
     process = PROCESSES.get(m.get("process"))
-    acc, n = test.get("accuracy"), test.get("images") or 0
-    if acc is None or not n:
-        acc_text = "no test images"
-    else:
-        lo, hi = wilson_interval(round(acc * n), n)
-        acc_text = f"<b>{acc:.3f}</b> on {n} held-out images (95% Wilson interval {lo:.3f} to {hi:.3f})"
+    warning = headline.small_test_set(m)
+    acc_text = esc(headline.test_text(m)) + (f"<p class=warn>{esc(warning)}</p>" if warning else "")
     est = m.get("estimate") or {}
     rule = m.get("selection") or "-"
     if rule == "threshold" and cfg.get("threshold") is not None and process and process.distills:
@@ -219,13 +215,14 @@ def summary_section(m: dict) -> str:
     counts = m.get("counts") or {}
     members = m.get("members") or [{"backbone": m.get("backbone"), "head": m.get("head")}]
     rows = [
+        ("Estimated accuracy", f"<b>{esc(headline.estimate_text(m))}</b>"),
+        ("Test accuracy", acc_text),
         ("Dataset", f"{esc(Path(str(m.get('dataset'))).name)} <span class=dim>({esc(m.get('dataset'))})</span>"),
         ("Process", esc(f"{process.name} ({m['process']}): {process.description}" if process else m.get("process"))),
         ("Selection rule", esc(rule)),
         ("Models", esc(", ".join(f"{x['backbone']} ({x.get('head') or '-'} head)" for x in members))
          + esc(f"; input {m['input_size'][0]} px; probabilities averaged over the views "
                f"{', '.join(m.get('views') or ['original'])}")),
-        ("Test accuracy", acc_text),
         ("Rounds", esc(f"{len(m.get('iterations') or [])}, round {m.get('best_iteration')} kept (judged by "
                        f"{est.get('method', '-')}" + (f", {est['folds']} folds" if est.get("folds") else "")
                        + f"); stopped: {m.get('stop_reason')}")),
@@ -392,7 +389,7 @@ h2{border-bottom:2px solid #20466b;padding-bottom:4px;margin-top:32px}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #d5d9de;padding:3px 8px;text-align:left}
 th{background:#f3f5f7}table.kv th{width:150px}td.n{text-align:right}
 table.sortable th{cursor:pointer}table.sortable th:hover{background:#e0e8f0}
-.dim{color:#777;font-weight:normal}.bar{display:inline-block;height:10px;background:#4a7fb0}
+.dim{color:#777;font-weight:normal}.warn{color:#8a4b00;background:#fff4e0;padding:4px 8px;margin:4px 0}.bar{display:inline-block;height:10px;background:#4a7fb0}
 img.plot{max-width:100%;border:1px solid #eee}.scroll{overflow-x:auto}img.full{max-width:none}
 .grid{display:flex;flex-wrap:wrap;gap:6px}
 figure{margin:0;width:112px;text-align:center;font-size:11px}
