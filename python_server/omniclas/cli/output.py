@@ -45,7 +45,7 @@ class ProgressPrinter:
         if e.stage == "training" and e.epochs:
             text = f"{where} | {e.model} | epoch {e.epoch}/{e.epochs} batch {e.batch}/{e.batches}"
         else:
-            text = f"{where} | {e.stage} | {e.message}"
+            text = " | ".join(part for part in (where, e.stage, e.message) if part)  # no empty field, no stray bar
         eta = f" | ETA {e.eta_s:.0f} s" if e.eta_s is not None else ""
         line = f"[{e.fraction * 100:5.1f}%] {text}{eta}"
         if self.tty:
@@ -73,8 +73,8 @@ def print_summary(manifest: dict, run_dir, out=None) -> None:
                       f"{len(manifest.get('views') or ['original'])} view(s))"),
             ("classes", f"{len(manifest['classes'])}: " + ", ".join(manifest["classes"])),
             ("images", ", ".join(f"{v} {k}" for k, v in manifest["counts"].items())),
-            ("rounds", f"{len(manifest['iterations'])} (best: {manifest['best_iteration']}); {manifest['stop_reason']}"),
-            ("automatic labels", f"{len(manifest['auto_labelled'])} (rule: {manifest.get('selection', '-')})"),
+            ("rounds", headline.rounds_text(manifest)),
+            ("automatic labels", headline.automatic_labels_text(manifest)),
             ("wall time", f"{manifest['wall_time_s']} s")]
     key_width = max(len(k) for k, _ in rows)
     room = width - key_width - 4

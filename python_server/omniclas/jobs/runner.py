@@ -101,6 +101,7 @@ def execute(store: JobStore, job: dict, token: str) -> dict | None:
 
     def progress(event) -> None:
         ev = event.to_dict() if hasattr(event, "to_dict") else dict(event)
+        ev["model"] = ev.get("model") or None  # null while no one model is at work (features, labelling, ...)
         now = time.monotonic()
         changed = ev.get("stage") != last["stage"]
         if ev.get("message") and ev.get("message") != last["message"]:

@@ -83,6 +83,45 @@ def small_test_set(m: dict) -> str | None:
             + " and ".join(reasons) + ". Its accuracy can be far from the model's; rely on the estimate.")
 
 
+def selection_rule(m: dict) -> str | None:
+    """'threshold 0.8', 'threshold 0 (every image)', 'balanced'; None for a process that uses no unlabelled image."""
+    from ..config import PROCESSES
+
+    process = PROCESSES.get(m.get("process"))
+    if process is not None and not process.distills:
+        return None
+    rule, threshold = m.get("selection") or "threshold", (m.get("config") or {}).get("threshold")
+    if rule == "threshold" and threshold is not None:
+        rule += f" {threshold:g}" + (" (every image)" if not threshold else "")
+    return rule
+
+
+def automatic_labels_text(m: dict) -> str:
+    """What the saved model trained on besides the manual labels: '95 in the saved model's training set, taken in
+    rounds 0 to 1 (rule: threshold 0.8)'."""
+    from ..config import PROCESSES
+
+    rule = selection_rule(m)
+    if rule is None:
+        process = PROCESSES.get(m.get("process"))
+        return f"none: {process.name if process else m.get('process')} trains on the labelled images only"
+    auto = m.get("auto_labelled") or []
+    taken = sorted({a.get("iteration") for a in auto if a.get("iteration") is not None})
+    when = "" if not taken else (f", taken in round {taken[0]}" if len(taken) == 1
+                                 else f", taken in rounds {taken[0]} to {taken[-1]}")
+    return f"{len(auto) or 'none'} in the saved model's training set{when} (rule: {rule})"
+
+
+def rounds_text(m: dict) -> str:
+    """'3, round 2 kept; stopped after round 2: the selection rule 'threshold' took no image' (the stop reason is
+    about the last round, said as such)."""
+    rounds = m.get("iterations") or []
+    last = rounds[-1].get("iteration") if rounds else None
+    stop = m.get("stop_reason") or "-"
+    return (f"{len(rounds)}, round {m.get('best_iteration')} kept; "
+            + (f"stopped after round {last}: {stop}" if last is not None else f"stopped: {stop}"))
+
+
 def job_figures(m: dict) -> dict:
     """What a job's result carries beside its test accuracy (docs/http-api.md, JOB)."""
     e = estimate(m)

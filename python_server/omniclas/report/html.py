@@ -92,6 +92,12 @@ class Thumbnails:
 
 def rounds_figure(iterations: list[dict], best: int | None) -> str:
     """Four panels over the rounds: train images, automatic labels taken, the estimate, pseudo-label agreement."""
+    return _figure_png(rounds_plot(iterations, best))
+
+
+def rounds_plot(iterations: list[dict], best: int | None):
+    """The figure of :func:`rounds_figure`. The accuracy panel's legend sits below it, never over its curves, and
+    the "kept" mark stays inside the panel whichever round was kept."""
     plt = _pyplot()
     rounds = [h["iteration"] for h in iterations]
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.4))
@@ -120,9 +126,11 @@ def rounds_figure(iterations: list[dict], best: int | None) -> str:
                 label="test accuracy (reported only)")
     if best is not None:
         ax.axvline(best, color="black", lw=0.8, ls="--")
-        ax.annotate("kept", (best, ax.get_ylim()[0]), fontsize=8, ha="left", va="bottom")
+        last = best >= max(rounds)  # the mark's text goes on the side of the line that lies inside the panel
+        ax.text(best, 0.03, "kept " if last else " kept", transform=ax.get_xaxis_transform(), fontsize=8,
+                ha="right" if last else "left", va="bottom", clip_on=True)
     ax.set_title("Accuracy")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     ax = axes[1][1]
     agreement, confidence, minimum = [], [], []
     for h in iterations:
@@ -145,7 +153,7 @@ def rounds_figure(iterations: list[dict], best: int | None) -> str:
         a.set_xticks(rounds)
         a.grid(alpha=0.3)
     fig.tight_layout()
-    return _figure_png(fig)
+    return fig
 
 
 def confusion_figure(classes: list[str], matrix) -> str:
@@ -204,14 +212,12 @@ def summary_section(m: dict) -> str:
     from ..config import PROCESSES
     from . import headline
 
-    cfg = m.get("config") or {}
     process = PROCESSES.get(m.get("process"))
     warning = headline.small_test_set(m)
     acc_text = esc(headline.test_text(m)) + (f"<p class=warn>{esc(warning)}</p>" if warning else "")
     est = m.get("estimate") or {}
-    rule = m.get("selection") or "-"
-    if rule == "threshold" and cfg.get("threshold") is not None and process and process.distills:
-        rule += f" {cfg['threshold']}" + (" (every image)" if not cfg["threshold"] else "")
+    rule = headline.selection_rule(m) or f"does not apply: {process.name if process else m.get('process')} uses " \
+                                         f"no unlabelled images"
     counts = m.get("counts") or {}
     members = m.get("members") or [{"backbone": m.get("backbone"), "head": m.get("head")}]
     rows = [
@@ -223,11 +229,10 @@ def summary_section(m: dict) -> str:
         ("Models", esc(", ".join(f"{x['backbone']} ({x.get('head') or '-'} head)" for x in members))
          + esc(f"; input {m['input_size'][0]} px; probabilities averaged over the views "
                f"{', '.join(m.get('views') or ['original'])}")),
-        ("Rounds", esc(f"{len(m.get('iterations') or [])}, round {m.get('best_iteration')} kept (judged by "
-                       f"{est.get('method', '-')}" + (f", {est['folds']} folds" if est.get("folds") else "")
-                       + f"); stopped: {m.get('stop_reason')}")),
+        ("Rounds", esc(headline.rounds_text(m) + f" (rounds judged by {est.get('method', '-')}"
+                       + (f", {est['folds']} folds)" if est.get("folds") else ")"))),
         ("Images", esc(", ".join(f"{v} {k}" for k, v in counts.items()))),
-        ("Automatic labels", esc(f"{len(m.get('auto_labelled') or [])} kept in the saved model's training set")),
+        ("Automatic labels", esc(headline.automatic_labels_text(m))),
         ("Runtime", esc(f"{(m.get('runtime') or {}).get('name', '-')} {(m.get('runtime') or {}).get('precision', '')}"
                         f"; seed {m.get('seed')}; created {m.get('created', '-')}")),
     ]

@@ -27,8 +27,8 @@ def render_report(m: dict) -> str:
              f"{len(m['classes'])} classes (listed below)",
              f"- Rounds judged by: {est.get('method', '-')}"
              + (f" ({est['folds']} folds of the manual labels)" if est.get("folds") else ""),
-             f"- Selection rule: {m.get('selection', '-')}; automatic labels kept: {len(m['auto_labelled'])}; "
-             f"stopped: {m['stop_reason']}",
+             f"- Rounds: {headline.rounds_text(m)}",
+             f"- Automatic labels: {headline.automatic_labels_text(m)}",
              f"- Images: {m['counts']['train']} train, {m['counts']['valid']} validation, {m['counts']['test']} test, "
              f"{m['counts']['unlabelled']} unlabelled, {m['counts']['skipped']} unreadable (skipped)",
              f"- Runtime: {(m.get('runtime') or {}).get('name', '-')} {(m.get('runtime') or {}).get('precision', '')}; "
