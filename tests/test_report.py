@@ -304,6 +304,13 @@ def test_info_open_shows_the_report_in_a_browser(run_dir, tmp_path):
     opened = Path(noted.read_text().split()[-1].removeprefix("file://"))
     assert opened.name == REPORT_FILE and opened.parent != old and sorted(p.name for p in old.iterdir()) == before
     assert Page(opened.read_text()).sections == SECTIONS
+    assert "No web browser" not in out.stdout
+    # no browser at all (a server, a bare terminal): the path, and a plain word that nothing opened
+    bare = {k: v for k, v in server_env().items() if k not in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")}
+    bare["PATH"] = str(tmp_path / "no-programs")
+    out = subprocess.run(cmd, env=bare, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"Report: {run_dir / REPORT_FILE}" in out.stdout and "No web browser could be started here" in out.stdout
 
 
 @pytest.mark.parametrize("kept", [0, 3])

@@ -138,6 +138,8 @@ def cmd_info(args) -> int:
     if args.open:
         from ..report.html import open_report
 
-        print(f"\nReport: {open_report(path)}")
+        report, opened = open_report(path)
+        print(f"\nReport: {report}" + ("" if opened else "\n  No web browser could be started here: open that file "
+                                                          "in one (it needs no network)."))
     return 0
 

@@ -435,9 +435,9 @@ def write_report(out_dir: Path, manifest: dict) -> Path | None:
     return path
 
 
-def open_report(folder) -> Path:
-    """Open a run or model folder's report in the browser. A run from before reports existed gets one drawn
-    into a temporary file: the folder itself is never written."""
+def open_report(folder) -> tuple[Path, bool]:
+    """Open a run or model folder's report in the browser; returns the file and whether a browser took it. A run
+    from before reports existed gets one drawn into a temporary file: the folder itself is never written."""
     import json
     import webbrowser
 
@@ -454,5 +454,4 @@ def open_report(folder) -> Path:
                                 field="model")
         path = Path(tempfile.mkdtemp(prefix="omniclas-report-")) / REPORT_FILE
         write_atomic(path, render(manifest).encode("utf-8"))
-    webbrowser.open(path.resolve().as_uri())
-    return path
+    return path, bool(webbrowser.open(path.resolve().as_uri()))
