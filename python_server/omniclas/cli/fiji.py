@@ -83,13 +83,17 @@ def identify(folder) -> Installation:
                         f"starts from.", field="folder")
 
 
+def _given(path, option: str) -> Path:
+    jar = Path(path).expanduser()
+    if not jar.is_file():
+        raise OmniClasError(f"--{option} {jar}: no such file", field=option)
+    return jar
+
+
 def plugin_jar(given=None, checkout: Path = CHECKOUT) -> Path:
     """``given``, else the plugin jar the source checkout's Maven build made."""
     if given:
-        jar = Path(given).expanduser()
-        if not jar.is_file():
-            raise OmniClasError(f"--jar {jar}: no such file", field="jar")
-        return jar
+        return _given(given, "jar")
     target = checkout / "fiji_plugin" / "target"
     jars = sorted(p for p in target.glob(PLUGIN_GLOB) if not p.stem.endswith(("-sources", "-javadoc", "-imagej")))
     if not jars:
@@ -101,11 +105,9 @@ def plugin_jar(given=None, checkout: Path = CHECKOUT) -> Path:
 
 
 def gson_jar(given=None, checkout: Path = CHECKOUT) -> Path:
+    """``given``, else the Gson the Maven build put beside the plugin for plain ImageJ."""
     if given:
-        jar = Path(given).expanduser()
-        if not jar.is_file():
-            raise OmniClasError(f"--gson {jar}: no such file", field="gson")
-        return jar
+        return _given(given, "gson")
     dist = checkout / "fiji_plugin" / "target" / "imagej-dist"
     found = sorted(dist.glob("gson*.jar"))
     if not found:
@@ -217,9 +219,7 @@ def cmd_install(args) -> int:
         gson = gson_jar(args.gson)
         copy_into(gson, inst.gson_folder)
         print(f"  Gson:       {inst.gson_folder / gson.name}")
-    executable = Path(args.executable).expanduser().absolute() if args.executable else omniclas_executable()
-    if not executable.is_file():
-        raise OmniClasError(f"--executable {executable}: no such file", field="executable")
+    executable = _given(args.executable, "executable").absolute() if args.executable else omniclas_executable()
     settings = {KEY_EXECUTABLE: str(executable)}
     models_root = models_root_choice()[0]
     if models_root != user_models_root():  # the plugin's default is the per-user folder; say any other
