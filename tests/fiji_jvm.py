@@ -2,7 +2,7 @@
 
 JPype can start only one JVM per process, so every Fiji test goes through :func:`start`.
 Jars: ImageJ (``OMNICLAS_IJ_JAR``, default /usr/share/java/ij.jar), Gson (``OMNICLAS_GSON_JAR``, default
-/usr/share/java/gson.jar) and the built plugin ``fiji_plugin/target/omniclas_fiji-*.jar``
+/usr/share/java/gson.jar) and the built plugin ``fiji_plugin/target/omniclas_fiji-*.jar`` (``OMNICLAS_PLUGIN_JAR``)
 (``cd fiji_plugin && mvn -o -B -Dmaven.repo.local=/usr/share/maven-repo package``).
 """
 from __future__ import annotations
@@ -32,6 +32,9 @@ def gson_jar() -> Path | None:
 
 
 def plugin_jar() -> Path | None:
+    """``OMNICLAS_PLUGIN_JAR`` (an installed copy), else the jar the Maven build left in fiji_plugin/target."""
+    if os.environ.get("OMNICLAS_PLUGIN_JAR"):
+        return Path(os.environ["OMNICLAS_PLUGIN_JAR"])
     jars = sorted(p for p in PLUGIN_TARGET.glob("omniclas_fiji-*.jar") if not p.name.endswith(("-sources.jar", "-javadoc.jar")))
     plain = [p for p in jars if not p.name.endswith("-imagej.jar")]
     return (plain or jars or [None])[0]

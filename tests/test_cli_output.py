@@ -88,3 +88,30 @@ def test_predict_checks_the_csv_path_before_classifying(nd_run, small_bbbc013, t
     csv = tmp_path / "out.csv"
     assert main(["predict", str(nd_run.run_dir), str(image), "--csv", str(csv)]) == 0
     assert csv.read_text().splitlines()[1].startswith(str(image))
+
+
+def test_a_model_that_is_not_there_says_what_it_is_not(nd_run, small_bbbc013, tmp_path, capsys, monkeypatch):
+    """`omniclas predict runs/none imgs`: neither a run folder nor a registered model, and the message says both."""
+    monkeypatch.chdir(tmp_path)
+    image = str(next(small_bbbc013.rglob("*.png")))
+    root = ["--models-root", str(tmp_path / "models")]
+    assert main(["register", str(nd_run.run_dir), "cells", *root]) == 0
+    capsys.readouterr()
+
+    def error(*argv) -> str:
+        assert main([*argv, *root]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err and "invalid model name" not in err
+        return err
+
+    for argv in (["predict", "runs/none", image], ["info", "runs/none"]):
+        err = error(*argv)
+        assert "no run folder or registered model named 'runs/none'" in err
+        assert str(tmp_path / "runs" / "none") in err and str(tmp_path / "models") in err
+    assert "no run folder or registered model named 'ghost'" in error("predict", "ghost", image)
+    assert f"{image} is a file, not a run folder" in error("info", image)
+    for argv in (["export", "runs/none", "out.onnx"], ["delete", "runs/none"], ["rename", "runs/none", "x"],
+                 ["evaluate", str(small_bbbc013), "--model", "runs/none"]):
+        assert "no registered model named 'runs/none'" in error(*argv)
+    assert "register it first: omniclas register" in error("export", str(nd_run.run_dir), "out.onnx")
+    assert "has no version 9" in error("predict", "cells@9", image)  # a known model: the registry's own message

@@ -83,6 +83,17 @@ class Option:
     applies: dict = field(default_factory=dict)
     advanced: bool = False
 
+    def applies_to(self, process: Process, values: dict) -> bool:
+        """Whether the option matters for ``process`` with the other options at ``values`` (e.g. no epochs for a
+        linear head): what the CLI, the job log and Fiji show, and the rest they leave out."""
+        for key, wanted in self.applies.items():
+            if key in ("distills", "iterative", "tta", "ensemble"):
+                if getattr(process, key) != wanted:
+                    return False
+            elif values.get(key) not in wanted:
+                return False
+        return True
+
     def to_dict(self) -> dict:
         d = {"name": self.name, "label": self.label, "type": self.type, "help": self.help,
              "applies": dict(self.applies), "advanced": self.advanced}

@@ -44,6 +44,9 @@ def add_commands(subparsers) -> None:
                    help="decoded size of all the images of one request together, in MB (default 512)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 inference (default: where the CPU supports it)")
+    p.add_argument("--parent-pid", type=int, default=None, metavar="PID",
+                   help="stop (cleanly: the training worker too, and the port freed) when process PID ends, even "
+                        "if it is killed; Fiji passes its own")
     p.set_defaults(func=cmd_serve)
 
     p = subparsers.add_parser("worker", help="run a training worker for a server started with --queue redis://...")
@@ -69,7 +72,7 @@ def cmd_serve(args) -> int:
           queue=args.queue, token=args.token, require_token=args.require_token, threads=args.threads,
           max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels, max_image_mb=args.max_image_mb,
           max_decoded_mb=args.max_decoded_mb, bf16=args.bf16, worker_threads=args.worker_threads,
-          allowed_host=args.allowed_host or (), public_read=args.public_read)
+          allowed_host=args.allowed_host or (), public_read=args.public_read, parent_pid=args.parent_pid)
     return 0
 
 

@@ -50,9 +50,13 @@ _OTHER_FORMATS = ((b"GIF8", "GIF"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\
 
 
 class ImageTooLarge(ImageReadError):
-    """An image, or all the images of one request, would need more pixels or memory than allowed."""
+    """An image would need more pixels or memory than allowed: that image's own error, the others still count."""
 
     http_status = 413
+
+
+class RequestTooLarge(ImageTooLarge):
+    """All the images of one request together have more pages or decoded bytes than allowed: the request fails."""
 
 
 @dataclass
@@ -76,7 +80,7 @@ class Budget:
     def add_pages(self, n: int, label: str, field: str | None = None) -> None:
         self.pages += n
         if self.max_pages is not None and self.pages > self.max_pages:
-            raise ImageTooLarge(f"{label}: more than {self.max_pages} images (pages) in one request; split the "
+            raise RequestTooLarge(f"{label}: more than {self.max_pages} images (pages) in one request; split the "
                                 f"stack or send fewer files", field=field)
 
     def admit(self, label: str, h: int, w: int, cost: int, field: str | None = None) -> None:
@@ -91,7 +95,7 @@ class Budget:
     def add_decoded(self, nbytes: int, label: str, field: str | None = None) -> None:
         """Count ``nbytes`` more decoded bytes, refusing them when they take the request over its limit."""
         if self.request_bytes is not None and self.decoded + nbytes > self.request_bytes:
-            raise ImageTooLarge(f"{label}: the images of this request decode to more than "
+            raise RequestTooLarge(f"{label}: the images of this request decode to more than "
                                 f"{_mb(self.request_bytes)} in all; send fewer or smaller images per request",
                                 field=field)
         self.decoded += nbytes

@@ -130,6 +130,18 @@ class JobManager:
         return self._refresh(job)
 
     # ---------------------------------------------------------------- API
+    @staticmethod
+    def describe_options(spec: dict) -> str:
+        """'head=linear, seed=3': the job's options that matter for its process and head (a linear head's job
+        lists no epochs), for the log."""
+        from ..config import TrainConfig, get_process
+
+        cfg = TrainConfig.from_dict(spec).resolved()
+        values, process = cfg.to_dict(), get_process(cfg.process)
+        options = {o.name: o for o in OPTIONS}
+        return ", ".join(f"{k}={v}" for k, v in spec.items() if k not in ("dataset", "process")
+                         and (k not in options or options[k].applies_to(process, values)))
+
     def submit(self, spec) -> dict:
         spec = self.validate_spec(spec)
         job_id = secrets.token_hex(6)
@@ -138,7 +150,7 @@ class JobManager:
                "cancel_requested": False, "resume": False, "runner": None, "heartbeat": None,
                "run_dir": str(self.jobs_dir / job_id / "run"), "dataset_roots": list(self.dataset_roots)}
         self.store.create(job)
-        options = ", ".join(f"{k}={v}" for k, v in spec.items() if k not in ("dataset", "process"))
+        options = self.describe_options(spec)
         self.store.append_log(job_id, [f"{job['created']} queued: process {spec.get('process', 'auto')} on "
                                        f"{Path(spec['dataset']).name}" + (f" ({options})" if options else "")])
         try:

@@ -5,7 +5,7 @@
 =================  ==========================================================  ==========================
 key                meaning                                                     default
 =================  ==========================================================  ==========================
-MODELS_ROOT        registry folder                                             ``$OMNICLAS_MODELS`` / repo ``models/``
+MODELS_ROOT        registry folder                                             ``$OMNICLAS_MODELS`` / ``~/OmniClas/models``
 DATASET_ROOTS      folders that job and evaluation datasets must lie under     ``$OMNICLAS_DATASET_ROOTS``
 JOBS_DIR           job records (SQLite), logs and run folders                  ``$OMNICLAS_JOBS`` / ``<MODELS_ROOT>/.jobs``
 QUEUE              ``redis://...`` for RQ workers; None: embedded worker       ``$OMNICLAS_QUEUE``
@@ -54,9 +54,8 @@ class Services:
 
 
 def default_config() -> dict:
-    models_root = Path(os.environ.get("OMNICLAS_MODELS") or default_root())
     return {
-        "MODELS_ROOT": str(models_root),
+        "MODELS_ROOT": str(default_root()),
         "DATASET_ROOTS": parse_roots(os.environ.get("OMNICLAS_DATASET_ROOTS")),
         "JOBS_DIR": os.environ.get("OMNICLAS_JOBS") or None,
         "QUEUE": os.environ.get("OMNICLAS_QUEUE") or None,

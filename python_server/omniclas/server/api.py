@@ -78,6 +78,7 @@ def health():
             "queue": svc.jobs.mode, "bf16": "auto" if bf16 is None else bool(bf16)}
     if has_valid_token():  # where training datasets must lie (Fiji checks a dataset before it submits); not public
         body["dataset_roots"] = list(current_app.config["DATASET_ROOTS"])
+        body["models_root"] = str(svc.registry.root)  # the folder it registers into (shared with the CLI)
     return jsonify(body)
 
 
@@ -226,8 +227,9 @@ def predict():
     if len(files) > cfg["MAX_FILES"]:  # the document's maxItems: the same setting
         raise ConfigError(f"{len(files)} files in one request; the limit is {cfg['MAX_FILES']}", field="images")
     names = [f.filename or "upload" for f in files]
+    # one result per image (page): an unreadable image gets its own {"image", "error"}; the request's limits stay 413
     name, version, results = services().registry.classify_files(
-        model, [f.read() for f in files], labels=names, budget=budget_for(cfg), field="images")
+        model, [f.read() for f in files], labels=names, budget=budget_for(cfg), skip_unreadable=True, field="images")
     return jsonify({"model": name, "version": version, "results": results})
 
 

@@ -51,9 +51,9 @@ def _no_default(schema: dict) -> None:
     schema.pop("default", None)
 
 
-def _maybe(description: str | None = None) -> Any:
+def _maybe(description: str | None = None, **field) -> Any:
     """A field an answer leaves out where it does not apply (it is never null)."""
-    return Field(None, description=description, json_schema_extra=_no_default)
+    return Field(None, description=description, json_schema_extra=_no_default, **field)
 
 
 # ------------------------------------------------------------------------------------------------ values
@@ -215,6 +215,8 @@ class Health(Answer):
     queue: Literal[QUEUES]
     bf16: bool | Literal["auto"]
     dataset_roots: list[str] = _maybe("only for callers that may train: no token set, or the token sent")
+    models_root: str = _maybe("the models folder this server registers into; only for callers that may train, like "
+                              "dataset_roots")
 
 
 class FrameworkInfo(Answer):
@@ -315,12 +317,16 @@ class Top(Answer):
 
 
 class Result(Answer):
-    image: str
+    """One image (one page of a stack): its class, or, for an image that could not be classified (unreadable,
+    corrupt, unsupported, over the per-image limits), ``error`` instead."""
+
+    image: str = Field(description="the uploaded file's own name")
     slice: int = _maybe("page of a stack (1, 2, ...)")
-    class_: str = Field(alias="class")
-    confidence: float
-    probabilities: dict[str, float]
-    top: list[Top] = Field(max_length=5)
+    error: str = _maybe("only for an image that could not be classified, which then has no class: 'NAME: reason'")
+    class_: str = _maybe(alias="class")
+    confidence: float = _maybe()
+    probabilities: dict[str, float] = _maybe()
+    top: list[Top] = _maybe(max_length=5)
 
 
 class Predictions(Answer):
