@@ -134,7 +134,7 @@ class JobManager:
     def describe_options(spec: dict) -> str:
         """'head=linear, seed=3': the job's options that matter for its process and head (a linear head's job
         lists no epochs), for the log."""
-        from ..config import TrainConfig, get_process
+        from ..config import OPTIONS, TrainConfig, get_process
 
         cfg = TrainConfig.from_dict(spec).resolved()
         values, process = cfg.to_dict(), get_process(cfg.process)
