@@ -22,8 +22,6 @@ from ..errors import ImageReadError, OmniClasError
 from . import predict
 
 MAX_OBJECTS_PER_IMAGE = 20_000
-CROP_NAME = "{stem}__obj{object}.png"
-STACK_CROP_NAME = "{stem}__s{slice}__obj{object}.png"
 
 
 def add_commands(sub) -> None:
@@ -126,8 +124,12 @@ def cmd_predict_objects(args) -> int:
     if csv_path:
         predict._check_writable(csv_path, "csv")
     pairs = _pairs(args)
-    model = predict._load_model(args.model, args.bf16)
+    model = predict._load_model(args.model, args.bf16)  # a run folder's Predictor, or a registered model
     from ..data.objects import object_rows
+    from ..registry.store import Registry
+
+    def classify(crops):
+        return Registry.classify(model, crops)
 
     rows, failed = [], 0
     for image, labels in pairs:
@@ -137,7 +139,7 @@ def cmd_predict_objects(args) -> int:
             failed += 1
             continue
         _note(fields)
-        rows += object_rows(fields, model.predict_images, size=model.input_size)
+        rows += object_rows(fields, classify, size=getattr(model, "input_size", None))
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
@@ -174,6 +176,7 @@ def write_results_csv(path: Path, rows: list[dict], classes: list[str]) -> None:
 # ------------------------------------------------------------------------------------------------ crops
 def cmd_crops(args) -> int:
     from ..data.dataset import UNLABELLED_DIR
+    from ..data.objects import crop_name
 
     options = _options(args)
     out = Path(args.out)
@@ -205,8 +208,7 @@ def cmd_crops(args) -> int:
                 if cls:
                     labelled_seen.add(key)
                 folder = cls or UNLABELLED_DIR
-                name = (STACK_CROP_NAME if f.slice else CROP_NAME).format(stem=image.stem, slice=f.slice,
-                                                                           object=obj.value)
+                name = crop_name(image.name, obj.value, f.slice)
                 if name in existing:
                     kept += 1
                     continue

@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,6 +199,13 @@ def object_rows(fields: list[FieldObjects], classify, size: tuple[int, int] | No
 
 
 # ------------------------------------------------------------------------------------------------ file names
+def crop_name(image: str, value: int, slice_no: int | None = None) -> str:
+    """``<image stem>__obj<object>.png`` (``<stem>__s<slice>__obj<object>.png`` for a page of a stack): the name
+    of an object's crop, from which a label given to the crop maps back to the object."""
+    stem = re.sub(r'[\x00-\x1f/\\:*?"<>|]', "_", Path(image.replace("\\", "/")).stem).lstrip(".") or "image"
+    return f"{stem}__s{slice_no}__obj{value}.png" if slice_no else f"{stem}__obj{value}.png"
+
+
 def label_stem(stem: str) -> str | None:
     """The image stem a label file name points to (``A01_cp_masks`` -> ``A01``), or None for a plain name."""
     for suffix in LABEL_SUFFIXES:
@@ -261,6 +269,6 @@ def is_label_file(path: Path) -> bool:
     return path.suffix.lower() in LABEL_FILE_SUFFIXES and label_stem(path.stem) is not None
 
 
-__all__ = ["ObjectOptions", "FieldObjects", "FieldObject", "ObjectLimit", "read_field", "pair_pages",
+__all__ = ["crop_name", "ObjectOptions", "FieldObjects", "FieldObject", "ObjectLimit", "read_field", "pair_pages",
            "object_rows", "match_label_file", "match_by_name", "is_label_file", "crop_box", "IMAGE_SUFFIXES",
            "OBJECT_COLUMNS", "MASK_OUTSIDE", "DEFAULT_PADDING", "read_labels"]

@@ -18,6 +18,7 @@ from ..jobs.manager import LOG_TAIL_MAX, JobNotFound, JobStateError
 from ..registry.errors import ModelNotFound
 from ..report.html import REPORT_FILE
 from .auth import has_valid_token
+from .objects import OBJECT_FIELDS, predict_objects, wants_objects
 from .uploads import budget_for
 
 meta_bp = Blueprint("meta", __name__)
@@ -180,9 +181,10 @@ def _html(path: Path):
 @models_bp.post("/predict")
 def predict():
     cfg = current_app.config
-    unknown = sorted((set(request.form) | set(request.files)) - {"model", "images"})
+    unknown = sorted((set(request.form) | set(request.files)) - {"model", "images", *OBJECT_FIELDS})
     if unknown:
-        raise ConfigError(f"unknown form field(s): {', '.join(unknown)}; send 'model' and 'images'", field=unknown[0])
+        raise ConfigError(f"unknown form field(s): {', '.join(unknown)}; send 'model' and 'images' (and 'labels' "
+                          f"to classify objects)", field=unknown[0])
     model = request.form.get("model")
     files = request.files.getlist("images")
     if not model:
@@ -191,6 +193,8 @@ def predict():
         raise ConfigError("attach one or more image files in the form field 'images'", field="images")
     if len(files) > cfg["MAX_FILES"]:
         raise ConfigError(f"{len(files)} files in one request; the limit is {cfg['MAX_FILES']}", field="images")
+    if wants_objects():  # one result per object of each image's label image
+        return jsonify(predict_objects(services().registry, model, cfg))
     names = [f.filename or "upload" for f in files]
     name, version, results = services().registry.classify_files(
         model, [f.read() for f in files], labels=names, budget=budget_for(cfg), field="images")

@@ -12,6 +12,7 @@ from ..config import OPTIONS, PROCESSES
 from ..data.roots import MAX_PATH_CHARS
 from ..jobs.manager import JOB_ID_RE, LOG_TAIL_MAX, SPEC_FIELDS
 from ..registry.layout import NAME_RE
+from .objects import openapi_parts
 
 NAME_PATTERN = NAME_RE.pattern
 REF_PATTERN = NAME_PATTERN[:-1] + "(@[vV]?0*[1-9][0-9]*)?$"
@@ -134,6 +135,7 @@ def openapi_document(config) -> dict:
 
     backbones, measures, frameworks = [b.name for b in list_backbones()], list_measures(), list_frameworks()
     token, public_read = bool(config.get("TOKEN")), bool(config.get("PUBLIC_READ"))
+    objects = openapi_parts(int(config["MAX_FILES"]))
     errors = {"4XX": _json(_ref("Error"), "invalid request (the message says what and which field)"),
               "5XX": _json(_ref("Error"), "server error (a message with an error id; details in the server log)")}
 
@@ -207,9 +209,12 @@ def openapi_document(config) -> dict:
             "the training report of a model trained by OmniClas: one self-contained HTML page",
             {"200": HTML_PAGE}, "models", params=[MODEL_P], reading=True)},
         "/predict": {"post": op(
-            "classify uploaded images (PNG, JPEG, TIFF or BMP; 8/16-bit or float; a stack gives one result per page)",
+            "classify uploaded images (PNG, JPEG, TIFF or BMP; 8/16-bit or float; a stack gives one result per page); "
+            "with label images ('labels'), each object (docs/objects.md)",
             {"200": _json(_obj(model=NAME, version={"type": "integer"},
-                               results={"type": "array", "items": _ref("Result")})),
+                               results={"type": "array", "items": {"anyOf": [_ref("Result"), _ref("ObjectResult")]}},
+                               objects={"type": "array", "items": _ref("ObjectSummary"),
+                                        "description": "with label images: each image's object counts"})),
              "413": _json(_ref("Error"), "upload, image or decoded images over the server's limits")},
             "models",
             body={"multipart/form-data": {"schema": _obj(
@@ -217,7 +222,10 @@ def openapi_document(config) -> dict:
                 model={"type": "string", "pattern": REF_PATTERN},
                 images={"type": "array", "minItems": 1, "maxItems": int(config["MAX_FILES"]),
                         "items": {"type": "string", "format": "binary",
-                                  "description": "a PNG, JPEG, TIFF or BMP file (read by its content)"}})}})},
+                                  "description": "a PNG, JPEG, TIFF or BMP file (read by its content)"}},
+                **objects["form"])}})},
+        "/crops": {"post": op("one crop per object of label images, as a zip (for labelling and training)",
+                              objects["crops_answer"], "models", body=objects["crops_body"])},
         "/evaluate": {"post": op(
             "evaluate models on a labelled dataset folder (<dataset>/<class>/<image>)",
             {"200": _json(_ref("Evaluation"))}, "models",
@@ -256,7 +264,7 @@ def openapi_document(config) -> dict:
                  "description": "Train, register and apply image classifiers. " + access},
         "servers": [{"url": config.get("API_PREFIX", "/api/v1")}],
         "paths": paths,
-        "components": {"schemas": _schemas(backbones, measures, frameworks)},
+        "components": {"schemas": {**_schemas(backbones, measures, frameworks), **objects["schemas"]}},
     }
     if token:
         doc["security"] = [{"bearerAuth": []}]
