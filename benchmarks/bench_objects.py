@@ -76,7 +76,7 @@ def train_model(dataset: Path, out: Path, backbones=None) -> Predictor:
 
 
 def fields_of(crops: list[Path], seed: int):
-    return [compose_field(crops[i:i + FIELD], seed=seed + i) for i in range(0, len(crops), FIELD)]
+    return [compose_field(crops[i:i + FIELD], pitch=120, seed=seed + i) for i in range(0, len(crops), FIELD)]
 
 
 def accuracy_through_objects(model: Predictor, fields, options: ObjectOptions) -> tuple[float, list[int]]:

@@ -191,7 +191,7 @@ public class ObjectClassifier {
         overlay.drawNames(true);
         overlay.setLabelColor(Color.white);
         imp.setOverlay(overlay);
-        logSummary(answer.objects);
+        logSummary(answer.objects, imp.getTitle());
         legend(classes);
         return rt;
     }
@@ -238,7 +238,7 @@ public class ObjectClassifier {
                         Collections.singletonList(new ImagePart(labels.getFileName().toString(), Files.readAllBytes(labels))),
                         options);
                 for (Dto.ObjectResult r : answer.results) addRow(rt, name, r.slice == null ? 1 : r.slice, r);
-                logSummary(answer.objects);
+                logSummary(answer.objects, name);
             } catch (IOException e) {
                 Dto.ObjectResult r = new Dto.ObjectResult();
                 r.error = e.getMessage();
@@ -300,11 +300,11 @@ public class ObjectClassifier {
         IJ.log(sb.append(", " + NOT_CLASSIFIED + " = grey").toString());
     }
 
-    /** One Log line per image: objects, classified, and what was special (border, small, absent values). */
-    static void logSummary(List<Map<String, Object>> summaries) {
+    /** One Log line per label image sent: objects, classified, and what was special (border, small, absent values). */
+    static void logSummary(List<Map<String, Object>> summaries, String image) {
         if (summaries == null) return;
         for (Map<String, Object> s : summaries) {
-            StringBuilder sb = new StringBuilder("OmniClas: " + s.get("image") + ": " + count(s, "objects") + " objects, "
+            StringBuilder sb = new StringBuilder("OmniClas: " + image + ": " + count(s, "objects") + " objects, "
                     + count(s, "classified") + " classified");
             if (count(s, "border") > 0) sb.append("; ").append(count(s, "border")).append(" on the border");
             if (count(s, "below_min_area") > 0) sb.append("; ").append(count(s, "below_min_area")).append(" below the minimum area");
