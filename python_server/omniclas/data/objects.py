@@ -27,7 +27,7 @@ from .labels import FieldObject, LabelPlane, ObjectLimit, find_objects, read_lab
 
 MASK_OUTSIDE = ("none", "dim", "blank")
 DIM = 0.25  # brightness kept outside the object with mask_outside=dim
-DEFAULT_PADDING = 0.25  # chosen by benchmarks/bench_objects.py (benchmarks/results/objects.md)
+DEFAULT_PADDING = 0.0  # the bounding box, as crops are usually cut: benchmarks/results/objects.md
 MAX_PADDING = 4.0
 # file names of label images beside their image: "<stem><suffix>.png|tif" (Cellpose writes _cp_masks)
 LABEL_SUFFIXES = ("_cp_masks", "_masks", "_mask", "_labels", "_label")

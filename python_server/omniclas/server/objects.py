@@ -166,7 +166,7 @@ def openapi_parts(max_files: int) -> dict:
                                      "n = object n), matched by name (the image's stem, or with _masks, _cp_masks, "
                                      "_labels), else by order"}},
         "padding": {"type": "number", "minimum": 0, "maximum": MAX_PADDING,
-                    "description": "context around each object, as a fraction of its box (default 0.25)"},
+                    "description": "context around each object, as a fraction of its box (default 0: the bounding box)"},
         "mask_outside": {"type": "string", "enum": list(MASK_OUTSIDE),
                          "description": "pixels of a crop outside its object: none (default), dim or blank"},
         "min_area": {"type": "integer", "minimum": 0,

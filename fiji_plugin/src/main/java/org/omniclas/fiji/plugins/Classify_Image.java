@@ -24,7 +24,7 @@ import java.util.List;
  * "OmniClas Results" (unattended also the standard Results table), optionally saved as CSV.
  * Macro: {@code run("Classify Image", "model=NAME [all_open] [csv=/path/results.csv]");}
  * <p>Objects (docs/objects.md): {@code objects=[ROI Manager]} or {@code objects=<title of an open label image>} gives
- * one row per object of the active image, coloured by class in its overlay; {@code padding=0.25
+ * one row per object of the active image, coloured by class in its overlay; {@code padding=0.1
  * mask_outside=none|dim|blank min_area=0 [exclude_border]}.
  */
 public class Classify_Image implements PlugIn {

@@ -6,11 +6,11 @@ import java.util.Map;
 
 /**
  * The object fields of a dialog (Classify Image, Label Images): where the objects come from and how they are
- * cropped. Macro keys: {@code objects=[ROI Manager]} or the title of an open label image, {@code padding=0.25},
+ * cropped. Macro keys: {@code objects=[ROI Manager]} or the title of an open label image, {@code padding=0.1},
  * {@code mask_outside=none|dim|blank}, {@code min_area=0}, {@code exclude_border}.
  */
 public final class ObjectDialog {
-    public static final double DEFAULT_PADDING = 0.25;
+    public static final double DEFAULT_PADDING = 0.0; // the server's default (docs/objects.md)
     public static final String[] MASK_OUTSIDE = {"none", "dim", "blank"};
 
     private final Options o;
