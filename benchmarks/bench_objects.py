@@ -162,7 +162,8 @@ def part_time(tmp: Path, reps: int, seed: int) -> list[str]:
             dsb.append(time.perf_counter() - t0)
             loads.append(os.getloadavg()[0])
         assert len(rows) == 50
-        name = f"{label}, {len(model.manifest.get('views') or [])} views, {model.input_size[0]} px"
+        views = len(model.manifest.get('views') or [])
+        name = f"{label}, {views} view{'s' if views > 1 else ''}, {model.input_size[0]} px"
         lines.append(f"| {name} | {runtime.get('name')} {runtime.get('precision', '')} | "
                      f"{statistics.median(times):.3f} | {statistics.median(dsb):.3f} | {statistics.mean(loads):.2f} |")
         print(lines[-1], flush=True)

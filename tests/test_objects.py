@@ -216,7 +216,7 @@ def test_predict_objects_csv_reports_and_matches_a_folder(nd_run, tmp_path, caps
     assert all("minimum area of 400 px" in r["error"] and r["class"] == "" and r["area"] for r in skipped)
     classified = [r for r in by_image["A01.png"] if not r["error"]]
     assert all(float(r["confidence"]) > 0 and r["slice"] == "1" for r in classified)
-    assert f"below the minimum area of 400 px" in captured.err and "12 objects" in captured.err
+    assert "below the minimum area of 400 px" in captured.err and "12 objects" in captured.err
     assert "Traceback" not in captured.err
 
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from ..errors import ImageReadError
-from .imageio import TIFF_MAGIC, Budget, ImageTooLarge
+from .imageio import TIFF_MAGIC, Budget, ImageTooLarge, source_bytes
 
 LABEL_FORMATS = "PNG or TIFF"
 _PIL_LABEL_MODES = {"1": np.bool_, "L": np.uint8, "P": np.uint8, "I;16": np.uint16, "I;16B": np.uint16,
@@ -82,13 +81,7 @@ def read_labels(source, name: str | None = None, budget: Budget | None = None, f
         ImageTooLarge: over a limit of ``budget`` (HTTP 413).
     """
     budget = budget or Budget()
-    label = name or (str(source) if isinstance(source, (str, Path)) else "uploaded label image")
-    try:
-        data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
-    except OSError as err:
-        raise ImageReadError(f"{label}: cannot read file ({err.strerror or err})", field=field) from None
-    if not data:
-        raise ImageReadError(f"{label}: file is empty", field=field)
+    label, data = source_bytes(source, name, field, unnamed="uploaded label image")
     try:
         pages = _tiff_labels(data, label, budget, field) if data[:4] in TIFF_MAGIC else \
             _pil_labels(data, label, budget, field)

@@ -27,7 +27,6 @@ SUMMARY_FILE = "objects.json"
 objects_bp = Blueprint("objects", __name__)
 
 
-
 def wants_objects() -> bool:
     """True when the request classifies objects (label images or object options sent)."""
     _files_only()
@@ -57,7 +56,7 @@ def object_options(form) -> ObjectOptions:
         raise ConfigError(f"exclude_border must be true or false, got {form.get('exclude_border')!r}",
                           field="exclude_border")
     return ObjectOptions(padding=number("padding", float, ObjectOptions.padding),
-                         mask_outside=(form.get("mask_outside") or "none").strip(),
+                         mask_outside=form.get("mask_outside", "none").strip(),
                          min_area=number("min_area", int, 0), exclude_border=border == "true")
 
 
