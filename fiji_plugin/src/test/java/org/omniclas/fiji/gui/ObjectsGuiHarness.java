@@ -3,6 +3,7 @@ package org.omniclas.fiji.gui;
 import ij.IJ;
 import ij.ImageJ;
 import ij.ImagePlus;
+import ij.WindowManager;
 import ij.gui.GenericDialog;
 import ij.gui.Overlay;
 import ij.gui.Roi;
@@ -100,8 +101,13 @@ public final class ObjectsGuiHarness extends GuiDriver {
         for (int i = 0; i < overlay.size(); i++) say("OVERLAY " + describe(overlay.get(i)));
         for (int i = 0; i < rm.getCount(); i++) say("MANAGER " + describe(rm.getRoi(i)));
         say("LOG " + IJ.getLog().replace('\n', '|'));
+        Window table = (Window) WindowManager.getWindow(ImageClassifier.TABLE);
+        int right = onEdt(() -> field.getWindow().getX() + field.getWindow().getWidth()) + 4;
+        if (table != null) onEdt(() -> { table.setBounds(right, 110, 640, 330); return null; });
+        sleep(800);
         shot("30_objects_classified");
-        docShot("objects_classified", field.getWindow());
+        if (table != null) docShot("objects_classified", field.getWindow(), table);
+        else docShot("objects_classified", field.getWindow());
         field.changes = false;
     }
 
