@@ -134,13 +134,7 @@ def iter_pages(source, name: str | None = None, budget: Budget | None = None, si
     a large image holds only its small copy once converted. ``field`` is set on the errors raised.
     """
     budget = budget or Budget()
-    label = name or (str(source) if isinstance(source, (str, Path)) else "uploaded image")
-    try:
-        data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
-    except OSError as err:
-        raise ImageReadError(f"{label}: cannot read file ({err.strerror or err})", field=field) from None
-    if not data:
-        raise ImageReadError(f"{label}: file is empty", field=field)
+    label, data = source_bytes(source, name, field)
     decoder = _tiff_pages if data[:4] in TIFF_MAGIC else _pil_pages
     pages = decoder(data, label, budget, first_only, field)
     found = False
@@ -170,6 +164,19 @@ def iter_pages(source, name: str | None = None, budget: Budget | None = None, si
         yield rgb
         if first_only:
             return
+
+
+def source_bytes(source, name: str | None = None, field: str | None = None, unnamed: str = "uploaded image"
+                 ) -> tuple[str, bytes]:
+    """``(name to show, the file's bytes)`` of a path or bytes; a missing, unreadable or empty file is refused."""
+    label = name or (str(source) if isinstance(source, (str, Path)) else unnamed)
+    try:
+        data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+    except OSError as err:
+        raise ImageReadError(f"{label}: cannot read file ({err.strerror or err})", field=field) from None
+    if not data:
+        raise ImageReadError(f"{label}: file is empty", field=field)
+    return label, data
 
 
 def _detail(err: Exception) -> str:

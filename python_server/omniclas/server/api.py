@@ -18,6 +18,7 @@ from ..jobs.manager import JobNotFound, JobStateError
 from ..registry.errors import ModelNotFound
 from ..report.html import REPORT_FILE
 from .auth import has_valid_token
+from .objects import predict_objects
 from .openapi import Answers, validate
 from .schemas import (
     Backbones,
@@ -226,6 +227,8 @@ def predict():
     model, files = request.context.form.model, request.context.form.images
     if len(files) > cfg["MAX_FILES"]:  # the document's maxItems: the same setting
         raise ConfigError(f"{len(files)} files in one request; the limit is {cfg['MAX_FILES']}", field="images")
+    if request.context.form.wants_objects:  # one result per object of each image's label image
+        return jsonify(predict_objects(services().registry, model, cfg, request.context.form))
     names = [f.filename or "upload" for f in files]
     # one result per image (page): an unreadable image gets its own {"image", "error"}; the request's limits stay 413
     name, version, results = services().registry.classify_files(

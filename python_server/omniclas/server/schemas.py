@@ -31,6 +31,7 @@ from pydantic import (
 from werkzeug.datastructures import FileStorage
 
 from ..config import OPTIONS, PROCESSES, Option
+from ..data.objects import MASK_OUTSIDE, MAX_PADDING
 from ..data.roots import MAX_PATH_CHARS
 from ..errors import ConfigError
 from ..jobs.manager import JOB_ID_RE, LOG_TAIL_MAX
@@ -122,12 +123,36 @@ class EvaluateBody(Body):
     labels: ServerPath | None = Field(None, description="class list file, one class per line")
 
 
-class PredictForm(Body):
+class ObjectsForm(Body):
+    """Objects: a label image per image, and how each object becomes a crop (docs/objects.md)."""
+
     FIELDS_ARE: ClassVar[str] = "form field"
+    labels: Annotated[list[Upload], BeforeValidator(_as_list)] | None = Field(
+        None, description="a label image per image (PNG or TIFF, one channel of integers: 0 = background, n = object "
+                          "n), matched by name (the image's stem, or with _masks, _cp_masks, _labels), else by order",
+        json_schema_extra={CONFIG_MAX_ITEMS: "MAX_FILES"})
+    padding: float = Field(0.0, ge=0, le=MAX_PADDING, description="context around each object, as a fraction of its "
+                           "box (default 0: the bounding box)")
+    mask_outside: Literal[MASK_OUTSIDE] = Field("none", description="pixels of a crop outside its object")
+    min_area: int = Field(0, ge=0, description="objects with fewer pixels get a result with an error, no class")
+    exclude_border: bool = Field(False, description="objects touching the border get an error, no class")
+
+    @property
+    def wants_objects(self) -> bool:
+        """Label images, or an object option, sent."""
+        return bool(self.labels) or bool(self.model_fields_set - {"model", "images", "labels"})
+
+
+class PredictForm(ObjectsForm):
     model: ModelRef
     images: Annotated[list[Upload], BeforeValidator(_as_list)] = Field(
-        min_length=1, description="one or more images (a stack gives one result per page)",
-        json_schema_extra={CONFIG_MAX_ITEMS: "MAX_FILES"})
+        min_length=1, description="one or more images (a stack gives one result per page; with labels, one result "
+                                  "per object)", json_schema_extra={CONFIG_MAX_ITEMS: "MAX_FILES"})
+
+
+class CropsForm(ObjectsForm):
+    images: Annotated[list[Upload], BeforeValidator(_as_list)] = Field(
+        min_length=1, description="one or more images", json_schema_extra={CONFIG_MAX_ITEMS: "MAX_FILES"})
 
 
 class ModelsQuery(Query):
@@ -329,10 +354,46 @@ class Result(Answer):
     top: list[Top] = _maybe(max_length=5)
 
 
+class ObjectResult(Answer):
+    """One object of a label image (or an image whose files could not be read: image and error only)."""
+
+    image: str
+    slice: int = _maybe("page of a stack")
+    object: int = _maybe("its label value", ge=1)
+    x: float = _maybe("centroid, pixels")
+    y: float = _maybe()
+    bbox_x: int = _maybe("bounding box, pixels")
+    bbox_y: int = _maybe()
+    bbox_width: int = _maybe()
+    bbox_height: int = _maybe()
+    area: int = _maybe("pixels")
+    border: bool = _maybe("it touches the border of the image")
+    error: str = _maybe("why it has no class")
+    class_: str = _maybe(alias="class")
+    confidence: float = _maybe()
+    probabilities: dict[str, float] = _maybe()
+    top: list[Top] = _maybe(max_length=5)
+
+
+class ObjectSummary(Answer):
+    image: str
+    labels: str = _maybe("the label image's name")
+    slice: int = _maybe()
+    objects: int = _maybe()
+    classified: int = _maybe()
+    border: int = _maybe()
+    below_min_area: int = _maybe()
+    absent_values: int = _maybe("label values between 1 and the largest that no pixel has")
+    absent_first: list[int] = _maybe()
+    binary_mask: bool = _maybe()
+
+
 class Predictions(Answer):
     model: ModelName
     version: int
-    results: list[Result]
+    results: list[Result | ObjectResult] = Field(description="one per image (page); with label images, one per "
+                                                             "object")
+    objects: list[ObjectSummary] = _maybe("with label images: each field's objects, counted")
 
 
 class Skipped(Answer):

@@ -59,6 +59,7 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
           queue=None, token=None, require_token: bool = False, threads: int = 4, max_upload_mb: float = 64,
           max_pixels: int = 40_000_000, max_image_mb: float = 256, max_decoded_mb: float = 512, bf16=None,
           worker_threads: int = 1, allowed_host=(), public_read: bool = False, parent_pid: int | None = None,
+          max_objects: int = 10_000,
           out=None) -> None:
     from waitress import create_server
 
@@ -79,7 +80,8 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
                             field="public_read")
     config = {"TOKEN": token, "PUBLIC_READ": bool(public_read), "ALLOWED_HOSTS": allowed_hosts(host, allowed_host),
               "MAX_UPLOAD_MB": max_upload_mb, "MAX_PIXELS": int(max_pixels), "MAX_IMAGE_MB": max_image_mb,
-              "MAX_DECODED_MB": max_decoded_mb, "BF16": bf16, "WORKER_THREADS": worker_threads}
+              "MAX_DECODED_MB": max_decoded_mb, "BF16": bf16, "WORKER_THREADS": worker_threads,
+              "MAX_OBJECTS": int(max_objects)}
     if models_root:
         config["MODELS_ROOT"] = str(models_root)
     if dataset_roots:

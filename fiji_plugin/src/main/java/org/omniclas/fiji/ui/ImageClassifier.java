@@ -169,6 +169,11 @@ public class ImageClassifier {
         rt.incrementCounter();
         rt.addValue("image", image);
         rt.addValue("slice", slice);
+        addPrediction(rt, r);
+    }
+
+    /** The prediction's columns of the current row: class, confidence, top1..3, p1..3 (also for object rows). */
+    static void addPrediction(ResultsTable rt, Dto.PredictResult r) {
         rt.addValue("class", r.className == null ? "" : r.className);
         rt.addValue("confidence", r.confidence);
         for (int k = 0; k < 3; k++) {
