@@ -172,10 +172,11 @@ def test_crops_are_those_of_the_cli(make_client, field_files, tmp_path, capsys):
 
 def test_openapi_document_says_objects(make_client):
     doc = make_client(MAX_FILES=7).get(f"{API}/openapi.json").get_json()
-    form = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    ref = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
+    form = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert form["properties"]["labels"]["maxItems"] == 7
     assert form["properties"]["mask_outside"]["enum"] == ["none", "dim", "blank"]
     assert {"padding", "min_area", "exclude_border"} <= set(form["properties"])
     assert "/crops" in doc["paths"] and "ObjectResult" in doc["components"]["schemas"]
-    answer = doc["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
-    assert "objects" in answer["properties"]
+    ref = doc["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert "objects" in doc["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]

@@ -87,7 +87,7 @@ class Option:
         """Whether the option matters for ``process`` with the other options at ``values`` (e.g. no epochs for a
         linear head): what the CLI, the job log and Fiji show, and the rest they leave out."""
         for key, wanted in self.applies.items():
-            if key in ("distills", "iterative", "tta", "ensemble"):
+            if key in ("distills", "iterative", "tta", "ensemble", "automl"):
                 if getattr(process, key) != wanted:
                     return False
             elif values.get(key) not in wanted:

@@ -127,8 +127,8 @@ class ObjectsForm(Body):
     """Objects: a label image per image, and how each object becomes a crop (docs/objects.md)."""
 
     FIELDS_ARE: ClassVar[str] = "form field"
-    labels: Annotated[list[Upload], BeforeValidator(_as_list)] | None = Field(
-        None, description="a label image per image (PNG or TIFF, one channel of integers: 0 = background, n = object "
+    labels: Annotated[list[Upload], BeforeValidator(_as_list)] = Field(
+        default_factory=list, description="a label image per image (PNG or TIFF, one channel of integers: 0 = background, n = object "
                           "n), matched by name (the image's stem, or with _masks, _cp_masks, _labels), else by order",
         json_schema_extra={CONFIG_MAX_ITEMS: "MAX_FILES"})
     padding: float = Field(0.0, ge=0, le=MAX_PADDING, description="context around each object, as a fraction of its "
