@@ -26,8 +26,12 @@ def test_preset(process):
     assert PROCESSES[process].distills is distills
 
 
-def test_seven_processes_and_paper_spellings():
-    assert len(PROCESSES) == 7
+def test_seven_processes_and_automl_and_paper_spellings():
+    assert list(PROCESSES) == ["auto", "nd", "dd", "idd", "md", "imd", "mdd", "imdd"]
+    assert TrainConfig(dataset="d").resolved().process == "auto"  # the default everywhere
+    auto = TrainConfig(dataset="d", process="AUTO").resolved()
+    assert auto.backbones == ENSEMBLE_BACKBONES and auto.transforms == TRANSFORMS and auto.max_iterations == 5
+    assert PROCESSES["auto"].automl and not PROCESSES["auto"].needs_unlabelled
     assert get_process("I.M.D.D.").id == "imdd"
     assert get_process("N.D.").id == "nd"
 

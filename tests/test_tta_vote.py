@@ -5,7 +5,7 @@ import torch
 
 from omniclas.model.transforms import TRANSFORM_FUNCTIONS, tta_views
 from omniclas.engine.select import SelectionContext, get_selection, list_selections, per_class_summary
-from omniclas.engine.vote import Vote, ensemble_vote
+from omniclas.engine.vote import Vote, class_shares, ensemble_vote
 from omniclas.data.imageio import read_image
 
 
@@ -112,20 +112,34 @@ def test_prior_rule_follows_the_estimated_class_shares_and_grows_each_round():
     # 60 images: the soft vote says 80% class 0, 20% class 1; class 2 is voted for by nobody.
     labels = np.array([0] * 48 + [1] * 12)
     confidence = np.linspace(0.99, 0.5, 60)
-    vote = Vote(labels=labels, confidence=confidence, agreement=np.ones(60), share=np.array([0.8, 0.2, 0.0]))
+    sample = np.eye(3)[labels]  # certain probabilities: the shares are the voted ones, 80% and 20%
+    vote = Vote(labels=labels, confidence=confidence, agreement=np.ones(60), sample=sample)
     rule = get_selection("prior")
     first = rule(vote, _ctx(round_=0, n_classes=3))  # 1/6 of the pool: 8 of class 0, 2 of class 1
     assert first.tolist() == list(range(8)) + [48, 49]  # the most confident of each predicted class
     later = rule(vote, _ctx(round_=2, n_classes=3))  # half the pool: 24 and 6
     assert np.bincount(labels[later], minlength=3).tolist() == [24, 6, 0]
     # what a chain already holds counts: in round 2 with 8 + 2 taken before, and 50 images left to vote on
-    rest = Vote(labels=labels[10:], confidence=confidence[10:], agreement=np.ones(50), share=np.array([0.8, 0.2, 0]))
+    rest = Vote(labels=labels[10:], confidence=confidence[10:], agreement=np.ones(50),
+                sample=np.eye(3)[[0] * 40 + [1] * 10])
     top_up = rule(rest, SelectionContext(round=2, n_classes=3, threshold=0.8, taken=np.array([8, 2, 0])))
     assert np.bincount(labels[10:][top_up], minlength=3).tolist() == [16, 4, 0]
     # a rare class is never filled with more than its voters, and no class is forced
     rare = Vote(labels=np.array([0] * 9 + [1]), confidence=np.full(10, 0.9), agreement=np.ones(10),
-                share=np.array([0.5, 0.5]))
+                sample=np.full((10, 2), 0.5))
     assert np.bincount(labels := rare.labels[rule(rare, _ctx(round_=10))], minlength=2).tolist() == [5, 1]
+
+
+def test_class_shares_undo_the_balanced_heads_pull_towards_equal_classes():
+    """Posteriors of a head that assumes equal classes, on a pool that is 90% class 0: their plain mean says far
+    less than 90%; EM finds the shares back."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(4000) < 0.1).astype(int)  # 10% class 1
+    x = rng.normal(loc=y * 1.5, scale=1.0)  # overlapping classes
+    like = np.stack([np.exp(-x ** 2 / 2), np.exp(-(x - 1.5) ** 2 / 2)], axis=1)
+    posteriors = like / like.sum(1, keepdims=True)  # Bayes with equal priors: what a balanced head outputs
+    assert posteriors.mean(0)[1] > 0.2  # the plain mean doubles the rare class
+    assert class_shares(posteriors)[1] == pytest.approx(0.1, abs=0.02)
 
 
 def test_selection_rules_are_a_registry():

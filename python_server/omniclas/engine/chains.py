@@ -22,7 +22,7 @@ from .vote import Vote, ensemble_vote
 
 # Most training rows (images x train views) one linear fit takes. Above it, automatic labels are subsampled per
 # class, the most confident first (benchmarks/results/scale.md): the fit's time and memory grow with its rows.
-MAX_FIT_ROWS = 60_000
+MAX_FIT_ROWS = 24_000
 VOTE_CHUNK = 1024  # pool images voted at a time: their features for every model and view fit in memory
 
 

@@ -119,26 +119,26 @@ class ImageBank:
     def ensure(self, indices, combos) -> None:
         """Compute the features of ``indices`` for every (backbone, view) in ``combos`` that the store lacks,
         decoding each image once. Images that cannot be read go to :attr:`failed`."""
-        todo = {combo: set(self.missing(*combo, indices).tolist()) for combo in combos}
-        need = sorted(set().union(*todo.values())) if todo else []
+        todo = {combo: self.missing(*combo, indices) for combo in combos}
+        need = np.unique(np.concatenate(list(todo.values()))) if todo else np.zeros(0, dtype=int)
         for start in range(0, len(need), self.batch_size):
-            chunk = need[start:start + self.batch_size]
             images, ok = [], []
-            for i in chunk:
+            for i in need[start:start + self.batch_size]:
                 try:
-                    images.append(read_image(self.paths[i]))
-                    ok.append(i)
+                    images.append(read_image(self.paths[int(i)]))
+                    ok.append(int(i))
                 except ImageReadError as err:
                     if i < self.resident:
                         raise
-                    self.failed[i] = str(err)
+                    self.failed[int(i)] = str(err)
             if not ok:
                 continue
+            ok = np.array(ok)
             x_unit = to_unit(resize_batch(images, self.size))
             for (backbone, view), wanted in todo.items():
-                rows = [j for j, i in enumerate(ok) if i in wanted]
-                if rows:
-                    self._compute(backbone, view, [ok[j] for j in rows], x_unit[rows])
+                rows = np.flatnonzero(np.isin(ok, wanted))
+                if len(rows):
+                    self._compute(backbone, view, ok[rows].tolist(), x_unit[rows])
         self.store.flush()
 
     def _compute(self, backbone: str, view: str, indices: list[int], x_unit: torch.Tensor) -> None:

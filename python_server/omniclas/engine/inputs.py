@@ -81,7 +81,8 @@ class RunInputs:
             combos = [(b, v) for b in backbones for v in candidates]
             self.bank.ensure(self.train_idx, self._plan_features(self.train_idx, combos))
             report(message=f"choosing views among {', '.join(candidates[1:])} on held-out labels")
-            chosen, trials = choose_views(self.bank, backbones, self.folds, candidates, self.n_classes, cfg.seed)
+            chosen, trials = choose_views(self.bank, backbones, self.folds, candidates, self.n_classes, cfg.seed,
+                                          train_flips=cfg.train_views)
             views = plan_views(cfg, chosen, self.linear, trials)
         else:
             views = plan_views(cfg, candidates, self.linear)

@@ -6,8 +6,8 @@ A rule is a function ``(vote, context) -> indices into the vote`` registered by 
   threshold. With threshold 0 it keeps every image, as the paper's one-shot processes do. It won the process
   benchmark on most datasets (benchmarks/results/processes.md).
 * ``prior``: a class-balanced curriculum that respects the class prior. Per predicted class, the most confident
-  images, as many as that class's estimated share of the pool (what was taken so far plus the soft vote over
-  what remains) allows; the share of the pool taken grows each round (``(round + 1) * step``), so easy images
+  images, as many as that class's estimated share of the pool (what was taken so far, plus the shares of what
+  remains estimated from the vote's probabilities by EM, :func:`.vote.class_shares`) allows; the share of the pool taken grows each round (``(round + 1) * step``), so easy images
   come first, every class gets its part, and a rare class is never filled with images of others.
 * ``balanced``: a class-balanced curriculum. Per class, the most confident share of the images voted into that
   class, where every model and view agreed; the share grows each round (``share = min(1, (round + 1) * step)``),
@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ConfigError
-from .vote import Vote
+from .vote import Vote, class_shares
 
 BALANCED_STEP = 1 / 6  # share of each class's candidates taken in round 0; round r takes (r + 1) / 6
 BALANCED_AGREEMENT = 1.0  # every model x view prediction must name the same class
@@ -87,7 +87,8 @@ def prior(vote: Vote, ctx: SelectionContext) -> np.ndarray:
     taken = np.zeros(ctx.n_classes) if ctx.taken is None else np.asarray(ctx.taken, dtype=float)
     remaining = len(vote.labels)
     pool = taken.sum() + remaining
-    share = vote.share if vote.share is not None else np.bincount(vote.labels, minlength=ctx.n_classes) / max(remaining, 1)
+    share = (class_shares(vote.sample) if vote.sample is not None and len(vote.sample)
+             else np.bincount(vote.labels, minlength=ctx.n_classes) / max(remaining, 1))
     estimated = (taken + share * remaining) / max(pool, 1)  # each class's share of the whole pool
     target = np.floor(min(1.0, (ctx.round + 1) * PRIOR_STEP) * estimated * pool + 1e-9)
     chosen = []

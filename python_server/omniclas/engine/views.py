@@ -61,8 +61,11 @@ def keeps_view(before: tuple[float, float], after: tuple[float, float], noise: f
     return after[0] >= before[0] - noise
 
 
-def choose_views(bank, backbones, folds, candidates: list[str], n_classes: int, seed: int) -> tuple[list[str], list[dict]]:
-    """Greedy forward choice of views on held-out folds.
+def choose_views(bank, backbones, folds, candidates: list[str], n_classes: int, seed: int,
+                 train_flips: bool = True) -> tuple[list[str], list[dict]]:
+    """Greedy forward choice of views on held-out folds, each view tried as the run would use it: a flip both
+    adds training rows (with ``train_flips``) and is averaged into the prediction; another transform (blur,
+    gamma) only votes, so it is averaged in.
 
     Args:
         folds: ``(train_idx, y_train, held_idx, y_held)`` tuples of manual labels.
@@ -70,23 +73,24 @@ def choose_views(bank, backbones, folds, candidates: list[str], n_classes: int, 
 
     Returns the chosen views and one record per candidate: held-out accuracy and log-loss with and without it.
     """
-    held_probs: dict[str, list[np.ndarray]] = {v: [] for v in candidates}
-    y_held = []
-    for train_idx, y_train, held_idx, y_f in folds:
-        models = [fit_linear(bank, b, [(train_idx, "original", y_train)], n_classes, seed) for b in backbones]
-        for v in candidates:
-            held_probs[v].append(np.mean([predict_proba(bank, m, held_idx, v) for m in models], axis=0))
-        y_held.append(y_f)
-    y_held = np.concatenate(y_held)
-    per_view = {v: np.concatenate(p) for v, p in held_probs.items()}
+    fitted: dict[tuple, list] = {}
+    y_held = np.concatenate([f[3] for f in folds])
 
-    def averaged(views):
-        return np.mean([per_view[v] for v in views], axis=0)
+    def held_out(views: list[str]) -> np.ndarray:
+        train = tuple(v for v in views if v == "original" or (train_flips and v in FLIPS))
+        out = []
+        for k, (train_idx, y_train, held_idx, _) in enumerate(folds):
+            if (k, train) not in fitted:
+                fitted[(k, train)] = [fit_linear(bank, b, [(train_idx, v, y_train) for v in train], n_classes, seed)
+                                      for b in backbones]
+            out.append(np.mean([predict_proba(bank, m, held_idx, v) for m in fitted[(k, train)] for v in views],
+                               axis=0))
+        return np.concatenate(out)
 
     chosen = ["original"]
     trials = []
     for v in candidates[1:]:
-        without, with_view = averaged(chosen), averaged(chosen + [v])
+        without, with_view = held_out(chosen), held_out(chosen + [v])
         before, after = scores(without, y_held, n_classes), scores(with_view, y_held, n_classes)
         noise = paired_noise(without.argmax(1) == y_held, with_view.argmax(1) == y_held)
         keep = keeps_view(before, after, noise)

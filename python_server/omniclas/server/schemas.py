@@ -354,11 +354,9 @@ class Result(Answer):
     top: list[Top] = _maybe(max_length=5)
 
 
-class ObjectResult(Answer):
+class ObjectResult(Result):
     """One object of a label image (or an image whose files could not be read: image and error only)."""
 
-    image: str
-    slice: int = _maybe("page of a stack")
     object: int = _maybe("its label value", ge=1)
     x: float = _maybe("centroid, pixels")
     y: float = _maybe()
@@ -368,11 +366,6 @@ class ObjectResult(Answer):
     bbox_height: int = _maybe()
     area: int = _maybe("pixels")
     border: bool = _maybe("it touches the border of the image")
-    error: str = _maybe("why it has no class")
-    class_: str = _maybe(alias="class")
-    confidence: float = _maybe()
-    probabilities: dict[str, float] = _maybe()
-    top: list[Top] = _maybe(max_length=5)
 
 
 class ObjectSummary(Answer):
