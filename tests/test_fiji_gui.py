@@ -345,9 +345,18 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def test_fiji_starts_the_server_and_stops_it_on_quit(xvfb, harness, tmp_path):
-    """No server answers: Models... offers to start one; Fiji runs a real ``python -m omniclas serve`` from the
-    environment set in Server Settings, waits for /health, and File > Quit stops it (and its training worker)."""
+def _serve_takes_parent_pid() -> bool:
+    """Whether this checkout's ``omniclas serve`` watches a parent process (``--parent-pid``)."""
+    from live_server import server_env
+
+    res = subprocess.run([sys.executable, "-m", "omniclas", "serve", "--help"], env=server_env(),
+                         capture_output=True, text=True, timeout=120)
+    return "--parent-pid" in res.stdout
+
+
+def _start_server_from_fiji(xvfb, tmp_path, *extra: str):
+    """The harness in mode=start_server: ImageJ with no server, Models... offers to start one (Start server).
+    Returns (harness process, port, models root, dataset root, home, artifacts)."""
     if not Path("/proc").is_dir():
         pytest.skip("needs /proc to find the server process")
     from live_server import server_env
@@ -361,11 +370,30 @@ def test_fiji_starts_the_server_and_stops_it_on_quit(xvfb, harness, tmp_path):
     cp = os.pathsep.join(str(p) for p in fiji_jvm.classpath() + [TEST_CLASSES])
     cmd = ["java", f"-Duser.home={home}", f"-Dplugins.dir={ij_home}", "-cp", cp, "org.omniclas.fiji.gui.GuiHarness",
            str(artifacts), "-", "-", "mode=start_server", f"url={url}", f"executable={sys.executable}",
-           f"models_root={models}", f"dataset_root={datasets}"]
+           f"models_root={models}", f"dataset_root={datasets}", *extra]
     env = server_env(DISPLAY=xvfb)  # this checkout's omniclas for `python -m omniclas`; no OMNICLAS_* settings
     if os.environ.get("OMNICLAS_SCREENSHOT_DIR"):
         env["OMNICLAS_SCREENSHOT_DIR"] = str(Path(os.environ["OMNICLAS_SCREENSHOT_DIR"]).resolve())
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc, port, models, datasets, home, artifacts
+
+
+def _gone(pids: set[int], timeout: float) -> list[int]:
+    """Waits until none of ``pids`` runs (zombies count as gone); returns those still running."""
+    deadline = time.time() + timeout
+    while True:
+        alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()
+                 and "Z" not in (Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:1])]
+        if not alive or time.time() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
+def test_fiji_starts_the_server_and_stops_it_on_quit(xvfb, harness, tmp_path):
+    """No server answers: Models... offers to start one; Fiji runs a real ``python -m omniclas serve`` from the
+    environment set in Server Settings, waits for /health, and File > Quit stops it (and its training worker)."""
+    proc, port, models, datasets, home, artifacts = _start_server_from_fiji(xvfb, tmp_path)
+    url = f"http://127.0.0.1:{port}"
     seen: set[int] = set()
     deadline = time.time() + 400
     while proc.poll() is None and time.time() < deadline:  # note the server and its worker while they run
@@ -384,19 +412,43 @@ def test_fiji_starts_the_server_and_stops_it_on_quit(xvfb, harness, tmp_path):
     assert f"No OmniClas server answers at {url}" in offer and "Start one now?" in offer
     assert json.loads(_lines(out, "SERVER_STARTED")[0])["status"] == "ok"
     command = _lines(out, "SERVER_COMMAND")[0]
-    assert command == (f"{sys.executable} -m omniclas serve --host 127.0.0.1 --port {port} --models-root {models} "
+    # the server watches ImageJ's process (an omniclas older than --parent-pid is started again without it)
+    watch = f" --parent-pid {proc.pid}" if _serve_takes_parent_pid() else ""
+    assert command == (f"{sys.executable} -m omniclas serve --host 127.0.0.1 --port {port}{watch} --models-root {models} "
                        f"--dataset-root {datasets}")
     assert "OmniClas serving" in log.read_text()
     assert seen, "the server process was never seen"
     # ImageJ quit: the server answers no more, and neither it nor its worker process is left running
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{url}/health", timeout=5)
-    deadline = time.time() + 30
-    while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in seen):
-        time.sleep(0.2)
-    alive = [pid for pid in seen if Path(f"/proc/{pid}").exists()
-             and "Z" not in (Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:1])]
+    alive = _gone(seen, 30)
     assert not alive, f"left running after ImageJ quit: {alive}"
+
+
+def test_a_server_fiji_started_stops_when_fiji_is_killed(xvfb, harness, tmp_path):
+    """SIGKILL runs no shutdown hook: the server stops because it watches ImageJ's process (--parent-pid)."""
+    if not _serve_takes_parent_pid():
+        pytest.skip("this omniclas serve has no --parent-pid yet")
+    proc, port, *_ , artifacts = _start_server_from_fiji(xvfb, tmp_path, "then=kill")
+    seen: set[int] = set()
+    out = []
+    try:
+        deadline = time.time() + 400
+        for line in proc.stdout:  # the harness prints WAITING_FOR_KILL once the server answers
+            out.append(line)
+            if "WAITING_FOR_KILL" in line or time.time() > deadline:
+                break
+        (artifacts / "harness-output.txt").write_text("".join(out))
+        assert any("WAITING_FOR_KILL" in line for line in out), "".join(out)[-3000:]
+        for pid in _omniclas_pids(port):
+            seen.add(pid)
+            seen.update(_children(pid))
+        assert seen, "the server process was never seen"
+    finally:
+        proc.kill()  # SIGKILL
+        proc.wait(30)
+    alive = _gone(seen, 30)
+    assert not alive, f"left running after ImageJ was killed: {alive}"
 
 
 def _batch(xvfb: str, ij_home: Path, home: Path, macro: Path) -> subprocess.CompletedProcess:

@@ -96,7 +96,17 @@ public final class ServerGate {
         IJ.showStatus("OmniClas: starting the server (the first start can take a minute; Esc cancels)...");
         stopWithImageJ();
         try {
-            Dto.Health h = started.awaitHealth(quick(), START_TIMEOUT_MS, () -> IJ.escapePressed());
+            Dto.Health h;
+            try {
+                h = started.awaitHealth(quick(), START_TIMEOUT_MS, () -> IJ.escapePressed());
+            } catch (OmniClasException e) {
+                if (!started.refusedParentPid()) throw e;
+                IJ.log("OmniClas: this omniclas is older than --parent-pid; started again without it. Update it, or "
+                        + "the server stays behind when Fiji is killed.");
+                cfg.parentPid = 0;
+                started = ServerLauncher.start(cfg);
+                h = started.awaitHealth(quick(), START_TIMEOUT_MS, () -> IJ.escapePressed());
+            }
             IJ.showStatus("OmniClas: server " + h.version + " started at " + Settings.url());
             IJ.log("OmniClas: server " + h.version + " answers at " + Settings.url());
             return h;

@@ -63,7 +63,7 @@ import java.util.regex.Pattern;
  * window, the Jobs tab (list, log tail, resume, cancel), a short training to the end (per-class table, Register
  * dialog beside it, the Recorder line), and registering from the Jobs tab.
  * <p>Option mode=start_server: no server answers; the command offers to start one, the server Fiji starts answers,
- * and ImageJ quits (File > Quit), which must stop it.
+ * and ImageJ quits (File > Quit), which must stop it; with then=kill it waits instead, for the test to kill it.
  * <p>Args: outDir sourceDir datasetDir [key=value ...] with keys url, model, rename_from, rename_to, delete, ask_source,
  * ask_dataset, train_dataset, tag, mode, executable, models_root, dataset_root. Writes outDir/harness.log and
  * screenshots; exit code 0 = all steps ran.
@@ -906,6 +906,11 @@ public final class GuiHarness extends GuiDriver {
         say("SERVER_COMMAND " + String.join(" ", ServerGate.running().command()));
         JLabel status = named(showing(ModelsWindow.class).getContentPane(), JLabel.class, "modelsStatus");
         waitFor("models listed", 20000, () -> onEdt(status::getText).contains("model(s) on"));
+        if ("kill".equals(opt.get("then"))) { // the test kills this JVM with SIGKILL: no shutdown hook runs
+            say("WAITING_FOR_KILL");
+            sleep(600000);
+            System.exit(3);
+        }
         say("DONE");
         log.close();
         ij.exitWhenQuitting(true);
