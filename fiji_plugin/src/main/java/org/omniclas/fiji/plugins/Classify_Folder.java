@@ -22,6 +22,9 @@ import java.nio.file.Paths;
  * Macro: {@code run("Classify Folder...", "model=NAME folder=/path csv=/path/results.csv");} (csv= empty: not saved)
  */
 public class Classify_Folder implements PlugIn {
+    /** The CSV field's label; the file it names is the one written. */
+    public static final String CSV_LABEL = "CSV (empty = do not save; default <folder>/" + ImageClassifier.DEFAULT_CSV_NAME + ")";
+
     @Override
     public void run(String arg) {
         try {
@@ -31,7 +34,7 @@ public class Classify_Folder implements PlugIn {
             String[] names = ModelsWindow.modelChoices(client, o);
             if (names == null) return;
             o.addDirectory("Folder", Settings.get("omniclas.classify_folder", ""));
-            o.addFile("CSV (empty = do not save; default <folder>/omniclas_results.csv)", "");
+            o.addFile(CSV_LABEL, "");
             if (!o.show()) return;
             String model = names.length > 0 ? o.nextChoice() : o.nextString();
             String folderText = o.nextString().trim();

@@ -195,7 +195,10 @@ public class ImageClassifier {
         return out;
     }
 
+    /** Classify Folder's CSV when none is named: no underscore, which ImageJ's dialogs would show as a space. */
+    public static final String DEFAULT_CSV_NAME = "omniclas-results.csv";
+
     public static String defaultCsv(File folder) {
-        return new File(folder, "omniclas_results.csv").getPath();
+        return new File(folder, DEFAULT_CSV_NAME).getPath();
     }
 }
