@@ -184,10 +184,11 @@ def test_classify_real_image_macro(ij, server, real_image):
     assert len(rows) == 1
     row = rows[0]
     classes = model_classes(ij, server)
-    assert row["class"] in classes and row["top1"] == row["class"]
-    assert 0.0 <= row["confidence"] <= 1.0 and math.isclose(row["p1"], row["confidence"], abs_tol=1e-3)
-    if len(classes) >= 3:
-        assert row["p1"] >= row["p2"] >= row["p3"]
+    # the columns of docs/results-csv.md: one probability per class of the model, in its order, then error
+    assert list(row) == ["image", "slice", "class", "confidence"] + [f"p_{c}" for c in classes] + ["error"]
+    assert row["class"] in classes and row["error"] == ""
+    assert 0.0 <= row["confidence"] <= 1.0 and math.isclose(row[f"p_{row['class']}"], row["confidence"], abs_tol=1e-3)
+    assert math.isclose(sum(row[f"p_{c}"] for c in classes), 1.0, abs_tol=1e-3)
     assert row["slice"] == 1 and row["image"] == imp.getTitle()
 
 
@@ -226,9 +227,12 @@ def test_classify_folder_saves_csv(ij, server, tmp_path, real_image):
     csv = tmp_path / "results.csv"
     ij.IJ.run("Classify Folder...", f"model={server.model} folder=[{folder}] csv=[{csv}]")
     assert last_error(ij) == ""
-    lines = csv.read_text().strip().splitlines()
-    assert lines[0].split(",")[:4] == ["image", "slice", "class", "confidence"]
-    assert len(lines) - 1 == len(list(folder.glob("*.png")))
+    with csv.open(newline="", encoding="utf-8") as f:
+        rows = list(csvlib.reader(f))
+    classes = model_classes(ij, server)
+    assert rows[0] == ["image", "slice", "class", "confidence"] + [f"p_{c}" for c in classes] + ["error"]
+    assert len(rows) - 1 == len(list(folder.glob("*.png")))
+    assert all(r[2] in classes and r[-1] == "" and r[1] == "1" for r in rows[1:]), rows[:3]
 
 
 @pytest.mark.slow

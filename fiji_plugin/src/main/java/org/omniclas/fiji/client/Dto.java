@@ -84,7 +84,10 @@ public final class Dto {
         public double probability;
     }
 
-    /** One prediction; a multi-page TIFF upload gives one per page with {@link #slice} 1..n. */
+    /**
+     * One prediction; a multi-page TIFF upload gives one per page with {@link #slice} 1..n. An image the server
+     * could not read gives a result with {@link #error} ("NAME: reason") and no class.
+     */
     public static class PredictResult {
         public String image;
         public Integer slice;
@@ -92,6 +95,17 @@ public final class Dto {
         public double confidence;
         public Map<String, Double> probabilities = new LinkedHashMap<>();
         public List<TopEntry> top = new ArrayList<>();
+        public String error;
+
+        public boolean isError() { return error != null && !error.isEmpty(); }
+
+        /** An error result for {@code image}. */
+        public static PredictResult failed(String image, String error) {
+            PredictResult r = new PredictResult();
+            r.image = image;
+            r.error = error;
+            return r;
+        }
     }
 
     public static class PredictResponse {

@@ -32,6 +32,8 @@ public class ImageClassifier {
 
     private final OmniClasClient client;
     private final String model;
+    private Dto.Model modelInfo;
+    private List<String> classes; // the model's, in its order: one p_<class> column each
 
     public ImageClassifier(OmniClasClient client, String model) {
         this.client = client;
@@ -58,7 +60,9 @@ public class ImageClassifier {
         if (!GraphicsEnvironment.isHeadless()) rt.show(TABLE);
         if (Reporter.unattended()) {
             ResultsTable standard = (ResultsTable) rt.clone();
-            Analyzer.setResultsTable(standard);
+            Analyzer.setResultsTable(standard); // (resets the decimals of both: the clone shares them)
+            ResultRows.formatColumns(standard);
+            ResultRows.formatColumns(rt);
             if (!GraphicsEnvironment.isHeadless()) standard.show("Results");
         }
     }
@@ -102,7 +106,7 @@ public class ImageClassifier {
         Dto.PredictResponse answer = client.predict(model, parts);
         for (int i = 0; i < pending.size(); i++) {
             Dto.PredictResult r = find(answer.results, parts.get(i).filename, i);
-            if (r != null) addRow(rt, (String) pending.get(i)[0], (Integer) pending.get(i)[1], r);
+            if (r != null) ResultRows.add(rt, (String) pending.get(i)[0], (Integer) pending.get(i)[1], r, classes(answer.results));
         }
         int n = parts.size();
         parts.clear();
@@ -158,25 +162,23 @@ public class ImageClassifier {
         for (Dto.PredictResult r : answer.results) {
             String shown = r.image;
             for (int i = 0; i < parts.size(); i++) if (parts.get(i).filename.equals(r.image)) shown = names.get(i);
-            addRow(rt, shown, r.slice == null ? 1 : r.slice, r);
+            ResultRows.add(rt, shown, r.slice == null ? 1 : r.slice, r, classes(answer.results));
         }
         parts.clear();
         names.clear();
     }
 
-    /** One row: image, slice, class, confidence, top1..3, p1..3 (probabilities with 4 decimals, always). */
-    static void addRow(ResultsTable rt, String image, int slice, Dto.PredictResult r) {
-        rt.incrementCounter();
-        rt.addValue("image", image);
-        rt.addValue("slice", slice);
-        rt.addValue("class", r.className == null ? "" : r.className);
-        rt.addValue("confidence", r.confidence);
-        for (int k = 0; k < 3; k++) {
-            Dto.TopEntry t = r.top != null && k < r.top.size() ? r.top.get(k) : null;
-            rt.addValue("top" + (k + 1), t == null ? "" : t.className);
-            rt.addValue("p" + (k + 1), t == null ? Double.NaN : t.probability);
+    /** The model's classes (asked once), for its p_<class> columns. */
+    private List<String> classes(List<Dto.PredictResult> results) {
+        if (modelInfo == null) {
+            try {
+                modelInfo = client.model(model);
+            } catch (OmniClasException e) {
+                modelInfo = new Dto.Model(); // (an older server or an odd name: the probabilities' own order serves)
+            }
         }
-        for (String c : new String[]{"confidence", "p1", "p2", "p3"}) rt.setDecimalPlaces(rt.getColumnIndex(c), 4);
+        if (classes == null || classes.isEmpty()) classes = ResultRows.classesOf(modelInfo, results);
+        return classes;
     }
 
     /** The active image, or all open images. */
