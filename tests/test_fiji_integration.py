@@ -235,6 +235,48 @@ def test_classify_folder_saves_csv(ij, server, tmp_path, real_image):
     assert all(r[2] in classes and r[-1] == "" and r[1] == "1" for r in rows[1:]), rows[:3]
 
 
+def _nine_good_and_a_broken_one(bbbc013: Path, folder: Path) -> Path:
+    """9 real PNGs and the truncated fixture as broken.png (copies: tests/data stays untouched)."""
+    folder.mkdir()
+    for f in sorted((bbbc013 / "unlabelled").glob("*.png"))[:9]:
+        shutil.copy(f, folder / f.name)
+    shutil.copy(bbbc013.parent / "corrupt" / "A01_Cell162_truncated.png", folder / "broken.png")
+    return folder
+
+
+def test_classify_folder_with_an_unreadable_image(ij, server, tmp_path, bbbc013, capfd):
+    """One bad image never sinks a batch: 9 rows with a class, 1 error row naming broken.png, the CSV written."""
+    folder = _nine_good_and_a_broken_one(bbbc013, tmp_path / "images")
+    csv = tmp_path / "results.csv"
+    capfd.readouterr()
+    ij.IJ.run("Classify Folder...", f"model={server.model} folder=[{folder}] csv=[{csv}]")
+    assert last_error(ij) == ""
+    out = capfd.readouterr().out
+    assert "10 result rows; 1 image could not be read: broken.png" in out
+    with csv.open(newline="", encoding="utf-8") as f:
+        rows = list(csvlib.DictReader(f))
+    assert len(rows) == 10
+    bad = [r for r in rows if r["error"]]
+    assert [r["image"] for r in bad] == ["broken.png"]
+    assert bad[0]["error"].startswith("broken.png: ") and bad[0]["class"] == "" and bad[0]["confidence"] == ""
+    classes = model_classes(ij, server)
+    assert all(r["class"] in classes and r["error"] == "" for r in rows if r["image"] != "broken.png")
+
+
+def test_label_images_import_names_an_unreadable_image(ij, tmp_path, bbbc013, capfd):
+    """Label Images' import copies the readable images and names the one it cannot read (no raw exception)."""
+    source = _nine_good_and_a_broken_one(bbbc013, tmp_path / "source")
+    dataset = tmp_path / "dataset"
+    capfd.readouterr()
+    ij.IJ.run("Label Images...", f"source=[{source}] dataset=[{dataset}]")
+    out = capfd.readouterr()
+    assert last_error(ij) == ""
+    assert "not copied, not a readable image: broken.png: not a readable image (" in out.out
+    assert "Exception" not in out.out + out.err
+    assert sorted(p.name for p in (dataset / "unlabelled").iterdir()) == sorted(
+        p.name for p in source.iterdir() if p.name != "broken.png")
+
+
 @pytest.mark.slow
 def test_training_job_to_the_end(ij, server, capfd, bbbc013):
     dataset, made = fiji_jvm.training_dataset(server, bbbc013)

@@ -18,7 +18,7 @@ import java.nio.file.Paths;
 
 /**
  * Plugins > OmniClas > Classify Folder...: every image of a folder → "OmniClas Results" (unattended also the
- * standard Results table), saved as CSV.
+ * standard Results table), saved as CSV. A file that cannot be read gets an error row; the others are classified.
  * Macro: {@code run("Classify Folder...", "model=NAME folder=/path csv=/path/results.csv");} (csv= empty: not saved)
  */
 public class Classify_Folder implements PlugIn {
@@ -50,11 +50,12 @@ public class Classify_Folder implements PlugIn {
             }
             Settings.put("omniclas.classify_folder", folder.toString());
             Settings.put(Settings.KEY_LAST_MODEL, model);
-            ResultsTable rt = new ImageClassifier(client, model.trim()).classifyFolder(folder, new ResultsTable());
+            ImageClassifier classifier = new ImageClassifier(client, model.trim());
+            ResultsTable rt = classifier.classifyFolder(folder, new ResultsTable());
             ImageClassifier.show(rt);
             if (csv.isEmpty() && o.isInteractive()) csv = ImageClassifier.defaultCsv(folder.toFile());
             if (!csv.isEmpty()) ImageClassifier.saveCsv(rt, csv);
-            IJ.showStatus("OmniClas: " + rt.size() + " result rows");
+            ImageClassifier.tell(rt, classifier.failed());
         } catch (OmniClasException e) {
             Reporter.error(e);
         } catch (IOException | RuntimeException e) {

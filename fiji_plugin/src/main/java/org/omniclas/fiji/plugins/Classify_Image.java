@@ -46,10 +46,11 @@ public class Classify_Image implements PlugIn {
                 return;
             }
             Settings.put(Settings.KEY_LAST_MODEL, model);
-            ResultsTable rt = new ImageClassifier(client, model.trim()).classifyImages(images, ImageClassifier.table());
+            ImageClassifier classifier = new ImageClassifier(client, model.trim());
+            ResultsTable rt = classifier.classifyImages(images, ImageClassifier.table());
             ImageClassifier.show(rt);
             if (!csv.isEmpty()) ImageClassifier.saveCsv(rt, csv);
-            IJ.showStatus("OmniClas: " + rt.size() + " result rows");
+            ImageClassifier.tell(rt, classifier.failed());
         } catch (OmniClasException e) {
             Reporter.error(e);
         } catch (IOException | RuntimeException e) {

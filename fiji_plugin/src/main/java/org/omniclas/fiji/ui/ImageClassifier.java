@@ -9,6 +9,8 @@ import org.omniclas.fiji.client.Dto;
 import org.omniclas.fiji.client.ImagePart;
 import org.omniclas.fiji.client.OmniClasClient;
 import org.omniclas.fiji.client.OmniClasException;
+import org.omniclas.fiji.client.PredictBatch;
+import org.omniclas.fiji.dataset.ImageFiles;
 import org.omniclas.fiji.dataset.DatasetFolder;
 
 import java.awt.GraphicsEnvironment;
@@ -17,6 +19,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.Collectors;
@@ -34,6 +37,7 @@ public class ImageClassifier {
     private final String model;
     private Dto.Model modelInfo;
     private List<String> classes; // the model's, in its order: one p_<class> column each
+    private final List<String> failed = new ArrayList<>();
 
     public ImageClassifier(OmniClasClient client, String model) {
         this.client = client;
@@ -103,10 +107,11 @@ public class ImageClassifier {
     private int flush(List<ImagePart> parts, List<Object[]> pending, ResultsTable rt) throws OmniClasException {
         if (parts.isEmpty()) return 0;
         IJ.showStatus("OmniClas: classifying " + parts.size() + " image(s)...");
-        Dto.PredictResponse answer = client.predict(model, parts);
+        List<List<Dto.PredictResult>> answers = PredictBatch.run(client, model, parts);
         for (int i = 0; i < pending.size(); i++) {
-            Dto.PredictResult r = find(answer.results, parts.get(i).filename, i);
-            if (r != null) ResultRows.add(rt, (String) pending.get(i)[0], (Integer) pending.get(i)[1], r, classes(answer.results));
+            String title = (String) pending.get(i)[0];
+            Integer slice = (Integer) pending.get(i)[1];
+            add(rt, title, slice, answers.get(i).get(0), parts.get(i).filename);
         }
         int n = parts.size();
         parts.clear();
@@ -114,12 +119,41 @@ public class ImageClassifier {
         return n;
     }
 
-    private static Dto.PredictResult find(List<Dto.PredictResult> results, String filename, int index) {
-        for (Dto.PredictResult r : results) if (filename.equals(r.image)) return r;
-        return index < results.size() ? results.get(index) : null;
+    /** One row; an error result names the image as the user knows it, not as it was sent. */
+    private void add(ResultsTable rt, String shown, Integer slice, Dto.PredictResult r, String sentAs) {
+        if (r.isError()) {
+            r = Dto.PredictResult.failed(shown, PredictBatch.errorFor(r, sentAs, shown));
+            failed.add(r.error);
+        }
+        ResultRows.add(rt, shown, slice, r, classes(r));
     }
 
-    /** The images of a folder (not recursive). PNG/JPEG/TIFF files are sent as they are (a stack gives one row per page). */
+    /** The messages of the images that could not be classified ("NAME: reason"), in order. */
+    public List<String> failed() { return failed; }
+
+    /** "10 result rows; 1 image could not be read: broken.png" (the status bar, and the Log when one failed). */
+    public static String summary(int rows, List<String> failed) {
+        if (failed.isEmpty()) return rows + " result rows";
+        List<String> names = new ArrayList<>();
+        for (String f : failed) names.add(f.contains(": ") ? f.substring(0, f.indexOf(": ")) : f);
+        return rows + " result rows; " + failed.size() + (failed.size() == 1 ? " image" : " images")
+                + " could not be read: " + String.join(", ", names);
+    }
+
+    /** Says how the run went: the status bar, and the Log with each message when an image could not be read. */
+    public static void tell(ResultsTable rt, List<String> failed) {
+        String text = "OmniClas: " + summary(rt.size(), failed);
+        if (!failed.isEmpty()) {
+            IJ.log(text + " (their rows carry the error)");
+            for (String f : failed) IJ.log("  " + f);
+        }
+        IJ.showStatus(text);
+    }
+
+    /**
+     * The images of a folder (not recursive). PNG/JPEG/TIFF/BMP files are sent as they are (a stack gives one row
+     * per page); a file that cannot be read gives an error row, and the rest are classified.
+     */
     public ResultsTable classifyFolder(Path folder, ResultsTable rt) throws OmniClasException, IOException {
         List<Path> files;
         try (Stream<Path> s = Files.list(folder)) {
@@ -132,13 +166,15 @@ public class ImageClassifier {
         for (Path f : files) {
             String name = f.getFileName().toString();
             String lower = name.toLowerCase(Locale.ROOT);
-            if (lower.endsWith(".png") || lower.endsWith(".jpg") || lower.endsWith(".jpeg")
+            if (lower.endsWith(".png") || lower.endsWith(".jpg") || lower.endsWith(".jpeg") || lower.endsWith(".bmp")
                     || lower.endsWith(".tif") || lower.endsWith(".tiff")) {
-                parts.add(new ImagePart(name, Files.readAllBytes(f)));
+                parts.add(new ImagePart(name, Files.readAllBytes(f))); // the server reads these and says what is wrong
             } else {
-                ImagePlus imp = IJ.openImage(f.toString());
+                String problem = ImageFiles.problem(f); // before ImageJ, whose opener shows its own error dialog
+                ImagePlus imp = problem == null ? IJ.openImage(f.toString()) : null;
                 if (imp == null) {
-                    IJ.log("OmniClas: cannot open " + f + ", skipped");
+                    add(rt, name, null, Dto.PredictResult.failed(name, name + ": "
+                            + (problem == null ? "ImageJ cannot open this file" : problem)), name);
                     continue;
                 }
                 parts.add(new ImagePart(name + ".tif", ImageEncoder.sliceToTiff(imp, 1), "image/tiff"));
@@ -158,18 +194,19 @@ public class ImageClassifier {
     private void flushFiles(List<ImagePart> parts, List<String> names, ResultsTable rt) throws OmniClasException {
         if (parts.isEmpty()) return;
         IJ.showStatus("OmniClas: classifying " + parts.size() + " file(s)...");
-        Dto.PredictResponse answer = client.predict(model, parts);
-        for (Dto.PredictResult r : answer.results) {
-            String shown = r.image;
-            for (int i = 0; i < parts.size(); i++) if (parts.get(i).filename.equals(r.image)) shown = names.get(i);
-            ResultRows.add(rt, shown, r.slice == null ? 1 : r.slice, r, classes(answer.results));
+        List<List<Dto.PredictResult>> answers = PredictBatch.run(client, model, parts);
+        for (int i = 0; i < parts.size(); i++) {
+            for (Dto.PredictResult r : answers.get(i)) {
+                add(rt, names.get(i), r.isError() ? null : r.slice == null ? 1 : r.slice, r, parts.get(i).filename);
+            }
         }
         parts.clear();
         names.clear();
     }
 
     /** The model's classes (asked once), for its p_<class> columns. */
-    private List<String> classes(List<Dto.PredictResult> results) {
+    private List<String> classes(Dto.PredictResult result) {
+        List<Dto.PredictResult> results = Collections.singletonList(result);
         if (modelInfo == null) {
             try {
                 modelInfo = client.model(model);

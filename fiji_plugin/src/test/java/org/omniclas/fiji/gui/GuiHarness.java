@@ -328,12 +328,17 @@ public final class GuiHarness extends GuiDriver {
         say("TIME register " + (System.currentTimeMillis() - t0) + " ms");
     }
 
-    /** Confidence of each shown image's suggestion (NaN where none), in grid order. */
+    /** The truncated image the test puts among the unlabelled ones of "Ask the model". */
+    static final String BROKEN = "broken.png";
+
+    /** Confidence of each shown image's suggestion (NaN where none), in grid order; the unreadable image left out. */
     private static List<Double> shownConfidences(LabelWindow lw, JList<?> grid) throws Exception {
         return onEdt(() -> {
             List<Double> c = new ArrayList<>();
             for (int i = 0; i < grid.getModel().getSize(); i++) {
-                Dto.PredictResult r = lw.suggestion((Path) grid.getModel().getElementAt(i));
+                Path p = (Path) grid.getModel().getElementAt(i);
+                if (p.getFileName().toString().equals(BROKEN)) continue;
+                Dto.PredictResult r = lw.suggestion(p);
                 c.add(r == null ? Double.NaN : r.confidence);
             }
             return c;
@@ -371,8 +376,9 @@ public final class GuiHarness extends GuiDriver {
         JCheckBox sort = onEdt(() -> find(lw.getContentPane(), JCheckBox.class, "sortUncertainty"));
         JLabel status = onEdt(() -> find(lw.getContentPane(), JLabel.class, "status"));
         AbstractButton ask = onEdt(() -> find(lw.getContentPane(), AbstractButton.class, "ask"));
-        int total = onEdt(() -> grid.getModel().getSize());
-        say("ask dataset shows " + total);
+        int shown = onEdt(() -> grid.getModel().getSize());
+        int total = shown - (new File(new File(dataset, "unlabelled"), BROKEN).isFile() ? 1 : 0); // readable ones
+        say("ask dataset shows " + shown);
 
         Set<Window> before = visibleWindows();
         click(ask);
@@ -385,8 +391,11 @@ public final class GuiHarness extends GuiDriver {
         onEdt(() -> { combo.setSelectedItem(model); return null; });
         if (!model.equals(onEdt(combo::getSelectedItem))) throw new IllegalStateException("model " + model + " not offered");
         clickToClose(buttonLabelled(d, "OK"), d);
-        waitFor("suggestions", 120000, () -> onEdt(status::getText).startsWith("Suggestions for"));
-        say("status: " + onEdt(status::getText));
+        waitFor("suggestions", 120000, () -> onEdt(status::getText).contains("have a suggestion"));
+        say("ASK_STATUS " + onEdt(status::getText));
+        if (lw.suggestion(new File(new File(dataset, "unlabelled"), BROKEN).toPath()) != null) {
+            throw new IllegalStateException("a suggestion for the unreadable " + BROKEN);
+        }
         List<Double> conf = shownConfidences(lw, grid);
         say("ORDER " + conf);
         if (!onEdt(sort::isSelected)) throw new IllegalStateException("sort by uncertainty not switched on");
