@@ -298,8 +298,14 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
                                         head="finetune")
     assert "{'" not in _lines(out, "PROGRESS_LOG")[0]  # no raw Python dict of the spec
     assert "Train Classifier" not in _lines(out, "RECORDER_AFTER_CANCEL")[0]
+    # Cancel asks first, in the progress window and in the Jobs tab; "Keep training" keeps the job running
+    for tag in ("CANCEL_CONFIRM", "JOBS_CANCEL_CONFIRM"):
+        assert "Cancel training job" in _lines(out, tag)[0], tag
+    assert _lines(out, "AFTER_KEEP")[0] == "running true"
     assert ": cancelled" in _lines(out, "JOBS_LINE")[0]
     assert _lines(out, "JOBS_RESUMED")[0].startswith(job_id)
+    status = _lines(out, "STATUS_AFTER_RESUME")[0]  # followed like a new job: no stale "cancelled"
+    assert f"job {job_id}: running" in status and "cancelled" not in status, status
     resumed = _get(live_server.api(f"jobs/{job_id}"))
     assert resumed["attempts"] >= 2  # Resume in the Jobs tab reached the server
     assert "resume requested" in _lines(out, "JOBS_LOG")[0] and "{'" not in _lines(out, "JOBS_LOG")[0]

@@ -322,6 +322,43 @@ def _wait(what: str, check, timeout: float = 120.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def test_a_resumed_job_is_registered_under_the_wizards_name(ij, server, bbbc013, capfd):
+    """Train Classifier with model_name=NAME, cancelled; Jobs... action=resume follows the job to its end and
+    registers it as NAME (as the wizard would have)."""
+    dataset, made = fiji_jvm.training_dataset(server, bbbc013)
+    name = f"fiji_resumed_{uuid.uuid4().hex[:6]}"
+    before = {j["id"] for j in _get(server.api("jobs"))["jobs"]}
+    done = threading.Event()
+
+    def train():
+        try:
+            ij.IJ.run("Train Classifier...", f"dataset=[{dataset}] process=nd backbones=efficientnet_lite0 head=linear "
+                                             f"image_size=64 model_name={name}")
+        finally:
+            done.set()
+
+    threading.Thread(target=train, daemon=True).start()
+    try:
+        job = _wait("the job on the server", lambda: next(
+            (j for j in _get(server.api("jobs"))["jobs"] if j["id"] not in before), None), timeout=60)
+        _post(server.api(f"jobs/{job['id']}/cancel"))
+        assert done.wait(180), "the plugin did not notice the cancelled job"
+        assert _get(server.api(f"jobs/{job['id']}"))["state"] == "cancelled"
+        assert name not in [m["name"] for m in _get(server.api("models"))["models"]]
+        capfd.readouterr()
+        ij.IJ.run("Jobs...", f"action=resume job={job['id']}")
+        out = capfd.readouterr().out
+        assert last_error(ij) == "", last_error(ij)
+        assert _get(server.api(f"jobs/{job['id']}"))["state"] == "finished"
+        assert f"registered model {name}" in out, out[-2000:]
+        assert name in [m["name"] for m in _get(server.api("models"))["models"]]
+    finally:
+        done.wait(60)
+        ij.IJ.run("Models...", f"action=delete model={name}")
+        if made:
+            shutil.rmtree(dataset, ignore_errors=True)
+
+
 @pytest.mark.parametrize("process", ["nd", "dd", "idd", "md", "imd", "mdd", "imdd"])
 def test_train_with_process_defaults_sends_what_the_cli_trains(ij, server, bbbc013, process, capfd):
     """A Fiji run that names only the process submits the job the CLI would run (TrainConfig(...).resolved())."""

@@ -229,26 +229,43 @@ public class JobsPanel extends JPanel {
 
     private void cancelSelected() {
         Dto.Job job = selected();
-        if (job == null) return;
+        if (job == null || (job.isActive() && !JobMonitor.confirmCancel(this, job.id()))) return;
         act("Cancelling job " + job.id() + "...", () -> "Job " + job.id() + ": " + client.cancelJob(job.id()).state
                 + (job.isActive() ? " (a running job stops at its next batch)" : ""));
     }
 
+    /** Resumes the job, then follows it in a progress window and registers it as the Train wizard would. */
     private void resumeSelected() {
         Dto.Job job = selected();
         if (job == null) return;
-        act("Resuming job " + job.id() + "...", () -> "Job " + job.id() + " resumed: " + client.resumeJob(job.id()).state);
+        act("Resuming job " + job.id() + "...", () -> {
+            Dto.Job resumed = client.resumeJob(job.id());
+            if (resumed.id() == null) resumed.id = job.id();
+            Thread follow = new Thread(() -> {
+                try {
+                    TrainWizard.followResumed(client, resumed, true);
+                } catch (OmniClasException e) {
+                    Reporter.error(e);
+                }
+                javax.swing.SwingUtilities.invokeLater(this::refresh);
+            }, "OmniClas resumed job " + job.id());
+            follow.setDaemon(true);
+            follow.start();
+            return "Job " + job.id() + " resumed: " + resumed.state + "; a progress window follows it.";
+        });
     }
 
     private void registerSelected() {
         Dto.Job job = selected();
         if (job == null) return;
+        String asked = Settings.modelNameOf(job.id()); // the name the Train wizard was given
         String name = (String) JOptionPane.showInputDialog(this, "Register the model of job " + job.id() + " as:",
-                "Register model", JOptionPane.PLAIN_MESSAGE, null, null, defaultModelName(job));
+                "Register model", JOptionPane.PLAIN_MESSAGE, null, null, asked != null ? asked : defaultModelName(job));
         if (name == null || name.trim().isEmpty()) return;
         act("Registering...", () -> {
             Dto.Model m = client.registerJob(job.id(), name.trim());
             Settings.put(Settings.KEY_LAST_MODEL, m.name);
+            Settings.forgetModelName(job.id());
             IJ.log("OmniClas: registered the model of job " + job.id() + " as " + m.name);
             return "Registered as model \"" + m.name + "\" (version " + m.version + ").";
         });
@@ -291,9 +308,13 @@ public class JobsPanel extends JPanel {
             case "cancel":
                 IJ.log("OmniClas: job " + require(opt, "job") + ": " + client.cancelJob(opt.get("job")).state);
                 break;
-            case "resume":
-                IJ.log("OmniClas: job " + require(opt, "job") + " resumed: " + client.resumeJob(opt.get("job")).state);
+            case "resume": { // like Train Classifier: follows the job to its end and registers it
+                Dto.Job resumed = client.resumeJob(require(opt, "job"));
+                if (resumed.id() == null) resumed.id = opt.get("job");
+                IJ.log("OmniClas: job " + opt.get("job") + " resumed: " + resumed.state);
+                TrainWizard.followResumed(client, resumed, false);
                 break;
+            }
             case "register":
                 Dto.Model m = client.registerJob(require(opt, "job"), require(opt, "name"));
                 IJ.log("OmniClas: registered the model of job " + opt.get("job") + " as " + m.name);

@@ -114,6 +114,26 @@ public final class Settings {
         return c;
     }
 
+    /**
+     * The model name the Train wizard was given for a job, kept until the job finished, so that a job resumed
+     * later (Jobs...) is registered under it; null when none was given.
+     */
+    public static String modelNameOf(String jobId) {
+        String name = Prefs.get(jobKey(jobId), "");
+        return name.isEmpty() ? null : name;
+    }
+
+    public static void rememberModelName(String jobId, String modelName) {
+        Prefs.set(jobKey(jobId), modelName == null || modelName.trim().isEmpty() ? null : modelName.trim());
+        persist();
+    }
+
+    public static void forgetModelName(String jobId) {
+        if (modelNameOf(jobId) != null) rememberModelName(jobId, null);
+    }
+
+    private static String jobKey(String jobId) { return "omniclas.job_model_name." + jobId; }
+
     public static String get(String key, String dflt) { return Prefs.get(key, dflt); }
 
     public static void put(String key, String value) { Prefs.set(key, value == null ? "" : value); }

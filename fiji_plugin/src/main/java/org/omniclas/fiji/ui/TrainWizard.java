@@ -87,6 +87,7 @@ public class TrainWizard {
             Map<String, Object> spec = form.spec(dataset.toString());
             Dto.Job submitted = submit(client, form, spec);
             String id = submitted.id();
+            Settings.rememberModelName(id, modelName); // a resumed job is registered under it too
             String what = JobText.options(form.applying());
             IJ.log("OmniClas: training job " + id + " submitted: " + dataset + "; " + what);
             Dto.Job job = new JobMonitor(client, id, what).follow();
@@ -185,9 +186,23 @@ public class TrainWizard {
         return rt;
     }
 
+    /**
+     * Follows a job that was just resumed to its end, as the wizard follows a new one: the progress window (the
+     * status bar says "running" again), the per-class table, and registration under the name the wizard was
+     * given (a dialog offers it on a desktop; without one, only a name the wizard was given is registered).
+     */
+    public static Dto.Model followResumed(OmniClasClient client, Dto.Job resumed, boolean interactive) throws OmniClasException {
+        String id = resumed.id();
+        Dto.Job job = new JobMonitor(client, id, JobText.options(resumed.spec)).follow();
+        String name = Settings.modelNameOf(id);
+        if (name == null) name = interactive ? JobsPanel.defaultModelName(job) : "";
+        return finish(client, job, name, interactive);
+    }
+
     /** Results table + registration. Returns the registered model or null. */
     public static Dto.Model finish(OmniClasClient client, Dto.Job job, String modelName, boolean interactive)
             throws OmniClasException {
+        if ("finished".equals(job.state)) Settings.forgetModelName(job.id()); // (a cancelled job may be resumed)
         if ("cancelled".equals(job.state)) {
             IJ.showStatus("OmniClas: job " + job.id() + " cancelled");
             IJ.log("OmniClas: job " + job.id() + " cancelled");
@@ -226,7 +241,11 @@ public class TrainWizard {
             if (gd.wasCanceled() || !gd.wasOKed()) return null;
             modelName = gd.getNextString().trim();
         }
-        if (modelName == null || modelName.isEmpty()) return null;
+        if (modelName == null || modelName.isEmpty()) {
+            if (!interactive) IJ.log("OmniClas: job " + job.id() + " is not registered (no model name); register it with "
+                    + "run(\"Jobs...\", \"action=register job=" + job.id() + " name=NAME\")");
+            return null;
+        }
         Dto.Model m = client.registerJob(job.id(), modelName);
         IJ.log("OmniClas: registered model " + m.name);
         Settings.put(Settings.KEY_LAST_MODEL, m.name);

@@ -739,7 +739,16 @@ public final class GuiHarness extends GuiDriver {
         sleep(1000);
         shot("16_training_progress");
         docShot("training_progress", pw);
-        click(named(((JFrame) pw).getContentPane(), JButton.class, "cancel"));
+        // Cancel asks first: "Keep training" leaves the job running, then "Cancel job" cancels it
+        JButton cancelTraining = named(((JFrame) pw).getContentPane(), JButton.class, "cancel");
+        Window confirm = confirmCancel(cancelTraining);
+        say("CANCEL_CONFIRM " + texts(confirm).replace('\n', '|'));
+        shot("16b_cancel_confirm");
+        clickToClose(buttonLabelled(confirm, JobMonitor.KEEP_TRAINING), confirm);
+        sleep(2500);
+        say("AFTER_KEEP " + serverJobState(jobId) + " " + onEdt(cancelTraining::isEnabled));
+        Window sure = confirmCancel(cancelTraining);
+        clickToClose(buttonLabelled(sure, JobMonitor.CANCEL_JOB), sure);
         waitFor("progress window closed", 90000, () -> !pw.isShowing());
         waitFor("cancelled in the Log", 10000, () -> IJ.getLog().substring(logStart).contains("job " + jobId + " cancelled"));
         String state = serverJobState(jobId);
@@ -748,6 +757,17 @@ public final class GuiHarness extends GuiDriver {
         sleep(500); // the command thread hands back to the Recorder
         say("RECORDER_AFTER_CANCEL " + recorder.getText().replace('\n', '|'));
         return jobId;
+    }
+
+    /** Clicks a Cancel button and returns the "are you sure?" dialog it opens. */
+    private Window confirmCancel(JButton cancel) throws Exception {
+        Set<Window> before = visibleWindows();
+        click(cancel);
+        waitFor("cancel confirmation", 10000, () -> newWindow(before) != null
+                && JobMonitor.CONFIRM_TITLE.equals(title(newWindow(before))));
+        Window w = newWindow(before);
+        settle(w);
+        return w;
     }
 
     private static String waitJobId(int logStart) throws Exception {
@@ -792,6 +812,12 @@ public final class GuiHarness extends GuiDriver {
         say("JOBS_LINE " + onEdt(line::getText));
         click(resume);
         waitFor("resumed on the server", 30000, () -> getJson("/jobs/" + jobId).get("attempts").getAsInt() >= 2);
+        // Fiji follows the resumed job as the wizard does: a progress window, and a status bar that says running
+        waitFor("progress window of the resumed job", 30000, () -> titled(JobMonitor.TITLE) != null);
+        Window resumedProgress = titled(JobMonitor.TITLE);
+        onEdt(() -> { resumedProgress.setLocation(0, 640); return null; }); // below the Jobs tab, off its buttons
+        waitFor("status bar follows the resumed job", 90000, () -> ImageJ.getStatusBarText().contains("job " + jobId + ": running"));
+        say("STATUS_AFTER_RESUME " + ImageJ.getStatusBarText());
         waitFor("resume in the log", 20000, () -> onEdt(log::getText).contains("resume requested"));
         say("JOBS_RESUMED " + jobId + " " + onEdt(line::getText));
         say("JOBS_LOG " + onEdt(log::getText).replace('\n', '|'));
@@ -811,7 +837,9 @@ public final class GuiHarness extends GuiDriver {
         docShot("jobs_window", mw);
         JButton cancel = named(mw.getContentPane(), JButton.class, "cancelJob");
         waitFor("Cancel offered", 10000, () -> onEdt(cancel::isEnabled));
-        click(cancel);
+        Window confirm = confirmCancel(cancel);
+        say("JOBS_CANCEL_CONFIRM " + texts(confirm).replace('\n', '|'));
+        clickToClose(buttonLabelled(confirm, JobMonitor.CANCEL_JOB), confirm);
         waitFor("cancelled on the server", 90000, () -> "cancelled".equals(serverJobState(other)));
         waitFor("cancelled in the Jobs tab", 20000, () -> onEdt(line::getText).contains(": cancelled"));
         say("JOBS_CANCELLED " + other + " " + onEdt(line::getText));
