@@ -184,6 +184,9 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
     registry = Registry(live_server.models_root)
     registry.register(live_server.run_dir, rename_from)
     registry.register(live_server.run_dir, delete)
+    versions = f"gui-versions-{tag}"  # two versions of one model
+    registry.register(live_server.run_dir, versions)
+    registry.register(live_server.run_dir, versions)
     jobs_before = {j["id"] for j in _get(live_server.api("jobs"))["jobs"]}
     train_dataset, made = fiji_jvm.training_dataset(live_server, bbbc013)
 
@@ -192,7 +195,8 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
            "org.omniclas.fiji.gui.GuiHarness", str(artifacts), str(source), str(dataset),
            f"url={live_server.url}", f"model={live_server.model}", f"rename_from={rename_from}",
            f"rename_to={rename_to}", f"delete={delete}", f"ask_source={ask_source}", f"ask_dataset={ask_dataset}",
-           f"train_dataset={train_dataset}", f"tag={tag}", f"dataset_root={live_server.dataset_root}"]
+           f"train_dataset={train_dataset}", f"tag={tag}", f"dataset_root={live_server.dataset_root}",
+           f"versions={versions}"]
     try:
         proc = subprocess.Popen(cmd, env=_harness_env(xvfb), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         seen_on_x = []
@@ -211,7 +215,7 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
         new_jobs = [j for j in _get(live_server.api("jobs"))["jobs"] if j["id"] not in jobs_before]
         catalog = _get(live_server.api("processes"))
     finally:
-        for name in (rename_from, rename_to, delete, registered):
+        for name in (rename_from, rename_to, delete, registered, versions):
             _delete_model(live_server, name)
         if made:
             shutil.rmtree(train_dataset, ignore_errors=True)
@@ -325,6 +329,19 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
     assert f'run("Train Classifier...", "dataset={train_dataset} process=nd backbones=efficientnet_lite0 head=linear' in recorded[0]
     assert "image_size=64" in recorded[0] and recorded[0].endswith('model_name=");')
     assert _lines(out, "REGISTERED") == [registered] and registered in server_models
+    # ---- versions: a Version column with a choice of versions; Delete can take one version; names in use warn
+    assert _lines(out, "VERSION_CELL")[0].startswith("2 of 2")
+    assert _lines(out, "VERSION_CHOICES") == ["2,1"]
+    assert _lines(out, "VERSION_PICKED")[0].startswith("1 of 2")
+    assert f'version 1, or all its 2 versions' in _lines(out, "VERSION_DELETE")[0]
+    assert _lines(out, "VERSIONS_LEFT") == ["[2]"]
+    latest = int(_get(live_server.api(f"models/{live_server.model}"))["version"])
+    in_use = (f'A model named "{live_server.model}" exists (version {latest}): registering makes version {latest + 1} '
+              "of it.")
+    assert in_use in _lines(out, "WIZARD_NAME_WARNING")[0]
+    assert in_use in _lines(out, "REGISTER_NAME_WARNING")[0].replace("|", " ")
+    assert _lines(out, "NAME_OFFERED") == [f"{live_server.model}_2"]
+    assert _lines(out, "MODELS_TAB_REFRESHED") == [registered]
     for shot in ("10_ask_model", "11_ask_accepted", "12_classify_results", "13_models", "15_train_wizard",
                  "16_training_progress", "17_jobs_running", "18_register"):
         assert (artifacts / f"{shot}.png").stat().st_size > 1000

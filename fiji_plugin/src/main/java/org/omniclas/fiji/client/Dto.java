@@ -67,7 +67,10 @@ public final class Dto {
 
     public static class Model {
         public String name;
+        /** This entry's version (GET /models lists each name's latest). */
         public String version;
+        /** Every version of the name, oldest first (newer servers). */
+        public List<Integer> versions;
         public String framework;
         public List<String> classes = new ArrayList<>();
         public String backbone;
@@ -76,6 +79,28 @@ public final class Dto {
         public String created;
 
         public Double testAccuracy() { return metrics == null ? null : metrics.get("test_accuracy"); }
+
+        /** The latest version's number, or 0 when unknown. */
+        public int latestVersion() {
+            if (versions != null && !versions.isEmpty()) return versions.get(versions.size() - 1);
+            try {
+                return version == null ? 0 : Integer.parseInt(version.replaceFirst("\\.0$", ""));
+            } catch (NumberFormatException e) {
+                return 0;
+            }
+        }
+
+        /** What the server takes for this entry: "name" for the latest version, "name@N" for an older one. */
+        public String ref() {
+            int latest = latestVersion();
+            int mine = latest;
+            try {
+                if (version != null) mine = Integer.parseInt(version.replaceFirst("\\.0$", ""));
+            } catch (NumberFormatException ignored) {
+                // not a number: the latest
+            }
+            return mine == latest ? name : name + "@" + mine;
+        }
         @Override public String toString() { return name; }
     }
 

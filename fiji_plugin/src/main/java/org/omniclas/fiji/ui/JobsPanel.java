@@ -255,20 +255,47 @@ public class JobsPanel extends JPanel {
         });
     }
 
+    /** Asks for the name (warning when it is in use: a new version of that model), then registers off the EDT. */
     private void registerSelected() {
         Dto.Job job = selected();
         if (job == null) return;
         String asked = Settings.modelNameOf(job.id()); // the name the Train wizard was given
-        String name = (String) JOptionPane.showInputDialog(this, "Register the model of job " + job.id() + " as:",
-                "Register model", JOptionPane.PLAIN_MESSAGE, null, null, asked != null ? asked : defaultModelName(job));
-        if (name == null || name.trim().isEmpty()) return;
-        act("Registering...", () -> {
-            Dto.Model m = client.registerJob(job.id(), name.trim());
-            Settings.put(Settings.KEY_LAST_MODEL, m.name);
-            Settings.forgetModelName(job.id());
-            IJ.log("OmniClas: registered the model of job " + job.id() + " as " + m.name);
-            return "Registered as model \"" + m.name + "\" (version " + m.version + ").";
-        });
+        status.setText("Asking the server for its models...");
+        new SwingWorker<List<Dto.Model>, Void>() {
+            @Override protected List<Dto.Model> doInBackground() throws Exception { return client.models(); }
+            @Override protected void done() {
+                List<Dto.Model> existing;
+                try {
+                    existing = get();
+                } catch (Exception e) {
+                    existing = new ArrayList<>(); // registering tells what is wrong
+                }
+                status.setText(" ");
+                String name = askName(job, asked != null ? asked : defaultModelName(job), existing);
+                if (name == null) return;
+                act("Registering...", () -> {
+                    Dto.Model m = client.registerJob(job.id(), name);
+                    Settings.put(Settings.KEY_LAST_MODEL, m.name);
+                    Settings.forgetModelName(job.id());
+                    IJ.log("OmniClas: registered the model of job " + job.id() + " as " + m.name + " (version " + m.version + ")");
+                    ModelsWindow.modelsChanged();
+                    return "Registered as model \"" + m.name + "\" (version " + m.version + ").";
+                });
+            }
+        }.execute();
+    }
+
+    /** The name to register under, or null; a name in use is confirmed (a new version) or replaced. */
+    private String askName(Dto.Job job, String proposal, List<Dto.Model> existing) {
+        while (true) {
+            String name = (String) JOptionPane.showInputDialog(this, "Register the model of job " + job.id() + " as:",
+                    "Register model", JOptionPane.PLAIN_MESSAGE, null, null, proposal);
+            if (name == null || name.trim().isEmpty()) return null;
+            ModelNames.Answer answer = ModelNames.ask(this, existing, name.trim());
+            if (answer == ModelNames.Answer.NEW_VERSION) return name.trim();
+            if (answer == ModelNames.Answer.CANCEL) return null;
+            proposal = ModelNames.freeName(existing, name.trim());
+        }
     }
 
     private void openReport() {

@@ -69,7 +69,8 @@ public class TrainWizard {
                 }
                 modelName = opt.containsKey("model_name") ? opt.get("model_name").trim() : defaultModelName(dataset);
             } else {
-                TrainDialog.Choice c = TrainDialog.ask(form, roots, authoritative, Settings.get(Settings.KEY_LAST_DATASET, ""));
+                List<Dto.Model> existing = client.models(); // to warn before a name in use gets a new version
+                TrainDialog.Choice c = TrainDialog.ask(form, roots, authoritative, Settings.get(Settings.KEY_LAST_DATASET, ""), existing);
                 if (c == null) {
                     Recorder.disableCommandRecording(); // cancelled: nothing ran
                     return;
@@ -227,10 +228,13 @@ public class TrainWizard {
                 tableWindow = WindowManager.getFrame(title);
             }
         }
-        if (interactive) {
+        List<Dto.Model> existing = client.models();
+        while (interactive) {
             GenericDialog gd = new GenericDialog("OmniClas - Register model");
             gd.addMessage("Test accuracy: " + acc + " (per class: table \"OmniClas Training " + job.id() + "\")");
             gd.addStringField("Register as", modelName, 25);
+            String inUse = ModelNames.warning(existing, modelName);
+            if (inUse != null) gd.addMessage(inUse.replace(": registering", ":\nregistering").replace(" Choose", "\nChoose"));
             gd.enableYesNoCancel("Register", "Don't register");
             if (tableWindow != null) {
                 java.awt.Point p = beside(tableWindow.getBounds(), new java.awt.Dimension(480, 220),
@@ -240,6 +244,11 @@ public class TrainWizard {
             gd.showDialog();
             if (gd.wasCanceled() || !gd.wasOKed()) return null;
             modelName = gd.getNextString().trim();
+            ModelNames.Answer answer = modelName.isEmpty() ? ModelNames.Answer.NEW_VERSION
+                    : ModelNames.ask(IJ.getInstance(), existing, modelName);
+            if (answer == ModelNames.Answer.CANCEL) return null;
+            if (answer == ModelNames.Answer.NEW_VERSION) break;
+            modelName = ModelNames.freeName(existing, modelName); // offered in the dialog again
         }
         if (modelName == null || modelName.isEmpty()) {
             if (!interactive) IJ.log("OmniClas: job " + job.id() + " is not registered (no model name); register it with "
@@ -247,8 +256,10 @@ public class TrainWizard {
             return null;
         }
         Dto.Model m = client.registerJob(job.id(), modelName);
-        IJ.log("OmniClas: registered model " + m.name);
+        IJ.log("OmniClas: registered model " + m.name + (ModelNames.find(existing, m.name) == null ? ""
+                : " as version " + m.version + " (the name was in use)"));
         Settings.put(Settings.KEY_LAST_MODEL, m.name);
+        ModelsWindow.modelsChanged();
         return m;
     }
 

@@ -610,10 +610,46 @@ public final class GuiHarness extends GuiDriver {
         server = serverModels();
         say("SERVER_MODELS after delete " + server);
         if (server.contains(del)) throw new IllegalStateException("delete not on the server: " + server);
+        modelVersions(mw, table);
         onEdt(() -> { mw.dispose(); return null; });
     }
 
 
+
+    /**
+     * A model with two versions: the Version column says so, the older version can be picked in it (the row then
+     * shows that version), and Delete offers to delete only that version.
+     */
+    private void modelVersions(ModelsWindow mw, JTable table) throws Exception {
+        String name = need("versions");
+        int row = tableNames(table).indexOf(name);
+        say("VERSION_CELL " + onEdt(() -> table.getValueAt(row, 1)));
+        selectRow(table, name);
+        Rectangle cell = onEdt(() -> table.getCellRect(row, 1, true));
+        click(table, cell.x + cell.width / 2, cell.y + cell.height / 2, 0); // opens the version choice
+        waitFor("version choice", 5000, () -> onEdt(table::isEditing));
+        @SuppressWarnings("unchecked")
+        JComboBox<String> versions = (JComboBox<String>) onEdt(table::getEditorComponent);
+        say("VERSION_CHOICES " + onEdt(() -> {
+            List<String> items = new ArrayList<>();
+            for (int i = 0; i < versions.getItemCount(); i++) items.add(versions.getItemAt(i));
+            return String.join(",", items);
+        }));
+        onEdt(() -> { versions.setSelectedItem("1"); return null; }); // a choice applies at once
+        waitFor("version 1 shown", 20000, () -> String.valueOf(onEdt(() -> table.getValueAt(row, 1))).startsWith("1 of 2"));
+        say("VERSION_PICKED " + onEdt(() -> table.getValueAt(row, 1)));
+        sleep(300);
+        docShot("models_versions", mw);
+        Set<Window> before = visibleWindows();
+        click(onEdt(() -> find(mw.getContentPane(), JButton.class, "delete")));
+        waitFor("delete choice", 10000, () -> newWindow(before) != null);
+        Window choice = newWindow(before);
+        settle(choice);
+        say("VERSION_DELETE " + texts(choice).replace('\n', '|'));
+        clickToClose(buttonLabelled(choice, "Version 1 only"), choice);
+        waitFor("version 1 deleted", 20000, () -> getJson("/models/" + name).getAsJsonArray("versions").size() == 1);
+        say("VERSIONS_LEFT " + getJson("/models/" + name).getAsJsonArray("versions"));
+    }
 
     // ------------------------------------------------------------------ the Train wizard
 
@@ -860,6 +896,10 @@ public final class GuiHarness extends GuiDriver {
         JTextField size = named(d.getContentPane(), JTextField.class, "image_size");
         onEdt(() -> { size.setText("64"); return null; });
         JTextField name = named(d.getContentPane(), JTextField.class, "model_name");
+        JLabel problems = named(d.getContentPane(), JLabel.class, "problems");
+        onEdt(() -> { name.setText(need("model")); return null; }); // a name in use: the wizard warns
+        waitFor("name-in-use warning", 5000, () -> onEdt(problems::getText).contains("exists (version"));
+        say("WIZARD_NAME_WARNING " + onEdt(problems::getText).replaceAll("<[^>]+>", " ").trim());
         onEdt(() -> { name.setText(""); return null; });
         say("WIZARD fast " + String.join(" ", shownOptions(d, optionNames())));
         clickToClose(named(d.getContentPane(), JButton.class, "train"), d);
@@ -913,9 +953,24 @@ public final class GuiHarness extends GuiDriver {
         selectRow(table, jobId);
         Set<Window> before = visibleWindows();
         click(named(mw.getContentPane(), JButton.class, "registerJob"));
-        answerInputDialog(before, model);
+        answerInputDialog(before, need("model")); // a name in use: a warning, and another name is offered
+        waitFor("name-in-use warning", 10000, () -> titled("Model name in use") != null);
+        Window warning = titled("Model name in use");
+        settle(warning);
+        say("REGISTER_NAME_WARNING " + texts(warning).replace('\n', '|'));
+        Set<Window> b3 = visibleWindows();
+        b3.remove(warning);
+        clickToClose(buttonLabelled(warning, org.omniclas.fiji.ui.ModelNames.OTHER_NAME), warning);
+        waitFor("the name asked again", 10000, () -> newWindow(b3) != null && onEdt(() -> find(newWindow(b3), JTextField.class, null)) != null);
+        JTextField again = onEdt(() -> find(newWindow(b3), JTextField.class, null));
+        say("NAME_OFFERED " + onEdt(again::getText));
+        answerInputDialog(b3, model);
         waitFor("registered on the server", 30000, () -> serverModels().contains(model));
         say("REGISTERED " + model);
+        // the Models tab lists it without a click on Refresh
+        JTable models = named(mw.getContentPane(), JTable.class, "models");
+        waitFor("the Models tab refreshed", 20000, () -> tableNames(models).contains(model));
+        say("MODELS_TAB_REFRESHED " + model);
         onEdt(() -> { mw.dispose(); return null; });
     }
 
