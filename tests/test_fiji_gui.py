@@ -191,7 +191,8 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
     train_dataset, made = fiji_jvm.training_dataset(live_server, bbbc013)
 
     cp = os.pathsep.join(str(p) for p in fiji_jvm.classpath() + [TEST_CLASSES])
-    cmd = ["java", f"-Duser.home={home}", f"-Dplugins.dir={ij_home}", f"-Dij.dir={ij_home}", "-cp", cp,
+    cmd = ["java", f"-Duser.home={home}", f"-Dplugins.dir={ij_home}", f"-Dij.dir={ij_home}",
+           "-Domniclas.browser=", "-cp", cp,  # no browser: Open report gives the path
            "org.omniclas.fiji.gui.GuiHarness", str(artifacts), str(source), str(dataset),
            f"url={live_server.url}", f"model={live_server.model}", f"rename_from={rename_from}",
            f"rename_to={rename_to}", f"delete={delete}", f"ask_source={ask_source}", f"ask_dataset={ask_dataset}",
@@ -272,6 +273,11 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
     # ---- a failed command: one clear message, and no stale text in ImageJ's status bar
     status = _lines(out, "STATUS_AFTER_ERROR")[0]
     assert status.startswith("[] OmniClas:") and "no_such_model_xyz" in status, status
+
+    # ---- Open report with no browser: the path of the report, copied on request
+    report = Path(_lines(out, "REPORT_PATH")[0])
+    assert str(report) in _lines(out, "REPORT_DIALOG")[0] and "No web browser could be opened" in _lines(out, "REPORT_DIALOG")[0]
+    assert _lines(out, "REPORT_HEAD") == ["<!doctype html>"] and report.suffix == ".html"
 
     # ---- Classify Image; Models (rename, delete on the server)
     assert any(line.startswith("3 rows") for line in _lines(out, "CLASSIFIED"))

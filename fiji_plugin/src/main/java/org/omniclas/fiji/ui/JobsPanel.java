@@ -301,12 +301,7 @@ public class JobsPanel extends JPanel {
     private void openReport() {
         Dto.Job job = selected();
         if (job == null) return;
-        String url = client.jobReportUrl(job.id());
-        act("Opening the report...", () -> {
-            java.nio.file.Path file = client.fetchReport(url);
-            ij.plugin.BrowserLauncher.openURL(file.toUri().toString());
-            return "Report of job " + job.id() + " opened in the browser.";
-        });
+        ReportOpener.fetchAndOpen(this, client, client.jobReportUrl(job.id()), "job " + job.id(), status::setText);
     }
 
     /** "<dataset folder>_classifier". */

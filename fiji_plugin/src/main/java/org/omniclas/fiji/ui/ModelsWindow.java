@@ -382,12 +382,8 @@ public class ModelsWindow extends JFrame {
     private void openReport() {
         Dto.Model m = selected();
         if (m == null) return;
-        String url = client.modelReportUrl(m.ref());
-        status.setText("Opening the report of " + m.name + "...");
-        inBackground("OmniClas report", () -> {
-            java.nio.file.Path file = client.fetchReport(url);
-            ij.plugin.BrowserLauncher.openURL(file.toUri().toString());
-        }, "Report of " + m.name + " opened in the browser.", "No report.");
+        ReportOpener.fetchAndOpen(this, client, client.modelReportUrl(m.ref()), m.name + " version " + ModelTable.versionText(m),
+                status::setText);
     }
 
     private interface Task { void run() throws Exception; }

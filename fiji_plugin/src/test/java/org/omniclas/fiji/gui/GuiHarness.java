@@ -587,6 +587,7 @@ public final class GuiHarness extends GuiDriver {
         sleep(500);
         shot("13_models");
         docShot("models_window", mw);
+        reportWithoutBrowser(mw);
 
         selectRow(table, from);
         Set<Window> b1 = visibleWindows();
@@ -615,6 +616,21 @@ public final class GuiHarness extends GuiDriver {
     }
 
 
+
+    /** Open report where no browser can be opened (this JVM runs with -Domniclas.browser=): the path, to copy. */
+    private void reportWithoutBrowser(ModelsWindow mw) throws Exception {
+        click(onEdt(() -> find(mw.getContentPane(), JButton.class, "open report")));
+        waitFor("report path dialog", 30000, () -> titled(org.omniclas.fiji.ui.ReportOpener.TITLE) != null);
+        Window d = titled(org.omniclas.fiji.ui.ReportOpener.TITLE);
+        settle(d);
+        say("REPORT_DIALOG " + texts(d).replace('\n', '|'));
+        clickToClose(buttonLabelled(d, org.omniclas.fiji.ui.ReportOpener.COPY_PATH), d);
+        String copied = onEdt(() -> (String) java.awt.Toolkit.getDefaultToolkit().getSystemClipboard()
+                .getData(java.awt.datatransfer.DataFlavor.stringFlavor));
+        say("REPORT_PATH " + copied);
+        String head = new String(java.nio.file.Files.readAllBytes(java.nio.file.Paths.get(copied)), "UTF-8").trim();
+        say("REPORT_HEAD " + head.substring(0, Math.min(15, head.length())).toLowerCase()); // (deleted when ImageJ quits)
+    }
 
     /**
      * A model with two versions: the Version column says so, the older version can be picked in it (the row then
