@@ -136,6 +136,18 @@ def test_server_down_gives_one_clear_message(settings, real_image):
     assert "omniclas serve" in last_error(ij)
 
 
+def test_classify_image_says_no_image_is_open_before_anything_else(settings):
+    """As TrackMate does: the image is checked first, before the server or the model are asked for."""
+    ij = settings
+    with socket.socket() as s:  # no server either: the image is what is missing first
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ij.IJ.run("Server Settings...", f"url=http://127.0.0.1:{port} token=[]")
+    assert __import__("scyjava").jimport("ij.WindowManager").getCurrentImage() is None
+    ij.IJ.run("Classify Image", "model=anything")
+    assert last_error(ij) == "There is no image open."
+
+
 class _FakePredictor:
     def __init__(self):
         self.seen = []

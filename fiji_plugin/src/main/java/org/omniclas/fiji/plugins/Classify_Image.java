@@ -25,6 +25,10 @@ public class Classify_Image implements PlugIn {
     @Override
     public void run(String arg) {
         try {
+            if (ImageClassifier.targets(false).isEmpty() && ImageClassifier.targets(true).isEmpty()) { // before the model, as TrackMate does
+                Reporter.error("There is no image open.");
+                return;
+            }
             OmniClasClient client = ServerGate.connect();
             if (client == null) return;
             Options o = new Options("OmniClas - Classify Image");

@@ -53,6 +53,7 @@ public class JobsPanel extends JPanel {
     private final JButton report = button("Open report", "jobReport", this::openReport);
     private final Timer timer = new Timer(2000, e -> refresh());
     private boolean busy;
+    private Dto.Catalog catalog;
     private boolean restoring; // the list is being reloaded: selection events are ours, not the user's
 
     public JobsPanel(OmniClasClient client) {
@@ -66,6 +67,14 @@ public class JobsPanel extends JPanel {
         });
         int[] widths = {110, 90, 60, 180, 60, 140, 90};
         for (int c = 0; c < widths.length; c++) table.getColumnModel().getColumn(c).setPreferredWidth(widths[c]);
+        // the State column fits its longest text ("interrupted (resumable)"), which it used to cut
+        java.awt.FontMetrics fm = table.getFontMetrics(table.getFont());
+        int state = 0;
+        for (String s : new String[]{"interrupted", "cancelled", "finished", "running", "queued", "failed"}) {
+            state = Math.max(state, fm.stringWidth(JobTable.stateText(s, true)));
+        }
+        table.getColumnModel().getColumn(JobTable.STATE).setPreferredWidth(state + 16);
+        table.getColumnModel().getColumn(JobTable.STATE).setMinWidth(state + 16);
         line.setName("jobLine");
         options.setName("jobOptions");
         bar.setStringPainted(true);
@@ -111,8 +120,25 @@ public class JobsPanel extends JPanel {
 
     /** Starts the periodic refresh (the window calls it while this tab is shown). */
     public void startRefreshing() {
+        loadCatalog();
         refresh();
         timer.start();
+    }
+
+    /** The server's option rules, once: a job's options line leaves out those that do not apply to it. */
+    private void loadCatalog() {
+        if (catalog != null) return;
+        new SwingWorker<Dto.Catalog, Void>() {
+            @Override protected Dto.Catalog doInBackground() throws Exception { return client.catalog(); }
+            @Override protected void done() {
+                try {
+                    catalog = get();
+                    showSelected(false);
+                } catch (Exception e) {
+                    // an older server: every option is listed
+                }
+            }
+        }.execute();
     }
 
     public void stopRefreshing() { timer.stop(); }
@@ -166,7 +192,8 @@ public class JobsPanel extends JPanel {
             return;
         }
         line.setText(JobText.describe(job));
-        options.setText("<html><body style='width: 700px'>" + esc(job.specText("dataset")) + "<br>" + esc(JobText.options(job.spec)) + "</body></html>");
+        options.setText("<html><body style='width: 700px'>" + esc(job.specText("dataset")) + "<br>"
+                + esc(JobText.options(job.spec, catalog)) + "</body></html>");
         double f = "finished".equals(job.state) ? 1.0 : job.progress != null && job.progress.fraction != null ? job.progress.fraction : 0.0;
         bar.setValue((int) Math.round(f * 1000));
         bar.setString(Math.round(f * 100) + "%");
@@ -376,7 +403,12 @@ public class JobsPanel extends JPanel {
     static final class JobTable extends AbstractTableModel {
         private static final long serialVersionUID = 1L;
         static final String[] COLS = {"Job", "State", "Process", "Dataset", "Progress", "Created", "Test accuracy"};
+        static final int STATE = 1;
         List<Dto.Job> rows = new ArrayList<>();
+
+        static String stateText(String state, boolean resumable) {
+            return state + (resumable ? " (resumable)" : "");
+        }
 
         void set(List<Dto.Job> jobs) {
             rows = new ArrayList<>(jobs);
@@ -391,7 +423,7 @@ public class JobsPanel extends JPanel {
             Dto.Job j = rows.get(r);
             switch (c) {
                 case 0: return j.id();
-                case 1: return j.state + (j.resumable ? " (resumable)" : "");
+                case STATE: return stateText(j.state, j.resumable);
                 case 2: return j.specText("process");
                 case 3: {
                     String ds = j.specText("dataset");

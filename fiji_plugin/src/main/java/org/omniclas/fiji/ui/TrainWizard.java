@@ -194,7 +194,13 @@ public class TrainWizard {
      */
     public static Dto.Model followResumed(OmniClasClient client, Dto.Job resumed, boolean interactive) throws OmniClasException {
         String id = resumed.id();
-        Dto.Job job = new JobMonitor(client, id, JobText.options(resumed.spec)).follow();
+        Dto.Catalog catalog = null;
+        try {
+            catalog = client.catalog();
+        } catch (OmniClasException e) {
+            // the options are then all listed
+        }
+        Dto.Job job = new JobMonitor(client, id, JobText.options(resumed.spec, catalog)).follow();
         String name = Settings.modelNameOf(id);
         if (name == null) name = interactive ? JobsPanel.defaultModelName(job) : "";
         return finish(client, job, name, interactive);
@@ -215,9 +221,9 @@ public class TrainWizard {
             return null;
         }
         Dto.JobResult r = job.result;
-        String acc = r == null || r.testAccuracy == null ? "n/a" : IJ.d2s(r.testAccuracy * 100, 1) + " %";
-        IJ.log("OmniClas: job " + job.id() + " finished, test accuracy " + acc);
-        IJ.showStatus("OmniClas: training finished, test accuracy " + acc);
+        String acc = JobText.testAccuracy(r); // with how many test images it rests on
+        IJ.log("OmniClas: job " + job.id() + " finished, " + acc);
+        IJ.showStatus("OmniClas: training finished, " + acc);
         Frame tableWindow = null;
         if (r != null) {
             ResultsTable rt = perClassTable(r);
@@ -231,7 +237,8 @@ public class TrainWizard {
         List<Dto.Model> existing = client.models();
         while (interactive) {
             GenericDialog gd = new GenericDialog("OmniClas - Register model");
-            gd.addMessage("Test accuracy: " + acc + " (per class: table \"OmniClas Training " + job.id() + "\")");
+            gd.addMessage(Character.toUpperCase(acc.charAt(0)) + acc.substring(1) + "\n(per class: table \"OmniClas Training "
+                    + job.id() + "\")");
             gd.addStringField("Register as", modelName, 25);
             String inUse = ModelNames.warning(existing, modelName);
             if (inUse != null) gd.addMessage(inUse.replace(": registering", ":\nregistering").replace(" Choose", "\nChoose"));
