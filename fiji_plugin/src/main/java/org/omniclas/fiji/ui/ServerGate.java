@@ -65,7 +65,7 @@ public final class ServerGate {
             return false;
         }
         String text = "No OmniClas server answers at " + Settings.url() + ".\nStart one now?\n\n"
-                + "Program: " + String.join(" ", cmd.subList(0, cmd.indexOf("serve") + 1)) + "\nModels: " + cfg.modelsRoot + "\nDataset roots: "
+                + "Program: " + String.join(" ", cmd.subList(0, cmd.indexOf("serve") + 1)) + "\nModels: " + Settings.modelsRootText() + "\nDataset roots: "
                 + (cfg.datasetRoots.isEmpty() ? "(none: training will be refused)" : String.join("; ", cfg.datasetRoots))
                 + "\n(it stops when ImageJ quits)";
         int answer = choose(text, "Start server", "Server Settings...", "Cancel");

@@ -52,9 +52,18 @@ public final class Settings {
     /** The OmniClas environment folder, its omniclas executable or its Python; empty: omniclas on the PATH. */
     public static String executable() { return Prefs.get(KEY_EXECUTABLE, ""); }
 
-    /** Where a server started by Fiji keeps its models (default ~/OmniClas/models). */
+    /**
+     * Where a server started by Fiji keeps its models; empty (the default): the server's own default, the one
+     * registry the command line uses too ({@code ~/OmniClas/models}, or {@code $OMNICLAS_MODELS}).
+     */
     public static String modelsRoot() {
-        return Prefs.get(KEY_MODELS_ROOT, Paths.get(System.getProperty("user.home"), "OmniClas", "models").toString());
+        return Prefs.get(KEY_MODELS_ROOT, "");
+    }
+
+    /** What the models folder setting means, for people. */
+    public static String modelsRootText() {
+        String root = modelsRoot();
+        return root.trim().isEmpty() ? "the server's default (~/OmniClas/models, or $OMNICLAS_MODELS)" : root;
     }
 
     /** The dataset roots of a server started by Fiji (default: the home folder), as typed: separated by ';'. */
