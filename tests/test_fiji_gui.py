@@ -229,11 +229,14 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
     for item in ("Label Images...", "Train Classifier...", "Classify Image", "Classify Folder...", "Models...",
                  "Jobs...", "Server Settings..."):
         assert item in menu
+    assert int(_lines(out, "FIND_COMMANDS")[0].split()[0]) >= 7  # Find Commands lists the installed plugin
     windows = _lines(out, "WINDOW")
     assert len(windows) == 7 and not any(w.endswith("-> none") for w in windows), windows
-    # no server answers: each command that needs one offers to start it (issue 9, item 5)
-    for command in ("Classify Image", "Classify Folder...", "Train Classifier...", "Models...", "Jobs..."):
+    # no server answers: each command that needs one offers to start it (issue 9, item 5); Classify Image first
+    # says that no image is open (issue 19)
+    for command in ("Classify Folder...", "Train Classifier...", "Models...", "Jobs..."):
         assert any(w.startswith(command + " ->") and w.endswith("OFFERS_START") for w in windows), (command, windows)
+    assert any(w.startswith("Classify Image ->") and w.endswith("SAYS There is no image open.") for w in windows), windows
     for shot in ("00_imagej", "01_server_settings", "06_label_dialog", "07_label_window", "09_label_renamed"):
         assert (artifacts / f"{shot}.png").stat().st_size > 1000
 

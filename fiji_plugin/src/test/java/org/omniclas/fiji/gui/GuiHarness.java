@@ -140,6 +140,7 @@ public final class GuiHarness extends GuiDriver {
         List<String> items = new ArrayList<>();
         for (int k = 0; k < omni.getItemCount(); k++) items.add(omni.getItem(k).getLabel());
         say("MENU " + String.join("|", items));
+        findCommands();
 
         // ---- every command's first window (no server answers: the commands that need one offer to start it)
         String[][] commands = {{"Server Settings...", "01_server_settings"}, {"Classify Image", "02_classify_image"},
@@ -158,11 +159,32 @@ public final class GuiHarness extends GuiDriver {
             Window w = newWindow(before);
             shot(c[1]);
             say("WINDOW " + c[0] + " -> " + w.getClass().getSimpleName() + " '" + title(w) + "'"
-                    + (w instanceof JDialog && texts(w).contains("No OmniClas server answers") ? " OFFERS_START" : ""));
+                    + (w instanceof JDialog && texts(w).contains("No OmniClas server answers") ? " OFFERS_START" : "")
+                    + (w instanceof ij.gui.MessageDialog ? " SAYS " + org.omniclas.fiji.ui.Reporter.lastError() : ""));
+            org.omniclas.fiji.ui.Reporter.clearLastError();
             closeAll(before);
         }
         outsideRoots(dataset);
         labelling(source, dataset);
+    }
+
+    /** The plugin once installed, for the README: ImageJ's Find Commands lists Plugins > OmniClas. */
+    private void findCommands() throws Exception {
+        Set<Window> before = visibleWindows();
+        IJ.doCommand("Find Commands...");
+        waitFor("Find Commands", 15000, () -> newWindow(before) != null);
+        Window finder = newWindow(before);
+        settle(finder);
+        JTextField prompt = onEdt(() -> find(finder, JTextField.class, null));
+        click(prompt);
+        type("omniclas");
+        JTable found = onEdt(() -> find(finder, JTable.class, null));
+        waitFor("OmniClas commands found", 5000, () -> onEdt(found::getRowCount) >= 7);
+        say("FIND_COMMANDS " + onEdt(found::getRowCount) + " rows");
+        onEdt(() -> { finder.setLocation(0, 110); return null; });
+        sleep(500);
+        docShot("fiji_install", finder);
+        onEdt(() -> { finder.dispose(); return null; });
     }
 
     /** Label Images says at once when the dataset is not under the server's dataset roots; Cancel leaves no folder. */
