@@ -1,15 +1,19 @@
-"""Benchmark the seven processes on real data with hidden labels, against N.D., over several seeds.
+"""Benchmark AutoML and the seven processes on real data with hidden labels, against N.D., over several seeds.
 
 For each dataset and seed, a stratified 25% of every class is the test set (``test/``). Of the rest, k images per
 class keep their labels; the others go to ``unlabelled/`` with their labels hidden from the engine (kept here to
 score the automatic labels). Dataset folders are built from symbolic links in a temporary folder: ../shared/data
 is read in place and never copied. ``many`` puts the classes of every dataset side by side (23 classes).
 
-Runs on the same dataset folder share one image bank (features are computed once and reused), so the wall
-times of later runs leave out features computed before; ``--cold`` gives every run its own bank (for timing).
+Runs share the feature store (features are computed once and read by later runs), so the wall times of later
+runs leave out features computed before; ``--cold`` gives every run an empty store and body cache (for timing).
+
+An ``auto`` run trains every candidate AutoML tries (N.D., and I.D.D., I.M.D., I.M.D.D. with each selection rule)
+on the same chains: each candidate is reported as its own row (its kept round's test accuracy, reported only,
+never used to choose), beside the candidate AutoML kept (row "auto").
 
     python benchmarks/bench_processes.py                                   # everything (hours)
-    python benchmarks/bench_processes.py --datasets bccd_wbc --k 5 --seeds 0 --variants nd,imdd,imdd@threshold
+    python benchmarks/bench_processes.py --datasets bccd_wbc --k 5 --seeds 0 --variants auto,imdd@prior
 
 Writes one JSON line per run to ``--jsonl`` and a markdown table (mean and standard deviation over seeds) to
 ``--out``.
@@ -44,12 +48,13 @@ MANY_PARTS = ("bbbc013", "bccd_wbc", "fashion_mnist_sub100", "flowers5")
 # uses every test-time view, none dropped on the held-out labels; "nd@finetune" is the paper's fine-tuning
 # protocol (minutes per model on a CPU).
 VARIANT_OPTIONS = {"": {}, "threshold": {"selection": "threshold"}, "balanced": {"selection": "balanced"},
+                   "prior": {"selection": "prior"},
                    "allviews": {"auto_views": False},
                    # the paper's whole protocol: fine-tuned CNNs (2+8 epochs), the best on test kept, no views
                    "finetune": {"head": "finetune", "keep": "best_on_test", "auto_views": False,
                                 "train_views": False, "predict_views": False},
                    "paper": {"keep": "best_on_test", "train_views": False, "predict_views": False, "auto_views": False}}
-DEFAULT_VARIANTS = ("nd,nd@paper,dd,md,mdd,idd,idd@threshold,imd,imd@threshold,imdd,imdd@threshold")
+DEFAULT_VARIANTS = "auto,dd,md,mdd"
 
 
 def class_sources(name: str) -> list[tuple[str, list[Path]]]:
@@ -92,11 +97,13 @@ def parse_variant(text: str) -> tuple[str, str, dict]:
 
 
 def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict, seed: int, out: Path,
-            bank=None, image_size=None) -> tuple[dict, object]:
+            image_size=None, cold: bool = False) -> dict:
     cfg = TrainConfig(dataset=str(folder), out_dir=str(out), process=process, seed=seed, image_size=image_size,
                       **options)
+    if cold:  # an empty feature store and body cache: the run computes and converts everything
+        os.environ["OMNICLAS_CACHE"] = tempfile.mkdtemp(prefix="omniclas-cold-")
     start = time.monotonic()
-    result = train(cfg, bank=bank)
+    result = train(cfg)
     wall = time.monotonic() - start
     m = result.manifest
     scored = [a for a in m["auto_labelled"] if a["path"] in truth]
@@ -111,7 +118,8 @@ def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict
             "views": m["view_plan"], "selection": m["selection"], "model": m["backbone"], "input": m["input_size"][0],
             "runtime": m["runtime"], "stage_seconds": m["stage_seconds"], "wall_s": round(wall, 1),
             "per_round": [{k: h.get(k) for k in ("iteration", "automatic_labels", "labelled", "estimate_accuracy",
-                                                 "test_accuracy")} for h in m["iterations"]]}, result.bank
+                                                 "test_accuracy")} for h in m["iterations"]],
+            "automl": m.get("automl")}
 
 
 def mean_sd(values) -> str:
@@ -121,24 +129,46 @@ def mean_sd(values) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 
+def candidate_rows(rows: list[dict]) -> list[dict]:
+    """An auto run's candidates as rows of their own (variant ``auto:<name>``), beside the run's own row."""
+    out = []
+    for r in rows:
+        out.append(r)
+        for c in (r.get("automl") or {}).get("candidates") or []:
+            out.append({**r, "variant": f"auto:{c['name']}", "process": c["process"], "selection": c["selection"],
+                        "test_accuracy": c["test_accuracy"], "auto": c["automatic_labels"], "auto_accuracy": None,
+                        "rounds": len(c["estimates"]), "best_round": c["kept_round"], "stage_seconds": {},
+                        "wall_s": 0.0, "chosen": c["name"] == r["automl"]["chosen"]})
+    return out
+
+
 def table(rows: list[dict]) -> str:
     """Mean over seeds per (dataset, k, variant), with the difference to N.D. on the same seeds."""
     groups = defaultdict(list)
-    for r in rows:
+    for r in candidate_rows(rows):
         groups[(r["dataset"], r["k"], r["variant"])].append(r)
     out = ["| dataset | k | process | rule | test accuracy | vs N.D. | automatic labels | their accuracy | rounds "
            "(best) | features s | training s | labelling s | wall s |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (dataset, k, variant), runs in groups.items():
-        nd = {r["seed"]: r["test_accuracy"] for r in groups.get((dataset, k, "nd"), [])}
+        nd = {r["seed"]: r["test_accuracy"] for r in groups.get((dataset, k, "nd"), [])
+              or groups.get((dataset, k, "auto:nd"), [])}
         delta = [r["test_accuracy"] - nd[r["seed"]] for r in runs if r["seed"] in nd]
         proc = PROCESSES[runs[0]["process"]]
         rule = runs[0]["selection"] if proc.iterative else ("-" if not proc.distills else "all (one shot)")
         if variant.endswith("@paper"):
             rule = "paper's N.D.: best base model on test, no views"
+        name = proc.name
+        if variant == "auto":
+            picks = defaultdict(int)
+            for r in runs:
+                picks[r["automl"]["chosen"]] += 1
+            name, rule = "**auto**", "kept: " + ", ".join(f"{n} x{c}" for n, c in sorted(picks.items()))
+        elif variant.startswith("auto:"):
+            name = f"{proc.name} (in auto)"
         stages = lambda key: f"{np.mean([r['stage_seconds'].get(key, 0) for r in runs]):.0f}"  # noqa: E731
         out.append(
-            f"| {dataset} | {k} | {proc.name} | {rule} | {mean_sd([r['test_accuracy'] for r in runs])} | "
+            f"| {dataset} | {k} | {name} | {rule} | {mean_sd([r['test_accuracy'] for r in runs])} | "
             f"{np.mean(delta):+.3f} | {np.mean([r['auto'] for r in runs]):.0f} | "
             f"{mean_sd([r['auto_accuracy'] for r in runs])} | "
             f"{np.mean([r['rounds'] for r in runs]):.1f} ({np.mean([r['best_round'] for r in runs]):.1f}) | "
@@ -153,7 +183,8 @@ def main() -> None:
     ap.add_argument("--k", default="5,20")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--variants", default=DEFAULT_VARIANTS)
-    ap.add_argument("--cold", action="store_true", help="a fresh image bank per run (honest wall times)")
+    ap.add_argument("--cold", action="store_true", help="an empty feature store and body cache per run (honest "
+                    "wall times)")
     ap.add_argument("--image-size", type=int, help="network input size (default: the engine's choice)")
     ap.add_argument("--max-per-class", type=int, help="use at most this many images per class")
     ap.add_argument("--jsonl", default=str(ROOT / "benchmarks" / "results" / "processes.jsonl"))
@@ -169,11 +200,9 @@ def main() -> None:
                 for seed in map(int, args.seeds.split(",")):
                     folder = Path(tmp) / f"{name}-k{k}-s{seed}"
                     truth = hide_labels(name, folder, k, seed, args.max_per_class)
-                    bank = None
                     for variant, process, options in variants:
-                        r, run_bank = run_one(folder, truth, variant, process, options, seed,
-                                              Path(tmp) / f"run-{name}-{k}-{seed}-{variant}", bank, args.image_size)
-                        bank = None if args.cold else run_bank
+                        r = run_one(folder, truth, variant, process, options, seed,
+                                    Path(tmp) / f"run-{name}-{k}-{seed}-{variant}", args.image_size, args.cold)
                         r.update({"dataset": name, "k": k, "cold": args.cold})
                         rows.append(r)
                         log.write(json.dumps(r) + "\n")

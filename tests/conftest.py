@@ -2,7 +2,9 @@
 
 Real images come from the fixture set in tests/data (in the repository; see tests/data/README.md), read in place.
 No test may write there: a test that changes a dataset copies it to a temporary folder first, and the session
-fails if anything in tests/data changed. The few tests that need the full data sets in ../shared/data request
+fails if anything in tests/data changed. Nor into the user's own models folder: ``$OMNICLAS_MODELS`` points at a
+temporary folder for the whole session (``server_env`` passes it on to the processes tests start), and the
+session fails if anything in ``~/OmniClas`` changed. The few tests that need the full data sets in ../shared/data request
 ``shared_data``; they are marked ``shared_data`` and skip with a reason where that folder is absent.
 """
 from __future__ import annotations
@@ -37,6 +39,18 @@ def fixture_set_stays_untouched():
     after = _listing(TEST_DATA)
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     assert not changed, f"tests wrote into the fixture set {TEST_DATA}: {changed[:10]} (copy to tmp_path first)"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_models_stay_untouched(tmp_path_factory):
+    """Every command that takes the default models folder gets a temporary one; ~/OmniClas is never written."""
+    home_folder = Path.home() / "OmniClas"
+    before = _listing(home_folder) if home_folder.is_dir() else None
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMNICLAS_MODELS", str(tmp_path_factory.mktemp("default-models")))
+        yield
+    after = _listing(home_folder) if home_folder.is_dir() else None
+    assert before == after, f"tests wrote into the user's folder {home_folder} (use a temporary models root)"
 
 
 @pytest.fixture(scope="session")

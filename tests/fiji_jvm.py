@@ -2,7 +2,7 @@
 
 JPype can start only one JVM per process, so every Fiji test goes through :func:`start`.
 Jars: ImageJ (``OMNICLAS_IJ_JAR``, default /usr/share/java/ij.jar), Gson (``OMNICLAS_GSON_JAR``, default
-/usr/share/java/gson.jar) and the built plugin ``fiji_plugin/target/omniclas_fiji-*.jar``
+/usr/share/java/gson.jar) and the built plugin ``fiji_plugin/target/omniclas_fiji-*.jar`` (``OMNICLAS_PLUGIN_JAR``)
 (``cd fiji_plugin && mvn -o -B -Dmaven.repo.local=/usr/share/maven-repo package``).
 """
 from __future__ import annotations
@@ -32,6 +32,9 @@ def gson_jar() -> Path | None:
 
 
 def plugin_jar() -> Path | None:
+    """``OMNICLAS_PLUGIN_JAR`` (an installed copy), else the jar the Maven build left in fiji_plugin/target."""
+    if os.environ.get("OMNICLAS_PLUGIN_JAR"):
+        return Path(os.environ["OMNICLAS_PLUGIN_JAR"])
     jars = sorted(p for p in PLUGIN_TARGET.glob("omniclas_fiji-*.jar") if not p.name.endswith(("-sources.jar", "-javadoc.jar")))
     plain = [p for p in jars if not p.name.endswith("-imagej.jar")]
     return (plain or jars or [None])[0]
@@ -140,15 +143,15 @@ def same_as_cli(spec_value, cli_value) -> bool:
 
 def check_spec_is_cli_defaults(spec: dict, dataset: Path, process: str, **chosen) -> None:
     """Every training option of the job equals what the CLI resolves for the process (with the options the user
-    ``chosen``). Options this server does not take in jobs yet (jobs.manager.SPEC_FIELDS) must be absent: the
+    ``chosen``). Options this server does not take in jobs yet (server.schemas.JobSpec) must be absent: the
     plugin leaves them to the server's same default."""
     from omniclas.config import OPTIONS, TrainConfig
-    from omniclas.jobs.manager import SPEC_FIELDS
+    from omniclas.server.schemas import JobSpec
 
     cli = TrainConfig(dataset=str(dataset), process=process, **chosen).resolved().to_dict()
     assert spec["process"] == process and Path(spec["dataset"]) == Path(dataset).resolve()
     for option in OPTIONS:
-        if option.name in SPEC_FIELDS:
+        if option.name in JobSpec.model_fields:
             assert same_as_cli(spec[option.name], cli[option.name]), (process, option.name, spec[option.name], cli[option.name])
         else:
             assert option.name not in spec, option.name

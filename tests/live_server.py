@@ -54,7 +54,9 @@ def free_port() -> int:
 
 
 def server_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNICLAS_")}
+    """The environment of a process a test starts: no OMNICLAS_ setting of the developer's, but the session's
+    temporary default models folder (conftest), so nothing lands in ~/OmniClas."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNICLAS_") or k == "OMNICLAS_MODELS"}
     src = str(ROOT / "python_server")
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.update({k: str(v) for k, v in extra.items()})

@@ -13,8 +13,8 @@ def test_real_dataset_with_unlabelled(bbbc013):
     assert [sum(1 for _, y in ds.labelled if y == i) for i in range(3)] == [20, 20, 20]
     assert len(ds.unlabelled) == 40 and ds.test is None
     assert ds.skipped == []
-    assert all(img.dtype.name == "uint8" and img.shape[2] == 3 for img in ds.images.values())
-    assert len(ds.images) == 100
+    assert set(ds.sides) == {p for p, _ in ds.labelled}  # labelled images checked; unlabelled ones only listed
+    assert all(10 <= side <= 100 for side in ds.sides.values()) and ds.typical_size() == 49  # crops of one cell
 
 
 def test_split_is_stratified_seeded_and_complete(bbbc013):
@@ -55,10 +55,17 @@ def test_corrupt_file_is_reported_skipped_and_counted(small_bbbc013, corrupt_png
     shutil.copy(corrupt_png, root / "NoGFP" / "broken.png")  # a real PNG cut in half
     (root / "unlabelled" / "truncated.tif").write_bytes(b"II*\x00garbage")
     ds = load_dataset(root)
-    assert {s["path"] for s in ds.skipped} == {"NoGFP/broken.png", "unlabelled/truncated.tif"}
-    assert all(s["path"].split("/")[-1] in s["reason"] for s in ds.skipped)
-    assert "truncated" in next(s["reason"] for s in ds.skipped if s["path"] == "NoGFP/broken.png")
-    assert len(ds.labelled) == 36 and len(ds.unlabelled) == 30
+    assert [s["path"] for s in ds.skipped] == ["NoGFP/broken.png"]  # unlabelled images are read when needed
+    assert "broken.png" in ds.skipped[0]["reason"] and "truncated" in ds.skipped[0]["reason"]
+    assert len(ds.labelled) == 36 and len(ds.unlabelled) == 31
+    # a process that reads the unlabelled images names, skips and counts the unreadable one
+    from omniclas.config import TrainConfig
+    from omniclas.engine import train
+
+    m = train(TrainConfig(dataset=str(root), out_dir=str(tmp_path / "run"), process="idd", max_iterations=1,
+                          backbones=("efficientnet_lite0",), image_size=64)).manifest
+    assert {s["path"] for s in m["skipped_files"]} == {"NoGFP/broken.png", "unlabelled/truncated.tif"}
+    assert m["counts"]["skipped"] == 2 and "truncated.tif" in m["skipped_files"][1]["reason"]
 
 
 @pytest.mark.parametrize("breakage, message", [

@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import fiji_jvm
@@ -288,7 +289,7 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
     assert live_server.model in server_models
 
     # ---- the Train wizard shows each process's defaults (GET /processes), only the options that apply
-    assert _lines(out, "WIZARD_DEFAULT_PROCESS") == ["imdd"]  # the CLI's default (the dataset has unlabelled images)
+    assert _lines(out, "WIZARD_DEFAULT_PROCESS") == ["auto"]  # the CLI's default (AutoML)
     wizard = {line.split()[0]: _wizard(line) for line in _lines(out, "WIZARD")}
     by_id = {p["id"]: p for p in catalog["processes"]}
     for pid in PROCESSES:
@@ -523,3 +524,74 @@ def test_batch_mode_exit_codes(xvfb, harness, tmp_path, live_server, bbbc013):
     cls = next(line[6:] for line in res.stdout.splitlines() if line.startswith("CLASS="))
     assert cls in _get(live_server.api(f"models/{live_server.model}"))["classes"]
     assert csv.read_text().splitlines()[1].split(",")[2] == cls
+
+
+PALETTE = [(255, 0, 0), (0, 200, 0), (40, 120, 255)]  # the plugin's colours of the first three classes
+
+
+def test_classify_rois_of_the_roi_manager(xvfb, harness, tmp_path, live_server):
+    """Issue 16: ROIs in the ROI Manager (one per cell of a field of 12 real crops), Classify Image with Objects =
+    ROI Manager: one row per ROI as the server answers for the same field and label image, each ROI outlined in
+    its class's colour and renamed "class (confidence)", and the colours listed in the Log."""
+    from fields import compose_field, pick_crops
+    from test_fiji_objects import api_objects
+
+    field = compose_field(pick_crops(4, start=12))
+    image, labels = field.write(tmp_path / "field")
+    artifacts = _artifacts("gui_objects")
+    ij_home, home = _imagej_home(tmp_path, live_server.url)
+    cp = os.pathsep.join(str(p) for p in fiji_jvm.classpath() + [TEST_CLASSES])
+    cmd = ["java", f"-Duser.home={home}", f"-Dplugins.dir={ij_home}", f"-Dij.dir={ij_home}", "-cp", cp,
+           "org.omniclas.fiji.gui.ObjectsGuiHarness", str(artifacts), str(image), str(labels),
+           f"url={live_server.url}", f"model={live_server.model}"]
+    try:
+        out = subprocess.run(cmd, env=_harness_env(xvfb), capture_output=True, text=True, timeout=600).stdout
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"objects harness timed out:\n{(err.stdout or '')[-3000:]}")
+    (artifacts / "harness-output.txt").write_text(out)
+    assert "[harness] DONE" in out, out[-4000:]
+    assert _lines(out, "ROIS") == ["12"] and _lines(out, "OBJECTS_CHOICE") == ["ROI Manager"]
+    want = api_objects(live_server, image, labels)
+    classes = _get(live_server.api(f"models/{live_server.model}"))["classes"]
+    rows = [line.split() for line in _lines(out, "ROW")]
+    assert [int(r[0]) for r in rows] == list(range(1, 13))
+    assert [r[1] for r in rows] == [w["class"] for w in want]
+    for r, w in zip(rows, want):
+        assert float(r[2]) == pytest.approx(w["confidence"], abs=1e-3)
+        assert (int(r[3]), int(r[4]), int(r[5])) == (w["bbox_x"], w["bbox_y"], w["area"])
+    for tag in ("OVERLAY", "MANAGER"):
+        shown = [line.split(" ", 1) for line in _lines(out, tag)]
+        assert len(shown) == 12, tag
+        for (colour, name), w in zip(shown, want):
+            assert tuple(int(v) for v in colour.split(",")) == PALETTE[classes.index(w["class"])], (tag, name)
+            cls, conf = name[:-1].split(" (")
+            assert cls == w["class"] and float(conf) == pytest.approx(w["confidence"], abs=0.006)
+    log = _lines(out, "LOG")[0]
+    assert f"OmniClas colours: {classes[0]} = red, {classes[1]} = green, {classes[2]} = blue" in log
+    assert "field.png: 12 objects, 12 classified" in log
+    assert (artifacts / "30_objects_classified.png").stat().st_size > 1000
+
+
+def test_batch_classifies_the_rois_of_a_macro(xvfb, harness, tmp_path, live_server):
+    """``ImageJ -batch``: a macro fills the ROI Manager and classifies its ROIs; nResults and the CSV have a row
+    per ROI."""
+    from fields import compose_field, pick_crops
+
+    field = compose_field(pick_crops(2, start=12), whole_crops=True)
+    image, _ = field.write(tmp_path / "field")
+    boxes = []
+    for n in sorted(field.truth):
+        ys, xs = np.nonzero(field.labels == n)
+        boxes.append(f"makeRectangle({xs.min()}, {ys.min()}, {xs.max() - xs.min() + 1}, {ys.max() - ys.min() + 1}); "
+                     f'roiManager("add");')
+    ij_home, home = _imagej_home(tmp_path / "ij", live_server.url)
+    csv = tmp_path / "objects.csv"
+    macro = tmp_path / "objects.ijm"
+    macro.write_text(f'open("{image}");\n' + "\n".join(boxes) + "\n"
+                     f'run("Classify Image", "model={live_server.model} objects=[ROI Manager] padding=0 csv=[{csv}]");\n'
+                     'print("N=" + nResults);\nprint("OBJECT6=" + getResult("object", 5));\n')
+    res = _batch(xvfb, ij_home, home, macro)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "N=6" in res.stdout.splitlines() and "OBJECT6=6" in res.stdout.splitlines()
+    lines = csv.read_text().splitlines()
+    assert len(lines) == 7 and lines[0].startswith("image,slice,object,x,y,bbox_x")

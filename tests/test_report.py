@@ -138,7 +138,7 @@ def test_real_run_report_holds_every_section_and_its_images_decode(run_dir):
     assert_self_contained(text, page)
     summary = page.text["summary"]
     acc = m["test"]["accuracy"]
-    assert f"{acc:.3f} on {m['test']['images']} held-out images (95% Wilson interval" in summary
+    assert f"{acc:.3f} on {m['test']['images']} test images (95% interval" in summary and "Estimated accuracy" in summary
     assert "I.M.D.D." in summary and m["selection"] in summary
     assert all(b in summary for b in ("efficientnet_lite0", "efficientnet_lite1"))
     assert all(stage in summary for stage in m["stage_seconds"])
@@ -304,3 +304,34 @@ def test_info_open_shows_the_report_in_a_browser(run_dir, tmp_path):
     opened = Path(noted.read_text().split()[-1].removeprefix("file://"))
     assert opened.name == REPORT_FILE and opened.parent != old and sorted(p.name for p in old.iterdir()) == before
     assert Page(opened.read_text()).sections == SECTIONS
+    assert "No web browser" not in out.stdout
+    # no browser at all (a server, a bare terminal): the path, and a plain word that nothing opened
+    bare = {k: v for k, v in server_env().items() if k not in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")}
+    bare["PATH"] = str(tmp_path / "no-programs")
+    out = subprocess.run(cmd, env=bare, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"Report: {run_dir / REPORT_FILE}" in out.stdout and "No web browser could be started here" in out.stdout
+
+
+@pytest.mark.parametrize("kept", [0, 3])
+def test_accuracy_plot_keeps_its_legend_off_the_curves_and_the_kept_mark_inside(kept):
+    """The legend sits outside the accuracy panel, and "kept" stays inside it, also when the last round is kept."""
+    import matplotlib.pyplot as plt
+
+    from omniclas.report.html import rounds_plot
+
+    rounds = [{"iteration": i, "train_images": 30 + 10 * i, "automatic_labels": 10 * i, "labelled": 10,
+               "estimate_accuracy": 0.8 + 0.03 * i, "test_accuracy": 0.78 + 0.03 * i,
+               "estimate_by_backbone": {"a": {"accuracy": 0.79 + 0.03 * i}, "b": {"accuracy": 0.8 + 0.02 * i}}}
+              for i in range(4)]
+    fig = rounds_plot(rounds, kept)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = next(a for a in fig.axes if a.get_title() == "Accuracy")
+    panel = ax.get_window_extent(renderer)
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert not legend.overlaps(panel), (legend, panel)
+    (mark,) = [t for t in ax.texts if t.get_text().strip() == "kept"]
+    box = mark.get_window_extent(renderer)
+    assert panel.x0 <= box.x0 and box.x1 <= panel.x1 and panel.y0 <= box.y0 and box.y1 <= panel.y1, (box, panel)
+    plt.close(fig)

@@ -100,6 +100,16 @@ def assert_error(resp, status, field=None, contains=None):
     return body["error"]
 
 
+def assert_image_error(resp, name, contains=None):
+    """A request that is itself valid answers 200; the one image that could not be read carries its error."""
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    (result,) = resp.get_json()["results"]
+    assert set(result) == {"image", "error"} and result["image"] == name and result["error"].startswith(f"{name}: ")
+    if contains:
+        assert contains in result["error"]
+    return result["error"]
+
+
 def test_meta_routes(client):
     h = client.get("/health").get_json()
     assert h["status"] == "ok" and h["version"] == "0.1.0" and h["auth_required"] is False
@@ -110,11 +120,20 @@ def test_meta_routes(client):
     assert all(b["offline"] for b in bb if b["name"].startswith("efficientnet_lite"))
     body = client.get(f"{API}/processes").get_json()
     procs = {p["id"]: p for p in body["processes"]}
-    assert set(procs) == {"nd", "dd", "idd", "md", "imd", "mdd", "imdd"}
+    assert set(procs) == {"auto", "nd", "dd", "idd", "md", "imd", "mdd", "imdd"}
+    assert procs["auto"]["automl"] is True and procs["auto"]["needs_unlabelled"] is False
     assert procs["imdd"]["name"] == "I.M.D.D." and procs["imdd"]["needs_unlabelled"] is True
     assert procs["imdd"]["defaults"]["max_iterations"] == 5 and procs["nd"]["needs_unlabelled"] is False
     assert {o["name"] for o in body["options"]} >= {"backbones", "head", "threshold"}
     assert "rank5" in client.get(f"{API}/measures").get_json()["measures"]
+
+
+def schema_of(doc, schema):
+    """A schema with its $ref followed, and of a nullable one (3.1: anyOf [..., null]) the non-null branch."""
+    while "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    branches = [s for s in schema.get("anyOf", ()) if s.get("type") != "null"]
+    return schema_of(doc, branches[0]) if len(branches) == 1 else schema
 
 
 def test_openapi_describes_every_route(app, client):
@@ -128,12 +147,13 @@ def test_openapi_describes_every_route(app, client):
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert method.lower() in doc["paths"][path], (method, path)
     # the /processes answer as served fits what the document says of it
-    schema = doc["paths"]["/processes"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    schema = schema_of(doc, doc["paths"]["/processes"]["get"]["responses"]["200"]["content"]["application/json"]
+                       ["schema"])
     body = client.get(f"{API}/processes").get_json()
     assert set(schema["properties"]) == set(body)
-    assert set(schema["properties"]["processes"]["items"]["properties"]) == set(body["processes"][0])
-    assert set(schema["properties"]["processes"]["items"]["properties"]["defaults"]["properties"]) == \
-        set(body["processes"][0]["defaults"])
+    process = schema_of(doc, schema["properties"]["processes"]["items"])
+    assert set(process["properties"]) == set(body["processes"][0])
+    assert set(schema_of(doc, process["properties"]["defaults"])["properties"]) == set(body["processes"][0]["defaults"])
 
 
 def test_openapi_says_what_the_server_enforces(models_root, tmp_path, client):
@@ -144,11 +164,13 @@ def test_openapi_says_what_the_server_enforces(models_root, tmp_path, client):
     assert not any("security" in op for item in doc["paths"].values() for op in item.values())
     spec = doc["components"]["schemas"]["JobSpec"]
     assert spec["additionalProperties"] is False and spec["required"] == ["dataset"]
-    assert spec["properties"]["threshold"]["minimum"] == 0 and spec["properties"]["threshold"]["maximum"] == 1
+    threshold = schema_of(doc, spec["properties"]["threshold"])
+    assert threshold["minimum"] == 0 and threshold["maximum"] == 1
     assert spec["properties"]["dataset"]["minLength"] == 1
     tail = next(p for p in doc["paths"]["/jobs/{job_id}/log"]["get"]["parameters"] if p["name"] == "tail")
     assert tail["schema"]["minimum"] == 0
-    rename = doc["paths"]["/models/{name}/rename"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    rename = schema_of(doc, doc["paths"]["/models/{name}/rename"]["post"]["requestBody"]["content"]["application/json"]
+                       ["schema"])
     assert rename["properties"]["new_name"]["pattern"] and rename["additionalProperties"] is False
     # what the document refuses, the server refuses too
     assert_error(client.post(f"{API}/models/cells/rename", json={"new_name": ""}), 400, "new_name")
@@ -289,13 +311,13 @@ def png_header_bomb(width=100_000, height=100_000) -> bytes:
 
 def test_bad_uploads(models_root, tmp_path, client):
     good = real_images(1)[0].read_bytes()
-    err = assert_error(post_images(client, [(io.BytesIO(b"\x89PNG\r\n\x1a\nbroken"), "corrupt.png")]), 400, "images")
-    assert "corrupt.png" in err["message"]
-    assert_error(post_images(client, [(io.BytesIO(good[: len(good) // 2]), "truncated.png")]), 400, "images")
-    assert_error(post_images(client, [(io.BytesIO(b""), "empty.png")]), 400, "images", "empty")
-    assert_error(post_images(client, [(io.BytesIO(b"%PDF-1.4 hello"), "doc.pdf")]), 400, "images")
-    assert_error(post_images(client, [(io.BytesIO(b"II*\x00garbage"), "no-image.tif")]), 400, "images", "no-image")
-    assert_error(post_images(client, [(io.BytesIO(png_header_bomb()), "bomb.png")]), 413, "images")
+    # an image that cannot be read is that image's result, never the request's error
+    assert_image_error(post_images(client, [(io.BytesIO(b"\x89PNG\r\n\x1a\nbroken"), "corrupt.png")]), "corrupt.png")
+    assert_image_error(post_images(client, [(io.BytesIO(good[: len(good) // 2]), "truncated.png")]), "truncated.png")
+    assert_image_error(post_images(client, [(io.BytesIO(b""), "empty.png")]), "empty.png", "empty")
+    assert_image_error(post_images(client, [(io.BytesIO(b"%PDF-1.4 hello"), "doc.pdf")]), "doc.pdf", "PDF")
+    assert_image_error(post_images(client, [(io.BytesIO(b"II*\x00garbage"), "no-image.tif")]), "no-image.tif")
+    assert_image_error(post_images(client, [(io.BytesIO(png_header_bomb()), "bomb.png")]), "bomb.png", "pixels")
     assert_error(post_images(client, [(io.BytesIO(good), "a.png")], model="ghost"), 404, "model")
     assert_error(post_images(client, [(io.BytesIO(good), "a.png")], model="../../etc"), 400, "model")
     assert_error(client.post(f"{API}/predict", data={"model": "cells"}, content_type="multipart/form-data"), 400,
@@ -314,7 +336,7 @@ def test_bad_uploads(models_root, tmp_path, client):
         assert "--max-upload-mb" in err["message"]
         img = np.asarray(Image.open(io.BytesIO(good)))
         assert img.shape[0] * img.shape[1] > 900
-        assert_error(post_images(c, [(io.BytesIO(good), "a.png")]), 413, "images", "pixels")
+        assert_image_error(post_images(c, [(io.BytesIO(good), "a.png")]), "a.png", "pixels")
         tiny = encode(np.zeros((20, 20, 3), np.uint8))
         assert_error(post_images(c, [(io.BytesIO(tiny), f"{i}.png") for i in range(3)]), 413, "images", "pages")
     finally:
@@ -326,26 +348,26 @@ def test_formats_and_nan_images(client):
     r = post_images(client, [(io.BytesIO(encode(rgb, "BMP")), "cell.bmp")])
     assert r.status_code == 200, r.get_data(as_text=True)
     for fmt, name in (("GIF", "GIF"), ("WEBP", "WebP")):
-        err = assert_error(post_images(client, [(io.BytesIO(encode(rgb, fmt)), f"cell.{fmt.lower()}")]), 400,
-                           "images")
-        assert f"{name} is not supported" in err["message"] and "PNG, JPEG, TIFF or BMP" in err["message"]
+        err = assert_image_error(post_images(client, [(io.BytesIO(encode(rgb, fmt)), f"cell.{fmt.lower()}")]),
+                                 f"cell.{fmt.lower()}")
+        assert f"{name} is not supported" in err and "PNG, JPEG, TIFF or BMP" in err
     nan = np.full((40, 40), np.nan, np.float32)
-    err = assert_error(post_images(client, [(io.BytesIO(encode(nan, "TIFF")), "nan.tif")]), 400, "images")
-    assert "nan.tif" in err["message"] and "no finite pixel" in err["message"]
+    assert_image_error(post_images(client, [(io.BytesIO(encode(nan, "TIFF")), "nan.tif")]), "nan.tif",
+                       "no finite pixel")
     nan[5:10, 5:10] = 3.0  # some finite pixels: classified
     assert post_images(client, [(io.BytesIO(encode(nan, "TIFF")), "partly.tif")]).status_code == 200
 
 
 def test_decoded_memory_is_limited(models_root, tmp_path):
-    """A small upload that decodes to a large image gets 413 before it is decoded; so do images that decode to
-    more than the request's limit together."""
+    """A small upload that decodes to a large image is refused before it is decoded (its own result says so);
+    images that decode to more than the request's limit together get 413."""
     app = make_app(models_root, tmp_path, MAX_IMAGE_MB=16, MAX_DECODED_MB=24)
     try:
         c = app.test_client()
         bomb = encode(np.zeros((2000, 2000), np.float64), "TIFF", compression="zlib")  # 32 MB once decoded
         assert len(bomb) < 200_000
-        err = assert_error(post_images(c, [(io.BytesIO(bomb), "float64.tif")]), 413, "images")
-        assert "float64.tif" in err["message"] and "limit of 16 MB per image" in err["message"]
+        assert_image_error(post_images(c, [(io.BytesIO(bomb), "float64.tif")]), "float64.tif",
+                           "limit of 16 MB per image")
         rgb = read_image(real_images(1)[0])
         big = encode(np.asarray(Image.fromarray(rgb).resize((1000, 1000))))  # 3 MB decoded, ~10 MB to convert
         r = post_images(c, [(io.BytesIO(big), f"{i}.png") for i in range(8)])  # 22.9 MB decoded in all
@@ -358,7 +380,7 @@ def test_decoded_memory_is_limited(models_root, tmp_path):
         assert post_images(c, [(io.BytesIO(four), "four-channels.tif")]).status_code == 200
         six = encode(np.zeros((6, 1500, 1500), np.uint8), "TIFF", compression="zlib", imagej=True,
                      metadata={"axes": "CYX"})  # 13.5 MB, and 6.75 MB more for its RGB copy
-        assert_error(post_images(c, [(io.BytesIO(six), "six-channels.tif")]), 413, "images", "per image")
+        assert_image_error(post_images(c, [(io.BytesIO(six), "six-channels.tif")]), "six-channels.tif", "per image")
     finally:
         app.extensions["omniclas"].close()
 

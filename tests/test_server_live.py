@@ -57,6 +57,10 @@ def test_full_cycle_over_http(live_server):
     res = job["result"]
     assert res["classes"] == ["CytoplasmicGFP", "NoGFP", "NuclearGFP"] and 0.6 < res["test_accuracy"] <= 1
     assert len(res["confusion_matrix"]) == 3 and {"class", "precision", "recall", "support"} <= set(res["per_class"][0])
+    # the figures Fiji shows beside the test accuracy: the estimate with its interval, the test images behind both
+    assert res["test_images"] == sum(c["support"] for c in res["per_class"]) and len(res["test_interval"]) == 2
+    assert res["estimate"]["images"] > res["test_images"] and "cross-validation" in res["estimate"]["method"]
+    assert res["estimate"]["interval"][0] <= res["estimate"]["accuracy"] <= res["estimate"]["interval"][1]
     lines = requests.get(f"{url}/api/v1/jobs/{jid}/log?tail=200", timeout=10).json()["lines"]
     assert any("[training]" in line for line in lines) and "finished" in lines[-1]
 

@@ -108,7 +108,27 @@ def test_balanced_rule_takes_a_growing_share_per_class_where_all_agree():
     assert summary[1]["taken"] == 1 and summary[1]["min_confidence"] == 0.9
 
 
+def test_prior_rule_follows_the_estimated_class_shares_and_grows_each_round():
+    # 60 images: the soft vote says 80% class 0, 20% class 1; class 2 is voted for by nobody.
+    labels = np.array([0] * 48 + [1] * 12)
+    confidence = np.linspace(0.99, 0.5, 60)
+    vote = Vote(labels=labels, confidence=confidence, agreement=np.ones(60), share=np.array([0.8, 0.2, 0.0]))
+    rule = get_selection("prior")
+    first = rule(vote, _ctx(round_=0, n_classes=3))  # 1/6 of the pool: 8 of class 0, 2 of class 1
+    assert first.tolist() == list(range(8)) + [48, 49]  # the most confident of each predicted class
+    later = rule(vote, _ctx(round_=2, n_classes=3))  # half the pool: 24 and 6
+    assert np.bincount(labels[later], minlength=3).tolist() == [24, 6, 0]
+    # what a chain already holds counts: in round 2 with 8 + 2 taken before, and 50 images left to vote on
+    rest = Vote(labels=labels[10:], confidence=confidence[10:], agreement=np.ones(50), share=np.array([0.8, 0.2, 0]))
+    top_up = rule(rest, SelectionContext(round=2, n_classes=3, threshold=0.8, taken=np.array([8, 2, 0])))
+    assert np.bincount(labels[10:][top_up], minlength=3).tolist() == [16, 4, 0]
+    # a rare class is never filled with more than its voters, and no class is forced
+    rare = Vote(labels=np.array([0] * 9 + [1]), confidence=np.full(10, 0.9), agreement=np.ones(10),
+                share=np.array([0.5, 0.5]))
+    assert np.bincount(labels := rare.labels[rule(rare, _ctx(round_=10))], minlength=2).tolist() == [5, 1]
+
+
 def test_selection_rules_are_a_registry():
-    assert list_selections() == ["threshold", "balanced"]
+    assert list_selections() == ["threshold", "balanced", "prior"]
     with pytest.raises(Exception, match="unknown selection rule 'greedy'"):
         get_selection("greedy")

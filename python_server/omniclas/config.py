@@ -25,13 +25,17 @@ class Process:
     tta: bool  # test-time transforms when labelling
     iterative: bool  # repeat train -> label until a stop condition
     distills: bool = True  # uses unlabelled images at all
+    automl: bool = False  # tries processes and rules side by side, keeps one (engine/automl.py)
 
     @property
     def needs_unlabelled(self) -> bool:
-        return self.distills
+        return self.distills and not self.automl  # AutoML without unlabelled images tries N.D. alone
 
 
 PROCESSES: dict[str, Process] = {p.id: p for p in (
+    Process("auto", "AutoML", "Automatic (recommended): tries N.D. and the iterative processes with every selection "
+            "rule on the same cross-validated labels, and keeps the best by its estimate (the simpler one where they "
+            "are within noise).", ensemble=True, tta=True, iterative=True, automl=True),
     Process("nd", "N.D.", "No distillation: train on the labelled images only; the best model on the test set is kept.",
             ensemble=True, tta=False, iterative=False, distills=False),
     Process("dd", "D.D.", "Data distillation: one model labels every unlabelled image with test-time augmentation, once.",
@@ -56,7 +60,7 @@ def get_process(name: str) -> Process:
     return PROCESSES[key]
 
 
-SELECTIONS = ("threshold", "balanced")
+SELECTIONS = ("threshold", "balanced", "prior")
 KEEPS = ("ensemble", "best", "best_on_test")
 RUNTIMES = ("auto", "openvino", "onnxruntime", "torch")
 
@@ -78,6 +82,17 @@ class Option:
     maximum: float | None = None
     applies: dict = field(default_factory=dict)
     advanced: bool = False
+
+    def applies_to(self, process: Process, values: dict) -> bool:
+        """Whether the option matters for ``process`` with the other options at ``values`` (e.g. no epochs for a
+        linear head): what the CLI, the job log and Fiji show, and the rest they leave out."""
+        for key, wanted in self.applies.items():
+            if key in ("distills", "iterative", "tta", "ensemble", "automl"):
+                if getattr(process, key) != wanted:
+                    return False
+            elif values.get(key) not in wanted:
+                return False
+        return True
 
     def to_dict(self) -> dict:
         d = {"name": self.name, "label": self.label, "type": self.type, "help": self.help,
@@ -101,12 +116,15 @@ OPTIONS: tuple[Option, ...] = (
            "model with the best cross-validated accuracy; best_on_test: the paper's choice, best on the test set "
            "(makes the reported test accuracy optimistic)", choices=KEEPS, applies={"ensemble": True}),
     Option("selection", "Selection rule", "choice", "threshold: the paper's rule, every image whose mean "
-           "confidence reaches the threshold (the default: it won the benchmark); balanced: per class, the most "
-           "confident share of the images voted into it, growing each round, where models and views agree",
-           choices=SELECTIONS, applies={"distills": True, "iterative": True}),
+           "confidence reaches the threshold; balanced: per class, the most confident share of the images voted "
+           "into it, growing each round, where models and views agree; prior: per class, the most confident images "
+           "in proportion to the class's estimated share of the unlabelled images, growing each round",
+           choices=SELECTIONS, applies={"distills": True, "iterative": True, "automl": False}),
     Option("threshold", "Confidence threshold", "number", "the paper's rule: keep automatic labels at or above this "
            "mean confidence (0 keeps all)", minimum=0.0, maximum=1.0,
            applies={"distills": True, "selection": ["threshold"]}),
+    Option("time_budget", "Time budget (s, 0 = none)", "integer", "AutoML stops trying candidates after this "
+           "many seconds and keeps the best so far", minimum=0, maximum=7 * 24 * 3600, applies={"automl": True}),
     Option("max_iterations", "Maximum rounds", "integer", "stop after this many labelling rounds", minimum=0,
            maximum=50, applies={"iterative": True}),
     Option("transforms", "Test-time transforms", "multichoice", "views of each unlabelled image that vote on its "
@@ -136,7 +154,7 @@ class TrainConfig:
 
     dataset: str
     out_dir: str | None = None
-    process: str = "imdd"
+    process: str = "auto"
     backbones: tuple[str, ...] | None = None
     head: str = "linear"  # linear: frozen features + logistic regression; finetune: the paper's 2+8 epochs; auto: validation picks
     keep: str = "ensemble"  # what a run with several backbones saves (see OPTIONS)
@@ -144,6 +162,7 @@ class TrainConfig:
     transforms: tuple[str, ...] | None = None
     threshold: float | None = None
     max_iterations: int | None = None
+    time_budget: int = 0  # seconds AutoML may spend on candidates (0: no limit)
     auto_views: bool = True
     train_views: bool = True
     predict_views: bool = True
@@ -191,6 +210,8 @@ class TrainConfig:
             cfg.max_iterations = 0
         elif not proc.iterative:
             cfg.max_iterations = 1
+        if cfg.time_budget < 0:
+            raise ConfigError(f"time_budget must be >= 0 seconds, got {cfg.time_budget}", field="time_budget")
         if cfg.max_iterations < 0:
             raise ConfigError("max_iterations must be >= 0", field="max_iterations")
         for name, allowed in (("head", HEADS), ("keep", KEEPS), ("runtime", RUNTIMES)):
@@ -236,7 +257,7 @@ def describe_processes() -> dict:
         defaults["image_size"] = defaults["image_size"] or 0
         out.append({"id": p.id, "name": p.name, "description": p.description,
                     "needs_unlabelled": p.needs_unlabelled, "ensemble": p.ensemble, "tta": p.tta,
-                    "iterative": p.iterative, "distills": p.distills,
+                    "iterative": p.iterative, "distills": p.distills, "automl": p.automl,
                     "max_backbones": None if p.ensemble or not p.distills else 1, "defaults": defaults})
     options = []
     for o in OPTIONS:

@@ -13,7 +13,8 @@ deepclas4bio-predict IMAGE F M         ``{"type":"classification","image","frame
 deepclas4bio-predictBatch C.json       ``{"type":"classification","framework","model","results":[{"image","class"}]}``
 deepclas4bio-listMeasures              ``{"type":"measures","measures":[...]}``
 deepclas4bio-listReadDatasets          ``{"type":"readDatasets","readDatasets":[{"name","description"}]}``
-deepclas4bio-evaluate C.json           ``{"<model>": {"<measure>": value}}``
+deepclas4bio-evaluate C.json           ``{"<model>": {"<measure>": value}}`` (+ a ``"SKIPPED ..."`` row naming
+                                       unreadable images)
 =====================================  ======================================================================
 
 Every exit writes ``data.json``, so a client never reads the answer of an earlier call: a usage error or any
@@ -33,12 +34,18 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from .errors import ConfigError, OmniClasError
 
 OUTPUT = "data.json"
 ERROR_KEY = "ERROR: "  # an evaluate error is one table row named by its message
+SKIPPED_KEY = "SKIPPED "  # so are the images evaluate could not read: "SKIPPED 1 unreadable image: <why>"
+
+
+class UnreadableImage(UserWarning):
+    """predictBatch's warning for an image it could not read (its class is None)."""
 
 
 # ------------------------------------------------------------------------------------------ Python API
@@ -94,20 +101,34 @@ def predict(image, framework: str, model: str, root=None) -> str:
     return reg.predict(model, image)["class"]
 
 
-def predictBatch(images: list, framework: str, model: str, root=None) -> list[str]:  # noqa: N802
-    """One class per image (the first page of a stack), in order."""
+def predictBatch(images: list, framework: str, model: str, root=None) -> list[str | None]:  # noqa: N802
+    """One class per image (the first page of a stack), in order; ``None`` for an image that cannot be read, which
+    is named in a warning (:class:`UnreadableImage`) while the others are still classified."""
     reg = _registry(root)
     _check_model(reg, framework, model)
-    return [r["class"] for r in reg.predict_batch(model, list(images), all_pages=False)]
+    results = reg.predict_batch(model, list(images), all_pages=False)
+    for r in results:
+        if "error" in r:
+            warnings.warn(r["error"], UnreadableImage, stacklevel=2)
+    return [r.get("class") for r in results]
 
 
 def evaluate(readDataset: str, path, pathLabels, measures, predictors, root=None) -> dict:  # noqa: N803
-    """``{model: {measure: value}}`` for ``predictors`` = ``[{"framework", "model"}, ...]``."""
+    """``{model: {measure: value}}`` for ``predictors`` = ``[{"framework", "model"}, ...]``. Unreadable images are
+    left out of the measures and named in a warning (:class:`UnreadableImage`)."""
+    result = _evaluate(readDataset, path, pathLabels, measures, predictors, root)
+    for s in result["skipped"]:
+        warnings.warn(s["reason"], UnreadableImage, stacklevel=2)
+    return {r["model"]: r["measures"] for r in result["results"]}
+
+
+def _evaluate(reader: str, path, labels, measures, predictors, root) -> dict:
+    """The registry's whole evaluation answer (with ``skipped``), after DeepClas4Bio's checks."""
     from .registry.evaluate import READERS
 
     readers = [r["name"] for r in READERS]
-    if readDataset not in readers:
-        raise ConfigError(f"readDataset '{readDataset}' is not supported; use {', '.join(readers)}",
+    if reader not in readers:
+        raise ConfigError(f"readDataset '{reader}' is not supported; use {', '.join(readers)}",
                           field="readDataset")
     if not isinstance(predictors, list) or not predictors:
         raise ConfigError("predictors must be a non-empty list of {'framework', 'model'}", field="predictors")
@@ -116,8 +137,7 @@ def evaluate(readDataset: str, path, pathLabels, measures, predictors, root=None
         if not isinstance(p, dict) or not isinstance(p.get("model"), str) or not isinstance(p.get("framework"), str):
             raise ConfigError("each predictor needs 'framework' and 'model'", field="predictors")
         _check_model(reg, p["framework"], p["model"])
-    result = reg.evaluate(path, measures, predictors, pathLabels or None, labels_field="pathLabels")
-    return {r["model"]: r["measures"] for r in result["results"]}
+    return reg.evaluate(path, measures, predictors, labels or None, labels_field="pathLabels")
 
 
 # ------------------------------------------------------------------------------------------ console scripts
@@ -289,7 +309,7 @@ class Predict(Command):
     def answer(self, args):
         reg = self.registry(args)
         _check_model(reg, args.framework, args.model)
-        results = reg.predict_batch(args.model, [args.image])
+        results = reg.predict_batch(args.model, [args.image], skip_unreadable=False)  # its one image: an error
         first = results[0]
         out = {"type": "classification", "image": args.image, "framework": args.framework, "model": args.model,
                "class": first["class"], "confidence": first["confidence"], "probabilities": first["probabilities"]}
@@ -400,8 +420,14 @@ class Evaluate(_ConfigCommand):
         labels = data.get("pathLabels")
         if labels is not None and not isinstance(labels, str):
             raise ConfigError(f"{args.config}: 'pathLabels' has the wrong type", field="pathLabels")
-        return evaluate(data.get("readDataset", "ReadDatasetFolders"), dataset, labels, measures, predictors,
-                        root=args.models_root)
+        result = _evaluate(data.get("readDataset", "ReadDatasetFolders"), dataset, labels, measures, predictors,
+                           args.models_root)
+        answer = {r["model"]: r["measures"] for r in result["results"]}
+        skipped = result["skipped"]
+        if skipped:  # one more table row, named by what was left out (DeepCompareJ shows every key as a row)
+            answer[f"{SKIPPED_KEY}{len(skipped)} unreadable image{'s' if len(skipped) > 1 else ''} (not counted): "
+                   + "; ".join(s["reason"] for s in skipped)] = {}
+        return answer
 
 
 list_frameworks_main = ListFrameworks().main

@@ -15,6 +15,11 @@ pyimagej is the same Java object, so it works as well (pyimagej itself is option
 Each plane of the image (every slice of a stack; for a multi-channel hyperstack every Z/T position with all its
 channels) becomes one numpy array with the raw pixel values (8-bit, 16-bit, 32-bit or RGB), then goes through
 the same bit-depth and channel rule as image files (:func:`omniclas.data.imageio.to_rgb8`) before prediction.
+
+Objects (docs/objects.md): :func:`classify_objects` classifies each ROI (a ``RoiManager`` or a list of ``Roi``)
+or each object of a label ``ImagePlus`` in the current plane of an image, one row per object, as Fiji's Classify
+Image with ``objects=`` does: ROIs are drawn into label images (ROI n = value n; overlapping ROIs in separate
+layers) and cropped by :mod:`omniclas.data.objects`.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["imageplus_planes", "classify_imageplus"]
+__all__ = ["imageplus_planes", "classify_imageplus", "roi_label_layers", "classify_objects"]
 
 
 def _is_imageplus(obj) -> bool:
@@ -108,3 +113,75 @@ def classify_imageplus(imp, predictor) -> list[dict]:
             row["top"] = _top(row["probabilities"])
         out.append(row)
     return out
+
+
+def _current_plane(imp) -> int:
+    """The plane number :func:`imageplus_planes` gives the image's current position."""
+    if int(imp.getNChannels()) > 1 and int(imp.getBitDepth()) != 24:
+        return (int(imp.getT()) - 1) * int(imp.getNSlices()) + int(imp.getZ())
+    return int(imp.getCurrentSlice())
+
+
+def roi_label_layers(rois, width: int, height: int) -> list[np.ndarray]:
+    """ROI i (from 0) drawn with value i + 1 into the first ``uint16`` layer where none of its pixels is taken."""
+    layers: list[np.ndarray] = []
+    for i, roi in enumerate(rois):
+        b = roi.getBounds()
+        x, y, w, h = int(b.x), int(b.y), int(b.width), int(b.height)
+        mask = roi.getMask()
+        inside = np.ones((h, w), dtype=bool) if mask is None else \
+            np.array(mask.getPixels()).view(np.uint8).reshape(h, w) != 0
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+        inside = inside[y0 - y:y1 - y, x0 - x:x1 - x]
+        if not bool(roi.isArea()) or not inside.any():
+            raise ValueError(f"ROI {i + 1} has no area inside the image: only area ROIs can be classified")
+        for layer in layers:
+            if not (layer[y0:y1, x0:x1][inside]).any():
+                break
+        else:
+            layer = np.zeros((height, width), dtype=np.uint16)
+            layers.append(layer)
+        layer[y0:y1, x0:x1][inside] = i + 1
+    return layers
+
+
+def classify_objects(imp, objects, predictor, options=None) -> list[dict]:
+    """Classify the objects of the current plane of an ImagePlus: one row per object, in object order.
+
+    Args:
+        imp: an ``ij.ImagePlus``.
+        objects: a ``RoiManager`` (its ROIs), a list of ``Roi`` (object n = the n-th ROI), or a label
+            ``ImagePlus`` (0 = background, n = object n) of the image's size.
+        predictor: a :class:`~omniclas.model.predictor.Predictor` or a model folder.
+        options: an :class:`~omniclas.data.objects.ObjectOptions` (padding, mask_outside, min_area, ...).
+
+    Returns:
+        The rows of :meth:`Predictor.predict_objects` with ``image`` (the title) and ``slice`` (the plane).
+    """
+    from .data.objects import ObjectOptions, object_rows, read_field
+
+    if isinstance(predictor, (str, Path)):
+        from .model.predictor import Predictor
+
+        predictor = Predictor.load(predictor)
+    title = str(imp.getTitle())
+    plane_no = _current_plane(imp)
+    plane = dict(imageplus_planes(imp))[plane_no]
+    if _is_imageplus(objects):
+        label_plane = dict(imageplus_planes(objects))[int(objects.getCurrentSlice())]
+        if label_plane.dtype == np.float32:  # ImageJ's 32-bit label images: whole numbers as floats
+            if not np.array_equal(label_plane, np.round(label_plane)) or label_plane.min() < 0:
+                raise ValueError(f"{objects.getTitle()}: a label image holds whole numbers 0, 1, 2, ...")
+            label_plane = label_plane.astype(np.int64)
+        layers = [label_plane]
+    else:
+        rois = list(objects.getRoisAsArray()) if hasattr(objects, "getRoisAsArray") else list(objects)
+        layers = roi_label_layers(rois, int(imp.getWidth()), int(imp.getHeight()))
+    options = options or ObjectOptions()
+    rows = []
+    for labels in layers:
+        fields = read_field(plane, labels, title, f"{title} objects", options)
+        rows += object_rows(fields, predictor.predict_images, size=predictor.input_size)
+    for row in rows:
+        row["slice"] = plane_no
+    return sorted(rows, key=lambda r: r["object"])

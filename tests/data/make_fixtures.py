@@ -1,10 +1,12 @@
 """Regenerate the test fixture set in tests/data from the full data sets in ../shared/data.
 
-    python tests/data/make_fixtures.py [--source ../shared/data]
+    python tests/data/make_fixtures.py [--source ../shared/data] [--stardist-wheel stardist-0.9.2-....whl]
 
 Deterministic: the same source gives byte-identical files. Real images are copied under their original names (a
 spread over each sorted class folder, so several wells and fields are represented); the TIFFs in tiff/ and the
-truncated PNG in corrupt/ are derived from copied images with tifffile. Sources and licences: README.md here.
+truncated PNG in corrupt/ are derived from copied images with tifffile. The real field with its segmentation in
+dsb2018/ comes from the StarDist wheel on PyPI (``pip download --no-deps stardist==0.9.2``); without
+--stardist-wheel the committed dsb2018/ is kept. Sources and licences: README.md here.
 """
 from __future__ import annotations
 
@@ -26,6 +28,9 @@ SELECTION = {
     "bccd_wbc": {"Basophil": 3, "Eosinophil": 5, "Lymphocyte": 4, "Monocyte": 4, "Neutrophil": 6},
 }
 GENERATED = ["bbbc013", "bccd_wbc", "tiff", "corrupt"]
+DSB_DIR = "dsb2018"  # rewritten only with --stardist-wheel
+DSB_FILES = {"stardist/data/images/img2d.tif": "dsb2018_field.png",
+             "stardist/data/images/mask2d.tif": "dsb2018_field_masks.png"}
 STACK_SIDE = 32  # the stack's pages are the centre 32x32 of three NuclearGFP crops
 CAMERA_GAIN = 16  # 8-bit values x16: a 12-bit camera range, as a 16-bit TIFF stores it
 
@@ -79,9 +84,26 @@ def make_corrupt() -> None:
     (out / f"{src.stem}_truncated.png").write_bytes(data[: len(data) // 2])
 
 
+def copy_dsb_field(wheel: Path) -> None:
+    """The DSB 2018 (BBBC038) nuclei field and its annotated label image from the StarDist wheel, as 16-bit PNG
+    (the same pixels and label values; PNG is a third of the TIFF's size)."""
+    import io
+    import zipfile
+
+    out = HERE / DSB_DIR
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    with zipfile.ZipFile(wheel) as zf:
+        for member, name in DSB_FILES.items():
+            arr = tifffile.imread(io.BytesIO(zf.read(member)))
+            Image.fromarray(arr.astype(np.uint16)).save(out / name)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="the full data sets (default ../shared/data)")
+    parser.add_argument("--stardist-wheel", type=Path, default=None,
+                        help="the stardist 0.9.2 wheel, to rewrite dsb2018/ (the real field with its segmentation)")
     args = parser.parse_args(argv)
     for dataset in SELECTION:
         if not (args.source / dataset).is_dir():
@@ -91,7 +113,9 @@ def main(argv=None) -> int:
     copy_selection(args.source)
     make_tiffs()
     make_corrupt()
-    files = [p for name in GENERATED for p in (HERE / name).rglob("*") if p.is_file()]
+    if args.stardist_wheel:
+        copy_dsb_field(args.stardist_wheel)
+    files = [p for name in GENERATED + [DSB_DIR] for p in (HERE / name).rglob("*") if p.is_file()]
     total = sum(p.stat().st_size for p in files)
     print(f"{len(files)} files, {total / 1e6:.2f} MB in {HERE}")
     if total > MAX_BYTES:

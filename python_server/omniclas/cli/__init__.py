@@ -2,9 +2,11 @@
 
 - :mod:`.train`: ``train``, ``demo``, ``backbones``, ``processes``
 - :mod:`.predict`: ``predict``, ``info``
+- :mod:`.objects`: ``predict --objects`` (one row per object of a label image), ``crops``
 - :mod:`.models`: the registry (``register``, ``models``, ``delete``, ``rename``, ``export``, ``import-onnx``,
   ``import-bioimageio``, ``evaluate``)
 - :mod:`.serve`: ``serve``, ``worker``
+- :mod:`.fiji`: ``fiji install`` (the plugin into a Fiji or ImageJ folder, this environment in its settings)
 
 Each command sets ``func`` (parsed arguments -> exit code). :func:`main` turns every error into one line on stderr:
 ``error: <message>`` and exit code 2 for what the user can fix, ``internal error: ...`` and 3 for a bug (the
@@ -19,7 +21,7 @@ import sys
 
 from .. import __version__
 from ..errors import OmniClasError
-from . import models, predict, serve, train
+from . import fiji, models, objects, predict, serve, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"omniclas {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (train, predict, models, serve):
+    for group in (train, predict, objects, models, serve, fiji):
         group.add_commands(sub)
     return parser
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+
+from ..errors import OmniClasError
 
 
 def add_commands(subparsers) -> None:
@@ -81,9 +84,40 @@ def _registry(args):
     return Registry(args.models_root)
 
 
+def resolve_model(reg, ref: str, run_folders: bool, field: str = "model"):
+    """``reg.resolve(ref)``; where no model has that name (a path such as ``runs/none`` never can), the error says
+    what ``ref`` is not: a run folder (for commands that take one) and a model in the models folder."""
+    from ..registry import InvalidName, ModelNotFound
+
+    try:
+        return reg.resolve(ref, field)
+    except (InvalidName, ModelNotFound):
+        if _known_name(reg, ref, field):  # the model exists, the version does not: the registry says so
+            raise
+    path = Path(ref)
+    if not run_folders and (path / "manifest.json").is_file():
+        raise OmniClasError(f"{ref} is a run folder, not a registered model; register it first: "
+                            f"omniclas register {ref} NAME", field=field)
+    what = "no run folder or registered model" if run_folders else "no registered model"
+    where = f"{ref} is a file, not a run folder" if path.is_file() else f"there is no folder {path.absolute()}"
+    raise OmniClasError(f"{what} named '{ref}': " + (f"{where}, and " if run_folders else "")
+                        + f"the models folder {reg.root} has no model of that name (omniclas models lists them)",
+                        field=field)
+
+
+def _known_name(reg, ref: str, field: str) -> bool:
+    from ..registry import InvalidName, parse_ref
+
+    try:
+        return bool(reg.versions(parse_ref(ref, field)[0]))
+    except InvalidName:
+        return False
+
+
 def models_root_arg(p):
     p.add_argument("--models-root", default=None, metavar="DIR",
-                   help="model registry folder (default: $OMNICLAS_MODELS, else the repository's models/)")
+                   help="model registry folder (default: $OMNICLAS_MODELS, else ~/OmniClas/models, the folder Fiji's "
+                        "server uses too)")
 
 
 def _floats3(text: str) -> list[float]:
@@ -122,12 +156,16 @@ def cmd_models(args) -> int:
 
 
 def cmd_delete(args) -> int:
-    print(f"deleted {_registry(args).delete(args.name)}")
+    reg = _registry(args)
+    resolve_model(reg, args.name, run_folders=False)
+    print(f"deleted {reg.delete(args.name)}")
     return 0
 
 
 def cmd_rename(args) -> int:
-    m = _registry(args).rename(args.name, args.new_name)
+    reg = _registry(args)
+    resolve_model(reg, args.name, run_folders=False)
+    m = reg.rename(args.name, args.new_name)
     print(f"renamed '{args.name}' to '{m['name']}'")
     return 0
 
@@ -135,6 +173,7 @@ def cmd_rename(args) -> int:
 def cmd_export(args) -> int:
     if args.format is None:  # the file name says which: out.zip is a zoo package
         args.format = "bioimageio" if str(args.out).lower().endswith(".zip") else "onnx"
+    resolve_model(_registry(args), args.name, run_folders=False)
     if args.format == "bioimageio":
         return _export_bioimageio(args)
     out = _registry(args).export(args.name, args.out)
@@ -174,12 +213,19 @@ def cmd_import_onnx(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    result = _registry(args).evaluate(args.dataset, args.measures, args.model, args.labels)
+    reg = _registry(args)
+    for ref in args.model:
+        resolve_model(reg, ref, run_folders=False)
+    result = reg.evaluate(args.dataset, args.measures, args.model, args.labels)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     names = result["measures"]
-    print(f"{result['images']} images, classes: {', '.join(result['classes'])}")
+    skipped = result["skipped"]
+    print(f"{result['images']} images, classes: {', '.join(result['classes'])}"
+          + (f"; {len(skipped)} unreadable, not counted:" if skipped else ""))
+    for s in skipped:
+        print(f"  skipped {s['reason']}")
     print(f"{'model':24} " + " ".join(f"{n:>19}" for n in names))
     for r in result["results"]:
         vals = [r["measures"][n] for n in names]

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 import time
 
 from ..config import PROCESSES
+from ..report import headline
 
 
 def _width(stream) -> int:
@@ -43,7 +45,7 @@ class ProgressPrinter:
         if e.stage == "training" and e.epochs:
             text = f"{where} | {e.model} | epoch {e.epoch}/{e.epochs} batch {e.batch}/{e.batches}"
         else:
-            text = f"{where} | {e.stage} | {e.message}"
+            text = " | ".join(part for part in (where, e.stage, e.message) if part)  # no empty field, no stray bar
         eta = f" | ETA {e.eta_s:.0f} s" if e.eta_s is not None else ""
         line = f"[{e.fraction * 100:5.1f}%] {text}{eta}"
         if self.tty:
@@ -60,21 +62,20 @@ class ProgressPrinter:
 
 
 def print_summary(manifest: dict, run_dir, out=None) -> None:
+    """The cross-validated estimate first, then the test accuracy with the images it rests on (and a plain warning
+    when they are too few to judge), then the run."""
     out = out or sys.stdout  # looked up at call time, so a redirected stdout (pytest, notebooks) gets it
     t = manifest["test"]
     width = _width(out)
-    acc = f"{t['accuracy']:.3f} on {t['images']} images" if t["accuracy"] is not None else "no test images"
-    est = manifest.get("estimate") or {}
-    best = manifest["iterations"][manifest["best_iteration"]] if manifest.get("iterations") else {}
-    rows = [("run folder", str(run_dir)), ("process", PROCESSES[manifest["process"]].name),
+    rows = [("estimated accuracy", headline.estimate_text(manifest)), ("test accuracy", headline.test_text(manifest)),
+            ("run folder", str(run_dir)), ("process", PROCESSES[manifest["process"]].name
+                                                     + (" (chosen by AutoML)" if manifest.get("automl") else "")),
             ("model", f"{manifest['backbone']} ({manifest['head']} head, {manifest['input_size'][0]} px, "
                       f"{len(manifest.get('views') or ['original'])} view(s))"),
             ("classes", f"{len(manifest['classes'])}: " + ", ".join(manifest["classes"])),
             ("images", ", ".join(f"{v} {k}" for k, v in manifest["counts"].items())),
-            ("rounds", f"{len(manifest['iterations'])} (best: {manifest['best_iteration']}); {manifest['stop_reason']}"),
-            ("automatic labels", f"{len(manifest['auto_labelled'])} (rule: {manifest.get('selection', '-')})"),
-            ("estimate", f"{best.get('estimate_accuracy', 0):.3f} by {est.get('method', '-')}"),
-            ("test accuracy", acc),
+            ("rounds", headline.rounds_text(manifest)),
+            ("automatic labels", headline.automatic_labels_text(manifest)),
             ("wall time", f"{manifest['wall_time_s']} s")]
     key_width = max(len(k) for k, _ in rows)
     room = width - key_width - 4
@@ -83,9 +84,27 @@ def print_summary(manifest: dict, run_dir, out=None) -> None:
         v = _join_fitting(manifest["classes"], room - 4).join([f"{len(manifest['classes'])}: ", ""]) \
             if k == "classes" else _fit(v, room)
         print(f"  {k:<{key_width}}  {v}", file=out)
+    print_automl(manifest, out, width)
+    warning = headline.small_test_set(manifest)
+    if warning:  # said in full, wrapped, never cut to the terminal's width
+        print("\n" + textwrap.fill(warning, width - 1, initial_indent="  ", subsequent_indent="  "), file=out)
     name_width = min(max([len("class")] + [len(c["class"]) for c in t["per_class"]]), max(12, width - 40))
     print(f"\n  {'class':<{name_width}} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}", file=out)
     for c in t["per_class"]:
         print(f"  {_fit(c['class'], name_width):<{name_width}} {c['precision']:>9.3f} {c['recall']:>7.3f} "
               f"{c['f1']:>6.3f} {c['support']:>8d}", file=out)
 
+
+def print_automl(manifest: dict, out, width: int) -> None:
+    """AutoML's candidates, one line each, and its choice (nothing for a run of a named process)."""
+    from ..report.automl import candidate_rows, choice_text
+
+    rows = candidate_rows(manifest)
+    if not rows:
+        return
+    print("\n  " + _fit(choice_text(manifest), width - 2), file=out)
+    name_width = max(len("candidate"), *(len(r[0]) for r in rows))
+    print(f"  {'candidate':<{name_width}} {'estimate':>8} {'kept':>4}  estimates per round", file=out)
+    for name, per_round, kept, estimate, _, _, chosen in rows:
+        line = f"{'*' if chosen else ' '} {name:<{name_width}} {estimate:>8} {kept:>4}  {per_round}"
+        print(_fit(line, width), file=out)

@@ -42,8 +42,13 @@ def add_commands(subparsers) -> None:
                    help="memory one image may take while it is decoded and converted, in MB (default 256)")
     p.add_argument("--max-decoded-mb", type=float, default=512,
                    help="decoded size of all the images of one request together, in MB (default 512)")
+    p.add_argument("--max-objects", type=int, default=10_000,
+                   help="objects of the label images of one prediction request together (default 10000)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 inference (default: where the CPU supports it)")
+    p.add_argument("--parent-pid", type=int, default=None, metavar="PID",
+                   help="stop (cleanly: the training worker too, and the port freed) when process PID ends, even "
+                        "if it is killed; Fiji passes its own")
     p.set_defaults(func=cmd_serve)
 
     p = subparsers.add_parser("worker", help="run a training worker for a server started with --queue redis://...")
@@ -69,7 +74,8 @@ def cmd_serve(args) -> int:
           queue=args.queue, token=args.token, require_token=args.require_token, threads=args.threads,
           max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels, max_image_mb=args.max_image_mb,
           max_decoded_mb=args.max_decoded_mb, bf16=args.bf16, worker_threads=args.worker_threads,
-          allowed_host=args.allowed_host or (), public_read=args.public_read)
+          allowed_host=args.allowed_host or (), public_read=args.public_read, parent_pid=args.parent_pid,
+          max_objects=args.max_objects)
     return 0
 
 

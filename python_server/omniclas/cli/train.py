@@ -39,8 +39,9 @@ def add_commands(sub) -> None:
     t = sub.add_parser("train", help="train a classifier on a dataset folder")
     t.add_argument("dataset", help="folder with one sub-folder per class, optional unlabelled/ and test/")
     t.add_argument("--out", dest="out_dir", help="run folder to write (default runs/<dataset>-<process>-<time>)")
-    t.add_argument("--process", default="imdd", help=f"one of {', '.join(PROCESSES)} (default imdd); "
-                   "'omniclas processes' describes them")
+    t.add_argument("--process", default="auto", help=f"one of {', '.join(PROCESSES)} (default auto: AutoML tries N.D. "
+                   "and the iterative processes with every selection rule, and keeps the best); 'omniclas processes' "
+                   "describes them")
     add_training_options(t)
     o = t.add_argument_group("other")
     o.add_argument("--test-fraction", type=float, help="share of each class held out for testing (default 0.25)")
@@ -53,7 +54,7 @@ def add_commands(sub) -> None:
 
     dm = sub.add_parser("demo", help="make a synthetic cell dataset, train on it and classify: the whole job")
     dm.add_argument("--out", default="omniclas-demo", help="folder for the demo's data and run")
-    dm.add_argument("--process", default="imdd")
+    dm.add_argument("--process", default="auto", help="the process (default auto)")
     dm.set_defaults(func=cmd_demo)
 
     sub.add_parser("backbones", help="list the backbones").set_defaults(func=cmd_backbones)

@@ -8,7 +8,9 @@ Layout::
       unlabelled/                  optional: images nobody has labelled
       test/<class>/...             optional: an independent test set
 
-Every image is decoded once here; unreadable files are reported by path, skipped and counted.
+Labelled and test images are decoded once here, to check them and to learn their typical size, and not kept:
+training reads them again, a batch at a time. Unlabelled images are only listed here; they are read when a
+process first needs them (never by N.D.). Unreadable files are reported by path, skipped and counted.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError, ImageReadError
+from .files import sha256_file
 from .imageio import is_image_file, read_image
 
 log = logging.getLogger(__name__)
@@ -31,30 +34,44 @@ RESERVED_DIRS = {UNLABELLED_DIR, TEST_DIR}
 
 @dataclass
 class Dataset:
-    """Decoded images of a dataset folder. ``images`` maps each readable path to its ``HxWx3`` uint8 array."""
+    """A dataset folder: its classes, and its images as paths (checked labelled and test images, listed unlabelled
+    ones). ``sides`` holds the longer side of each labelled image."""
 
     root: Path
     classes: list[str]
     labelled: list[tuple[Path, int]]
     unlabelled: list[Path]
     test: list[tuple[Path, int]] | None
-    images: dict[Path, np.ndarray]
+    sides: dict[Path, int] = field(default_factory=dict)
     skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}
+    _digests: dict[Path, str] = field(default_factory=dict, repr=False)
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
-    def content_hash(self) -> str:
-        """sha256 over every used image's relative path and pixels: two runs on equal data share it."""
+    def skip(self, path: Path, reason: str) -> None:
+        """Record an image that turned out unreadable after loading (an unlabelled one, read when first needed)."""
+        log.warning("skipping %s", reason)
+        self.skipped.append({"path": self.relative(path), "reason": reason})
+
+    def digest(self, path: Path) -> str:
+        """sha256 of the image file: what the feature store keys an image's features by."""
+        if path not in self._digests:
+            self._digests[path] = sha256_file(path)
+        return self._digests[path]
+
+    def content_hash(self, paths) -> str:
+        """sha256 over the relative path and file contents of every image in ``paths``: two runs on equal data
+        share it."""
         h = hashlib.sha256()
-        for path in sorted(self.images):
+        for path in sorted(paths):
             h.update(self.relative(path).encode())
-            h.update(self.images[path].tobytes())
+            h.update(self.digest(path).encode())
         return h.hexdigest()
 
     def typical_size(self) -> int:
         """Median of the longer side of the labelled images."""
-        sides = [max(self.images[p].shape[:2]) for p, _ in self.labelled]
+        sides = [self.sides[p] for p, _ in self.labelled if p in self.sides]
         return int(np.median(sides)) if sides else 224
 
 
@@ -103,14 +120,14 @@ def load_dataset(root, progress=None) -> Dataset:
         hint = f" ({len(stray)} images lie directly in it; move them into one sub-folder per class)" if stray else ""
         raise DatasetError(f"{root}: no class folders found{hint}. Expected {root}/<class>/<image>.", field="dataset")
     classes = [d.name for d in class_dirs]
-    images: dict[Path, np.ndarray] = {}
+    sides: dict[Path, int] = {}
     skipped: list[dict] = []
 
     def decode(paths: list[Path]) -> list[Path]:
         ok = []
         for path in paths:
             try:
-                images[path] = read_image(path)
+                sides[path] = max(read_image(path).shape[:2])  # checked, then let go: training reads it again
                 ok.append(path)
             except ImageReadError as err:
                 log.warning("skipping %s", err)
@@ -131,7 +148,7 @@ def load_dataset(root, progress=None) -> Dataset:
                            field="dataset")
     unlabelled: list[Path] = []
     if (root / UNLABELLED_DIR).is_dir():
-        unlabelled = decode(_list_images(root / UNLABELLED_DIR))
+        unlabelled = _list_images(root / UNLABELLED_DIR)  # read when a process needs them
     test = None
     if (root / TEST_DIR).is_dir():
         test = []
@@ -142,7 +159,7 @@ def load_dataset(root, progress=None) -> Dataset:
             test += [(p, classes.index(d.name)) for p in decode(_list_images(d))]
         if not test:
             raise DatasetError(f"{root / TEST_DIR} holds no readable images", field="dataset")
-    return Dataset(root, classes, labelled, unlabelled, test, images, skipped)
+    return Dataset(root, classes, labelled, unlabelled, test, sides, skipped)
 
 
 def split_dataset(ds: Dataset, test_fraction: float = 0.25, valid_fraction: float = 0.2, seed: int = 0) -> Split:

@@ -50,9 +50,13 @@ _OTHER_FORMATS = ((b"GIF8", "GIF"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\
 
 
 class ImageTooLarge(ImageReadError):
-    """An image, or all the images of one request, would need more pixels or memory than allowed."""
+    """An image would need more pixels or memory than allowed: that image's own error, the others still count."""
 
     http_status = 413
+
+
+class RequestTooLarge(ImageTooLarge):
+    """All the images of one request together have more pages or decoded bytes than allowed: the request fails."""
 
 
 @dataclass
@@ -76,7 +80,7 @@ class Budget:
     def add_pages(self, n: int, label: str, field: str | None = None) -> None:
         self.pages += n
         if self.max_pages is not None and self.pages > self.max_pages:
-            raise ImageTooLarge(f"{label}: more than {self.max_pages} images (pages) in one request; split the "
+            raise RequestTooLarge(f"{label}: more than {self.max_pages} images (pages) in one request; split the "
                                 f"stack or send fewer files", field=field)
 
     def admit(self, label: str, h: int, w: int, cost: int, field: str | None = None) -> None:
@@ -91,7 +95,7 @@ class Budget:
     def add_decoded(self, nbytes: int, label: str, field: str | None = None) -> None:
         """Count ``nbytes`` more decoded bytes, refusing them when they take the request over its limit."""
         if self.request_bytes is not None and self.decoded + nbytes > self.request_bytes:
-            raise ImageTooLarge(f"{label}: the images of this request decode to more than "
+            raise RequestTooLarge(f"{label}: the images of this request decode to more than "
                                 f"{_mb(self.request_bytes)} in all; send fewer or smaller images per request",
                                 field=field)
         self.decoded += nbytes
@@ -130,13 +134,7 @@ def iter_pages(source, name: str | None = None, budget: Budget | None = None, si
     a large image holds only its small copy once converted. ``field`` is set on the errors raised.
     """
     budget = budget or Budget()
-    label = name or (str(source) if isinstance(source, (str, Path)) else "uploaded image")
-    try:
-        data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
-    except OSError as err:
-        raise ImageReadError(f"{label}: cannot read file ({err.strerror or err})", field=field) from None
-    if not data:
-        raise ImageReadError(f"{label}: file is empty", field=field)
+    label, data = source_bytes(source, name, field)
     decoder = _tiff_pages if data[:4] in TIFF_MAGIC else _pil_pages
     pages = decoder(data, label, budget, first_only, field)
     found = False
@@ -166,6 +164,19 @@ def iter_pages(source, name: str | None = None, budget: Budget | None = None, si
         yield rgb
         if first_only:
             return
+
+
+def source_bytes(source, name: str | None = None, field: str | None = None, unnamed: str = "uploaded image"
+                 ) -> tuple[str, bytes]:
+    """``(name to show, the file's bytes)`` of a path or bytes; a missing, unreadable or empty file is refused."""
+    label = name or (str(source) if isinstance(source, (str, Path)) else unnamed)
+    try:
+        data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+    except OSError as err:
+        raise ImageReadError(f"{label}: cannot read file ({err.strerror or err})", field=field) from None
+    if not data:
+        raise ImageReadError(f"{label}: file is empty", field=field)
+    return label, data
 
 
 def _detail(err: Exception) -> str:

@@ -159,8 +159,8 @@ def fit_finetune(bank: ImageBank, backbone: str, train_idx, y_train, valid_idx, 
     cfg = get_backbone_cfg(backbone)
     torch.manual_seed(seed)
     model = bank.pretrained(backbone, num_classes)
-    train_ds = _TensorImages(bank.x[train_idx], y_train, cfg.mean, cfg.std, augment=True)
-    valid_ds = _TensorImages(bank.x[valid_idx], y_valid, cfg.mean, cfg.std, augment=False)
+    train_ds = _TensorImages(bank.pixels(train_idx), y_train, cfg.mean, cfg.std, augment=True)
+    valid_ds = _TensorImages(bank.pixels(valid_idx), y_valid, cfg.mean, cfg.std, augment=False)
     bs = min(batch_size, len(train_ds))
     dls = DataLoaders(DataLoader(train_ds, bs=bs, shuffle=True, drop_last=len(train_ds) > bs, seed=seed),
                       DataLoader(valid_ds, bs=batch_size), device="cpu")

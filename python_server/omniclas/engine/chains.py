@@ -3,6 +3,9 @@
 The main chain trains on every manual label. For linear heads, one chain per cross-validation fold runs the same
 rounds without that fold's labels and is scored on them, so automatic labels never carry information from the
 images they are scored on. Features are cached, so a chain costs only head fits.
+
+A chain's automatic labels are arrays over the run's images (label, round, confidence, agreement; label -1 where
+none), so a pool of 100,000 images costs a few MB per chain.
 """
 from __future__ import annotations
 
@@ -12,10 +15,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from .base_models import BaseModel, fit_finetune, fit_linear, predict_proba, scores
+from .base_models import BaseModel, fit_finetune, fit_linear, predict_proba, scores, softmax, unit_rows
 from .select import SelectionContext, per_class_summary
 from .views import ViewPlan
-from .vote import ensemble_vote
+from .vote import Vote, ensemble_vote
+
+# Most training rows (images x train views) one linear fit takes. Above it, automatic labels are subsampled per
+# class, the most confident first (benchmarks/results/scale.md): the fit's time and memory grow with its rows.
+MAX_FIT_ROWS = 60_000
+VOTE_CHUNK = 1024  # pool images voted at a time: their features for every model and view fit in memory
 
 
 @dataclass
@@ -26,18 +34,53 @@ class Chain:
     y_train: np.ndarray
     held_idx: np.ndarray
     y_held: np.ndarray
-    auto: dict = field(default_factory=dict)  # image index -> {"path","label","class","confidence","agreement","iteration"}
+    n_images: int = 0
     models: list = field(default_factory=list)
 
-    def fit_set(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Manual then automatic images, their labels, and the automatic ones alone."""
-        auto_idx = np.array(sorted(self.auto), dtype=int)
-        labels = np.array([self.auto[i]["label"] for i in auto_idx], dtype=int)
-        return np.concatenate([self.train_idx, auto_idx]), np.concatenate([self.y_train, labels]), auto_idx
+    def __post_init__(self):
+        self.auto_label = np.full(self.n_images, -1, dtype=np.int32)
+        self.auto_round = np.zeros(self.n_images, dtype=np.int16)
+        self.auto_confidence = np.zeros(self.n_images, dtype=np.float32)
+        self.auto_agreement = np.zeros(self.n_images, dtype=np.float32)
 
     def fresh(self) -> "Chain":
-        """The same labels, before any round."""
-        return Chain(self.train_idx, self.y_train, self.held_idx, self.y_held)
+        """The same manual labels, before any round."""
+        return Chain(self.train_idx, self.y_train, self.held_idx, self.y_held, self.n_images)
+
+    @property
+    def auto_idx(self) -> np.ndarray:
+        return np.flatnonzero(self.auto_label >= 0)
+
+    def fit_set(self, max_rows: int | None = None, views: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Manual then automatic images, their labels, and the automatic ones alone; with ``max_rows``, the
+        automatic labels are cut per class (most confident first) so that images x ``views`` stay within it."""
+        auto_idx = self.auto_idx
+        if max_rows is not None and (len(self.train_idx) + len(auto_idx)) * views > max_rows:
+            auto_idx = _most_confident_per_class(auto_idx, self.auto_label[auto_idx],
+                                                 self.auto_confidence[auto_idx],
+                                                 max(0, max_rows // views - len(self.train_idx)))
+        return (np.concatenate([self.train_idx, auto_idx]), np.concatenate([self.y_train, self.auto_label[auto_idx]]),
+                auto_idx)
+
+    def taken_per_class(self, n_classes: int) -> np.ndarray:
+        return np.bincount(self.auto_label[self.auto_idx], minlength=n_classes)
+
+    def add(self, indices, vote: Vote, rows, it: int) -> None:
+        self.auto_label[indices] = vote.labels[rows]
+        self.auto_round[indices] = it
+        self.auto_confidence[indices] = vote.confidence[rows]
+        self.auto_agreement[indices] = vote.agreement[rows]
+
+
+def _most_confident_per_class(idx, labels, confidence, budget: int) -> np.ndarray:
+    """``budget`` of ``idx`` spread over the classes as they are, the most confident of each class first."""
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = np.floor(counts * budget / max(counts.sum(), 1)).astype(int)
+    keep = []
+    for c, q in zip(classes, quota):
+        mine = np.flatnonzero(labels == c)
+        keep.append(mine[np.lexsort((mine, -confidence[mine]))[:q]])
+    return np.sort(idx[np.concatenate(keep)]) if keep else idx[:0]
 
 
 def standard_error(accuracy: float, n: int) -> float:
@@ -69,15 +112,16 @@ def warm_start(chain: Chain, m: int) -> BaseModel | None:
 def fit_model(cfg, bank, chain: Chain, m: int, backbone: str, views: ViewPlan, n_classes: int, report,
               warm: BaseModel | None) -> BaseModel:
     """One base model on the chain's manual + automatic labels; with head ``auto``, validation picks the kind."""
-    fit_idx, fit_y, _ = chain.fit_set()
     report(model=backbone, model_index=m)
     fitted = []
     if cfg.head in ("linear", "auto"):
+        fit_idx, fit_y, _ = chain.fit_set(MAX_FIT_ROWS, len(views.train))
         with report.work("fit"):
             # feature-space augmentation: every image under every train view
             fitted.append(fit_linear(bank, backbone, [(fit_idx, v, fit_y) for v in views.train], n_classes,
                                      cfg.seed, warm))
     if cfg.head in ("finetune", "auto"):
+        fit_idx, fit_y, _ = chain.fit_set()
         report.plan("finetune", finetune_steps(cfg, len(fit_idx)))
         fitted.append(fit_finetune(bank, backbone, fit_idx, fit_y, chain.held_idx, chain.y_held, n_classes,
                                    cfg.frozen_epochs, cfg.unfrozen_epochs, cfg.batch_size, cfg.seed, report))
@@ -93,28 +137,37 @@ def finetune_steps(cfg, n_images: int) -> int:
     return per_epoch * (cfg.frozen_epochs + cfg.unfrozen_epochs) + (100 if cfg.unfrozen_epochs else 0)
 
 
+def held_out_probs(bank, chains: list[Chain], scored, views: ViewPlan) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per base model, the probabilities the scored chains give their held-out images, and the true labels."""
+    y = np.concatenate([c.y_held for c in scored]) if scored else np.zeros(0, dtype=int)
+    n_models = len(scored[0].models) if scored else 0
+    by_member = [np.concatenate([np.mean([predict_proba(bank, c.models[m], c.held_idx, v)
+                                          for v in member_views(c.models[m], views)], axis=0) for c in scored])
+                 for m in range(n_models)]
+    return by_member, y
+
+
 def estimate(cfg, bank, chains: list[Chain], folds, views: ViewPlan, n_classes: int) -> dict:
     """The round's estimate of the saved model: pooled over the fold chains' held-out labels (cross-validation),
     or the main chain's validation split."""
     scored = chains[1:] if folds else chains[:1]
-    y = np.concatenate([c.y_held for c in scored])
+    by_member, y = held_out_probs(bank, chains, scored, views)
     if not len(y):
         return {"estimate_accuracy": 0.0, "estimate_loss": 0.0, "estimate_by_backbone": {}}
-    backbones = [m.backbone for m in scored[0].models]
-    by_member = [np.concatenate([np.mean([predict_proba(bank, c.models[m], c.held_idx, v)
-                                          for v in member_views(c.models[m], views)], axis=0) for c in scored])
-                 for m in range(len(backbones))]
     per_backbone = {}
-    for m, b in enumerate(backbones):
+    for m, model in enumerate(scored[0].models):
         acc, loss = scores(by_member[m], y, n_classes)
-        per_backbone[b] = {"accuracy": round(acc, 4), "loss": round(loss, 4)}
+        per_backbone[model.backbone] = {"accuracy": round(acc, 4), "loss": round(loss, 4)}
     if cfg.keep == "ensemble":
-        acc, loss = scores(np.mean(by_member, axis=0), y, n_classes)
+        probs = np.mean(by_member, axis=0)
+        acc, loss = scores(probs, y, n_classes)
     else:
-        best = max(per_backbone.values(), key=lambda s: (s["accuracy"], -s["loss"]))
-        acc, loss = best["accuracy"], best["loss"]
+        ranked = [(s["accuracy"], -s["loss"]) for s in per_backbone.values()]
+        best = max(range(len(ranked)), key=ranked.__getitem__)
+        probs, (acc, loss) = by_member[best], scores(by_member[best], y, n_classes)
     return {"estimate_accuracy": round(acc, 4), "estimate_loss": round(loss, 4), "estimate_images": int(len(y)),
-            "estimate_by_backbone": per_backbone}
+            "estimate_by_backbone": per_backbone, "held_out_right": (probs.argmax(1) == y),
+            "held_out_p": probs[np.arange(len(y)), y].astype(np.float32)}
 
 
 def test_accuracy(cfg, bank, models, test_idx, y_test, views) -> float | None:
@@ -127,20 +180,38 @@ def test_accuracy(cfg, bank, models, test_idx, y_test, views) -> float | None:
     return round(max(float((p.argmax(1) == y_test).mean()) for p in probs), 4)
 
 
-def label(cfg, bank, chain: Chain, pool_idx, views: ViewPlan, rule, it: int, n_classes: int, ds, paths) -> dict:
-    """Label the chain's remaining pool with its models x label views, and add what the rule selects."""
-    remaining = np.array([i for i in pool_idx if int(i) not in chain.auto], dtype=int)
+def vote_pool(bank, pool_idx: np.ndarray, requests: list[tuple[list, list, np.ndarray]]) -> list[Vote | None]:
+    """Each request ``(models, label views, its remaining pool images)`` voted, reading the pool's features one
+    chunk at a time for all requests together (one pass over the pool per round, whatever the chains)."""
+    combos = sorted({(m.backbone, v) for models, views, _ in requests for m in models if m.kind == "linear"
+                     for v in views})
+    wanted = [set(remaining.tolist()) for _, _, remaining in requests]
+    votes: list[list[Vote]] = [[] for _ in requests]
+    for start in range(0, len(pool_idx), VOTE_CHUNK):
+        chunk = pool_idx[start:start + VOTE_CHUNK]
+        chunk = chunk[[any(int(i) in w for w in wanted) for i in chunk]]
+        if not len(chunk):
+            continue
+        feats = {combo: unit_rows(bank.features(combo[0], chunk, combo[1])) for combo in combos}
+        for r, (models, views, _) in enumerate(requests):
+            rows = np.array([j for j, i in enumerate(chunk) if int(i) in wanted[r]], dtype=int)
+            if not len(rows):
+                continue
+            probs = np.stack([softmax(feats[(m.backbone, v)][rows] @ m.coef.T + m.bias) if m.kind == "linear"
+                              else predict_proba(bank, m, chunk[rows], v) for m in models for v in views])
+            votes[r].append(ensemble_vote(probs))
+    return [Vote.concatenate(v) if v else None for v in votes]
+
+
+def select(cfg, chain: Chain, remaining: np.ndarray, vote: Vote | None, rule, it: int, n_classes: int,
+           classes) -> dict:
+    """Add what ``rule`` selects from the chain's vote on its ``remaining`` pool images; what the round took."""
     out = {"remaining_before": int(len(remaining)), "labelled": 0, "remaining_unlabelled": int(len(remaining))}
-    if not len(remaining):
+    if vote is None or not len(remaining):
         return out
-    probs = np.stack([predict_proba(bank, m, remaining, v) for m in chain.models for v in views.label])
-    vote = ensemble_vote(probs)
-    chosen = rule(vote, SelectionContext(round=it, n_classes=n_classes, threshold=cfg.threshold))
-    for j in chosen:
-        chain.auto[int(remaining[j])] = {"path": ds.relative(paths[remaining[j]]), "label": int(vote.labels[j]),
-                                         "class": ds.classes[vote.labels[j]],
-                                         "confidence": round(float(vote.confidence[j]), 4),
-                                         "agreement": round(float(vote.agreement[j]), 4), "iteration": it}
+    chosen = rule(vote, SelectionContext(round=it, n_classes=n_classes, threshold=cfg.threshold,
+                                         taken=chain.taken_per_class(n_classes)))
+    chain.add(remaining[chosen], vote, chosen, it)
     out.update({"labelled": int(len(chosen)), "remaining_unlabelled": int(len(remaining) - len(chosen)),
-                "selection": per_class_summary(vote, chosen, ds.classes)})
+                "selection": per_class_summary(vote, chosen, classes)})
     return out

@@ -1,36 +1,66 @@
-"""Every image of a run, resized once, and the frozen bodies' features per (backbone, view), each computed once.
+"""Every image of a run, by path, and the frozen bodies' features per (backbone, view), each computed once.
 
-Labelling, training, cross-validation and the final test all read features from here, so no feature is ever
-computed twice in a run. Bodies run on the fastest runtime installed (:mod:`omniclas.model.runtime`).
+Images are decoded and resized a batch at a time, when features are first needed, and each batch serves every
+(backbone, view) pair asked for at once; nothing holds the run's pixels. Features go to the feature store on
+disk (:mod:`.feature_store`), keyed by the image file's sha256, so another run on the same images, a resumed run,
+or AutoML's candidates read them instead of computing them. The labelled and test images' features (the first
+``resident`` images) also stay in memory, since every round reads them; the unlabelled pool's are read from the
+store a chunk at a time. Bodies run on the fastest runtime installed (:mod:`omniclas.model.runtime`).
 """
 from __future__ import annotations
+
+import hashlib
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..data.preprocess import normalise, to_unit
+from ..data.imageio import read_image
+from ..data.preprocess import normalise, resize_batch, to_unit
+from ..errors import ImageReadError
 from ..model.backbones import Classifier, create_classifier, get_backbone_cfg
 from ..model.network import apply_view
-from ..model.runtime import CompiledBody, compile_body
+from ..model.runtime import CompiledBody, body_key, cache_dir, compile_body
+from .feature_store import DTYPE, FeatureStore
+
+CHUNK = 4096  # pool images whose features are read from the store at a time
+
+
+def default_store() -> FeatureStore:
+    return FeatureStore(cache_dir() / "features")
 
 
 class ImageBank:
-    def __init__(self, x_uint8: torch.Tensor, *, bf16: bool | None, batch_size: int, runtime: str, report):
-        self.x = x_uint8
-        self.size = int(x_uint8.shape[-1])
+    def __init__(self, paths, size: int, *, digest, bf16: bool | None, batch_size: int, runtime: str, report,
+                 resident: int = 0, store: FeatureStore | None = None):
+        """
+        Args:
+            paths: the run's images; index ``i`` names ``paths[i]``.
+            digest: ``path -> sha256 hex`` of the file (the dataset's, which caches it).
+            resident: images ``0 .. resident-1`` keep their features in memory (labelled and test images).
+        """
+        self.paths = [Path(p) for p in paths]
+        self.size = int(size)
+        self.digest = digest
         self.bf16 = bf16
         self.batch_size = max(1, batch_size)
         self.runtime = runtime
         self.report = report
+        self.resident = int(resident)
+        self.store = store if store is not None else default_store()
+        self.failed: dict[int, str] = {}  # images that could not be read: index -> reason
+        self._digests: dict[int, str] = {}
         self._bodies: dict[str, Classifier] = {}
         self._compiled: dict[str, CompiledBody] = {}
-        self._features: dict[tuple[str, str], np.ndarray] = {}
+        self._tables: dict = {}
+        self._ram: dict[tuple[str, str], np.ndarray] = {}
         self._have: dict[tuple[str, str], np.ndarray] = {}
         self._finetuned: dict[int, CompiledBody] = {}  # the last fine-tuned body, compiled
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.paths)
 
+    # ------------------------------------------------------------------ bodies
     def pretrained(self, backbone: str, num_classes: int, feature_norm: str | None = None) -> Classifier:
         """A fresh classifier whose body holds ImageNet weights (read from disk once per backbone)."""
         if backbone not in self._bodies:
@@ -49,18 +79,109 @@ class ImageBank:
         first = next(iter(self._compiled.values()), None)
         return first.describe() if first else None
 
+    def _table(self, backbone: str, view: str):
+        """The store's table for this body, input size, view and runtime (another runtime gives other values)."""
+        if (backbone, view) not in self._tables:
+            model, runtime = self.pretrained(backbone, 2), self.compiled(backbone).describe()
+            key = hashlib.sha256("|".join([backbone, str(self.size), view, runtime["name"], runtime["version"],
+                                           runtime["precision"], body_key(model.body, self.size)]).encode())
+            self._tables[(backbone, view)] = self.store.table(key.hexdigest()[:32], model.head.in_features)
+        return self._tables[(backbone, view)]
+
+    # ------------------------------------------------------------------ images
+    def digest_of(self, i: int) -> str:
+        if i not in self._digests:
+            self._digests[i] = self.digest(self.paths[i])
+        return self._digests[i]
+
+    def pixels(self, indices) -> torch.Tensor:
+        """Images ``indices`` decoded and resized: uint8 N x 3 x size x size (for fine-tuning)."""
+        return resize_batch([read_image(self.paths[int(i)]) for i in indices], self.size)
+
+    def check_readable(self, indices) -> None:
+        """Record the images of ``indices`` that cannot be read in :attr:`failed`."""
+        for i in indices:
+            try:
+                read_image(self.paths[int(i)])
+            except ImageReadError as err:
+                self.failed[int(i)] = str(err)
+
+    # ------------------------------------------------------------------ features
     def missing(self, backbone: str, view: str, indices) -> np.ndarray:
-        have = self._have.get((backbone, view))
+        """Of ``indices``, those whose features are neither in memory nor in the store (nor unreadable)."""
         indices = np.asarray(indices, dtype=int)
-        return indices if have is None else indices[~have[indices]]
+        have = self._have.get((backbone, view))
+        table = self._table(backbone, view)
+        return np.array([i for i in indices if i not in self.failed and not (have is not None and i < self.resident
+                                                                             and have[i])
+                         and self.digest_of(int(i)) not in table], dtype=int)
+
+    def ensure(self, indices, combos) -> None:
+        """Compute the features of ``indices`` for every (backbone, view) in ``combos`` that the store lacks,
+        decoding each image once. Images that cannot be read go to :attr:`failed`."""
+        todo = {combo: set(self.missing(*combo, indices).tolist()) for combo in combos}
+        need = sorted(set().union(*todo.values())) if todo else []
+        for start in range(0, len(need), self.batch_size):
+            chunk = need[start:start + self.batch_size]
+            images, ok = [], []
+            for i in chunk:
+                try:
+                    images.append(read_image(self.paths[i]))
+                    ok.append(i)
+                except ImageReadError as err:
+                    if i < self.resident:
+                        raise
+                    self.failed[i] = str(err)
+            if not ok:
+                continue
+            x_unit = to_unit(resize_batch(images, self.size))
+            for (backbone, view), wanted in todo.items():
+                rows = [j for j, i in enumerate(ok) if i in wanted]
+                if rows:
+                    self._compute(backbone, view, [ok[j] for j in rows], x_unit[rows])
+        self.store.flush()
+
+    def _compute(self, backbone: str, view: str, indices: list[int], x_unit: torch.Tensor) -> None:
+        cfg = get_backbone_cfg(backbone)
+        with self.report.work("features", len(indices)):
+            feats = self.compiled(backbone)(normalise(apply_view(x_unit, view), cfg.mean, cfg.std)).numpy()
+        # as the store keeps them: a run that computes a feature and one that reads it see the same value
+        feats = feats.astype(DTYPE).astype(np.float32)
+        self._table(backbone, view).append([self.digest_of(i) for i in indices], feats)
+        self._keep(backbone, view, indices, feats)
+
+    def _keep(self, backbone: str, view: str, indices, feats: np.ndarray) -> None:
+        """Hold the resident images' rows in memory."""
+        indices = np.asarray(indices, dtype=int)
+        mine = indices < self.resident
+        if not mine.any():
+            return
+        key = (backbone, view)
+        if key not in self._ram:
+            self._ram[key] = np.zeros((self.resident, feats.shape[1]), dtype=np.float32)
+            self._have[key] = np.zeros(self.resident, dtype=bool)
+        self._ram[key][indices[mine]] = feats[mine]
+        self._have[key][indices[mine]] = True
 
     def features(self, backbone: str, indices, view: str = "original") -> np.ndarray:
         """Pooled body features (float32) of images ``indices`` under view ``view``."""
         indices = np.asarray(indices, dtype=int)
-        todo = self.missing(backbone, view, indices)
-        if len(todo):
-            self._compute(backbone, view, np.unique(todo))
-        return self._features[(backbone, view)][indices]
+        bad = [int(i) for i in indices if int(i) in self.failed]
+        if bad:
+            raise ImageReadError(self.failed[bad[0]])
+        table = self._table(backbone, view)
+        if self.missing(backbone, view, indices).size:
+            self.ensure(indices, [(backbone, view)])
+        have = self._have.get((backbone, view))
+        in_ram = np.array([have is not None and i < self.resident and bool(have[i]) for i in indices], dtype=bool)
+        out = np.empty((len(indices), table.dim), dtype=np.float32)
+        if in_ram.any():
+            out[in_ram] = self._ram[(backbone, view)][indices[in_ram]]
+        rest = indices[~in_ram]
+        if rest.size:
+            out[~in_ram] = table.read([self.digest_of(int(i)) for i in rest])
+            self._keep(backbone, view, rest, out[~in_ram])
+        return out
 
     def finetuned_proba(self, classifier: Classifier, backbone: str, indices, view: str = "original") -> np.ndarray:
         """Class probabilities from a fine-tuned network (its body is not the frozen one, so nothing is cached)."""
@@ -71,24 +192,8 @@ class ImageBank:
         indices = np.asarray(indices, dtype=int)
         out = []
         for start in range(0, len(indices), self.batch_size):
-            chunk = indices[start:start + self.batch_size]
-            x = normalise(apply_view(to_unit(self.x[chunk]), view), cfg.mean, cfg.std)
+            x = normalise(apply_view(to_unit(self.pixels(indices[start:start + self.batch_size])), view), cfg.mean,
+                          cfg.std)
             with torch.inference_mode():
                 out.append(torch.softmax(classifier.classify(self._finetuned[key](x)), dim=1).numpy())
         return np.concatenate(out) if out else np.zeros((0, classifier.head.out_features), dtype=np.float32)
-
-    def _compute(self, backbone: str, view: str, todo: np.ndarray) -> None:
-        cfg = get_backbone_cfg(backbone)
-        body = self.compiled(backbone)
-        key = (backbone, view)
-        self.report(stage="features", model=backbone, message=f"{backbone}: features of {len(todo)} images ({view})")
-        for start in range(0, len(todo), self.batch_size):
-            chunk = todo[start:start + self.batch_size]
-            with self.report.work("features", len(chunk)):
-                x = normalise(apply_view(to_unit(self.x[chunk]), view), cfg.mean, cfg.std)
-                feats = body(x).numpy()
-            if key not in self._features:
-                self._features[key] = np.zeros((len(self.x), feats.shape[1]), dtype=np.float32)
-                self._have[key] = np.zeros(len(self.x), dtype=bool)
-            self._features[key][chunk] = feats
-            self._have[key][chunk] = True

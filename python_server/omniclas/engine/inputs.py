@@ -1,12 +1,12 @@
-"""What a run trains on: the dataset split, as index arrays into one image bank, and the chains over it."""
+"""What a run trains on: the dataset split, as index arrays into one image bank, the chains over it, and the
+views; and the features each needs, computed (or read from the feature store) before the rounds."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..config import get_process
 from ..data import load_dataset, split_dataset
-from ..data.preprocess import resize_batch
-from ..errors import ConfigError, DatasetError
+from ..errors import DatasetError
 from .chains import Chain, make_folds
 from .features import ImageBank
 from .views import ViewPlan, candidate_views, choose_views, plan_views
@@ -23,61 +23,90 @@ def choose_image_size(typical_side: int) -> int:
 
 
 class RunInputs:
-    """The dataset as index arrays into the image bank, the chains (main, then one per fold) and the views."""
+    """The dataset as index arrays into the image bank, and the chains' manual labels (main, then one per fold).
 
-    def __init__(self, cfg, report, bank: ImageBank | None):
+    The bank's images are the labelled and test images first (their features stay in memory), then the unlabelled
+    pool (read from the feature store a chunk at a time, and never touched by a process that does not distill).
+    """
+
+    def __init__(self, cfg, report):
         self.cfg, self.report = cfg, report
         self.proc = get_process(cfg.process)
         self.linear = cfg.head == "linear"
         report(stage="loading", message=f"reading {cfg.dataset}")
         self.ds = load_dataset(cfg.dataset)
         self.split = split_dataset(self.ds, cfg.test_fraction, 0.0 if self.linear else cfg.valid_fraction, cfg.seed)
-        if self.proc.distills and not self.split.unlabelled:
+        if self.proc.needs_unlabelled and not self.split.unlabelled:
             raise DatasetError(f"process {self.proc.name} needs unlabelled images in {self.ds.root / 'unlabelled'}, "
                                f"and there are none; put them there or use process 'nd'", field="process")
         self.size = cfg.image_size or choose_image_size(self.ds.typical_size())
         self.n_classes = len(self.ds.classes)
-        # One tensor holds every image, resized once; index arrays name the subsets.
-        self.paths = [p for p, _ in self.split.train + self.split.valid + self.split.test] + list(self.split.unlabelled)
+        labelled = [p for p, _ in self.split.train + self.split.valid + self.split.test]
+        pool = list(self.split.unlabelled) if self.proc.distills else []
+        self.paths = labelled + pool
         self.index = {p: i for i, p in enumerate(self.paths)}
-        if bank is None:
-            bank = ImageBank(resize_batch([self.ds.images[p] for p in self.paths], self.size), bf16=cfg.bf16,
-                             batch_size=max(cfg.batch_size, 64), runtime=cfg.runtime, report=report)
-        elif len(bank) != len(self.paths) or bank.size != self.size:  # shared between runs (benchmarks)
-            raise ConfigError("the shared image bank does not match this dataset split", field="bank")
-        bank.report = report
-        self.bank = bank
+        self.bank = ImageBank(self.paths, self.size, digest=self.ds.digest, bf16=cfg.bf16,
+                              batch_size=max(cfg.batch_size, 64), runtime=cfg.runtime, report=report,
+                              resident=len(labelled))
         self.train_idx, self.y_train = self._indices(self.split.train)
         valid_idx, y_valid = self._indices(self.split.valid)
         self.test_idx, self.y_test = self._indices(self.split.test)
-        self.pool_idx = np.array([self.index[p] for p in self.split.unlabelled], dtype=int)
-        self.main = Chain(self.train_idx, self.y_train, valid_idx, y_valid)
+        self.pool_idx = np.arange(len(labelled), len(self.paths))
+        n = len(self.paths)
         self.folds = make_folds(self.train_idx, self.y_train, cfg.cv_folds, cfg.seed) if self.linear else []
-        self.chains = [self.main] + [Chain(*fold) for fold in self.folds]
+        self.chains = [Chain(self.train_idx, self.y_train, valid_idx, y_valid, n)] + \
+            [Chain(*fold, n) for fold in self.folds]
         self.estimate = ({"method": "cross-validation", "folds": len(self.folds)} if self.folds else
                          {"method": "validation split", "images": int(len(valid_idx))})
 
     def _indices(self, items) -> tuple[np.ndarray, np.ndarray]:
         return np.array([self.index[p] for p, _ in items], dtype=int), np.array([y for _, y in items], dtype=int)
 
+    def _plan_features(self, indices, combos) -> list:
+        """Count what is not in the store yet into the work plan; the combos that have anything to compute."""
+        todo = [(combo, len(self.bank.missing(*combo, indices))) for combo in combos]
+        self.report.plan("features", sum(n for _, n in todo))
+        return [combo for combo, n in todo if n]
+
     def plan_views(self, state: dict | None) -> ViewPlan:
-        """Plan the work, then choose the views on held-out labels (or take them all)."""
-        cfg, report, n_bodies = self.cfg, self.report, len(self.cfg.backbones)
+        """Compute the labelled images' features, choose the views on held-out labels (or take them all), then
+        compute the test images' features for the views the saved model averages."""
+        cfg, report, backbones = self.cfg, self.report, self.cfg.backbones
         candidates = candidate_views(cfg.transforms, cfg.train_views, cfg.predict_views)
-        pool = len(self.pool_idx) if self.proc.distills else 0
-        report.plan("features", n_bodies * (len(self.train_idx) * (len(candidates) if self.linear else 1)
-                                            + (pool + len(self.test_idx)) * len(candidates)))
-        report.plan("fit", n_bodies * len(self.chains) * (cfg.max_iterations + 1))
-        if state:
+        if state and state.get("views"):
             views = ViewPlan(**state["views"])
         elif self.linear and cfg.auto_views and self.folds and len(candidates) > 1:
-            report(stage="features", message=f"choosing views among {', '.join(candidates[1:])} on held-out labels")
-            chosen, trials = choose_views(self.bank, cfg.backbones, self.folds, candidates, self.n_classes, cfg.seed)
+            report(stage="features", message=f"features of {len(self.train_idx)} labelled images, {len(candidates)} "
+                   f"views")
+            combos = [(b, v) for b in backbones for v in candidates]
+            self.bank.ensure(self.train_idx, self._plan_features(self.train_idx, combos))
+            report(message=f"choosing views among {', '.join(candidates[1:])} on held-out labels")
+            chosen, trials = choose_views(self.bank, backbones, self.folds, candidates, self.n_classes, cfg.seed)
             views = plan_views(cfg, chosen, self.linear, trials)
         else:
             views = plan_views(cfg, candidates, self.linear)
-        # Now the plan knows which views the pool (labelling and training) and the test images need.
-        pool_views = set(views.label) | set(views.train)
-        report.planned["features"] = report.done.get("features", 0.0) + n_bodies * (
-            pool * len(pool_views) + len(self.test_idx) * len(views.predict))
+        if self.linear:
+            report(stage="features", message=f"features of {len(self.train_idx)} labelled and "
+                   f"{len(self.test_idx)} test images")
+            combos = [(b, v) for b in backbones for v in views.train]
+            self.bank.ensure(self.train_idx, self._plan_features(self.train_idx, combos))
+            combos = [(b, v) for b in backbones for v in views.predict]
+            self.bank.ensure(self.test_idx, self._plan_features(self.test_idx, combos))
         return views
+
+    def prepare_pool(self, views: ViewPlan, distills: bool) -> None:
+        """Compute the pool's features for every view that labels or trains, decoding each image once; drop the
+        images that cannot be read (named in the run's skipped files)."""
+        if not distills or not len(self.pool_idx):
+            return
+        if self.linear:
+            needed = sorted(set(views.label) | set(views.train))
+            combos = [(b, v) for b in self.cfg.backbones for v in needed]
+            self.report(stage="features", message=f"features of {len(self.pool_idx)} unlabelled images")
+            self.bank.ensure(self.pool_idx, self._plan_features(self.pool_idx, combos))
+        else:  # fine-tuned bodies label from pixels: only check that each image reads
+            self.bank.check_readable(self.pool_idx)
+        if self.bank.failed:
+            for i, reason in sorted(self.bank.failed.items()):
+                self.ds.skip(self.paths[i], reason)
+            self.pool_idx = np.array([i for i in self.pool_idx if int(i) not in self.bank.failed], dtype=int)

@@ -1,23 +1,25 @@
-"""The one semi-supervised loop behind all seven processes.
+"""The one semi-supervised loop behind all seven processes and AutoML.
 
-Each round fits the base models (one per backbone) on the manual plus automatic labels of every chain
-(:mod:`.chains`), estimates how good the model to be saved is, and, if the process distills, labels the unlabelled
-images (models x views vote) and lets the selection rule (:mod:`.select`) pick which automatic labels join. It
-stops when no unlabelled image is left, the rule picks none, the maximum number of rounds is reached, or the
-estimate fell more than one standard error below its best for two rounds in a row. The round kept is the latest
-whose estimate is within one standard error of the best: with a handful of labels the estimate moves one image at
-a time, and its noise must not undo what the automatic labels add.
+Every round does the same four things for every active candidate (:mod:`.candidates`): fit the base models (one
+per backbone) of each chain (:mod:`.chains`) on its manual plus automatic labels; estimate how good the model to
+be saved is; judge the round (keep it, or stop); label the unlabelled images (models x views vote) and let the
+candidate's selection rule (:mod:`.select`) pick the automatic labels that join. A candidate stops when no
+unlabelled image is left, its rule picks none, its last round is reached, or its estimate fell more than one
+standard error below its best for two rounds in a row. The round kept is the latest whose estimate is within one
+standard error of the best: with a handful of labels the estimate moves one image at a time, and its noise must
+not undo what the automatic labels add. Which candidates run and which one is kept is the strategy's
+(:mod:`.automl`).
 
 The estimate: for linear heads, cross-validation of the whole procedure (the fold chains); fine-tuned heads (the
 paper's protocol) use a validation split.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,38 +31,26 @@ from ..model.backbones import get_backbone_cfg
 from ..model.predictor import MANIFEST_FILE
 from . import chains as ch
 from . import checkpoint
-from .features import ImageBank
+from .automl import get_strategy
+from .candidates import Candidate, RoundState
 from .inputs import RunInputs
 from .outputs import RunResult, save_run
 from .progress import Reporter
 from .select import get_selection
 
 log = logging.getLogger(__name__)
-PATIENCE = 2  # rounds the estimate may fall out of reach of its best before the loop stops
+PATIENCE = 2  # rounds the estimate may fall out of reach of its best before a candidate stops
 
 
-@dataclass
-class RoundState:
-    """Where the rounds stand: what resume restores."""
-
-    history: list = field(default_factory=list)
-    next_round: int = 0
-    kept_round: int = -1
-    kept_models: list = field(default_factory=list)
-    best_accuracy: float = -1.0
-    below: int = 0  # consecutive rounds out of reach of the best
-    stop_reason: str = "maximum number of iterations reached"
-
-
-def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False, bank: ImageBank | None = None) -> RunResult:
-    """Run one training process end to end and write its run folder.
+def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False) -> RunResult:
+    """Run one training process (or AutoML) end to end and write its run folder.
 
     Args:
         cfg: the options; ``None`` fields take the process's defaults.
         progress: called with a :class:`~omniclas.engine.progress.ProgressEvent` as work advances.
         cancel: a zero-argument callable; when it returns True, :class:`~omniclas.errors.Cancelled` is raised.
-        resume: continue from the last finished round recorded in ``cfg.out_dir/checkpoint``.
-        bank: the image bank of an earlier run on the same dataset and split (benchmarks), to reuse its features.
+        resume: continue an interrupted run in ``cfg.out_dir``: features already computed are read from the
+            feature store, and rounds continue from the last finished one.
     """
     cfg = cfg.resolved()
     out_dir = Path(cfg.out_dir) if cfg.out_dir else _default_out_dir(cfg)
@@ -69,88 +59,120 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False, ba
         raise ConfigError(f"{out_dir} already holds a finished run; choose another output folder", field="out_dir")
     if resume and not checkpoint.exists(out_dir):
         raise ConfigError(f"{out_dir} has no interrupted run to resume (no checkpoint/state.json)", field="out_dir")
-    if not resume:
-        shutil.rmtree(checkpoint.folder(out_dir), ignore_errors=True)  # a stale, abandoned run's state
+    strategy = get_strategy(cfg)
     for name in cfg.backbones:
         get_backbone_cfg(name)  # unknown names fail before any work
+    state = checkpoint.load(out_dir) if resume else None
+    if not resume:
+        shutil.rmtree(checkpoint.folder(out_dir), ignore_errors=True)  # a stale, abandoned run's state
+        checkpoint.start(out_dir, cfg)  # resumable from now on: features reach the store as they are computed
     started = time.monotonic()
     _seed_everything(cfg.seed)
     report = Reporter(progress, cancel, max_iterations=cfg.max_iterations)
-    inputs = RunInputs(cfg, report, bank)
-    state = checkpoint.load(out_dir) if resume else None
+    inputs = RunInputs(cfg, report)
     views = inputs.plan_views(state)
-    rounds = _restore(inputs, out_dir, state) if state else RoundState()
-    rounds = run_rounds(inputs, views, rounds, out_dir)
-    result = save_run(inputs, out_dir, views, rounds, started)
+    specs = strategy.specs(cfg, views, has_pool=len(inputs.pool_idx) > 0)
+    candidates = [Candidate(spec, [c.fresh() for c in inputs.chains]) for spec in specs]
+    if state and state.get("candidates"):
+        checkpoint.restore(out_dir, state, candidates, inputs)
+    inputs.prepare_pool(views, any(c.spec.max_rounds for c in candidates))
+    run_rounds(inputs, views, candidates, strategy, out_dir, started)
+    choice = strategy.choose(candidates)
+    result = save_run(inputs, out_dir, views, choice, candidates, started)
     shutil.rmtree(checkpoint.folder(out_dir), ignore_errors=True)  # the run is complete; nothing left to resume
     acc = result.manifest["test"]["accuracy"]
-    report(stage="done", message=(f"test accuracy {acc:.3f}; " if acc is not None else "") + rounds.stop_reason)
+    report(stage="done", message=(f"test accuracy {acc:.3f}; " if acc is not None else "")
+           + choice.kept.rs.stop_reason)
     return result
 
 
-def run_rounds(inputs: RunInputs, views, rs: RoundState, out_dir: Path) -> RoundState:
-    """Fit, estimate, label and select, round after round, until a stop condition."""
-    cfg, report, main = inputs.cfg, inputs.report, inputs.main
-    rule = get_selection(cfg.selection)
-    for it in range(rs.next_round, cfg.max_iterations + 1):
-        fit_idx, _, auto_idx = main.fit_set()
-        report(stage="training", iteration=it, model="", message=f"round {it}: training {len(cfg.backbones)} "
-               f"model(s) on {len(fit_idx)} images ({len(auto_idx)} automatic)"
-               + (f", {len(inputs.folds)} folds" if inputs.folds else ""))
-        for chain in inputs.chains:
-            chain.models = [ch.fit_model(cfg, inputs.bank, chain, m, b, views, inputs.n_classes, report,
-                                         warm=ch.warm_start(chain, m)) for m, b in enumerate(cfg.backbones)]
-        record = {"iteration": it, "train_images": int(len(fit_idx)), "automatic_labels": int(len(auto_idx)),
-                  **ch.estimate(cfg, inputs.bank, inputs.chains, inputs.folds, views, inputs.n_classes),
-                  "test_accuracy": ch.test_accuracy(cfg, inputs.bank, main.models, inputs.test_idx, inputs.y_test,
-                                                    views)}
-        if _judge(rs, record, main.models) or it == cfg.max_iterations:
-            return rs
-        report(stage="labelling", iteration=it, model="", message=f"labelling with {len(cfg.backbones)} "
-               f"model(s) x {len(views.label)} view(s)")
-        for c, chain in enumerate(inputs.chains):
-            taken = ch.label(cfg, inputs.bank, chain, inputs.pool_idx, views, rule, it, inputs.n_classes, inputs.ds,
-                             inputs.paths)
-            if c == 0:
-                record.update(taken)
-        rs.next_round = it + 1
-        checkpoint.save(out_dir, inputs.chains, rs, views)
-        if record["remaining_before"] == 0:
-            rs.stop_reason = "no unlabelled image left"
-            return rs
-        if record["labelled"] == 0:
-            rs.stop_reason = f"the selection rule '{cfg.selection}' took no image"
-            return rs
-    return rs
+def run_rounds(inputs: RunInputs, views, candidates: list[Candidate], strategy, out_dir: Path, started: float) -> None:
+    """Fit, estimate, judge, label and select, round after round, until every candidate has stopped."""
+    cfg, report = inputs.cfg, inputs.report
+    report.plan("fit", sum(len(c.chains) * len(c.spec.backbones) * (c.spec.max_rounds + 1) for c in candidates
+                           if c.active))
+    active = [c for c in candidates if c.active]
+    while active:
+        it = active[0].rs.next_round
+        shared = {}  # round-0 fits depend on the chain alone: candidates share them
+        for cand in active:
+            n_auto = len(cand.main.auto_idx)
+            report(stage="training", iteration=it, model="", message=f"round {it}: training {cand.spec.name} on "
+                   f"{len(cand.main.train_idx) + n_auto} images ({n_auto} automatic)"
+                   + (f", {len(inputs.folds)} folds" if inputs.folds else ""))
+            for c, chain in enumerate(cand.chains):
+                chain.models = [_fit(inputs, views, chain, c, m, b, shared) for m, b in enumerate(cand.spec.backbones)]
+            record = {"iteration": it, "train_images": int(len(cand.main.train_idx) + n_auto),
+                      "automatic_labels": n_auto,
+                      **ch.estimate(cfg, inputs.bank, cand.chains, inputs.folds, views, inputs.n_classes),
+                      "test_accuracy": ch.test_accuracy(cfg, inputs.bank, cand.main.models, inputs.test_idx,
+                                                        inputs.y_test, views)}
+            if _judge(cand.rs, record, cand.main.models):
+                cand.stop(f"estimated accuracy fell more than one standard error below the best for {PATIENCE} "
+                          f"rounds; round {cand.rs.kept_round} kept")
+            if it >= cand.spec.max_rounds:
+                cand.stop("no distillation: trained once, on the labelled images" if not cand.spec.max_rounds
+                          else f"the last round ({cand.spec.max_rounds}) was reached")
+        strategy.prune(candidates, time.monotonic() - started, cfg.time_budget or None)
+        active = [c for c in candidates if c.active]
+        if not active:
+            break
+        _label_round(inputs, views, active, it)
+        for cand in active:
+            cand.rs.next_round = it + 1
+        checkpoint.save(out_dir, candidates, inputs)
+        active = [c for c in candidates if c.active]
+
+
+def _fit(inputs: RunInputs, views, chain, c: int, m: int, backbone: str, shared: dict):
+    if len(chain.auto_idx):
+        return ch.fit_model(inputs.cfg, inputs.bank, chain, m, backbone, views, inputs.n_classes, inputs.report,
+                            warm=ch.warm_start(chain, m))
+    if (c, backbone) not in shared:
+        shared[(c, backbone)] = ch.fit_model(inputs.cfg, inputs.bank, chain, m, backbone, views, inputs.n_classes,
+                                             inputs.report, warm=None)
+    return shared[(c, backbone)]
+
+
+def _label_round(inputs: RunInputs, views, active: list[Candidate], it: int) -> None:
+    """Every active candidate's chains vote on their remaining pool images in one pass over the pool; each
+    candidate's rule selects."""
+    inputs.report(stage="labelling", iteration=it, model="", message=f"labelling with {len(active)} candidate(s)")
+    requests, owners, seen = [], [], {}
+    for cand in active:
+        for c, chain in enumerate(cand.chains):
+            remaining = inputs.pool_idx[chain.auto_label[inputs.pool_idx] < 0]
+            key = (c, tuple(id(m) for m in chain.models), cand.spec.label_views,
+                   hashlib.sha1(remaining.tobytes()).hexdigest())
+            if key not in seen:  # candidates with the same models and views vote alike (round 0)
+                seen[key] = len(requests)
+                requests.append((chain.models, list(cand.spec.label_views), remaining))
+            owners.append((cand, c, chain, remaining, seen[key]))
+    votes = ch.vote_pool(inputs.bank, inputs.pool_idx, requests)
+    for cand, c, chain, remaining, r in owners:
+        taken = ch.select(cand.spec, chain, remaining, votes[r], get_selection(cand.spec.selection), it,
+                          inputs.n_classes, inputs.ds.classes)
+        if c == 0:
+            cand.rs.history[-1].update(taken)
+            if taken["remaining_before"] == 0:
+                cand.stop("no unlabelled image left")
+            elif taken["labelled"] == 0:
+                cand.stop(f"the selection rule '{cand.spec.selection}' took no image in round {it}")
 
 
 def _judge(rs: RoundState, record: dict, models: list) -> bool:
     """Record the round; keep its models if its estimate is within one standard error of the best. True: stop,
     the estimate has been out of reach for ``PATIENCE`` rounds."""
+    right, p_true = record.pop("held_out_right", None), record.pop("held_out_p", None)
     rs.history.append(record)
     rs.best_accuracy = max(rs.best_accuracy, record["estimate_accuracy"])
     record["tolerance"] = round(ch.standard_error(rs.best_accuracy, record.get("estimate_images", 0)), 4)
     if record["estimate_accuracy"] >= rs.best_accuracy - record["tolerance"]:
-        rs.kept_round, rs.kept_models, rs.below = record["iteration"], list(models), 0
+        rs.kept_round, rs.kept_models, rs.kept_right, rs.kept_p, rs.below = (record["iteration"], list(models), right,
+                                                                              p_true, 0)
         return False
     rs.below += 1
-    if rs.below < PATIENCE:
-        return False
-    rs.stop_reason = (f"estimated accuracy fell more than one standard error below the best for {PATIENCE} "
-                      f"rounds; round {rs.kept_round} kept")
-    return True
-
-
-def _restore(inputs: RunInputs, out_dir: Path, state: dict) -> RoundState:
-    for chain, autos in zip(inputs.chains, state["chains"]):
-        chain.auto = {inputs.index[inputs.ds.root / r["path"]]: r for r in autos
-                      if inputs.ds.root / r["path"] in inputs.index}
-    checkpoint.load_chain_heads(out_dir, inputs.chains, inputs.cfg.backbones)
-    log.info("resuming %s at round %d", out_dir, state["next_iteration"])
-    return RoundState(history=state["history"], next_round=state["next_iteration"],
-                      kept_round=state["best_iteration"], best_accuracy=state.get("best_accuracy", -1.0),
-                      below=state.get("below", 0),
-                      kept_models=checkpoint.load_kept_models(out_dir, state, inputs.bank, inputs.n_classes))
+    return rs.below >= PATIENCE
 
 
 def _seed_everything(seed: int) -> None:

@@ -30,9 +30,20 @@ class RunResult:
     bank: ImageBank | None = field(default=None, repr=False)  # the run's images and features, for reuse
 
 
-def save_run(inputs, out_dir: Path, views, rs, started: float) -> RunResult:
-    """Build the saved network from the kept round's models, score it on the test set, write the run."""
-    cfg, bank, models = inputs.cfg, inputs.bank, rs.kept_models
+def auto_labelled(inputs, chain, kept_round: int) -> list[dict]:
+    """The automatic labels the kept round's models trained on (those of earlier rounds), for the manifest."""
+    idx = chain.auto_idx
+    idx = idx[chain.auto_round[idx] < kept_round]
+    return [{"path": inputs.ds.relative(inputs.paths[i]), "label": int(chain.auto_label[i]),
+             "class": inputs.ds.classes[chain.auto_label[i]], "confidence": round(float(chain.auto_confidence[i]), 4),
+             "agreement": round(float(chain.auto_agreement[i]), 4), "iteration": int(chain.auto_round[i])}
+            for i in idx]
+
+
+def save_run(inputs, out_dir: Path, views, choice, candidates, started: float) -> RunResult:
+    """Build the saved network from the kept candidate's kept round, score it on the test set, write the run."""
+    cfg, bank, kept_cand = inputs.cfg, inputs.bank, choice.kept
+    rs, models = kept_cand.rs, kept_cand.rs.kept_models
     inputs.report(stage="evaluating", message="scoring the saved model on the test set")
     test_probs = [np.mean([predict_proba(bank, m, inputs.test_idx, v) for v in member_views(m, views)], axis=0)
                   for m in models]
@@ -53,8 +64,12 @@ def save_run(inputs, out_dir: Path, views, rs, started: float) -> RunResult:
     inputs.report(stage="saving", message=f"writing {out_dir}")
     manifest = write_run(
         out_dir, predictor, cfg=cfg, dataset=inputs.ds, split=inputs.split, history=rs.history,
-        auto=[a for a in inputs.main.auto.values() if a["iteration"] < rs.kept_round], best_round=rs.kept_round,
-        stop_reason=rs.stop_reason,
+        auto=auto_labelled(inputs, kept_cand.main, rs.kept_round), best_round=rs.kept_round,
+        stop_reason=rs.stop_reason, selection=kept_cand.spec.selection,
+        automl={"chosen": kept_cand.spec.name, "process": kept_cand.spec.process, "reason": choice.reason,
+                "time_budget_s": cfg.time_budget or None, "candidates": [c.summary() for c in candidates]}
+        if cfg.process == "auto" else None,
+        data_paths=inputs.paths,
         candidates=[{"backbone": m.backbone, "kind": m.kind, "test_accuracy": a, "kept": i in kept}
                     for i, (m, a) in enumerate(zip(models, member_test))],
         y_test=inputs.y_test, test_probs=(np.mean([test_probs[i] for i in kept], axis=0) if len(inputs.test_idx)

@@ -11,6 +11,15 @@ class Vote:
     labels: np.ndarray  # (N,) class index chosen by majority
     confidence: np.ndarray  # (N,) mean over all predictions of the probability of the chosen class
     agreement: np.ndarray  # (N,) fraction of predictions whose top class is the chosen one
+    share: np.ndarray | None = None  # (C,) mean over the N images of their averaged probabilities: the soft vote
+
+    @staticmethod
+    def concatenate(votes: list["Vote"]) -> "Vote":
+        """One vote over images voted a chunk at a time (at least one chunk)."""
+        n = np.array([len(v.labels) for v in votes], dtype=float)
+        share = np.sum([v.share * k for v, k in zip(votes, n)], axis=0) / max(n.sum(), 1)
+        return Vote(*(np.concatenate([getattr(v, f) for v in votes]) for f in ("labels", "confidence", "agreement")),
+                    share=share)
 
 
 def ensemble_vote(probs: np.ndarray) -> Vote:
@@ -34,4 +43,5 @@ def ensemble_vote(probs: np.ndarray) -> Vote:
     mean_prob = probs.mean(axis=0)
     labels = np.argmax(counts * 2.0 + mean_prob, axis=1)  # mean_prob < 2 only breaks ties
     idx = np.arange(n_img)
-    return Vote(labels=labels, confidence=mean_prob[idx, labels], agreement=counts[idx, labels] / n_pred)
+    return Vote(labels=labels, confidence=mean_prob[idx, labels], agreement=counts[idx, labels] / n_pred,
+                share=mean_prob.mean(axis=0) if n_img else np.zeros(n_cls))

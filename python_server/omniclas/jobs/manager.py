@@ -7,18 +7,12 @@ import secrets
 import time
 from pathlib import Path
 
-from ..config import OPTIONS
 from ..data.roots import check_tree_under_roots, resolve_under_roots
 from ..errors import ConfigError, OmniClasError
 from .store import TERMINAL, RedisJobStore, SQLiteJobStore, now_iso
 
 log = logging.getLogger(__name__)
 
-_KINDS = {"choice": str, "multichoice": list, "number": float, "integer": int, "boolean": bool}
-# What a job may set: the training options of config.OPTIONS, plus the dataset, the process and the splits.
-SPEC_FIELDS = {"dataset": str, "process": str, **{o.name: _KINDS[o.type] for o in OPTIONS},
-               "test_fraction": float, "valid_fraction": float, "bf16": bool}
-OPEN_FRACTION = (0.0, 1.0)  # test_fraction and valid_fraction lie strictly between
 RESUMABLE = ("interrupted", "failed", "cancelled")
 LOG_TAIL_MAX = 10000
 JOB_ID_RE = re.compile(r"^[0-9a-f]{12}$")
@@ -40,37 +34,6 @@ class QueueUnavailable(OmniClasError):
 
 class DatasetNotFound(OmniClasError):
     http_status = 404
-
-
-def _check_type(key, value, kind):
-    if value is None and key not in ("dataset",):
-        return
-    ok = {
-        str: isinstance(value, str),
-        list: isinstance(value, list) and all(isinstance(v, str) for v in value),
-        float: isinstance(value, (int, float)) and not isinstance(value, bool),
-        int: isinstance(value, int) and not isinstance(value, bool),
-        bool: isinstance(value, bool),
-    }[kind]
-    if not ok:
-        what = {str: "a string", list: "a list of strings", float: "a number", int: "an integer",
-                bool: "true or false"}[kind]
-        raise ConfigError(f"{key} must be {what}, got {value!r}", field=key)
-
-
-def _check_range(key, value) -> None:
-    """The bounds config.OPTIONS gives each option (and the open 0..1 of the split fractions)."""
-    option = next((o for o in OPTIONS if o.name == key), None)
-    if value is None or isinstance(value, (str, list, bool)):
-        return
-    if option is None:
-        lo, hi = OPEN_FRACTION if key in ("test_fraction", "valid_fraction") else (None, None)
-        if lo is not None and not lo < value < hi:
-            raise ConfigError(f"{key} must lie strictly between {lo:g} and {hi:g}, got {value!r}", field=key)
-        return
-    if option.minimum is not None and value < option.minimum or option.maximum is not None and value > option.maximum:
-        raise ConfigError(f"{key} must be between {option.minimum:g} and {option.maximum:g}, got {value!r}",
-                          field=key)
 
 
 class JobManager:
@@ -110,25 +73,14 @@ class JobManager:
         return self.dispatcher.kind
 
     # ---------------------------------------------------------------- helpers
-    def validate_spec(self, spec) -> dict:
+    def validate_spec(self, spec: dict) -> dict:
+        """A job's options as the server took them (typed and within bounds: ``server.schemas.JobSpec``, built
+        from ``config.OPTIONS``; a left-out option takes the process's default): its dataset resolved under the
+        dataset roots, and the whole checked as a training configuration."""
         from ..config import TrainConfig
         from ..model.backbones import get_backbone_cfg
 
-        if not isinstance(spec, dict):
-            raise ConfigError("the job must be a JSON object with at least a 'dataset' folder", field="dataset")
-        unknown = sorted(set(spec) - set(SPEC_FIELDS))
-        if unknown:
-            raise ConfigError(f"unknown job option(s): {', '.join(unknown)}; known: {', '.join(SPEC_FIELDS)}",
-                              field=unknown[0])
-        if "dataset" not in spec:
-            raise ConfigError("the dataset folder is required", field="dataset")
-        for key, value in spec.items():
-            _check_type(key, value, SPEC_FIELDS[key])
-            _check_range(key, value)
-        spec = {k: v for k, v in spec.items() if v is not None}  # null: the process's own default
-        for key, kind in SPEC_FIELDS.items():
-            if kind is float and isinstance(spec.get(key), int):
-                spec[key] = float(spec[key])
+        spec = dict(spec)
         dataset = resolve_under_roots(spec["dataset"], self.dataset_roots)
         try:
             found = dataset.is_dir()
@@ -178,6 +130,18 @@ class JobManager:
         return self._refresh(job)
 
     # ---------------------------------------------------------------- API
+    @staticmethod
+    def describe_options(spec: dict) -> str:
+        """'head=linear, seed=3': the job's options that matter for its process and head (a linear head's job
+        lists no epochs), for the log."""
+        from ..config import OPTIONS, TrainConfig, get_process
+
+        cfg = TrainConfig.from_dict(spec).resolved()
+        values, process = cfg.to_dict(), get_process(cfg.process)
+        options = {o.name: o for o in OPTIONS}
+        return ", ".join(f"{k}={v}" for k, v in spec.items() if k not in ("dataset", "process")
+                         and (k not in options or options[k].applies_to(process, values)))
+
     def submit(self, spec) -> dict:
         spec = self.validate_spec(spec)
         job_id = secrets.token_hex(6)
@@ -186,8 +150,8 @@ class JobManager:
                "cancel_requested": False, "resume": False, "runner": None, "heartbeat": None,
                "run_dir": str(self.jobs_dir / job_id / "run"), "dataset_roots": list(self.dataset_roots)}
         self.store.create(job)
-        options = ", ".join(f"{k}={v}" for k, v in spec.items() if k not in ("dataset", "process"))
-        self.store.append_log(job_id, [f"{job['created']} queued: process {spec.get('process', 'imdd')} on "
+        options = self.describe_options(spec)
+        self.store.append_log(job_id, [f"{job['created']} queued: process {spec.get('process', 'auto')} on "
                                        f"{Path(spec['dataset']).name}" + (f" ({options})" if options else "")])
         try:
             self.dispatcher.submit(job)

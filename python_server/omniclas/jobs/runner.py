@@ -62,9 +62,12 @@ class _JobLogHandler(logging.Handler):
 
 
 def _result(run) -> dict:
+    from ..report.headline import job_figures
+
     m = run.manifest
     test = m.get("test") or {}
-    return {"run_dir": str(run.run_dir), "test_accuracy": test.get("accuracy"), "classes": m.get("classes"),
+    return {"run_dir": str(run.run_dir), "test_accuracy": test.get("accuracy"), **job_figures(m),
+            "classes": m.get("classes"),
             "backbone": m.get("backbone"), "process": m.get("process"),
             "per_class": test.get("per_class"), "confusion_matrix": test.get("confusion_matrix"),
             "stop_reason": m.get("stop_reason"), "auto_labelled": len(m.get("auto_labelled") or [])}
@@ -98,6 +101,7 @@ def execute(store: JobStore, job: dict, token: str) -> dict | None:
 
     def progress(event) -> None:
         ev = event.to_dict() if hasattr(event, "to_dict") else dict(event)
+        ev["model"] = ev.get("model") or None  # null while no one model is at work (features, labelling, ...)
         now = time.monotonic()
         changed = ev.get("stage") != last["stage"]
         if ev.get("message") and ev.get("message") != last["message"]:

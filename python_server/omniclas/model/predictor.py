@@ -86,6 +86,19 @@ class Predictor:
     def predict_images(self, items) -> list[dict]:
         return [self.describe(p) for p in self.predict_proba(items)]
 
+    def predict_objects(self, image, labels, options=None, image_name: str | None = None,
+                        labels_name: str | None = None) -> list[dict]:
+        """One result per object of a label image (docs/objects.md): ``image`` and ``labels`` are paths, encoded
+        bytes or arrays (``labels``: 2-D integers, 0 = background, n = object n). Each row holds ``image``,
+        ``object``, ``x``, ``y``, ``bbox_*``, ``area``, ``border`` and the class, or ``error`` for an object not
+        classified. ``options``: an :class:`~omniclas.data.objects.ObjectOptions` (padding, mask_outside, ...)."""
+        from ..data.objects import ObjectOptions, object_rows, read_field
+
+        image_name = image_name or (str(image) if isinstance(image, (str, Path)) else "image")
+        labels_name = labels_name or (str(labels) if isinstance(labels, (str, Path)) else "labels")
+        fields = read_field(image, labels, image_name, labels_name, options or ObjectOptions())
+        return object_rows(fields, self.predict_images, size=self.input_size)
+
     def describe(self, probs: np.ndarray) -> dict:
         best = int(np.argmax(probs))
         return {"class": self.classes[best], "confidence": float(probs[best]),

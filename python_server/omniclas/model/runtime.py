@@ -75,7 +75,7 @@ def cache_dir() -> Path:
     return base.expanduser()
 
 
-def _body_key(body, size: int, *parts) -> str:
+def body_key(body, size: int, *parts) -> str:
     """A digest of the body's weights and the input size: a converted copy is reused only for the same body."""
     digest = hashlib.sha256(f"{size}|{'|'.join(map(str, parts))}|{type(body).__name__}".encode())
     for name, tensor in body.state_dict().items():
@@ -89,7 +89,7 @@ def _openvino_model(body, size: int, cache: bool):
     (a fraction of a second) where ``cache`` allows."""
     import openvino as ov
 
-    path = cache_dir() / "openvino" / f"{_body_key(body, size, ov.__version__)}.xml" if cache else None
+    path = cache_dir() / "openvino" / f"{body_key(body, size, ov.__version__)}.xml" if cache else None
     core = ov.Core()
     if path is not None and path.is_file():
         try:

@@ -1,7 +1,8 @@
 """The OmniClas model registry and its Python API (DeepClas4Bio's operations plus register/delete/rename/export).
 
-Module-level functions use the default registry root (``$OMNICLAS_MODELS``, else the repository's ``models/``,
-else ``~/.omniclas/models``); pass ``root=`` to use another, or build a :class:`Registry`.
+Module-level functions use the default registry root (``$OMNICLAS_MODELS``, else ``~/OmniClas/models``, the
+folder the CLI, the server, the DeepClas4Bio commands and Fiji share); pass ``root=`` to use another, or build a
+:class:`Registry`.
 
 >>> from omniclas import registry
 >>> registry.register("runs/bbbc013-nd", "cells")          # doctest: +SKIP
@@ -21,10 +22,10 @@ from .errors import (
     RunFolderError,
 )
 from .frameworks import ENTRY_POINT_GROUP, Framework, get_framework, list_frameworks
-from .store import Registry, default_root, parse_ref
+from .store import Registry, default_root, models_root_choice, parse_ref
 
 __all__ = [
-    "Registry", "Framework", "default_root", "parse_ref", "get_registry", "ENTRY_POINT_GROUP",
+    "Registry", "Framework", "default_root", "models_root_choice", "parse_ref", "get_registry", "ENTRY_POINT_GROUP",
     "list_frameworks", "get_framework", "list_models", "model_info", "predict", "predict_batch", "evaluate",
     "list_measures", "register", "import_onnx", "delete", "rename", "export",
     "ModelNotFound", "ModelExists", "ModelIntegrityError", "FrameworkUnavailable", "InvalidName",

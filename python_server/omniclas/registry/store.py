@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.files import sha256_file
+from ..data.imageio import RequestTooLarge
 from ..errors import ImageReadError, OmniClasError
 from .errors import InvalidName, ModelExists, ModelIntegrityError, ModelNotFound
 from .frameworks import get_framework, list_frameworks
@@ -40,15 +41,28 @@ CACHE_MODELS = 8  # loaded models kept in memory, least recently used dropped fi
 LOAD_TRIES = 3  # a name whose folder is retired while it loads is looked up again
 
 
-def default_root() -> Path:
-    """``$OMNICLAS_MODELS``, else the repository's ``models/`` in a source checkout, else ``~/.omniclas/models``."""
-    env = os.environ.get("OMNICLAS_MODELS")
+MODELS_ENV = "OMNICLAS_MODELS"
+
+
+def user_models_root() -> Path:
+    """The per-user models folder: ``~/OmniClas/models``, the folder Fiji's Server Settings default to."""
+    return Path.home() / "OmniClas" / "models"
+
+
+def models_root_choice(given=None) -> tuple[Path, str]:
+    """The models folder and how it was chosen: ``given`` (``--models-root``), else ``$OMNICLAS_MODELS``, else the
+    per-user default. One folder for the CLI, the server, the DeepClas4Bio commands and Fiji; never the checkout."""
+    if given:
+        return Path(given).expanduser(), "--models-root"
+    env = os.environ.get(MODELS_ENV)
     if env:
-        return Path(env).expanduser()
-    repo_models = Path(__file__).resolve().parents[3] / "models"
-    if repo_models.is_dir():
-        return repo_models
-    return Path.home() / ".omniclas" / "models"
+        return Path(env).expanduser(), f"${MODELS_ENV}"
+    return user_models_root(), f"the per-user default; ${MODELS_ENV} or --models-root choose another"
+
+
+def default_root() -> Path:
+    """``$OMNICLAS_MODELS``, else ``~/OmniClas/models``."""
+    return models_root_choice()[0]
 
 
 def check_name(name: str, field: str = "name") -> str:
@@ -256,8 +270,9 @@ class Registry:
 
         A stack gives one result per page (``"slice"``: 1..n) unless ``all_pages`` is False. Each page is squashed
         to the model's input size as soon as it is decoded. ``budget`` (:class:`omniclas.data.imageio.Budget`) bounds
-        the memory decoding may take. With ``skip_unreadable``, a file that cannot be read gives
-        ``{"image", "error"}`` instead of raising.
+        the memory decoding may take. With ``skip_unreadable``, a file that cannot be read (corrupt, truncated, an
+        unsupported format, over the per-image limits) gives ``{"image", "error": "<label>: <reason>"}`` in its
+        place and the others are classified; only the request's own limits (pages, decoded bytes) still raise.
         """
         from ..data.imageio import iter_pages, to_rgb8
 
@@ -272,7 +287,7 @@ class Registry:
                 else:
                     pages = list(iter_pages(item, label, budget, size=size, first_only=not all_pages, field=field))
             except ImageReadError as err:
-                if not skip_unreadable or getattr(err, "http_status", None) == 413:
+                if not skip_unreadable or isinstance(err, RequestTooLarge):
                     raise
                 failed[idx] = str(err)
                 owners.append((idx, label, None, 0))
@@ -292,13 +307,16 @@ class Registry:
             out.append(res)
         return name, version, out
 
-    def predict_batch(self, ref: str, images: list, all_pages: bool = True, **kw) -> list[dict]:
-        """Classify images given as paths, bytes or arrays (see :meth:`classify_files`)."""
-        return self.classify_files(ref, images, all_pages=all_pages, **kw)[2]
+    def predict_batch(self, ref: str, images: list, all_pages: bool = True, skip_unreadable: bool = True,
+                      **kw) -> list[dict]:
+        """Classify images given as paths, bytes or arrays (see :meth:`classify_files`): an unreadable one gives
+        ``{"image", "error"}`` and never sinks the batch."""
+        return self.classify_files(ref, images, all_pages=all_pages, skip_unreadable=skip_unreadable, **kw)[2]
 
     def predict(self, ref: str, image) -> dict:
-        """Classify one image (its first page): ``{"image","class","confidence","probabilities","top"}``."""
-        return self.predict_batch(ref, [image], all_pages=False)[0]
+        """Classify one image (its first page): ``{"image","class","confidence","probabilities","top"}``; an
+        unreadable image raises :class:`~omniclas.errors.ImageReadError`."""
+        return self.predict_batch(ref, [image], all_pages=False, skip_unreadable=False)[0]
 
     # ------------------------------------------------------------------ writing
     def register(self, source, name: str, framework: str = "omniclas", **options) -> dict:

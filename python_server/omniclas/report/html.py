@@ -1,8 +1,9 @@
 """``report.html``: a run's training report as one self-contained page (plots and thumbnails embedded as base64
 PNG, a few lines of inline JavaScript, nothing fetched when it is opened).
 
-Sections (ids): ``summary`` (process, selection rule, models, test accuracy with its 95% Wilson interval, wall
-time per stage), ``rounds`` (train images, automatic labels taken, cross-validated estimate and pseudo-label
+Sections (ids): ``summary`` (the cross-validated estimate and the test accuracy, each with its 95% Wilson interval
+and the images it rests on, a warning where the test set is too small to judge; process, selection rule, models,
+wall time per stage), ``rounds`` (train images, automatic labels taken, cross-validated estimate and pseudo-label
 agreement per round), ``confusion`` (a heatmap that stays readable at dozens of classes), ``classes`` (per-class
 precision, recall and F1, sortable, worst F1 first), ``gallery`` (automatic labels per class, lowest confidence
 first, with confidence, agreement and round) and ``mistakes`` (misclassified test images, true and predicted
@@ -30,7 +31,7 @@ THUMB = 96  # px, the longer side
 GALLERY_BUDGET = 320  # automatic-label thumbnails in the whole report
 GALLERY_PER_CLASS = (4, 24)  # at least, at most per class
 MISTAKES_MAX = 80
-NAV = (("summary", "Summary"), ("rounds", "Rounds"), ("confusion", "Confusion matrix"), ("classes", "Classes"),
+NAV = (("summary", "Summary"), ("automl", "AutoML"), ("rounds", "Rounds"), ("confusion", "Confusion matrix"), ("classes", "Classes"),
        ("gallery", "Automatic labels"), ("mistakes", "Misclassified test images"))
 
 
@@ -91,6 +92,12 @@ class Thumbnails:
 
 def rounds_figure(iterations: list[dict], best: int | None) -> str:
     """Four panels over the rounds: train images, automatic labels taken, the estimate, pseudo-label agreement."""
+    return _figure_png(rounds_plot(iterations, best))
+
+
+def rounds_plot(iterations: list[dict], best: int | None):
+    """The figure of :func:`rounds_figure`. The accuracy panel's legend sits below it, never over its curves, and
+    the "kept" mark stays inside the panel whichever round was kept."""
     plt = _pyplot()
     rounds = [h["iteration"] for h in iterations]
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.4))
@@ -119,9 +126,11 @@ def rounds_figure(iterations: list[dict], best: int | None) -> str:
                 label="test accuracy (reported only)")
     if best is not None:
         ax.axvline(best, color="black", lw=0.8, ls="--")
-        ax.annotate("kept", (best, ax.get_ylim()[0]), fontsize=8, ha="left", va="bottom")
+        last = best >= max(rounds)  # the mark's text goes on the side of the line that lies inside the panel
+        ax.text(best, 0.03, "kept " if last else " kept", transform=ax.get_xaxis_transform(), fontsize=8,
+                ha="right" if last else "left", va="bottom", clip_on=True)
     ax.set_title("Accuracy")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     ax = axes[1][1]
     agreement, confidence, minimum = [], [], []
     for h in iterations:
@@ -144,7 +153,7 @@ def rounds_figure(iterations: list[dict], best: int | None) -> str:
         a.set_xticks(rounds)
         a.grid(alpha=0.3)
     fig.tight_layout()
-    return _figure_png(fig)
+    return fig
 
 
 def confusion_figure(classes: list[str], matrix) -> str:
@@ -201,36 +210,29 @@ def _fmt(v, digits=3) -> str:
 
 def summary_section(m: dict) -> str:
     from ..config import PROCESSES
-    from .measures import wilson_interval
+    from . import headline
 
-    test = m.get("test") or {}
-    cfg = m.get("config") or {}
     process = PROCESSES.get(m.get("process"))
-    acc, n = test.get("accuracy"), test.get("images") or 0
-    if acc is None or not n:
-        acc_text = "no test images"
-    else:
-        lo, hi = wilson_interval(round(acc * n), n)
-        acc_text = f"<b>{acc:.3f}</b> on {n} held-out images (95% Wilson interval {lo:.3f} to {hi:.3f})"
+    warning = headline.small_test_set(m)
+    acc_text = esc(headline.test_text(m)) + (f"<p class=warn>{esc(warning)}</p>" if warning else "")
     est = m.get("estimate") or {}
-    rule = m.get("selection") or "-"
-    if rule == "threshold" and cfg.get("threshold") is not None and process and process.distills:
-        rule += f" {cfg['threshold']}" + (" (every image)" if not cfg["threshold"] else "")
+    rule = headline.selection_rule(m) or f"does not apply: {process.name if process else m.get('process')} uses " \
+                                         f"no unlabelled images"
     counts = m.get("counts") or {}
     members = m.get("members") or [{"backbone": m.get("backbone"), "head": m.get("head")}]
     rows = [
+        ("Estimated accuracy", f"<b>{esc(headline.estimate_text(m))}</b>"),
+        ("Test accuracy", acc_text),
         ("Dataset", f"{esc(Path(str(m.get('dataset'))).name)} <span class=dim>({esc(m.get('dataset'))})</span>"),
         ("Process", esc(f"{process.name} ({m['process']}): {process.description}" if process else m.get("process"))),
         ("Selection rule", esc(rule)),
         ("Models", esc(", ".join(f"{x['backbone']} ({x.get('head') or '-'} head)" for x in members))
          + esc(f"; input {m['input_size'][0]} px; probabilities averaged over the views "
                f"{', '.join(m.get('views') or ['original'])}")),
-        ("Test accuracy", acc_text),
-        ("Rounds", esc(f"{len(m.get('iterations') or [])}, round {m.get('best_iteration')} kept (judged by "
-                       f"{est.get('method', '-')}" + (f", {est['folds']} folds" if est.get("folds") else "")
-                       + f"); stopped: {m.get('stop_reason')}")),
+        ("Rounds", esc(headline.rounds_text(m) + f" (rounds judged by {est.get('method', '-')}"
+                       + (f", {est['folds']} folds)" if est.get("folds") else ")"))),
         ("Images", esc(", ".join(f"{v} {k}" for k, v in counts.items()))),
-        ("Automatic labels", esc(f"{len(m.get('auto_labelled') or [])} kept in the saved model's training set")),
+        ("Automatic labels", esc(headline.automatic_labels_text(m))),
         ("Runtime", esc(f"{(m.get('runtime') or {}).get('name', '-')} {(m.get('runtime') or {}).get('precision', '')}"
                         f"; seed {m.get('seed')}; created {m.get('created', '-')}")),
     ]
@@ -261,6 +263,17 @@ def summary_section(m: dict) -> str:
                    + "".join(f"<li>{esc(s.get('reason', s))}</li>" for s in m["skipped_files"]) + "</ul>")
     out.append("</section>")
     return "\n".join(out)
+
+
+def automl_section(m: dict) -> str:
+    from .automl import HEADER, candidate_rows, choice_text
+
+    rows = candidate_rows(m)
+    if not rows:
+        return ('<section id="automl"><h2>AutoML</h2><p>This run trained the process it was asked for; with '
+                '<code>--process auto</code> AutoML would have compared the processes and rules.</p></section>')
+    return (f'<section id="automl"><h2>AutoML</h2><p>{esc(choice_text(m))}.</p>'
+            + _table(HEADER, [[esc(c) for c in row] for row in rows]) + "</section>")
 
 
 def rounds_section(m: dict) -> str:
@@ -392,7 +405,7 @@ h2{border-bottom:2px solid #20466b;padding-bottom:4px;margin-top:32px}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #d5d9de;padding:3px 8px;text-align:left}
 th{background:#f3f5f7}table.kv th{width:150px}td.n{text-align:right}
 table.sortable th{cursor:pointer}table.sortable th:hover{background:#e0e8f0}
-.dim{color:#777;font-weight:normal}.bar{display:inline-block;height:10px;background:#4a7fb0}
+.dim{color:#777;font-weight:normal}.warn{color:#8a4b00;background:#fff4e0;padding:4px 8px;margin:4px 0}.bar{display:inline-block;height:10px;background:#4a7fb0}
 img.plot{max-width:100%;border:1px solid #eee}.scroll{overflow-x:auto}img.full{max-width:none}
 .grid{display:flex;flex-wrap:wrap;gap:6px}
 figure{margin:0;width:112px;text-align:center;font-size:11px}
@@ -407,7 +420,7 @@ def render(m: dict) -> str:
     version = (m.get("versions") or {}).get("omniclas", "")  # the version that trained and wrote the run
     thumbs = Thumbnails(Path(str(m.get("dataset") or "")))
     title = f"OmniClas run: {Path(str(m.get('dataset'))).name}, process {m.get('process')}"
-    parts = [summary_section(m), rounds_section(m), confusion_section(m), classes_section(m),
+    parts = [summary_section(m), automl_section(m), rounds_section(m), confusion_section(m), classes_section(m),
              gallery_section(m, thumbs), mistakes_section(m, thumbs)]
     nav = "".join(f'<a href="#{i}">{esc(t)}</a>' for i, t in NAV)
     return (f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>"
@@ -433,9 +446,9 @@ def write_report(out_dir: Path, manifest: dict) -> Path | None:
     return path
 
 
-def open_report(folder) -> Path:
-    """Open a run or model folder's report in the browser. A run from before reports existed gets one drawn
-    into a temporary file: the folder itself is never written."""
+def open_report(folder) -> tuple[Path, bool]:
+    """Open a run or model folder's report in the browser; returns the file and whether a browser took it. A run
+    from before reports existed gets one drawn into a temporary file: the folder itself is never written."""
     import json
     import webbrowser
 
@@ -452,5 +465,4 @@ def open_report(folder) -> Path:
                                 field="model")
         path = Path(tempfile.mkdtemp(prefix="omniclas-report-")) / REPORT_FILE
         write_atomic(path, render(manifest).encode("utf-8"))
-    webbrowser.open(path.resolve().as_uri())
-    return path
+    return path, bool(webbrowser.open(path.resolve().as_uri()))

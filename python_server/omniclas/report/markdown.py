@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import headline
+from .automl import HEADER, candidate_rows, choice_text
+
 MATRIX_MAX_CLASSES = 15  # above this a confusion matrix in text is unreadable: list the largest confusions
 
 
@@ -15,17 +18,18 @@ def top_confusions(classes, matrix, limit: int = 15) -> list[tuple[str, str, int
 
 def render_report(m: dict) -> str:
     t = m["test"]
-    acc = f"**{t['accuracy']:.3f}**" if t["accuracy"] is not None else "n/a"
     est = m.get("estimate") or {}
+    warning = headline.small_test_set(m)
     lines = [f"# OmniClas run: {Path(m['dataset']).name}, process {m['process']}", "",
+             f"- **Estimated accuracy: {headline.estimate_text(m)}**",
+             f"- Test accuracy: {headline.test_text(m)}" + (f". **{warning}**" if warning else ""),
              f"- Model: {m['backbone']} ({m['head']} head), input {m['input_size'][0]} px, "
              f"views averaged: {', '.join(m.get('views', ['original']))}; "
              f"{len(m['classes'])} classes (listed below)",
-             f"- Test accuracy: {acc} on {t['images']} held-out images",
              f"- Rounds judged by: {est.get('method', '-')}"
              + (f" ({est['folds']} folds of the manual labels)" if est.get("folds") else ""),
-             f"- Selection rule: {m.get('selection', '-')}; automatic labels kept: {len(m['auto_labelled'])}; "
-             f"stopped: {m['stop_reason']}",
+             f"- Rounds: {headline.rounds_text(m)}",
+             f"- Automatic labels: {headline.automatic_labels_text(m)}",
              f"- Images: {m['counts']['train']} train, {m['counts']['valid']} validation, {m['counts']['test']} test, "
              f"{m['counts']['unlabelled']} unlabelled, {m['counts']['skipped']} unreadable (skipped)",
              f"- Runtime: {(m.get('runtime') or {}).get('name', '-')} {(m.get('runtime') or {}).get('precision', '')}; "
@@ -35,7 +39,11 @@ def render_report(m: dict) -> str:
     for h in m["iterations"]:
         lines.append(f"| {h['iteration']} | {h['train_images']} | {h['automatic_labels']} | "
                      f"{h.get('estimate_accuracy', 0):.3f} | {h.get('labelled', '-')} |")
-    lines += ["", "| class | precision | recall | f1 | support |", "|---|---|---|---|---|"]
+    rows = candidate_rows(m)
+    if rows:
+        lines += ["", choice_text(m) + ".", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["", "| class | precision | recall | f1 | test images |", "|---|---|---|---|---|"]
     for c in t["per_class"]:
         lines.append(f"| {c['class']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |")
     if len(m["classes"]) <= MATRIX_MAX_CLASSES:

@@ -41,6 +41,7 @@ def test_metrics(classes, y_true, probs) -> dict:
 
 
 def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, best_round, stop_reason, candidates,
+              selection, automl, data_paths,
               y_test, test_probs, views, estimate, runtime, wall_time_s, stage_seconds) -> dict:
     from safetensors.torch import save_file
 
@@ -52,16 +53,17 @@ def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, b
     manifest.update({
         "format": FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "process": cfg.process,
+        "process": automl["process"] if automl else cfg.process,  # what trained the saved model
         "config": cfg.to_dict(),
         "seed": cfg.seed,
-        "selection": cfg.selection,
+        "selection": selection,
         "keep": cfg.keep,
         "runtime": runtime,  # where the frozen bodies ran: name, version, precision
         "bf16": bool(runtime and runtime.get("precision") == "bf16"),
         "view_plan": views,  # which views labelled, trained and predict, and the held-out evidence for the choice
         "estimate": estimate,  # how rounds and models were judged without the test set
         "cost": {"body_passes_per_image": len(predictor.model.members) * len(predictor.model.views)},
+        **({"automl": automl} if automl else {}),  # the candidates AutoML tried, their estimates, its choice
         "iterations": history,
         "best_iteration": best_round,
         "stop_reason": stop_reason,
@@ -76,7 +78,7 @@ def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, b
                    "unlabelled": len(split.unlabelled), "skipped": len(dataset.skipped)},
         "splits": split.assignment(dataset),
         "skipped_files": dataset.skipped,
-        "data_hashes": {"dataset": dataset.content_hash(), "weights": sha256_file(out_dir / WEIGHTS_FILE)},
+        "data_hashes": {"dataset": dataset.content_hash(data_paths), "weights": sha256_file(out_dir / WEIGHTS_FILE)},
         "dataset": str(dataset.root),
         "versions": package_versions(),
         "wall_time_s": round(wall_time_s, 1),

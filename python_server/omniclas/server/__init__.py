@@ -5,7 +5,7 @@
 =================  ==========================================================  ==========================
 key                meaning                                                     default
 =================  ==========================================================  ==========================
-MODELS_ROOT        registry folder                                             ``$OMNICLAS_MODELS`` / repo ``models/``
+MODELS_ROOT        registry folder                                             ``$OMNICLAS_MODELS`` / ``~/OmniClas/models``
 DATASET_ROOTS      folders that job and evaluation datasets must lie under     ``$OMNICLAS_DATASET_ROOTS``
 JOBS_DIR           job records (SQLite), logs and run folders                  ``$OMNICLAS_JOBS`` / ``<MODELS_ROOT>/.jobs``
 QUEUE              ``redis://...`` for RQ workers; None: embedded worker       ``$OMNICLAS_QUEUE``
@@ -18,6 +18,7 @@ MAX_DECODED_MB     decoded size of all the images of one request together     51
 MAX_PIXELS         pixels per uploaded image (page)                            40 million
 MAX_PAGES          images (pages) per prediction request                       1000
 MAX_FILES          files per prediction request                                256
+MAX_OBJECTS        objects of the label images of one request                  10000
 BF16               bf16 inference (None: where the CPU supports it)            None
 WORKER_THREADS     CPU threads of the embedded training worker                 1
 =================  ==========================================================  ==========================
@@ -54,9 +55,8 @@ class Services:
 
 
 def default_config() -> dict:
-    models_root = Path(os.environ.get("OMNICLAS_MODELS") or default_root())
     return {
-        "MODELS_ROOT": str(models_root),
+        "MODELS_ROOT": str(default_root()),
         "DATASET_ROOTS": parse_roots(os.environ.get("OMNICLAS_DATASET_ROOTS")),
         "JOBS_DIR": os.environ.get("OMNICLAS_JOBS") or None,
         "QUEUE": os.environ.get("OMNICLAS_QUEUE") or None,
@@ -69,6 +69,7 @@ def default_config() -> dict:
         "MAX_PIXELS": 40_000_000,
         "MAX_PAGES": 1000,
         "MAX_FILES": 256,
+        "MAX_OBJECTS": 10_000,
         "BF16": None,
         "WORKER_THREADS": 1,
         "STALE_S": 60.0,
@@ -96,8 +97,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json.sort_keys = False
 
     from .api import jobs_bp, meta_bp, models_bp
+    from .objects import objects_bp
 
-    for bp in (meta_bp, models_bp, jobs_bp):
+    for bp in (meta_bp, models_bp, jobs_bp, objects_bp):
         app.register_blueprint(bp, url_prefix=API_PREFIX)
     app.before_request(check_request)
     register_error_handlers(app)

@@ -14,10 +14,41 @@ from .. import __version__
 from ..data.roots import resolve_under_roots
 from ..errors import ConfigError, OmniClasError
 from ..jobs import DatasetNotFound
-from ..jobs.manager import LOG_TAIL_MAX, JobNotFound, JobStateError
+from ..jobs.manager import JobNotFound, JobStateError
 from ..registry.errors import ModelNotFound
 from ..report.html import REPORT_FILE
 from .auth import has_valid_token
+from .objects import predict_objects
+from .openapi import Answers, validate
+from .schemas import (
+    Backbones,
+    Deleted,
+    Error,
+    EvaluateBody,
+    Evaluation,
+    ExportQuery,
+    Frameworks,
+    Health,
+    Job,
+    JobId,
+    Jobs,
+    JobSpec,
+    LogLines,
+    LogQuery,
+    Measures,
+    Model,
+    ModelRef,
+    Models,
+    ModelsQuery,
+    OpenAPIDocument,
+    PredictForm,
+    Predictions,
+    Processes,
+    RegisterBody,
+    RenameBody,
+    WholeModel,
+    given,
+)
 from .uploads import budget_for
 
 meta_bp = Blueprint("meta", __name__)
@@ -25,6 +56,9 @@ models_bp = Blueprint("models", __name__)
 jobs_bp = Blueprint("jobs", __name__)
 EXPORTS_KEPT = 4  # recent exports kept in memory: an export costs seconds of CPU
 EXPORT_FORMATS = {"onnx": (".onnx", "application/octet-stream"), "bioimageio": (".bioimageio.zip", "application/zip")}
+HTML_PAGE = {"HTTP_200": ("report.html (plots and thumbnails embedded; it fetches nothing)", {"text/html": str})}
+MODEL_FILE = {"HTTP_200": ("the .onnx file, or the .zip package", {mimetype: bytes for _, mimetype in
+                                                                    EXPORT_FORMATS.values()})}
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 _exports: OrderedDict[tuple, bytes] = OrderedDict()
 _export_lock = threading.Lock()
@@ -34,36 +68,25 @@ def services():
     return current_app.extensions["omniclas"]
 
 
-def json_body(required=(), optional=()) -> dict:
-    """The request's JSON object, with exactly the keys a route takes (unknown keys are refused, as the OpenAPI
-    document says)."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ConfigError("the request body must be a JSON object (Content-Type: application/json)", field="body")
-    unknown = sorted(set(body) - set(required) - set(optional))
-    if unknown:
-        raise ConfigError(f"unknown field(s): {', '.join(unknown)}; this route takes "
-                          f"{', '.join([*required, *optional])}", field=unknown[0])
-    for key in required:
-        if key not in body:
-            raise ConfigError(f"{key} is required", field=key)
-    return body
-
-
 # ------------------------------------------------------------------------------------------------ meta
 @meta_bp.get("/health")
+@validate("meta", Answers(HTTP_200=Health))
 def health():
+    """server status"""
     svc = services()
     bf16 = current_app.config.get("BF16")
     body = {"status": "ok", "version": __version__, "auth_required": bool(current_app.config.get("TOKEN")),
             "queue": svc.jobs.mode, "bf16": "auto" if bf16 is None else bool(bf16)}
     if has_valid_token():  # where training datasets must lie (Fiji checks a dataset before it submits); not public
         body["dataset_roots"] = list(current_app.config["DATASET_ROOTS"])
+        body["models_root"] = str(svc.registry.root)  # the folder it registers into (shared with the CLI)
     return jsonify(body)
 
 
 @meta_bp.get("/frameworks")
+@validate("meta", Answers(HTTP_200=Frameworks))
 def frameworks():
+    """model frameworks (plug-ins)"""
     from ..registry.frameworks import get_framework, list_frameworks
 
     names = list_frameworks()
@@ -77,7 +100,9 @@ def frameworks():
 
 
 @meta_bp.get("/backbones")
+@validate("meta", Answers(HTTP_200=Backbones))
 def backbones():
+    """backbones for training"""
     from ..config import SINGLE_BACKBONE
     from ..model.backbones import list_backbones
 
@@ -86,21 +111,27 @@ def backbones():
 
 
 @meta_bp.get("/processes")
+@validate("meta", Answers(HTTP_200=Processes))
 def processes():
+    """the training processes (N.D. ... I.M.D.D.) with their defaults, and the options"""
     from ..config import describe_processes
 
     return jsonify(describe_processes())
 
 
 @meta_bp.get("/measures")
+@validate("meta", Answers(HTTP_200=Measures))
 def measures():
+    """evaluation measures"""
     from ..report.measures import describe_measures, list_measures
 
     return jsonify({"measures": list_measures(), "details": describe_measures()})
 
 
 @meta_bp.get("/openapi.json")
+@validate("meta", Answers(HTTP_200=OpenAPIDocument))
 def openapi():
+    """this document"""
     from .openapi import openapi_document
 
     return jsonify(openapi_document(current_app.config))
@@ -108,34 +139,41 @@ def openapi():
 
 # ------------------------------------------------------------------------------------------------ models
 @models_bp.get("/models")
+@validate("models", Answers(HTTP_200=Models), query=ModelsQuery)
 def list_models():
-    framework = request.args.get("framework")
-    return jsonify({"models": services().registry.list_models(framework)})
+    """registered models (latest version of each)"""
+    return jsonify({"models": services().registry.list_models(request.context.query.framework)})
 
 
 @models_bp.get("/models/<name>")
-def model_info(name):
+@validate("models", Answers(HTTP_200=Model))
+def model_info(name: ModelRef):
+    """one model with its manifest"""
     info = services().registry.model_info(name)
     info.pop("path", None)
     return jsonify(info)
 
 
 @models_bp.delete("/models/<name>")
-def delete_model(name):
+@validate("models", Answers(HTTP_200=Deleted))
+def delete_model(name: ModelRef):
+    """delete a model (all versions, or name@version)"""
     return jsonify({"deleted": services().registry.delete(name)})
 
 
 @models_bp.post("/models/<name>/rename")
-def rename_model(name):
-    body = json_body(required=("new_name",))
-    return jsonify(services().registry.rename(name, body["new_name"]))
+@validate("models", Answers(HTTP_200=Model), json=RenameBody)
+def rename_model(name: WholeModel):
+    """rename a model"""
+    return jsonify(services().registry.rename(name, request.context.json.new_name))
 
 
 @models_bp.get("/models/<name>/export")
-def export_model(name):
-    fmt = request.args.get("format", "onnx")
-    if fmt not in EXPORT_FORMATS:
-        raise ConfigError(f"unknown export format '{fmt}'; supported: {', '.join(EXPORT_FORMATS)}", field="format")
+@validate("models", Answers(files=MODEL_FILE), query=ExportQuery)
+def export_model(name: ModelRef):
+    """download the model as ONNX (input 'input' NCHW float32 in 0..1; outputs 'logits', 'probabilities'), or with
+    format=bioimageio as a BioImage Model Zoo package (zip)"""
+    fmt = request.context.query.format
     suffix, mimetype = EXPORT_FORMATS[fmt]
     registry = services().registry
     model_name, version, folder = registry.resolve(name)
@@ -160,7 +198,9 @@ def export_model(name):
 
 
 @models_bp.get("/models/<name>/report")
-def model_report(name):
+@validate("models", Answers(files=HTML_PAGE))
+def model_report(name: ModelRef):
+    """the training report of a model trained by OmniClas: one self-contained HTML page"""
     registry = services().registry
     model_name, version, folder = registry.resolve(name)
     manifest = registry.verify(folder)  # a report changed since registration is refused like any file
@@ -178,43 +218,38 @@ def _html(path: Path):
 
 
 @models_bp.post("/predict")
+@validate("models", Answers(HTTP_200=Predictions,
+                            HTTP_413=(Error, "upload, image or decoded images over the server's limits")),
+          form=PredictForm)
 def predict():
+    """classify uploaded images (PNG, JPEG, TIFF or BMP; 8/16-bit or float; a stack gives one result per page)"""
     cfg = current_app.config
-    unknown = sorted((set(request.form) | set(request.files)) - {"model", "images"})
-    if unknown:
-        raise ConfigError(f"unknown form field(s): {', '.join(unknown)}; send 'model' and 'images'", field=unknown[0])
-    model = request.form.get("model")
-    files = request.files.getlist("images")
-    if not model:
-        raise ConfigError("the form field 'model' (a registered model name) is required", field="model")
-    if not files:
-        raise ConfigError("attach one or more image files in the form field 'images'", field="images")
-    if len(files) > cfg["MAX_FILES"]:
+    model, files = request.context.form.model, request.context.form.images
+    if len(files) > cfg["MAX_FILES"]:  # the document's maxItems: the same setting
         raise ConfigError(f"{len(files)} files in one request; the limit is {cfg['MAX_FILES']}", field="images")
+    if request.context.form.wants_objects:  # one result per object of each image's label image
+        return jsonify(predict_objects(services().registry, model, cfg, request.context.form))
     names = [f.filename or "upload" for f in files]
+    # one result per image (page): an unreadable image gets its own {"image", "error"}; the request's limits stay 413
     name, version, results = services().registry.classify_files(
-        model, [f.read() for f in files], labels=names, budget=budget_for(cfg), field="images")
+        model, [f.read() for f in files], labels=names, budget=budget_for(cfg), skip_unreadable=True, field="images")
     return jsonify({"model": name, "version": version, "results": results})
 
 
 @models_bp.post("/evaluate")
+@validate("models", Answers(HTTP_200=Evaluation), json=EvaluateBody)
 def evaluate():
+    """evaluate models on a labelled dataset folder (<dataset>/<class>/<image>)"""
     cfg = current_app.config
-    body = json_body(required=("dataset", "models"), optional=("measures", "labels"))
+    body = request.context.json
     roots = cfg["DATASET_ROOTS"]
-    dataset = resolve_under_roots(body["dataset"], roots)
+    dataset = resolve_under_roots(body.dataset, roots)
     if not _is_dir(dataset):
-        raise DatasetNotFound(f"dataset folder not found: {body['dataset']}", field="dataset")
-    labels = body.get("labels")
+        raise DatasetNotFound(f"dataset folder not found: {body.dataset}", field="dataset")
+    labels = body.labels
     if labels is not None:
         labels = resolve_under_roots(labels, roots, field="labels")
-    models = body["models"]
-    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
-        raise ConfigError("'models' must be a non-empty list of model names", field="models")
-    measure_names = body.get("measures")
-    if measure_names is not None and not isinstance(measure_names, list):
-        raise ConfigError("'measures' must be a list of measure names", field="measures")
-    result = services().registry.evaluate(dataset, measure_names, models, labels, roots=roots,
+    result = services().registry.evaluate(dataset, body.measures, body.models, labels, roots=roots,
                                           labels_field="labels", budget=budget_for(cfg))
     return jsonify(result)
 
@@ -228,31 +263,38 @@ def _is_dir(path: Path) -> bool:
 
 # ------------------------------------------------------------------------------------------------ jobs
 @jobs_bp.post("/jobs")
+@validate("jobs", Answers(HTTP_202=Job), json=JobSpec)
 def submit_job():
-    job = services().jobs.submit(request.get_json(silent=True))
+    """start a training job"""
+    job = services().jobs.submit(given(request.context.json))
     return jsonify({"job_id": job["id"], **job}), 202
 
 
 @jobs_bp.get("/jobs")
+@validate("jobs", Answers(HTTP_200=Jobs))
 def list_jobs():
+    """all jobs"""
     return jsonify({"jobs": services().jobs.list()})
 
 
 @jobs_bp.get("/jobs/<job_id>")
-def get_job(job_id):
+@validate("jobs", Answers(HTTP_200=Job))
+def get_job(job_id: JobId):
+    """one job"""
     return jsonify(services().jobs.get(job_id))
 
 
 @jobs_bp.get("/jobs/<job_id>/log")
-def job_log(job_id):
-    tail = request.args.get("tail", "100")
-    if not (tail.isascii() and tail.isdigit()) or int(tail) > LOG_TAIL_MAX:
-        raise ConfigError(f"tail must be an integer from 0 to {LOG_TAIL_MAX}", field="tail")
-    return jsonify({"lines": services().jobs.log(job_id, int(tail))})
+@validate("jobs", Answers(HTTP_200=LogLines), query=LogQuery)
+def job_log(job_id: JobId):
+    """the last lines of a job's log"""
+    return jsonify({"lines": services().jobs.log(job_id, request.context.query.tail)})
 
 
 @jobs_bp.get("/jobs/<job_id>/report")
-def job_report(job_id):
+@validate("jobs", Answers(files=HTML_PAGE))
+def job_report(job_id: JobId):
+    """the training report of a finished job: one self-contained HTML page"""
     job = services().jobs.raw(job_id)
     run_dir = (job.get("result") or {}).get("run_dir")
     if job["state"] != "finished" or not run_dir:
@@ -264,17 +306,22 @@ def job_report(job_id):
 
 
 @jobs_bp.post("/jobs/<job_id>/cancel")
-def cancel_job(job_id):
+@validate("jobs", Answers(HTTP_200=Job))
+def cancel_job(job_id: JobId):
+    """cancel a job (a running one stops at its next batch)"""
     return jsonify(services().jobs.cancel(job_id))
 
 
 @jobs_bp.post("/jobs/<job_id>/resume")
-def resume_job(job_id):
+@validate("jobs", Answers(HTTP_202=Job))
+def resume_job(job_id: JobId):
+    """resume an interrupted, failed or cancelled job from its last finished iteration"""
     return jsonify(services().jobs.resume(job_id)), 202
 
 
 @jobs_bp.post("/jobs/<job_id>/register")
-def register_job(job_id):
-    body = json_body(required=("name",))
+@validate("jobs", Answers(HTTP_201=Model), json=RegisterBody)
+def register_job(job_id: JobId):
+    """register a finished job's run as a model"""
     svc = services()
-    return jsonify(svc.jobs.register(job_id, body["name"], svc.registry)), 201
+    return jsonify(svc.jobs.register(job_id, request.context.json.name, svc.registry)), 201

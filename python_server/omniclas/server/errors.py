@@ -12,7 +12,14 @@ import uuid
 from flask import jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..errors import BackboneUnavailable, Cancelled, ConfigError, DatasetError, ImageReadError, OmniClasError
+from ..errors import (
+    BackboneUnavailable,
+    Cancelled,
+    ConfigError,
+    DatasetError,
+    ImageReadError,
+    OmniClasError,
+)
 
 log = logging.getLogger(__name__)
 

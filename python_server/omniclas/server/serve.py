@@ -1,6 +1,7 @@
 """Run the app with waitress (``omniclas serve``)."""
 from __future__ import annotations
 
+import _thread
 import atexit
 import logging
 import os
@@ -57,9 +58,12 @@ def allowed_hosts(host: str, extra=()) -> list[str] | None:
 def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_roots=(), jobs_dir=None,
           queue=None, token=None, require_token: bool = False, threads: int = 4, max_upload_mb: float = 64,
           max_pixels: int = 40_000_000, max_image_mb: float = 256, max_decoded_mb: float = 512, bf16=None,
-          worker_threads: int = 1, allowed_host=(), public_read: bool = False, out=None) -> None:
+          worker_threads: int = 1, allowed_host=(), public_read: bool = False, parent_pid: int | None = None,
+          max_objects: int = 10_000,
+          out=None) -> None:
     from waitress import create_server
 
+    from ..registry import models_root_choice
     from . import create_app
 
     out = out or sys.stdout
@@ -76,7 +80,8 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
                             field="public_read")
     config = {"TOKEN": token, "PUBLIC_READ": bool(public_read), "ALLOWED_HOSTS": allowed_hosts(host, allowed_host),
               "MAX_UPLOAD_MB": max_upload_mb, "MAX_PIXELS": int(max_pixels), "MAX_IMAGE_MB": max_image_mb,
-              "MAX_DECODED_MB": max_decoded_mb, "BF16": bf16, "WORKER_THREADS": worker_threads}
+              "MAX_DECODED_MB": max_decoded_mb, "BF16": bf16, "WORKER_THREADS": worker_threads,
+              "MAX_OBJECTS": int(max_objects)}
     if models_root:
         config["MODELS_ROOT"] = str(models_root)
     if dataset_roots:
@@ -93,6 +98,14 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, _stop)
+    if parent_pid is not None:  # gone parent: the same clean stop as SIGTERM, in the main thread
+        from .parent import watch_parent
+
+        try:
+            watch_parent(parent_pid, lambda: _thread.interrupt_main(signal.SIGTERM))
+        except OmniClasError:
+            services.close()
+            raise
     cfg = app.config
     sockets: dict = {}
     try:
@@ -108,7 +121,7 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
     port = server.effective_port
     shown_host = f"[{host}]" if ":" in host else host
     print(f"OmniClas serving http://{shown_host}:{port}/api/v1 (OpenAPI: /api/v1/openapi.json)", file=out)
-    print(f"  models:        {cfg['MODELS_ROOT']}", file=out)
+    print(f"  models:        {cfg['MODELS_ROOT']} ({models_root_choice(models_root)[1]})", file=out)
     print(f"  dataset roots: {', '.join(cfg['DATASET_ROOTS']) or '(none: training jobs are refused; use --dataset-root)'}",
           file=out)
     print(f"  jobs:          {cfg['JOBS_DIR']} ({services.jobs.mode}"
@@ -121,6 +134,8 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
         print("  access token:  from OMNICLAS_TOKEN / --token", file=out)
     if token:
         print(f"  reading:       {'open (--public-read)' if public_read else 'needs the token'}", file=out)
+    if parent_pid is not None:
+        print(f"  stops with:    process {parent_pid} (--parent-pid)", file=out)
     out.flush()
     services.jobs.warm()
     try:

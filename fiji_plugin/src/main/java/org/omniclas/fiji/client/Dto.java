@@ -138,6 +138,27 @@ public final class Dto {
         public List<PredictResult> results = new ArrayList<>();
     }
 
+    /** One object of a label image (POST /predict with labels): its geometry, then a class or an error. */
+    public static class ObjectResult extends PredictResult {
+        public Integer object;
+        public double x;
+        public double y;
+        @SerializedName("bbox_x") public int bboxX;
+        @SerializedName("bbox_y") public int bboxY;
+        @SerializedName("bbox_width") public int bboxWidth;
+        @SerializedName("bbox_height") public int bboxHeight;
+        public long area;
+        public boolean border;
+        // error (inherited): why this object, or without {@code object} this image, has no class; null when classified
+    }
+
+    public static class ObjectsResponse {
+        public String model;
+        public List<ObjectResult> results = new ArrayList<>();
+        /** Per image: objects, classified, border, below_min_area, absent_values, ... (docs/http-api.md). */
+        public List<Map<String, Object>> objects = new ArrayList<>();
+    }
+
     public static class JobProgress {
         public String stage;
         public Integer iteration;

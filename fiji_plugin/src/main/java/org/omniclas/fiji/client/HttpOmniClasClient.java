@@ -130,6 +130,40 @@ public class HttpOmniClasClient implements OmniClasClient {
         return parse(text, Dto.PredictResponse.class);
     }
 
+    @Override public Dto.ObjectsResponse predictObjects(String model, List<ImagePart> images, List<ImagePart> labels,
+                                                        Map<String, String> options) throws OmniClasException {
+        Map<String, String> fields = new LinkedHashMap<>();
+        fields.put("model", model);
+        fields.putAll(options);
+        return parse(postParts("/predict", fields, images, labels), Dto.ObjectsResponse.class);
+    }
+
+    @Override public byte[] cropObjects(List<ImagePart> images, List<ImagePart> labels, Map<String, String> options)
+            throws OmniClasException {
+        ByteArrayOutputStream zip = new ByteArrayOutputStream();
+        String boundary = boundary();
+        Map<String, List<ImagePart>> files = new LinkedHashMap<>();
+        files.put("images", images);
+        files.put("labels", labels);
+        exchange("POST", "/crops", buildMultipart(boundary, options, files), "multipart/form-data; boundary=" + boundary,
+                predictTimeoutMs, zip);
+        return zip.toByteArray();
+    }
+
+    private String postParts(String path, Map<String, String> fields, List<ImagePart> images, List<ImagePart> labels)
+            throws OmniClasException {
+        String boundary = boundary();
+        Map<String, List<ImagePart>> files = new LinkedHashMap<>();
+        files.put("images", images);
+        files.put("labels", labels);
+        return send("POST", path, buildMultipart(boundary, fields, files), "multipart/form-data; boundary=" + boundary,
+                predictTimeoutMs);
+    }
+
+    private static String boundary() {
+        return "----OmniClas" + UUID.randomUUID().toString().replace("-", "");
+    }
+
     @Override public Dto.Job submitJob(Map<String, Object> spec) throws OmniClasException {
         Dto.Job job = postJson("/jobs", spec, Dto.Job.class);
         if (job.id == null) job.id = job.jobId;
@@ -335,6 +369,12 @@ public class HttpOmniClasClient implements OmniClasClient {
     /** multipart/form-data body: text fields first, then one part per file under {@code fileField}. */
     public static byte[] buildMultipart(String boundary, Map<String, String> fields, String fileField,
                                         List<ImagePart> files) {
+        return buildMultipart(boundary, fields, Collections.singletonMap(fileField, files));
+    }
+
+    /** multipart/form-data body: text fields first, then the files of each form field in turn. */
+    public static byte[] buildMultipart(String boundary, Map<String, String> fields,
+                                        Map<String, List<ImagePart>> filesByField) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try {
             for (Map.Entry<String, String> f : fields.entrySet()) {
@@ -344,13 +384,15 @@ public class HttpOmniClasClient implements OmniClasClient {
                 write(out, f.getValue() == null ? "" : f.getValue());
                 write(out, "\r\n");
             }
-            for (ImagePart p : files) {
-                write(out, "--" + boundary + "\r\n");
-                write(out, "Content-Disposition: form-data; name=\"" + quote(fileField) + "\"; filename=\""
-                        + quote(p.filename) + "\"\r\n");
-                write(out, "Content-Type: " + p.contentType + "\r\n\r\n");
-                out.write(p.data);
-                write(out, "\r\n");
+            for (Map.Entry<String, List<ImagePart>> field : filesByField.entrySet()) {
+                for (ImagePart p : field.getValue()) {
+                    write(out, "--" + boundary + "\r\n");
+                    write(out, "Content-Disposition: form-data; name=\"" + quote(field.getKey()) + "\"; filename=\""
+                            + quote(p.filename) + "\"\r\n");
+                    write(out, "Content-Type: " + p.contentType + "\r\n\r\n");
+                    out.write(p.data);
+                    write(out, "\r\n");
+                }
             }
             write(out, "--" + boundary + "--\r\n");
         } catch (IOException e) {

@@ -15,6 +15,15 @@ public interface OmniClasClient {
     void deleteModel(String name) throws OmniClasException;
     Dto.Model renameModel(String name, String newName) throws OmniClasException;
     Dto.PredictResponse predict(String model, List<ImagePart> images) throws OmniClasException;
+    /**
+     * POST /predict with one label image per image (part "labels", in the same order): one result per object.
+     * {@code options}: padding, mask_outside, min_area, exclude_border (as text; absent = the server's default).
+     */
+    Dto.ObjectsResponse predictObjects(String model, List<ImagePart> images, List<ImagePart> labels,
+                                       Map<String, String> options) throws OmniClasException;
+    /** POST /crops: a zip of one PNG per object ({@code <stem>__obj<n>.png}) and objects.json. */
+    byte[] cropObjects(List<ImagePart> images, List<ImagePart> labels, Map<String, String> options)
+            throws OmniClasException;
     /** POST /jobs with {dataset, process, option name: value, ...}. */
     Dto.Job submitJob(Map<String, Object> spec) throws OmniClasException;
     List<Dto.Job> jobs() throws OmniClasException;

@@ -17,7 +17,8 @@ import java.util.Map;
  */
 public final class TrainingOptions {
     /** The CLI's default process. */
-    public static final String DEFAULT_PROCESS = "imdd";
+    /** AutoML: the server tries the processes and rules and keeps the best (servers before it: the first). */
+    public static final String DEFAULT_PROCESS = "auto";
     /** Keys of the Train command's macro options that are not training options. */
     public static final List<String> WIZARD_KEYS = Arrays.asList("dataset", "process", "model_name");
 

@@ -7,6 +7,8 @@ import org.omniclas.fiji.client.OmniClasClient;
 import org.omniclas.fiji.client.OmniClasException;
 import org.omniclas.fiji.ui.ImageClassifier;
 import org.omniclas.fiji.ui.ModelsWindow;
+import org.omniclas.fiji.ui.ObjectClassifier;
+import org.omniclas.fiji.ui.ObjectDialog;
 import org.omniclas.fiji.ui.Options;
 import org.omniclas.fiji.ui.Reporter;
 import org.omniclas.fiji.ui.ServerGate;
@@ -20,6 +22,9 @@ import java.nio.file.Paths;
  * Plugins > OmniClas > Classify Folder...: every image of a folder → "OmniClas Results" (unattended also the
  * standard Results table), saved as CSV. A file that cannot be read gets an error row; the others are classified.
  * Macro: {@code run("Classify Folder...", "model=NAME folder=/path csv=/path/results.csv");} (csv= empty: not saved)
+ * <p>With {@code labels=/path/to/label/images}: one row per object, each image with its label image matched by name
+ * ({@code A01.png} -> {@code A01_cp_masks.png}, {@code A01_masks.tif}, ...; docs/objects.md), and the object
+ * options {@code padding= mask_outside= min_area= exclude_border} of Classify Image.
  */
 public class Classify_Folder implements PlugIn {
     /** The CSV field's label; the file it names is the one written. */
@@ -35,10 +40,14 @@ public class Classify_Folder implements PlugIn {
             if (names == null) return;
             o.addDirectory("Folder", Settings.get("omniclas.classify_folder", ""));
             o.addFile(CSV_LABEL, "");
+            o.addDirectory("Labels (folder of label images; empty = classify whole images)", "");
+            ObjectDialog objects = new ObjectDialog(o, null, false);
             if (!o.show()) return;
             String model = names.length > 0 ? o.nextChoice() : o.nextString();
             String folderText = o.nextString().trim();
             String csv = o.nextString().trim();
+            String labels = o.nextString().trim();
+            objects.read();
             if (folderText.isEmpty()) {
                 Reporter.error("No folder given (option folder=).");
                 return;
@@ -50,14 +59,22 @@ public class Classify_Folder implements PlugIn {
             }
             Settings.put("omniclas.classify_folder", folder.toString());
             Settings.put(Settings.KEY_LAST_MODEL, model);
+            if (!labels.isEmpty() && !Paths.get(labels).toFile().isDirectory()) {
+                Reporter.error("Labels folder not found:\n" + labels);
+                return;
+            }
             ImageClassifier classifier = new ImageClassifier(client, model.trim());
-            ResultsTable rt = classifier.classifyFolder(folder, new ResultsTable());
+            ObjectClassifier objectClassifier = new ObjectClassifier(client, model.trim(), objects.serverOptions());
+            ResultsTable rt = labels.isEmpty() ? classifier.classifyFolder(folder, new ResultsTable())
+                    : objectClassifier.classifyFolder(folder, Paths.get(labels), new ResultsTable());
             ImageClassifier.show(rt);
             if (csv.isEmpty() && o.isInteractive()) csv = ImageClassifier.defaultCsv(folder.toFile());
             if (!csv.isEmpty()) ImageClassifier.saveCsv(rt, csv);
-            ImageClassifier.tell(rt, classifier.failed());
+            ImageClassifier.tell(rt, labels.isEmpty() ? classifier.failed() : objectClassifier.failed());
         } catch (OmniClasException e) {
             Reporter.error(e);
+        } catch (IllegalArgumentException e) {
+            Reporter.error(e.getMessage());
         } catch (IOException | RuntimeException e) {
             Reporter.unexpected("Classification failed", e);
         }

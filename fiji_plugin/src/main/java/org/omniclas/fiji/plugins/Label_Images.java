@@ -1,10 +1,17 @@
 package org.omniclas.fiji.plugins;
 
 import ij.IJ;
+import ij.ImagePlus;
+import ij.WindowManager;
 import ij.plugin.PlugIn;
+import org.omniclas.fiji.client.OmniClasClient;
+import org.omniclas.fiji.client.OmniClasException;
 import org.omniclas.fiji.dataset.DatasetCheck;
 import org.omniclas.fiji.dataset.DatasetFolder;
+import org.omniclas.fiji.dataset.ObjectCrops;
 import org.omniclas.fiji.ui.LabelWindow;
+import org.omniclas.fiji.ui.ObjectClassifier;
+import org.omniclas.fiji.ui.ObjectDialog;
 import org.omniclas.fiji.ui.Options;
 import org.omniclas.fiji.ui.Reporter;
 import org.omniclas.fiji.ui.ServerGate;
@@ -20,6 +27,9 @@ import java.nio.file.Paths;
  * (the source is never modified) and opens the labelling window. The server trains on the dataset in place,
  * so it must lie under one of the server's dataset roots: the dialog says so and the choice is checked at once.
  * Macro: {@code run("Label Images...", "source=/images dataset=/data/set");} (source may be empty)
+ * <p>Objects (docs/objects.md): with {@code objects=[ROI Manager]} or the title of an open label image, the active
+ * image's objects are cropped by the server (as {@code omniclas crops} crops them: {@code padding= mask_outside=
+ * min_area= exclude_border}) into unlabelled/ as {@code <image>__obj<n>.png}, to label as thumbnails.
  */
 public class Label_Images implements PlugIn {
     @Override
@@ -31,9 +41,17 @@ public class Label_Images implements PlugIn {
         o.addMessage("Images are copied into <dataset>/unlabelled/, then sorted into <dataset>/<category>/.\n"
                 + "Training reads the dataset on the server, in place: put it under one of the server's\n"
                 + "dataset roots (" + roots.source + "): " + roots.text());
+        ImagePlus active = WindowManager.getCurrentImage();
+        ObjectDialog objects = new ObjectDialog(o, active);
         if (!o.show()) return;
         String source = o.nextString().trim();
         String dataset = o.nextString().trim();
+        try {
+            objects.read();
+        } catch (IllegalArgumentException e) {
+            Reporter.error(e.getMessage());
+            return;
+        }
         if (dataset.isEmpty()) {
             Reporter.error("No dataset folder given (option dataset=).");
             return;
@@ -59,6 +77,7 @@ public class Label_Images implements PlugIn {
                 for (String bad : done.unreadable) IJ.log("OmniClas: not copied, not a readable image: " + bad);
                 if (!done.unreadable.isEmpty() && !Reporter.unattended()) Reporter.info(done.summary());
             }
+            if (objects.wanted() && !addObjectCrops(active, objects, ds)) return;
             if (Options.isHeadless()) {
                 IJ.log("OmniClas: dataset " + ds.getRoot() + ": " + ds.categories().size() + " categories, "
                         + ds.count(null) + " unlabelled images (the labelling window needs a display)");
@@ -68,6 +87,29 @@ public class Label_Images implements PlugIn {
         } catch (IOException | RuntimeException e) {
             Reporter.unexpected("Label Images failed", e);
         }
+    }
+
+    /** The active image's objects as crops in unlabelled/ (made by the server); false when it failed (said). */
+    private static boolean addObjectCrops(ImagePlus field, ObjectDialog objects, DatasetFolder ds) throws IOException {
+        if (field == null) {
+            Reporter.error("Objects are taken from the active image: open the image first.");
+            return false;
+        }
+        OmniClasClient client = ServerGate.connect();
+        if (client == null) return false;
+        try {
+            ObjectClassifier.Request q = ObjectClassifier.request(field, objects.source(), ObjectClassifier.stem(field));
+            IJ.showStatus("OmniClas: cropping the objects of " + field.getTitle() + "...");
+            ObjectCrops.Unpacked u = ObjectCrops.unpack(client.cropObjects(q.images, q.labels, objects.serverOptions()), ds);
+            IJ.log("OmniClas: " + u.written + " object crop(s) of " + field.getTitle() + " added to " + ds.unlabelledDir()
+                    + (u.kept > 0 ? "; " + u.kept + " already in the dataset, left as they were" : ""));
+            return true;
+        } catch (OmniClasException e) {
+            Reporter.error(e);
+        } catch (IllegalArgumentException e) {
+            Reporter.error(e.getMessage());
+        }
+        return false;
     }
 
     /** Says that training will be refused; on a desktop the user may label anyway. */

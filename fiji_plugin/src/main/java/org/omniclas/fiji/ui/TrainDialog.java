@@ -106,7 +106,7 @@ public final class TrainDialog extends JDialog {
             private static final long serialVersionUID = 1L;
             @Override public Component getListCellRendererComponent(JList<?> l, Object v, int i, boolean s, boolean f) {
                 String id = String.valueOf(v);
-                for (Dto.ProcessInfo p : form.processes()) if (p.id.equals(id)) id = p.id + "  (" + p.name + ")";
+                for (Dto.ProcessInfo p : form.processes()) if (p.id.equals(id)) id = label(p);
                 return super.getListCellRendererComponent(l, id, i, s, f);
             }
         });
@@ -184,7 +184,9 @@ public final class TrainDialog extends JDialog {
         });
 
         scanDataset();
-        String first = check != null && check.unlabelled == 0 && form.processIds().contains("nd") ? "nd" : form.process().id;
+        // AutoML runs N.D. alone when there is nothing unlabelled; a server without it: N.D. for such a dataset
+        String first = !form.processIds().contains("auto") && check != null && check.unlabelled == 0
+                && form.processIds().contains("nd") ? "nd" : form.process().id;
         form.select(first);
         fill();
         pack();
@@ -194,6 +196,11 @@ public final class TrainDialog extends JDialog {
     private void nameChanged() {
         if (!updating) modelNameEdited = true;
         recheck();
+    }
+
+    /** How the process list shows a process: AutoML as the recommended choice, the others by id and name. */
+    static String label(Dto.ProcessInfo p) {
+        return "auto".equals(p.id) ? "Automatic (recommended)" : p.id + "  (" + p.name + ")";
     }
 
     private static JLabel section(String text) {

@@ -124,6 +124,30 @@ public class HttpOmniClasClientTest {
         assertTrue(body.endsWith("--" + boundary + "--\r\n"));
     }
 
+    @Test public void predictObjectsSendsOptionsImagesThenLabels() throws Exception {
+        answer("POST /api/v1/predict", 200, "{\"model\":\"m\",\"results\":[{\"image\":\"f.tif\",\"object\":3,"
+                + "\"x\":4.5,\"y\":6.0,\"bbox_x\":1,\"bbox_y\":2,\"bbox_width\":7,\"bbox_height\":8,\"area\":40,"
+                + "\"border\":true,\"class\":\"X\",\"confidence\":0.7},{\"image\":\"f.tif\",\"object\":4,"
+                + "\"error\":\"f.tif: object 4: too small\"}],\"objects\":[{\"image\":\"f.tif\",\"objects\":2}]}");
+        Map<String, String> options = new LinkedHashMap<>();
+        options.put("padding", "0.1");
+        Dto.ObjectsResponse r = new HttpOmniClasClient(url, null).predictObjects("m",
+                Arrays.asList(new ImagePart("f.tif", new byte[]{1})), Arrays.asList(new ImagePart("f_labels.tif", new byte[]{2})),
+                options);
+        Dto.ObjectResult first = r.results.get(0);
+        assertEquals(Integer.valueOf(3), first.object);
+        assertEquals(7, first.bboxWidth);
+        assertEquals(40, first.area);
+        assertTrue(first.border);
+        assertEquals("X", first.className);
+        assertEquals("f.tif: object 4: too small", r.results.get(1).error);
+        assertEquals(2.0, ((Number) r.objects.get(0).get("objects")).doubleValue(), 0);
+        String body = new String(seen.get(0).body, StandardCharsets.ISO_8859_1);
+        int model = body.indexOf("name=\"model\""), padding = body.indexOf("name=\"padding\"");
+        int images = body.indexOf("name=\"images\"; filename=\"f.tif\""), labels = body.indexOf("name=\"labels\"; filename=\"f_labels.tif\"");
+        assertTrue(body, model >= 0 && model < padding && padding < images && images < labels);
+    }
+
     @Test public void jobLifecycleRequests() throws Exception {
         answer("POST /api/v1/jobs", 202, "{\"job_id\":\"j7\",\"state\":\"queued\"}");
         answer("GET /api/v1/jobs/j7", 200, "{\"id\":\"j7\",\"state\":\"finished\",\"result\":{\"test_accuracy\":0.5}}");

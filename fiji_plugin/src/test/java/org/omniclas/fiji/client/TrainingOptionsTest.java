@@ -49,8 +49,18 @@ public class TrainingOptionsTest {
     }
 
     @Test public void startsOnTheCliDefaultProcess() {
-        assertEquals("imdd", form.process().id);
-        assertEquals(Arrays.asList("nd", "dd", "idd", "md", "imd", "mdd", "imdd"), form.processIds());
+        assertEquals("auto", form.process().id);
+        assertEquals(Arrays.asList("auto", "nd", "dd", "idd", "md", "imd", "mdd", "imdd"), form.processIds());
+    }
+
+    /** AutoML's options: the time budget, no selection rule (it tries them all); a named process: the other way. */
+    @Test public void automlShowsItsTimeBudgetAndNoRule() {
+        form.select("auto");
+        assertTrue(shown(false).contains("time_budget"));
+        assertFalse(shown(false).contains("selection"));
+        form.select("imdd");
+        assertFalse(shown(false).contains("time_budget"));
+        assertTrue(shown(false).contains("selection"));
     }
 
     /** The spec of a process left alone is exactly the server's (= the CLI's) defaults, integers as integers. */
@@ -126,6 +136,7 @@ public class TrainingOptionsTest {
     }
 
     @Test public void hiddenOptionsAreSentAtTheirDefault() {
+        form.select("imdd");
         form.set("selection", "balanced");
         form.set("threshold", 0.5);    // hidden: the balanced rule takes no threshold
         form.set("frozen_epochs", 9);  // hidden: linear head
@@ -208,7 +219,7 @@ public class TrainingOptionsTest {
             form.read(parse("process=xyz"));
             fail();
         } catch (IllegalArgumentException e) {
-            assertTrue(e.getMessage().startsWith("unknown process 'xyz'; choose one of nd, dd"));
+            assertTrue(e.getMessage().startsWith("unknown process 'xyz'; choose one of auto, nd, dd"));
         }
     }
 

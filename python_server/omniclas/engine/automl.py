@@ -1,0 +1,95 @@
+"""Which candidates a run tries and which one it keeps: a strategy per kind of run, registered by name like the
+selection rules.
+
+* ``single``: a named process (N.D. ... I.M.D.D.) is one candidate, and it is kept.
+* ``auto``: the AutoML of the paper's title. N.D. and every iterative process with every selection rule run side
+  by side on the same cross-validation chains; features are cached, so a candidate costs only head fits. After
+  each round a candidate whose best estimate is out of reach of the leader's (more than two standard errors
+  below) stops; ``time_budget`` stops them all. The kept candidate is the best by its estimate, with a margin of
+  one standard error that favours the simpler one: among the candidates within noise of the best (the standard
+  error of their paired difference on the same held-out labels), the simplest (N.D. first, then I.D.D., I.M.D.,
+  I.M.D.D.; rules threshold, balanced, prior).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+from .candidates import Candidate, CandidateSpec, spec_for
+from .chains import standard_error
+from .select import list_selections
+from .views import paired_noise
+
+OUT_OF_REACH_SE = 2.0  # a candidate this many standard errors below the leader's estimate stops
+
+
+@dataclass
+class Choice:
+    kept: Candidate
+    reason: str
+
+
+class Single:
+    """A named process: one candidate."""
+
+    name = "single"
+
+    def specs(self, cfg, views, has_pool: bool) -> list[CandidateSpec]:
+        return [spec_for(cfg, cfg.process, cfg.selection, views)]
+
+    def prune(self, candidates: list[Candidate], elapsed_s: float, budget_s: float | None) -> None:
+        if budget_s and elapsed_s >= budget_s:
+            for c in candidates:
+                c.stop(f"the time budget of {budget_s:g} s was reached")
+
+    def choose(self, candidates: list[Candidate]) -> Choice:
+        return Choice(candidates[0], "the process asked for")
+
+
+class Auto(Single):
+    """N.D. and the iterative processes with every rule; the best within noise, simplest first."""
+
+    name = "auto"
+    PROCESSES = ("idd", "imd", "imdd")
+
+    def specs(self, cfg, views, has_pool: bool) -> list[CandidateSpec]:
+        specs = [spec_for(cfg, "nd", "threshold", views)]
+        if has_pool and cfg.max_iterations > 0:  # without unlabelled images, only N.D. can run
+            specs += [spec_for(cfg, p, rule, views) for p in self.PROCESSES for rule in list_selections()]
+        return specs
+
+    def prune(self, candidates: list[Candidate], elapsed_s: float, budget_s: float | None) -> None:
+        super().prune(candidates, elapsed_s, budget_s)
+        judged = [c for c in candidates if c.rs.history]
+        if not judged:
+            return
+        leader = max(judged, key=lambda c: c.rs.best_accuracy)
+        n = leader.rs.history[-1].get("estimate_images", 0)
+        reach = leader.rs.best_accuracy - OUT_OF_REACH_SE * standard_error(leader.rs.best_accuracy, n)
+        for c in judged:
+            if c.active and c.rs.best_accuracy < reach:
+                c.stop(f"out of reach: its best estimate {c.rs.best_accuracy:.3f} is more than "
+                       f"{OUT_OF_REACH_SE:g} standard errors below {leader.spec.name}'s {leader.rs.best_accuracy:.3f}")
+
+    def choose(self, candidates: list[Candidate]) -> Choice:
+        done = [c for c in candidates if c.rs.kept_round >= 0]
+        best = max(done, key=lambda c: (c.rs.estimate, [-x for x in c.spec.complexity]))
+        for c in sorted(done, key=lambda c: c.spec.complexity):
+            noise = paired_noise(c.rs.kept_right, best.rs.kept_right)
+            if c.rs.estimate >= best.rs.estimate - noise:
+                if c is best:
+                    return Choice(c, f"the best estimate ({c.rs.estimate:.3f})")
+                return Choice(c, f"the simplest within noise ({noise:.3f}) of the best estimate "
+                                 f"({best.spec.name}: {best.rs.estimate:.3f}); its own: {c.rs.estimate:.3f}")
+        return Choice(best, f"the best estimate ({best.rs.estimate:.3f})")  # pragma: no cover - best qualifies
+
+
+_STRATEGIES = {s.name: s for s in (Single(), Auto())}
+
+
+def get_strategy(cfg) -> Single:
+    name = "auto" if cfg.process == "auto" else "single"
+    if name == "auto" and cfg.head != "linear":
+        raise ConfigError("process 'auto' compares candidates on cross-validated linear heads; use --head linear, "
+                          "or name a process (nd, idd, ...) for fine-tuned heads", field="process")
+    return _STRATEGIES[name]
