@@ -271,6 +271,7 @@ def test_classify_folder_with_an_unreadable_image(ij, server, tmp_path, bbbc013,
     bad = [r for r in rows if r["error"]]
     assert [r["image"] for r in bad] == ["broken.png"]
     assert bad[0]["error"].startswith("broken.png: ") and bad[0]["class"] == "" and bad[0]["confidence"] == ""
+    assert bad[0]["slice"] == "1"  # always filled (docs/results-csv.md)
     classes = model_classes(ij, server)
     assert all(r["class"] in classes and r["error"] == "" for r in rows if r["image"] != "broken.png")
 

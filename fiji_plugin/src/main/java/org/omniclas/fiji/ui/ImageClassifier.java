@@ -173,7 +173,7 @@ public class ImageClassifier {
                 String problem = ImageFiles.problem(f); // before ImageJ, whose opener shows its own error dialog
                 ImagePlus imp = problem == null ? IJ.openImage(f.toString()) : null;
                 if (imp == null) {
-                    add(rt, name, null, Dto.PredictResult.failed(name, name + ": "
+                    add(rt, name, 1, Dto.PredictResult.failed(name, name + ": "
                             + (problem == null ? "ImageJ cannot open this file" : problem)), name);
                     continue;
                 }
@@ -197,7 +197,7 @@ public class ImageClassifier {
         List<List<Dto.PredictResult>> answers = PredictBatch.run(client, model, parts);
         for (int i = 0; i < parts.size(); i++) {
             for (Dto.PredictResult r : answers.get(i)) {
-                add(rt, names.get(i), r.isError() ? null : r.slice == null ? 1 : r.slice, r, parts.get(i).filename);
+                add(rt, names.get(i), r.slice == null ? 1 : r.slice, r, parts.get(i).filename); // (an error row too)
             }
         }
         parts.clear();

@@ -248,7 +248,7 @@ public class ObjectClassifier {
                 }
                 Dto.ObjectResult r = new Dto.ObjectResult(); // one image that cannot be read never sinks the folder
                 r.error = e.getMessage() != null && e.getMessage().startsWith(name) ? e.getMessage() : name + ": " + e.getMessage();
-                addRow(rt, name, null, r, Collections.emptyList());
+                addRow(rt, name, 1, r, Collections.emptyList());
                 failed.add(r.error);
             }
             IJ.showProgress(++done, files.size());

@@ -26,8 +26,8 @@ public final class ResultRows {
     }
 
     /**
-     * Starts a row: image and slice (null when unknown, e.g. a file that could not be read). Rows of objects add
-     * their own columns between this and {@link #prediction}.
+     * Starts a row: image and slice (1 for a plain image and for a file that could not be read; null leaves it
+     * empty). Rows of objects add their own columns between this and {@link #prediction}.
      */
     public static void begin(ResultsTable rt, String image, Integer slice) {
         rt.setNaNEmptyCells(true); // a column that appears later (another model's class) is empty above, not 0
