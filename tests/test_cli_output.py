@@ -1,6 +1,7 @@
 """What the command line shows: progress with an ETA from the planned work, and a summary that fits a terminal."""
 import io
 import re
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +74,9 @@ def test_demo_runs_the_whole_job_and_can_run_again(tmp_path, capsys):
     assert "SYNTHETIC" in first and "AutoML tried 10 candidates" in first
     assert (out / "run" / "manifest.json").is_file() and (out / "run" / "report.html").is_file()
     assert "true: " in first
+    # its last lines point to the README's section for Fiji, which exists
+    assert first.rstrip().splitlines()[-2] == 'Next, with your own images in Fiji: README.md, "From your images to Fiji in five steps"'
+    assert "\n## From your images to Fiji in five steps\n" in (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert main(["demo", "--out", str(out)]) == 0
     second = capsys.readouterr().out
     assert "SYNTHETIC" not in second  # the sample is reused, not written again

@@ -174,6 +174,8 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
     for f in sorted(source.glob("*.png"))[:24]:
         shutil.copy(f, ask_source / f.name)
     ask_dataset = tmp_path / "ask_dataset"
+    (ask_dataset / "unlabelled").mkdir(parents=True)  # and one truncated image among the unlabelled ones
+    shutil.copy(bbbc013.parent / "corrupt" / "A01_Cell162_truncated.png", ask_dataset / "unlabelled" / "broken.png")
     # Models window: two copies of the live model, one to rename and one to delete
     from omniclas.registry import Registry
 
@@ -183,15 +185,20 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
     registry = Registry(live_server.models_root)
     registry.register(live_server.run_dir, rename_from)
     registry.register(live_server.run_dir, delete)
+    versions = f"gui-versions-{tag}"  # two versions of one model
+    registry.register(live_server.run_dir, versions)
+    registry.register(live_server.run_dir, versions)
     jobs_before = {j["id"] for j in _get(live_server.api("jobs"))["jobs"]}
     train_dataset, made = fiji_jvm.training_dataset(live_server, bbbc013)
 
     cp = os.pathsep.join(str(p) for p in fiji_jvm.classpath() + [TEST_CLASSES])
-    cmd = ["java", f"-Duser.home={home}", f"-Dplugins.dir={ij_home}", f"-Dij.dir={ij_home}", "-cp", cp,
+    cmd = ["java", f"-Duser.home={home}", f"-Dplugins.dir={ij_home}", f"-Dij.dir={ij_home}",
+           "-Domniclas.browser=", "-cp", cp,  # no browser: Open report gives the path
            "org.omniclas.fiji.gui.GuiHarness", str(artifacts), str(source), str(dataset),
            f"url={live_server.url}", f"model={live_server.model}", f"rename_from={rename_from}",
            f"rename_to={rename_to}", f"delete={delete}", f"ask_source={ask_source}", f"ask_dataset={ask_dataset}",
-           f"train_dataset={train_dataset}", f"tag={tag}", f"dataset_root={live_server.dataset_root}"]
+           f"train_dataset={train_dataset}", f"tag={tag}", f"dataset_root={live_server.dataset_root}",
+           f"versions={versions}"]
     try:
         proc = subprocess.Popen(cmd, env=_harness_env(xvfb), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         seen_on_x = []
@@ -210,7 +217,7 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
         new_jobs = [j for j in _get(live_server.api("jobs"))["jobs"] if j["id"] not in jobs_before]
         catalog = _get(live_server.api("processes"))
     finally:
-        for name in (rename_from, rename_to, delete, registered):
+        for name in (rename_from, rename_to, delete, registered, versions):
             _delete_model(live_server, name)
         if made:
             shutil.rmtree(train_dataset, ignore_errors=True)
@@ -223,11 +230,14 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
     for item in ("Label Images...", "Train Classifier...", "Classify Image", "Classify Folder...", "Models...",
                  "Jobs...", "Server Settings..."):
         assert item in menu
+    assert int(_lines(out, "FIND_COMMANDS")[0].split()[0]) >= 7  # Find Commands lists the installed plugin
     windows = _lines(out, "WINDOW")
     assert len(windows) == 7 and not any(w.endswith("-> none") for w in windows), windows
-    # no server answers: each command that needs one offers to start it (issue 9, item 5)
-    for command in ("Classify Image", "Classify Folder...", "Train Classifier...", "Models...", "Jobs..."):
+    # no server answers: each command that needs one offers to start it (issue 9, item 5); Classify Image first
+    # says that no image is open (issue 19)
+    for command in ("Classify Folder...", "Train Classifier...", "Models...", "Jobs..."):
         assert any(w.startswith(command + " ->") and w.endswith("OFFERS_START") for w in windows), (command, windows)
+    assert any(w.startswith("Classify Image ->") and w.endswith("SAYS There is no image open.") for w in windows), windows
     for shot in ("00_imagej", "01_server_settings", "06_label_dialog", "07_label_window", "09_label_renamed"):
         assert (artifacts / f"{shot}.png").stat().st_size > 1000
 
@@ -250,6 +260,8 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
     classes = set(_get(live_server.api(f"models/{live_server.model}"))["classes"])
     confidences = json.loads(_lines(out, "ORDER")[0])
     assert len(confidences) == 24 and confidences == sorted(confidences)
+    # the unreadable image is named by its own file name and counted; it stops nothing (issue 19)
+    assert _lines(out, "ASK_STATUS")[0].startswith("24 of 25 images have a suggestion; 1 unreadable: broken.png."), out
     assert any(line.startswith("ok") for line in _lines(out, "SORT_TOGGLE"))
     assert len(_lines(out, "UNDO_ACCEPT")) == 1
     accepted = [re.match(r"(\S+) -> (\S+) ", line).groups() for line in _lines(out, "ACCEPTED")]
@@ -259,12 +271,17 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
         assert (ask_dataset / cls / name).is_file()
         assert not (ask_dataset / "unlabelled" / name).exists()
     assert all(any(d.iterdir()) for d in ask_dataset.iterdir())  # no empty class folder left behind
-    assert sum(1 for d in ask_dataset.iterdir() for _ in d.iterdir()) == 24
-    assert len(list((ask_dataset / "unlabelled").iterdir())) == 20
+    assert sum(1 for d in ask_dataset.iterdir() for _ in d.iterdir()) == 25
+    assert len(list((ask_dataset / "unlabelled").iterdir())) == 21
 
     # ---- a failed command: one clear message, and no stale text in ImageJ's status bar
     status = _lines(out, "STATUS_AFTER_ERROR")[0]
     assert status.startswith("[] OmniClas:") and "no_such_model_xyz" in status, status
+
+    # ---- Open report with no browser: the path of the report, copied on request
+    report = Path(_lines(out, "REPORT_PATH")[0])
+    assert str(report) in _lines(out, "REPORT_DIALOG")[0] and "No web browser could be opened" in _lines(out, "REPORT_DIALOG")[0]
+    assert _lines(out, "REPORT_HEAD") == ["<!doctype html>"] and report.suffix == ".html"
 
     # ---- Classify Image; Models (rename, delete on the server)
     assert any(line.startswith("3 rows") for line in _lines(out, "CLASSIFIED"))
@@ -272,7 +289,7 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
     assert live_server.model in server_models
 
     # ---- the Train wizard shows each process's defaults (GET /processes), only the options that apply
-    assert _lines(out, "WIZARD_DEFAULT_PROCESS") == ["imdd"]  # the CLI's default (the dataset has unlabelled images)
+    assert _lines(out, "WIZARD_DEFAULT_PROCESS") == ["auto"]  # the CLI's default (AutoML)
     wizard = {line.split()[0]: _wizard(line) for line in _lines(out, "WIZARD")}
     by_id = {p["id"]: p for p in catalog["processes"]}
     for pid in PROCESSES:
@@ -295,8 +312,14 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
                                         head="finetune")
     assert "{'" not in _lines(out, "PROGRESS_LOG")[0]  # no raw Python dict of the spec
     assert "Train Classifier" not in _lines(out, "RECORDER_AFTER_CANCEL")[0]
+    # Cancel asks first, in the progress window and in the Jobs tab; "Keep training" keeps the job running
+    for tag in ("CANCEL_CONFIRM", "JOBS_CANCEL_CONFIRM"):
+        assert "Cancel training job" in _lines(out, tag)[0], tag
+    assert _lines(out, "AFTER_KEEP")[0] == "running true"
     assert ": cancelled" in _lines(out, "JOBS_LINE")[0]
     assert _lines(out, "JOBS_RESUMED")[0].startswith(job_id)
+    status = _lines(out, "STATUS_AFTER_RESUME")[0]  # followed like a new job: no stale "cancelled"
+    assert f"job {job_id}: running" in status and "cancelled" not in status, status
     resumed = _get(live_server.api(f"jobs/{job_id}"))
     assert resumed["attempts"] >= 2  # Resume in the Jobs tab reached the server
     assert "resume requested" in _lines(out, "JOBS_LOG")[0] and "{'" not in _lines(out, "JOBS_LOG")[0]
@@ -316,6 +339,19 @@ def test_menu_dialogs_labelling_and_server_windows(xvfb, harness, tmp_path, live
     assert f'run("Train Classifier...", "dataset={train_dataset} process=nd backbones=efficientnet_lite0 head=linear' in recorded[0]
     assert "image_size=64" in recorded[0] and recorded[0].endswith('model_name=");')
     assert _lines(out, "REGISTERED") == [registered] and registered in server_models
+    # ---- versions: a Version column with a choice of versions; Delete can take one version; names in use warn
+    assert _lines(out, "VERSION_CELL")[0].startswith("2 of 2")
+    assert _lines(out, "VERSION_CHOICES") == ["2,1"]
+    assert _lines(out, "VERSION_PICKED")[0].startswith("1 of 2")
+    assert f'version 1, or all its 2 versions' in _lines(out, "VERSION_DELETE")[0]
+    assert _lines(out, "VERSIONS_LEFT") == ["[2]"]
+    latest = int(_get(live_server.api(f"models/{live_server.model}"))["version"])
+    in_use = (f'A model named "{live_server.model}" exists (version {latest}): registering makes version {latest + 1} '
+              "of it.")
+    assert in_use in _lines(out, "WIZARD_NAME_WARNING")[0]
+    assert in_use in _lines(out, "REGISTER_NAME_WARNING")[0].replace("|", " ")
+    assert _lines(out, "NAME_OFFERED") == [f"{live_server.model}_2"]
+    assert _lines(out, "MODELS_TAB_REFRESHED") == [registered]
     for shot in ("10_ask_model", "11_ask_accepted", "12_classify_results", "13_models", "15_train_wizard",
                  "16_training_progress", "17_jobs_running", "18_register"):
         assert (artifacts / f"{shot}.png").stat().st_size > 1000
@@ -346,9 +382,18 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def test_fiji_starts_the_server_and_stops_it_on_quit(xvfb, harness, tmp_path):
-    """No server answers: Models... offers to start one; Fiji runs a real ``python -m omniclas serve`` from the
-    environment set in Server Settings, waits for /health, and File > Quit stops it (and its training worker)."""
+def _serve_takes_parent_pid() -> bool:
+    """Whether this checkout's ``omniclas serve`` watches a parent process (``--parent-pid``)."""
+    from live_server import server_env
+
+    res = subprocess.run([sys.executable, "-m", "omniclas", "serve", "--help"], env=server_env(),
+                         capture_output=True, text=True, timeout=120)
+    return "--parent-pid" in res.stdout
+
+
+def _start_server_from_fiji(xvfb, tmp_path, *extra: str):
+    """The harness in mode=start_server: ImageJ with no server, Models... offers to start one (Start server).
+    Returns (harness process, port, models root, dataset root, home, artifacts)."""
     if not Path("/proc").is_dir():
         pytest.skip("needs /proc to find the server process")
     from live_server import server_env
@@ -362,11 +407,30 @@ def test_fiji_starts_the_server_and_stops_it_on_quit(xvfb, harness, tmp_path):
     cp = os.pathsep.join(str(p) for p in fiji_jvm.classpath() + [TEST_CLASSES])
     cmd = ["java", f"-Duser.home={home}", f"-Dplugins.dir={ij_home}", "-cp", cp, "org.omniclas.fiji.gui.GuiHarness",
            str(artifacts), "-", "-", "mode=start_server", f"url={url}", f"executable={sys.executable}",
-           f"models_root={models}", f"dataset_root={datasets}"]
+           f"models_root={models}", f"dataset_root={datasets}", *extra]
     env = server_env(DISPLAY=xvfb)  # this checkout's omniclas for `python -m omniclas`; no OMNICLAS_* settings
     if os.environ.get("OMNICLAS_SCREENSHOT_DIR"):
         env["OMNICLAS_SCREENSHOT_DIR"] = str(Path(os.environ["OMNICLAS_SCREENSHOT_DIR"]).resolve())
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc, port, models, datasets, home, artifacts
+
+
+def _gone(pids: set[int], timeout: float) -> list[int]:
+    """Waits until none of ``pids`` runs (zombies count as gone); returns those still running."""
+    deadline = time.time() + timeout
+    while True:
+        alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()
+                 and "Z" not in (Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:1])]
+        if not alive or time.time() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
+def test_fiji_starts_the_server_and_stops_it_on_quit(xvfb, harness, tmp_path):
+    """No server answers: Models... offers to start one; Fiji runs a real ``python -m omniclas serve`` from the
+    environment set in Server Settings, waits for /health, and File > Quit stops it (and its training worker)."""
+    proc, port, models, datasets, home, artifacts = _start_server_from_fiji(xvfb, tmp_path)
+    url = f"http://127.0.0.1:{port}"
     seen: set[int] = set()
     deadline = time.time() + 400
     while proc.poll() is None and time.time() < deadline:  # note the server and its worker while they run
@@ -385,19 +449,43 @@ def test_fiji_starts_the_server_and_stops_it_on_quit(xvfb, harness, tmp_path):
     assert f"No OmniClas server answers at {url}" in offer and "Start one now?" in offer
     assert json.loads(_lines(out, "SERVER_STARTED")[0])["status"] == "ok"
     command = _lines(out, "SERVER_COMMAND")[0]
-    assert command == (f"{sys.executable} -m omniclas serve --host 127.0.0.1 --port {port} --models-root {models} "
+    # the server watches ImageJ's process (an omniclas older than --parent-pid is started again without it)
+    watch = f" --parent-pid {proc.pid}" if _serve_takes_parent_pid() else ""
+    assert command == (f"{sys.executable} -m omniclas serve --host 127.0.0.1 --port {port}{watch} --models-root {models} "
                        f"--dataset-root {datasets}")
     assert "OmniClas serving" in log.read_text()
     assert seen, "the server process was never seen"
     # ImageJ quit: the server answers no more, and neither it nor its worker process is left running
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{url}/health", timeout=5)
-    deadline = time.time() + 30
-    while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in seen):
-        time.sleep(0.2)
-    alive = [pid for pid in seen if Path(f"/proc/{pid}").exists()
-             and "Z" not in (Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:1])]
+    alive = _gone(seen, 30)
     assert not alive, f"left running after ImageJ quit: {alive}"
+
+
+def test_a_server_fiji_started_stops_when_fiji_is_killed(xvfb, harness, tmp_path):
+    """SIGKILL runs no shutdown hook: the server stops because it watches ImageJ's process (--parent-pid)."""
+    if not _serve_takes_parent_pid():
+        pytest.skip("this omniclas serve has no --parent-pid yet")
+    proc, port, *_ , artifacts = _start_server_from_fiji(xvfb, tmp_path, "then=kill")
+    seen: set[int] = set()
+    out = []
+    try:
+        deadline = time.time() + 400
+        for line in proc.stdout:  # the harness prints WAITING_FOR_KILL once the server answers
+            out.append(line)
+            if "WAITING_FOR_KILL" in line or time.time() > deadline:
+                break
+        (artifacts / "harness-output.txt").write_text("".join(out))
+        assert any("WAITING_FOR_KILL" in line for line in out), "".join(out)[-3000:]
+        for pid in _omniclas_pids(port):
+            seen.add(pid)
+            seen.update(_children(pid))
+        assert seen, "the server process was never seen"
+    finally:
+        proc.kill()  # SIGKILL
+        proc.wait(30)
+    alive = _gone(seen, 30)
+    assert not alive, f"left running after ImageJ was killed: {alive}"
 
 
 def _batch(xvfb: str, ij_home: Path, home: Path, macro: Path) -> subprocess.CompletedProcess:

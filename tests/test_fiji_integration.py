@@ -136,6 +136,18 @@ def test_server_down_gives_one_clear_message(settings, real_image):
     assert "omniclas serve" in last_error(ij)
 
 
+def test_classify_image_says_no_image_is_open_before_anything_else(settings):
+    """As TrackMate does: the image is checked first, before the server or the model are asked for."""
+    ij = settings
+    with socket.socket() as s:  # no server either: the image is what is missing first
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ij.IJ.run("Server Settings...", f"url=http://127.0.0.1:{port} token=[]")
+    assert __import__("scyjava").jimport("ij.WindowManager").getCurrentImage() is None
+    ij.IJ.run("Classify Image", "model=anything")
+    assert last_error(ij) == "There is no image open."
+
+
 class _FakePredictor:
     def __init__(self):
         self.seen = []
@@ -184,10 +196,11 @@ def test_classify_real_image_macro(ij, server, real_image):
     assert len(rows) == 1
     row = rows[0]
     classes = model_classes(ij, server)
-    assert row["class"] in classes and row["top1"] == row["class"]
-    assert 0.0 <= row["confidence"] <= 1.0 and math.isclose(row["p1"], row["confidence"], abs_tol=1e-3)
-    if len(classes) >= 3:
-        assert row["p1"] >= row["p2"] >= row["p3"]
+    # the columns of docs/results-csv.md: one probability per class of the model, in its order, then error
+    assert list(row) == ["image", "slice", "class", "confidence"] + [f"p_{c}" for c in classes] + ["error"]
+    assert row["class"] in classes and row["error"] == ""
+    assert 0.0 <= row["confidence"] <= 1.0 and math.isclose(row[f"p_{row['class']}"], row["confidence"], abs_tol=1e-3)
+    assert math.isclose(sum(row[f"p_{c}"] for c in classes), 1.0, abs_tol=1e-3)
     assert row["slice"] == 1 and row["image"] == imp.getTitle()
 
 
@@ -226,9 +239,55 @@ def test_classify_folder_saves_csv(ij, server, tmp_path, real_image):
     csv = tmp_path / "results.csv"
     ij.IJ.run("Classify Folder...", f"model={server.model} folder=[{folder}] csv=[{csv}]")
     assert last_error(ij) == ""
-    lines = csv.read_text().strip().splitlines()
-    assert lines[0].split(",")[:4] == ["image", "slice", "class", "confidence"]
-    assert len(lines) - 1 == len(list(folder.glob("*.png")))
+    with csv.open(newline="", encoding="utf-8") as f:
+        rows = list(csvlib.reader(f))
+    classes = model_classes(ij, server)
+    assert rows[0] == ["image", "slice", "class", "confidence"] + [f"p_{c}" for c in classes] + ["error"]
+    assert len(rows) - 1 == len(list(folder.glob("*.png")))
+    assert all(r[2] in classes and r[-1] == "" and r[1] == "1" for r in rows[1:]), rows[:3]
+
+
+def _nine_good_and_a_broken_one(bbbc013: Path, folder: Path) -> Path:
+    """9 real PNGs and the truncated fixture as broken.png (copies: tests/data stays untouched)."""
+    folder.mkdir()
+    for f in sorted((bbbc013 / "unlabelled").glob("*.png"))[:9]:
+        shutil.copy(f, folder / f.name)
+    shutil.copy(bbbc013.parent / "corrupt" / "A01_Cell162_truncated.png", folder / "broken.png")
+    return folder
+
+
+def test_classify_folder_with_an_unreadable_image(ij, server, tmp_path, bbbc013, capfd):
+    """One bad image never sinks a batch: 9 rows with a class, 1 error row naming broken.png, the CSV written."""
+    folder = _nine_good_and_a_broken_one(bbbc013, tmp_path / "images")
+    csv = tmp_path / "results.csv"
+    capfd.readouterr()
+    ij.IJ.run("Classify Folder...", f"model={server.model} folder=[{folder}] csv=[{csv}]")
+    assert last_error(ij) == ""
+    out = capfd.readouterr().out
+    assert "10 result rows; 1 image could not be read: broken.png" in out
+    with csv.open(newline="", encoding="utf-8") as f:
+        rows = list(csvlib.DictReader(f))
+    assert len(rows) == 10
+    bad = [r for r in rows if r["error"]]
+    assert [r["image"] for r in bad] == ["broken.png"]
+    assert bad[0]["error"].startswith("broken.png: ") and bad[0]["class"] == "" and bad[0]["confidence"] == ""
+    assert bad[0]["slice"] == "1"  # always filled (docs/results-csv.md)
+    classes = model_classes(ij, server)
+    assert all(r["class"] in classes and r["error"] == "" for r in rows if r["image"] != "broken.png")
+
+
+def test_label_images_import_names_an_unreadable_image(ij, tmp_path, bbbc013, capfd):
+    """Label Images' import copies the readable images and names the one it cannot read (no raw exception)."""
+    source = _nine_good_and_a_broken_one(bbbc013, tmp_path / "source")
+    dataset = tmp_path / "dataset"
+    capfd.readouterr()
+    ij.IJ.run("Label Images...", f"source=[{source}] dataset=[{dataset}]")
+    out = capfd.readouterr()
+    assert last_error(ij) == ""
+    assert "not copied, not a readable image: broken.png: not a readable image (" in out.out
+    assert "Exception" not in out.out + out.err
+    assert sorted(p.name for p in (dataset / "unlabelled").iterdir()) == sorted(
+        p.name for p in source.iterdir() if p.name != "broken.png")
 
 
 @pytest.mark.slow
@@ -274,6 +333,43 @@ def _wait(what: str, check, timeout: float = 120.0):
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_resumed_job_is_registered_under_the_wizards_name(ij, server, bbbc013, capfd):
+    """Train Classifier with model_name=NAME, cancelled; Jobs... action=resume follows the job to its end and
+    registers it as NAME (as the wizard would have)."""
+    dataset, made = fiji_jvm.training_dataset(server, bbbc013)
+    name = f"fiji_resumed_{uuid.uuid4().hex[:6]}"
+    before = {j["id"] for j in _get(server.api("jobs"))["jobs"]}
+    done = threading.Event()
+
+    def train():
+        try:
+            ij.IJ.run("Train Classifier...", f"dataset=[{dataset}] process=nd backbones=efficientnet_lite0 head=linear "
+                                             f"image_size=64 model_name={name}")
+        finally:
+            done.set()
+
+    threading.Thread(target=train, daemon=True).start()
+    try:
+        job = _wait("the job on the server", lambda: next(
+            (j for j in _get(server.api("jobs"))["jobs"] if j["id"] not in before), None), timeout=60)
+        _post(server.api(f"jobs/{job['id']}/cancel"))
+        assert done.wait(180), "the plugin did not notice the cancelled job"
+        assert _get(server.api(f"jobs/{job['id']}"))["state"] == "cancelled"
+        assert name not in [m["name"] for m in _get(server.api("models"))["models"]]
+        capfd.readouterr()
+        ij.IJ.run("Jobs...", f"action=resume job={job['id']}")
+        out = capfd.readouterr().out
+        assert last_error(ij) == "", last_error(ij)
+        assert _get(server.api(f"jobs/{job['id']}"))["state"] == "finished"
+        assert f"registered model {name}" in out, out[-2000:]
+        assert name in [m["name"] for m in _get(server.api("models"))["models"]]
+    finally:
+        done.wait(60)
+        ij.IJ.run("Models...", f"action=delete model={name}")
+        if made:
+            shutil.rmtree(dataset, ignore_errors=True)
 
 
 @pytest.mark.parametrize("process", ["nd", "dd", "idd", "md", "imd", "mdd", "imdd"])

@@ -74,6 +74,9 @@ def cmd_train(args) -> int:
 
 
 
+FIJI_STEPS = 'README.md, "From your images to Fiji in five steps"'
+
+
 def cmd_demo(args) -> int:
     from ..data.synthetic import make_synthetic_dataset
     from ..engine import train
@@ -102,6 +105,8 @@ def cmd_demo(args) -> int:
         print(f"  {path.name}: {r['class']} ({r['confidence']:.2f}); true: {truth[path.name]}")
     print(f"\nRun folder: {result.run_dir}\nReport: {result.run_dir / 'report.html'} "
           f"(open it in a browser: omniclas info {result.run_dir} --open)")
+    print(f"\nNext, with your own images in Fiji: {FIJI_STEPS}\n"
+          "  (omniclas fiji install /path/to/Fiji.app, then Plugins > OmniClas > Label Images...)")
     return 0
 
 

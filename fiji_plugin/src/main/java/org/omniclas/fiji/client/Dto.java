@@ -67,7 +67,10 @@ public final class Dto {
 
     public static class Model {
         public String name;
+        /** This entry's version (GET /models lists each name's latest). */
         public String version;
+        /** Every version of the name, oldest first (newer servers). */
+        public List<Integer> versions;
         public String framework;
         public List<String> classes = new ArrayList<>();
         public String backbone;
@@ -76,6 +79,28 @@ public final class Dto {
         public String created;
 
         public Double testAccuracy() { return metrics == null ? null : metrics.get("test_accuracy"); }
+
+        /** The latest version's number, or 0 when unknown. */
+        public int latestVersion() {
+            if (versions != null && !versions.isEmpty()) return versions.get(versions.size() - 1);
+            try {
+                return version == null ? 0 : Integer.parseInt(version.replaceFirst("\\.0$", ""));
+            } catch (NumberFormatException e) {
+                return 0;
+            }
+        }
+
+        /** What the server takes for this entry: "name" for the latest version, "name@N" for an older one. */
+        public String ref() {
+            int latest = latestVersion();
+            int mine = latest;
+            try {
+                if (version != null) mine = Integer.parseInt(version.replaceFirst("\\.0$", ""));
+            } catch (NumberFormatException ignored) {
+                // not a number: the latest
+            }
+            return mine == latest ? name : name + "@" + mine;
+        }
         @Override public String toString() { return name; }
     }
 
@@ -84,7 +109,10 @@ public final class Dto {
         public double probability;
     }
 
-    /** One prediction; a multi-page TIFF upload gives one per page with {@link #slice} 1..n. */
+    /**
+     * One prediction; a multi-page TIFF upload gives one per page with {@link #slice} 1..n. An image the server
+     * could not read gives a result with {@link #error} ("NAME: reason") and no class.
+     */
     public static class PredictResult {
         public String image;
         public Integer slice;
@@ -92,6 +120,17 @@ public final class Dto {
         public double confidence;
         public Map<String, Double> probabilities = new LinkedHashMap<>();
         public List<TopEntry> top = new ArrayList<>();
+        public String error;
+
+        public boolean isError() { return error != null && !error.isEmpty(); }
+
+        /** An error result for {@code image}. */
+        public static PredictResult failed(String image, String error) {
+            PredictResult r = new PredictResult();
+            r.image = image;
+            r.error = error;
+            return r;
+        }
     }
 
     public static class PredictResponse {
@@ -110,8 +149,7 @@ public final class Dto {
         @SerializedName("bbox_height") public int bboxHeight;
         public long area;
         public boolean border;
-        /** Why this object (or, without {@code object}, this image) has no class; null when classified. */
-        public String error;
+        // error (inherited): why this object, or without {@code object} this image, has no class; null when classified
     }
 
     public static class ObjectsResponse {

@@ -31,6 +31,8 @@ public final class ServerLauncher {
         public String modelsRoot = "";
         public List<String> datasetRoots = new ArrayList<>();
         public Path logFile;
+        /** The process the server watches and stops with (ImageJ's own), even when it is killed; 0: none. */
+        public long parentPid = currentPid();
     }
 
     private final Process process;
@@ -51,13 +53,17 @@ public final class ServerLauncher {
     }
 
     /**
-     * The command line: {@code <omniclas> serve --host 127.0.0.1 --port N [--models-root DIR] [--dataset-root DIR]...}
-     * where {@code <omniclas>} is the executable, or {@code <python> -m omniclas}.
+     * The command line: {@code <omniclas> serve --host 127.0.0.1 --port N [--parent-pid PID] [--models-root DIR]
+     * [--dataset-root DIR]...} where {@code <omniclas>} is the executable, or {@code <python> -m omniclas}.
      * @throws IllegalArgumentException with a message for the user when the executable cannot be found
      */
     public static List<String> command(Config c, boolean windows) {
         List<String> cmd = new ArrayList<>(executable(c.executable, windows));
         cmd.addAll(Arrays.asList("serve", "--host", "127.0.0.1", "--port", String.valueOf(c.port)));
+        if (c.parentPid > 0) {
+            cmd.add("--parent-pid");
+            cmd.add(String.valueOf(c.parentPid));
+        }
         if (c.modelsRoot != null && !c.modelsRoot.trim().isEmpty()) {
             cmd.add("--models-root");
             cmd.add(c.modelsRoot.trim());
@@ -68,6 +74,25 @@ public final class ServerLauncher {
             cmd.add(r.trim());
         }
         return cmd;
+    }
+
+    /**
+     * This JVM's process id: {@code ProcessHandle.current().pid()} on Java 9+ (called by reflection, as Fiji may
+     * still run Java 8), else the "pid@host" name of the runtime; 0 when neither tells.
+     */
+    public static long currentPid() {
+        try {
+            Class<?> handle = Class.forName("java.lang.ProcessHandle");
+            Object current = handle.getMethod("current").invoke(null);
+            return (Long) handle.getMethod("pid").invoke(current);
+        } catch (ReflectiveOperationException | RuntimeException java8) {
+            String name = java.lang.management.ManagementFactory.getRuntimeMXBean().getName();
+            try {
+                return Long.parseLong(name.substring(0, name.indexOf('@')));
+            } catch (RuntimeException unknown) {
+                return 0;
+            }
+        }
     }
 
     /** Where conda-like installers put an environment named "omniclas" (environment.yml), under the home folder. */
@@ -155,6 +180,16 @@ public final class ServerLauncher {
     }
 
     public List<String> command() { return command; }
+
+    /**
+     * True when the server exited because it is older than {@code --parent-pid} (argparse refused the flag): the
+     * caller starts it again without the flag.
+     */
+    public boolean refusedParentPid() {
+        if (process.isAlive() || !command.contains("--parent-pid")) return false;
+        String log = logTail(40);
+        return log.contains("unrecognized arguments") && log.contains("--parent-pid");
+    }
     public Path logFile() { return logFile; }
     public boolean isAlive() { return process.isAlive(); }
 

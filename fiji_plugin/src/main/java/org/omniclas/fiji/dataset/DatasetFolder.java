@@ -19,6 +19,7 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.Locale;
 import java.util.Set;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -325,13 +326,36 @@ public class DatasetFolder {
 
     // ---------------------------------------------------------------- import
 
+    /** What an import did: how many images it copied, and the files it left out as unreadable ("NAME: reason"). */
+    public static final class Import {
+        public final int copied;
+        public final List<String> unreadable;
+        Import(int copied, List<String> unreadable) {
+            this.copied = copied;
+            this.unreadable = Collections.unmodifiableList(unreadable);
+        }
+
+        /** "12 image(s) copied into unlabelled/." plus, when some were left out, which and why. */
+        public String summary() {
+            String s = copied + " image(s) copied into " + UNLABELLED + "/.";
+            if (unreadable.isEmpty()) return s;
+            return s + " " + unreadable.size() + (unreadable.size() == 1 ? " file was" : " files were")
+                    + " not copied, as " + (unreadable.size() == 1 ? "it is not a readable image" : "they are not readable images")
+                    + ":\n" + String.join("\n", unreadable);
+        }
+    }
+
     /**
      * Copies the images of {@code source} (not its sub folders) into unlabelled/. Source files are only read.
      * Images whose exact bytes already lie somewhere in the dataset (any category) are skipped, so importing
-     * the same folder twice does not duplicate anything.
-     * @return the number of images copied
+     * the same folder twice does not duplicate anything; files that are not readable images are left out and named.
      */
-    public synchronized int importFrom(Path source) throws IOException {
+    public Import importFrom(Path source) throws IOException {
+        return importFrom(source, ImageFiles::problem);
+    }
+
+    /** @param problem why a file is not a readable image, or null when it is */
+    public synchronized Import importFrom(Path source, Function<Path, String> problem) throws IOException {
         Path src = source.toAbsolutePath().normalize();
         if (src.equals(root) || src.startsWith(root)) throw new IllegalArgumentException("The source folder lies inside the dataset folder.");
         Map<Long, List<Path>> bySize = new HashMap<>();
@@ -341,8 +365,14 @@ public class DatasetFolder {
             files = s.filter(DatasetFolder::isImage).sorted().collect(Collectors.toList());
         }
         int copied = 0;
+        List<String> unreadable = new ArrayList<>();
         for (Path f : files) {
             if (alreadyThere(f, bySize)) continue;
+            String why = problem.apply(f);
+            if (why != null) {
+                unreadable.add(f.getFileName() + ": " + why);
+                continue;
+            }
             Path dst = uniqueTarget(unlabelledDir(), f.getFileName().toString());
             try {
                 Files.copy(f, dst, StandardCopyOption.COPY_ATTRIBUTES); // fails rather than overwrite
@@ -353,7 +383,7 @@ public class DatasetFolder {
             bySize.computeIfAbsent(Files.size(dst), k -> new ArrayList<>()).add(dst);
             copied++;
         }
-        return copied;
+        return new Import(copied, unreadable);
     }
 
     /** True when a file with the same bytes already lies somewhere in the dataset. */

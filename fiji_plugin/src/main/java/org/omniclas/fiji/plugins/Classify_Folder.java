@@ -20,13 +20,16 @@ import java.nio.file.Paths;
 
 /**
  * Plugins > OmniClas > Classify Folder...: every image of a folder → "OmniClas Results" (unattended also the
- * standard Results table), saved as CSV.
+ * standard Results table), saved as CSV. A file that cannot be read gets an error row; the others are classified.
  * Macro: {@code run("Classify Folder...", "model=NAME folder=/path csv=/path/results.csv");} (csv= empty: not saved)
  * <p>With {@code labels=/path/to/label/images}: one row per object, each image with its label image matched by name
  * ({@code A01.png} -> {@code A01_cp_masks.png}, {@code A01_masks.tif}, ...; docs/objects.md), and the object
  * options {@code padding= mask_outside= min_area= exclude_border} of Classify Image.
  */
 public class Classify_Folder implements PlugIn {
+    /** The CSV field's label; the file it names is the one written. */
+    public static final String CSV_LABEL = "CSV (empty = do not save; default <folder>/" + ImageClassifier.DEFAULT_CSV_NAME + ")";
+
     @Override
     public void run(String arg) {
         try {
@@ -36,7 +39,7 @@ public class Classify_Folder implements PlugIn {
             String[] names = ModelsWindow.modelChoices(client, o);
             if (names == null) return;
             o.addDirectory("Folder", Settings.get("omniclas.classify_folder", ""));
-            o.addFile("CSV (empty = do not save; default <folder>/omniclas_results.csv)", "");
+            o.addFile(CSV_LABEL, "");
             o.addDirectory("Labels (folder of label images; empty = classify whole images)", "");
             ObjectDialog objects = new ObjectDialog(o, null, false);
             if (!o.show()) return;
@@ -60,14 +63,14 @@ public class Classify_Folder implements PlugIn {
                 Reporter.error("Labels folder not found:\n" + labels);
                 return;
             }
-            ResultsTable rt = labels.isEmpty()
-                    ? new ImageClassifier(client, model.trim()).classifyFolder(folder, new ResultsTable())
-                    : new ObjectClassifier(client, model.trim(), objects.serverOptions())
-                            .classifyFolder(folder, Paths.get(labels), new ResultsTable());
+            ImageClassifier classifier = new ImageClassifier(client, model.trim());
+            ObjectClassifier objectClassifier = new ObjectClassifier(client, model.trim(), objects.serverOptions());
+            ResultsTable rt = labels.isEmpty() ? classifier.classifyFolder(folder, new ResultsTable())
+                    : objectClassifier.classifyFolder(folder, Paths.get(labels), new ResultsTable());
             ImageClassifier.show(rt);
             if (csv.isEmpty() && o.isInteractive()) csv = ImageClassifier.defaultCsv(folder.toFile());
             if (!csv.isEmpty()) ImageClassifier.saveCsv(rt, csv);
-            IJ.showStatus("OmniClas: " + rt.size() + " result rows");
+            ImageClassifier.tell(rt, labels.isEmpty() ? classifier.failed() : objectClassifier.failed());
         } catch (OmniClasException e) {
             Reporter.error(e);
         } catch (IllegalArgumentException e) {

@@ -31,6 +31,10 @@ public class Classify_Image implements PlugIn {
     @Override
     public void run(String arg) {
         try {
+            if (ImageClassifier.targets(false).isEmpty() && ImageClassifier.targets(true).isEmpty()) { // before the model, as TrackMate does
+                Reporter.error("There is no image open.");
+                return;
+            }
             OmniClasClient client = ServerGate.connect();
             if (client == null) return;
             Options o = new Options("OmniClas - Classify Image");
@@ -54,6 +58,7 @@ public class Classify_Image implements PlugIn {
                 return;
             }
             Settings.put(Settings.KEY_LAST_MODEL, model);
+            ImageClassifier classifier = new ImageClassifier(client, model.trim());
             ResultsTable rt;
             if (objects.wanted()) {
                 if (allOpen) {
@@ -63,11 +68,11 @@ public class Classify_Image implements PlugIn {
                 rt = new ObjectClassifier(client, model.trim(), objects.serverOptions())
                         .classify(images.get(0), objects.source(), ImageClassifier.table());
             } else {
-                rt = new ImageClassifier(client, model.trim()).classifyImages(images, ImageClassifier.table());
+                rt = classifier.classifyImages(images, ImageClassifier.table());
             }
             ImageClassifier.show(rt);
             if (!csv.isEmpty()) ImageClassifier.saveCsv(rt, csv);
-            IJ.showStatus("OmniClas: " + rt.size() + " result rows");
+            ImageClassifier.tell(rt, classifier.failed());
         } catch (OmniClasException e) {
             Reporter.error(e);
         } catch (IllegalArgumentException e) {

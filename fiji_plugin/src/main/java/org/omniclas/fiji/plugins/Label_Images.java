@@ -69,9 +69,13 @@ public class Label_Images implements PlugIn {
                 }
                 Settings.put(Settings.KEY_LAST_SOURCE, src.toString());
                 IJ.showStatus("OmniClas: copying images into " + ds.unlabelledDir() + "...");
-                int n = ds.importFrom(src);
-                IJ.showStatus("OmniClas: " + n + " image(s) copied");
-                if (Reporter.unattended()) IJ.log("OmniClas: " + n + " image(s) copied from " + src + " into " + ds.unlabelledDir());
+                DatasetFolder.Import done = ds.importFrom(src);
+                IJ.showStatus("OmniClas: " + done.copied + " image(s) copied");
+                if (Reporter.unattended() || !done.unreadable.isEmpty()) {
+                    IJ.log("OmniClas: " + done.copied + " image(s) copied from " + src + " into " + ds.unlabelledDir());
+                }
+                for (String bad : done.unreadable) IJ.log("OmniClas: not copied, not a readable image: " + bad);
+                if (!done.unreadable.isEmpty() && !Reporter.unattended()) Reporter.info(done.summary());
             }
             if (objects.wanted() && !addObjectCrops(active, objects, ds)) return;
             if (Options.isHeadless()) {

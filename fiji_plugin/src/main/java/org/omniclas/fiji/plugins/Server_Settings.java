@@ -34,7 +34,7 @@ public class Server_Settings implements PlugIn {
         o.addMessage("Starting a server from Fiji (when none answers on this computer):");
         o.addFile("Environment (OmniClas environment folder, its omniclas or its python; empty: omniclas on the PATH)",
                 Settings.executable());
-        o.addDirectory("Models_root", Settings.modelsRoot());
+        o.addDirectory("Models_root (empty: the server's default, shared with the command line)", Settings.modelsRoot());
         o.addString("Dataset_roots (folders your datasets lie under, separated by ;)", Settings.datasetRootsText(), 40);
         o.addCheckbox("Test connection after saving", false);
         o.addCheckbox("Start the server now", false);

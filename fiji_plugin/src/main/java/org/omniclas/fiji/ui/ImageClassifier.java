@@ -9,6 +9,8 @@ import org.omniclas.fiji.client.Dto;
 import org.omniclas.fiji.client.ImagePart;
 import org.omniclas.fiji.client.OmniClasClient;
 import org.omniclas.fiji.client.OmniClasException;
+import org.omniclas.fiji.client.PredictBatch;
+import org.omniclas.fiji.dataset.ImageFiles;
 import org.omniclas.fiji.dataset.DatasetFolder;
 
 import java.awt.GraphicsEnvironment;
@@ -17,6 +19,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.Collectors;
@@ -32,6 +35,9 @@ public class ImageClassifier {
 
     private final OmniClasClient client;
     private final String model;
+    private Dto.Model modelInfo;
+    private List<String> classes; // the model's, in its order: one p_<class> column each
+    private final List<String> failed = new ArrayList<>();
 
     public ImageClassifier(OmniClasClient client, String model) {
         this.client = client;
@@ -58,7 +64,9 @@ public class ImageClassifier {
         if (!GraphicsEnvironment.isHeadless()) rt.show(TABLE);
         if (Reporter.unattended()) {
             ResultsTable standard = (ResultsTable) rt.clone();
-            Analyzer.setResultsTable(standard);
+            Analyzer.setResultsTable(standard); // (resets the decimals of both: the clone shares them)
+            ResultRows.formatColumns(standard);
+            ResultRows.formatColumns(rt);
             if (!GraphicsEnvironment.isHeadless()) standard.show("Results");
         }
     }
@@ -99,10 +107,11 @@ public class ImageClassifier {
     private int flush(List<ImagePart> parts, List<Object[]> pending, ResultsTable rt) throws OmniClasException {
         if (parts.isEmpty()) return 0;
         IJ.showStatus("OmniClas: classifying " + parts.size() + " image(s)...");
-        Dto.PredictResponse answer = client.predict(model, parts);
+        List<List<Dto.PredictResult>> answers = PredictBatch.run(client, model, parts);
         for (int i = 0; i < pending.size(); i++) {
-            Dto.PredictResult r = find(answer.results, parts.get(i).filename, i);
-            if (r != null) addRow(rt, (String) pending.get(i)[0], (Integer) pending.get(i)[1], r);
+            String title = (String) pending.get(i)[0];
+            Integer slice = (Integer) pending.get(i)[1];
+            add(rt, title, slice, answers.get(i).get(0), parts.get(i).filename);
         }
         int n = parts.size();
         parts.clear();
@@ -110,12 +119,41 @@ public class ImageClassifier {
         return n;
     }
 
-    private static Dto.PredictResult find(List<Dto.PredictResult> results, String filename, int index) {
-        for (Dto.PredictResult r : results) if (filename.equals(r.image)) return r;
-        return index < results.size() ? results.get(index) : null;
+    /** One row; an error result names the image as the user knows it, not as it was sent. */
+    private void add(ResultsTable rt, String shown, Integer slice, Dto.PredictResult r, String sentAs) {
+        if (r.isError()) {
+            r = Dto.PredictResult.failed(shown, PredictBatch.errorFor(r, sentAs, shown));
+            failed.add(r.error);
+        }
+        ResultRows.add(rt, shown, slice, r, classes(r));
     }
 
-    /** The images of a folder (not recursive). PNG/JPEG/TIFF files are sent as they are (a stack gives one row per page). */
+    /** The messages of the images that could not be classified ("NAME: reason"), in order. */
+    public List<String> failed() { return failed; }
+
+    /** "10 result rows; 1 image could not be read: broken.png" (the status bar, and the Log when one failed). */
+    public static String summary(int rows, List<String> failed) {
+        if (failed.isEmpty()) return rows + " result rows";
+        List<String> names = new ArrayList<>();
+        for (String f : failed) names.add(f.contains(": ") ? f.substring(0, f.indexOf(": ")) : f);
+        return rows + " result rows; " + failed.size() + (failed.size() == 1 ? " image" : " images")
+                + " could not be read: " + String.join(", ", names);
+    }
+
+    /** Says how the run went: the status bar, and the Log with each message when an image could not be read. */
+    public static void tell(ResultsTable rt, List<String> failed) {
+        String text = "OmniClas: " + summary(rt.size(), failed);
+        if (!failed.isEmpty()) {
+            IJ.log(text + " (their rows carry the error)");
+            for (String f : failed) IJ.log("  " + f);
+        }
+        IJ.showStatus(text);
+    }
+
+    /**
+     * The images of a folder (not recursive). PNG/JPEG/TIFF/BMP files are sent as they are (a stack gives one row
+     * per page); a file that cannot be read gives an error row, and the rest are classified.
+     */
     public ResultsTable classifyFolder(Path folder, ResultsTable rt) throws OmniClasException, IOException {
         List<Path> files;
         try (Stream<Path> s = Files.list(folder)) {
@@ -128,13 +166,15 @@ public class ImageClassifier {
         for (Path f : files) {
             String name = f.getFileName().toString();
             String lower = name.toLowerCase(Locale.ROOT);
-            if (lower.endsWith(".png") || lower.endsWith(".jpg") || lower.endsWith(".jpeg")
+            if (lower.endsWith(".png") || lower.endsWith(".jpg") || lower.endsWith(".jpeg") || lower.endsWith(".bmp")
                     || lower.endsWith(".tif") || lower.endsWith(".tiff")) {
-                parts.add(new ImagePart(name, Files.readAllBytes(f)));
+                parts.add(new ImagePart(name, Files.readAllBytes(f))); // the server reads these and says what is wrong
             } else {
-                ImagePlus imp = IJ.openImage(f.toString());
+                String problem = ImageFiles.problem(f); // before ImageJ, whose opener shows its own error dialog
+                ImagePlus imp = problem == null ? IJ.openImage(f.toString()) : null;
                 if (imp == null) {
-                    IJ.log("OmniClas: cannot open " + f + ", skipped");
+                    add(rt, name, 1, Dto.PredictResult.failed(name, name + ": "
+                            + (problem == null ? "ImageJ cannot open this file" : problem)), name);
                     continue;
                 }
                 parts.add(new ImagePart(name + ".tif", ImageEncoder.sliceToTiff(imp, 1), "image/tiff"));
@@ -154,34 +194,28 @@ public class ImageClassifier {
     private void flushFiles(List<ImagePart> parts, List<String> names, ResultsTable rt) throws OmniClasException {
         if (parts.isEmpty()) return;
         IJ.showStatus("OmniClas: classifying " + parts.size() + " file(s)...");
-        Dto.PredictResponse answer = client.predict(model, parts);
-        for (Dto.PredictResult r : answer.results) {
-            String shown = r.image;
-            for (int i = 0; i < parts.size(); i++) if (parts.get(i).filename.equals(r.image)) shown = names.get(i);
-            addRow(rt, shown, r.slice == null ? 1 : r.slice, r);
+        List<List<Dto.PredictResult>> answers = PredictBatch.run(client, model, parts);
+        for (int i = 0; i < parts.size(); i++) {
+            for (Dto.PredictResult r : answers.get(i)) {
+                add(rt, names.get(i), r.slice == null ? 1 : r.slice, r, parts.get(i).filename); // (an error row too)
+            }
         }
         parts.clear();
         names.clear();
     }
 
-    /** One row: image, slice, class, confidence, top1..3, p1..3 (probabilities with 4 decimals, always). */
-    static void addRow(ResultsTable rt, String image, int slice, Dto.PredictResult r) {
-        rt.incrementCounter();
-        rt.addValue("image", image);
-        rt.addValue("slice", slice);
-        addPrediction(rt, r);
-    }
-
-    /** The prediction's columns of the current row: class, confidence, top1..3, p1..3 (also for object rows). */
-    static void addPrediction(ResultsTable rt, Dto.PredictResult r) {
-        rt.addValue("class", r.className == null ? "" : r.className);
-        rt.addValue("confidence", r.confidence);
-        for (int k = 0; k < 3; k++) {
-            Dto.TopEntry t = r.top != null && k < r.top.size() ? r.top.get(k) : null;
-            rt.addValue("top" + (k + 1), t == null ? "" : t.className);
-            rt.addValue("p" + (k + 1), t == null ? Double.NaN : t.probability);
+    /** The model's classes (asked once), for its p_<class> columns. */
+    private List<String> classes(Dto.PredictResult result) {
+        List<Dto.PredictResult> results = Collections.singletonList(result);
+        if (modelInfo == null) {
+            try {
+                modelInfo = client.model(model);
+            } catch (OmniClasException e) {
+                modelInfo = new Dto.Model(); // (an older server or an odd name: the probabilities' own order serves)
+            }
         }
-        for (String c : new String[]{"confidence", "p1", "p2", "p3"}) rt.setDecimalPlaces(rt.getColumnIndex(c), 4);
+        if (classes == null || classes.isEmpty()) classes = ResultRows.classesOf(modelInfo, results);
+        return classes;
     }
 
     /** The active image, or all open images. */
@@ -200,7 +234,10 @@ public class ImageClassifier {
         return out;
     }
 
+    /** Classify Folder's CSV when none is named: no underscore, which ImageJ's dialogs would show as a space. */
+    public static final String DEFAULT_CSV_NAME = "omniclas-results.csv";
+
     public static String defaultCsv(File folder) {
-        return new File(folder, "omniclas_results.csv").getPath();
+        return new File(folder, DEFAULT_CSV_NAME).getPath();
     }
 }

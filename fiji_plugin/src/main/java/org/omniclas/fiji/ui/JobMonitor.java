@@ -47,8 +47,26 @@ public class JobMonitor {
 
     public JobMonitor pollEvery(long ms) { this.pollMs = ms; return this; }
 
-    /** Ask for cancellation (from any thread). */
+    /** Ask for cancellation (from any thread), without asking the user. */
     public void cancel() { cancelRequested = true; }
+
+    public static final String CONFIRM_TITLE = "Cancel training?";
+    public static final String CANCEL_JOB = "Cancel job";
+    public static final String KEEP_TRAINING = "Keep training";
+
+    /**
+     * "Are you sure?" before a running job is cancelled from a window (macros and batch mode cancel without
+     * asking). Safe from any thread; the default answer keeps the job running.
+     */
+    public static boolean confirmCancel(java.awt.Component parent, String jobId) {
+        String[] buttons = {CANCEL_JOB, KEEP_TRAINING};
+        java.util.concurrent.atomic.AtomicInteger answer = new java.util.concurrent.atomic.AtomicInteger(-1);
+        Edt.runAndWait(() -> answer.set(javax.swing.JOptionPane.showOptionDialog(parent,
+                "Cancel training job " + jobId + "?\n\nIt stops at its next step. Resume (Jobs...) continues it later,\n"
+                        + "from the last stage it finished.", CONFIRM_TITLE, javax.swing.JOptionPane.DEFAULT_OPTION,
+                javax.swing.JOptionPane.WARNING_MESSAGE, null, buttons, KEEP_TRAINING)));
+        return answer.get() == 0;
+    }
 
     /** Polls until the job is finished, failed, cancelled or interrupted; returns its last state. */
     public Dto.Job follow() throws OmniClasException {
@@ -71,8 +89,11 @@ public class JobMonitor {
         long lastLog = 0;
         try {
             while (true) {
-                if ((cancelRequested || (IJ.escapePressed() && frame != null)) && !cancelSent) {
+                if (IJ.escapePressed() && frame != null && !cancelSent) {
                     IJ.resetEscape();
+                    if (confirmCancel(frame, jobId)) cancel();
+                }
+                if (cancelRequested && !cancelSent) {
                     IJ.showStatus("OmniClas: cancelling job " + jobId + "...");
                     client.cancelJob(jobId);
                     cancelSent = true;
@@ -135,6 +156,7 @@ public class JobMonitor {
         JButton cancel = new JButton("Cancel training");
         cancel.setName("cancel");
         cancel.addActionListener(e -> {
+            if (!confirmCancel(frame, jobId)) return;
             cancel();
             cancel.setEnabled(false);
             label.setText("Cancelling...");

@@ -53,6 +53,7 @@ public class JobsPanel extends JPanel {
     private final JButton report = button("Open report", "jobReport", this::openReport);
     private final Timer timer = new Timer(2000, e -> refresh());
     private boolean busy;
+    private Dto.Catalog catalog;
     private boolean restoring; // the list is being reloaded: selection events are ours, not the user's
 
     public JobsPanel(OmniClasClient client) {
@@ -66,6 +67,14 @@ public class JobsPanel extends JPanel {
         });
         int[] widths = {110, 90, 60, 180, 60, 140, 90};
         for (int c = 0; c < widths.length; c++) table.getColumnModel().getColumn(c).setPreferredWidth(widths[c]);
+        // the State column fits its longest text ("interrupted (resumable)"), which it used to cut
+        java.awt.FontMetrics fm = table.getFontMetrics(table.getFont());
+        int state = 0;
+        for (String s : new String[]{"interrupted", "cancelled", "finished", "running", "queued", "failed"}) {
+            state = Math.max(state, fm.stringWidth(JobTable.stateText(s, true)));
+        }
+        table.getColumnModel().getColumn(JobTable.STATE).setPreferredWidth(state + 16);
+        table.getColumnModel().getColumn(JobTable.STATE).setMinWidth(state + 16);
         line.setName("jobLine");
         options.setName("jobOptions");
         bar.setStringPainted(true);
@@ -111,8 +120,25 @@ public class JobsPanel extends JPanel {
 
     /** Starts the periodic refresh (the window calls it while this tab is shown). */
     public void startRefreshing() {
+        loadCatalog();
         refresh();
         timer.start();
+    }
+
+    /** The server's option rules, once: a job's options line leaves out those that do not apply to it. */
+    private void loadCatalog() {
+        if (catalog != null) return;
+        new SwingWorker<Dto.Catalog, Void>() {
+            @Override protected Dto.Catalog doInBackground() throws Exception { return client.catalog(); }
+            @Override protected void done() {
+                try {
+                    catalog = get();
+                    showSelected(false);
+                } catch (Exception e) {
+                    // an older server: every option is listed
+                }
+            }
+        }.execute();
     }
 
     public void stopRefreshing() { timer.stop(); }
@@ -166,7 +192,8 @@ public class JobsPanel extends JPanel {
             return;
         }
         line.setText(JobText.describe(job));
-        options.setText("<html><body style='width: 700px'>" + esc(job.specText("dataset")) + "<br>" + esc(JobText.options(job.spec)) + "</body></html>");
+        options.setText("<html><body style='width: 700px'>" + esc(job.specText("dataset")) + "<br>"
+                + esc(JobText.options(job.spec, catalog)) + "</body></html>");
         double f = "finished".equals(job.state) ? 1.0 : job.progress != null && job.progress.fraction != null ? job.progress.fraction : 0.0;
         bar.setValue((int) Math.round(f * 1000));
         bar.setString(Math.round(f * 100) + "%");
@@ -229,40 +256,79 @@ public class JobsPanel extends JPanel {
 
     private void cancelSelected() {
         Dto.Job job = selected();
-        if (job == null) return;
+        if (job == null || (job.isActive() && !JobMonitor.confirmCancel(this, job.id()))) return;
         act("Cancelling job " + job.id() + "...", () -> "Job " + job.id() + ": " + client.cancelJob(job.id()).state
                 + (job.isActive() ? " (a running job stops at its next batch)" : ""));
     }
 
+    /** Resumes the job, then follows it in a progress window and registers it as the Train wizard would. */
     private void resumeSelected() {
         Dto.Job job = selected();
         if (job == null) return;
-        act("Resuming job " + job.id() + "...", () -> "Job " + job.id() + " resumed: " + client.resumeJob(job.id()).state);
+        act("Resuming job " + job.id() + "...", () -> {
+            Dto.Job resumed = client.resumeJob(job.id());
+            if (resumed.id() == null) resumed.id = job.id();
+            Thread follow = new Thread(() -> {
+                try {
+                    TrainWizard.followResumed(client, resumed, true);
+                } catch (OmniClasException e) {
+                    Reporter.error(e);
+                }
+                javax.swing.SwingUtilities.invokeLater(this::refresh);
+            }, "OmniClas resumed job " + job.id());
+            follow.setDaemon(true);
+            follow.start();
+            return "Job " + job.id() + " resumed: " + resumed.state + "; a progress window follows it.";
+        });
     }
 
+    /** Asks for the name (warning when it is in use: a new version of that model), then registers off the EDT. */
     private void registerSelected() {
         Dto.Job job = selected();
         if (job == null) return;
-        String name = (String) JOptionPane.showInputDialog(this, "Register the model of job " + job.id() + " as:",
-                "Register model", JOptionPane.PLAIN_MESSAGE, null, null, defaultModelName(job));
-        if (name == null || name.trim().isEmpty()) return;
-        act("Registering...", () -> {
-            Dto.Model m = client.registerJob(job.id(), name.trim());
-            Settings.put(Settings.KEY_LAST_MODEL, m.name);
-            IJ.log("OmniClas: registered the model of job " + job.id() + " as " + m.name);
-            return "Registered as model \"" + m.name + "\" (version " + m.version + ").";
-        });
+        String asked = Settings.modelNameOf(job.id()); // the name the Train wizard was given
+        status.setText("Asking the server for its models...");
+        new SwingWorker<List<Dto.Model>, Void>() {
+            @Override protected List<Dto.Model> doInBackground() throws Exception { return client.models(); }
+            @Override protected void done() {
+                List<Dto.Model> existing;
+                try {
+                    existing = get();
+                } catch (Exception e) {
+                    existing = new ArrayList<>(); // registering tells what is wrong
+                }
+                status.setText(" ");
+                String name = askName(job, asked != null ? asked : defaultModelName(job), existing);
+                if (name == null) return;
+                act("Registering...", () -> {
+                    Dto.Model m = client.registerJob(job.id(), name);
+                    Settings.put(Settings.KEY_LAST_MODEL, m.name);
+                    Settings.forgetModelName(job.id());
+                    IJ.log("OmniClas: registered the model of job " + job.id() + " as " + m.name + " (version " + m.version + ")");
+                    ModelsWindow.modelsChanged();
+                    return "Registered as model \"" + m.name + "\" (version " + m.version + ").";
+                });
+            }
+        }.execute();
+    }
+
+    /** The name to register under, or null; a name in use is confirmed (a new version) or replaced. */
+    private String askName(Dto.Job job, String proposal, List<Dto.Model> existing) {
+        while (true) {
+            String name = (String) JOptionPane.showInputDialog(this, "Register the model of job " + job.id() + " as:",
+                    "Register model", JOptionPane.PLAIN_MESSAGE, null, null, proposal);
+            if (name == null || name.trim().isEmpty()) return null;
+            ModelNames.Answer answer = ModelNames.ask(this, existing, name.trim());
+            if (answer == ModelNames.Answer.NEW_VERSION) return name.trim();
+            if (answer == ModelNames.Answer.CANCEL) return null;
+            proposal = ModelNames.freeName(existing, name.trim());
+        }
     }
 
     private void openReport() {
         Dto.Job job = selected();
         if (job == null) return;
-        String url = client.jobReportUrl(job.id());
-        act("Opening the report...", () -> {
-            java.nio.file.Path file = client.fetchReport(url);
-            ij.plugin.BrowserLauncher.openURL(file.toUri().toString());
-            return "Report of job " + job.id() + " opened in the browser.";
-        });
+        ReportOpener.fetchAndOpen(this, client, client.jobReportUrl(job.id()), "job " + job.id(), status::setText);
     }
 
     /** "<dataset folder>_classifier". */
@@ -291,9 +357,13 @@ public class JobsPanel extends JPanel {
             case "cancel":
                 IJ.log("OmniClas: job " + require(opt, "job") + ": " + client.cancelJob(opt.get("job")).state);
                 break;
-            case "resume":
-                IJ.log("OmniClas: job " + require(opt, "job") + " resumed: " + client.resumeJob(opt.get("job")).state);
+            case "resume": { // like Train Classifier: follows the job to its end and registers it
+                Dto.Job resumed = client.resumeJob(require(opt, "job"));
+                if (resumed.id() == null) resumed.id = opt.get("job");
+                IJ.log("OmniClas: job " + opt.get("job") + " resumed: " + resumed.state);
+                TrainWizard.followResumed(client, resumed, false);
                 break;
+            }
             case "register":
                 Dto.Model m = client.registerJob(require(opt, "job"), require(opt, "name"));
                 IJ.log("OmniClas: registered the model of job " + opt.get("job") + " as " + m.name);
@@ -333,7 +403,12 @@ public class JobsPanel extends JPanel {
     static final class JobTable extends AbstractTableModel {
         private static final long serialVersionUID = 1L;
         static final String[] COLS = {"Job", "State", "Process", "Dataset", "Progress", "Created", "Test accuracy"};
+        static final int STATE = 1;
         List<Dto.Job> rows = new ArrayList<>();
+
+        static String stateText(String state, boolean resumable) {
+            return state + (resumable ? " (resumable)" : "");
+        }
 
         void set(List<Dto.Job> jobs) {
             rows = new ArrayList<>(jobs);
@@ -348,7 +423,7 @@ public class JobsPanel extends JPanel {
             Dto.Job j = rows.get(r);
             switch (c) {
                 case 0: return j.id();
-                case 1: return j.state + (j.resumable ? " (resumable)" : "");
+                case STATE: return stateText(j.state, j.resumable);
                 case 2: return j.specText("process");
                 case 3: {
                     String ds = j.specText("dataset");

@@ -3,7 +3,6 @@ package org.omniclas.fiji.ui;
 import ij.IJ;
 import ij.ImagePlus;
 import org.omniclas.fiji.client.Dto;
-import org.omniclas.fiji.client.ImagePart;
 import org.omniclas.fiji.client.OmniClasClient;
 import org.omniclas.fiji.dataset.CategoryKeys;
 import org.omniclas.fiji.dataset.DatasetFolder;
@@ -46,7 +45,6 @@ import java.awt.event.WindowAdapter;
 import java.awt.event.WindowEvent;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -500,13 +498,16 @@ public class LabelWindow extends JFrame {
         Path src = fc.getSelectedFile().toPath();
         Settings.put(Settings.KEY_LAST_SOURCE, src.toString());
         setStatus("Copying images from " + src + "...");
-        new SwingWorker<Integer, Void>() {
-            @Override protected Integer doInBackground() throws Exception { return ds.importFrom(src); }
+        new SwingWorker<DatasetFolder.Import, Void>() {
+            @Override protected DatasetFolder.Import doInBackground() throws Exception { return ds.importFrom(src); }
             @Override protected void done() {
                 try {
-                    int n = get();
+                    DatasetFolder.Import done = get();
                     refresh();
-                    setStatus(n + " image(s) copied into unlabelled/.");
+                    setStatus(done.summary().split("\n")[0]);
+                    if (!done.unreadable.isEmpty()) {
+                        JOptionPane.showMessageDialog(LabelWindow.this, done.summary(), "Import", JOptionPane.WARNING_MESSAGE);
+                    }
                 } catch (Exception e) {
                     Reporter.unexpected("Import failed", e.getCause() != null ? e.getCause() : e);
                 }
@@ -577,26 +578,13 @@ public class LabelWindow extends JFrame {
             return;
         }
         askButton.setText("Stop asking");
+        ModelSuggestions asking = new ModelSuggestions(suggestions);
         predicting = new SwingWorker<Void, Void>() {
-            int done;
             @Override protected Void doInBackground() throws Exception {
-                for (int i = 0; i < todo.size() && !isCancelled(); i += ImageClassifier.BATCH) {
-                    List<Path> batch = todo.subList(i, Math.min(todo.size(), i + ImageClassifier.BATCH));
-                    List<ImagePart> parts = new ArrayList<>();
-                    for (Path p : batch) parts.add(part(p, parts.size()));
-                    Dto.PredictResponse answer = client.predict(model, parts);
-                    for (int k = 0; k < batch.size(); k++) {
-                        String name = parts.get(k).filename;
-                        for (Dto.PredictResult r : answer.results) {
-                            if (name.equals(r.image) && (r.slice == null || r.slice == 1)) suggestions.put(batch.get(k), r);
-                        }
-                    }
-                    done += batch.size();
-                    SwingUtilities.invokeLater(() -> {
-                        setStatus("Model " + model + ": " + done + " / " + todo.size() + " unlabelled images");
-                        grid.repaint();
-                    });
-                }
+                asking.ask(client, model, todo, this::isCancelled, done -> SwingUtilities.invokeLater(() -> {
+                    setStatus("Model " + model + ": " + done + " / " + todo.size() + " unlabelled images");
+                    grid.repaint();
+                }));
                 return null;
             }
             @Override protected void done() {
@@ -606,26 +594,14 @@ public class LabelWindow extends JFrame {
                     sortUncertain.setSelected(true);
                     catList.setSelectedIndex(1);
                     fillGrid(0);
-                    setStatus("Suggestions for " + done + " image(s). Least certain first; A or Enter accepts, 1-9 assigns.");
+                    setStatus(asking.summary() + ". Least certain first; A or Enter accepts, 1-9 assigns.");
                 } catch (Exception e) {
-                    setStatus("Ask the model stopped: " + done + " of " + todo.size() + " images have a suggestion.");
+                    setStatus("Ask the model stopped: " + asking.summary() + ".");
                     Reporter.unexpected("OmniClas", e.getCause() != null ? e.getCause() : e);
                 }
             }
         };
         predicting.execute();
-    }
-
-    private static ImagePart part(Path p, int index) throws IOException {
-        String name = p.getFileName().toString();
-        String lower = name.toLowerCase(java.util.Locale.ROOT);
-        String upload = String.format("%04d_%s", index, name);
-        if (lower.endsWith(".png") || lower.endsWith(".jpg") || lower.endsWith(".jpeg") || lower.endsWith(".tif") || lower.endsWith(".tiff")) {
-            return new ImagePart(upload, Files.readAllBytes(p));
-        }
-        ImagePlus imp = IJ.openImage(p.toString());
-        if (imp == null) throw new IOException("ImageJ cannot open " + p);
-        return new ImagePart(upload + ".tif", ImageEncoder.sliceToTiff(imp, 1), "image/tiff");
     }
 
     // ------------------------------------------------------------------ renderers

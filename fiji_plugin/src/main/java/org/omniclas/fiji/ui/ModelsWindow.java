@@ -59,8 +59,7 @@ public class ModelsWindow extends JFrame {
             Reporter.error(e);
             return null;
         }
-        String[] names = new String[models.size()];
-        for (int i = 0; i < names.length; i++) names[i] = models.get(i).name;
+        String[] names = ModelNames.choices(models); // older versions as name@N
         String lastModel = Settings.get(Settings.KEY_LAST_MODEL, names.length > 0 ? names[0] : "");
         if (names.length > 0) {
             boolean known = false;
@@ -147,6 +146,7 @@ public class ModelsWindow extends JFrame {
         for (Dto.Model m : models) {
             rt.incrementCounter();
             rt.addValue("name", m.name);
+            rt.addValue("version", m.version == null ? "" : m.version);
             rt.addValue("framework", m.framework == null ? "" : m.framework);
             rt.addValue("backbone", m.backbone == null ? "" : m.backbone);
             rt.addValue("classes", m.classes == null ? "" : String.join(";", m.classes));
@@ -156,6 +156,13 @@ public class ModelsWindow extends JFrame {
             rt.addValue("created", m.created == null ? "" : m.created);
         }
         return rt;
+    }
+
+    /** Reloads the list of an open Models window (after a registration elsewhere). */
+    public static void modelsChanged() {
+        SwingUtilities.invokeLater(() -> {
+            if (instance != null && instance.isDisplayable()) instance.refresh();
+        });
     }
 
     /** Opens (or brings to front) the window on its Models tab, or on its Jobs tab. */
@@ -175,8 +182,10 @@ public class ModelsWindow extends JFrame {
         table.setSelectionMode(ListSelectionModel.SINGLE_SELECTION);
         table.setAutoCreateRowSorter(true);
         table.setName("models");
-        int[] widths = {150, 230, 120, 80, 90, 170, 120};
+        int[] widths = {150, 80, 220, 120, 80, 90, 160, 120};
         for (int c = 0; c < widths.length; c++) table.getColumnModel().getColumn(c).setPreferredWidth(widths[c]);
+        table.getColumnModel().getColumn(ModelTable.VERSION).setCellEditor(new VersionEditor());
+        table.putClientProperty("terminateEditOnFocusLost", Boolean.TRUE);
         JPanel south = new JPanel(new BorderLayout());
         JPanel bp = new JPanel(new FlowLayout(FlowLayout.RIGHT));
         bp.add(button("Refresh", this::refresh));
@@ -252,6 +261,65 @@ public class ModelsWindow extends JFrame {
         background("Loading models...", client::models);
     }
 
+    /** Shows another version of a model in its row (its classes, metrics, date); the buttons then act on it. */
+    private void showVersion(int row, String name, int version, List<Integer> versions) {
+        status.setText("Loading " + name + " version " + version + "...");
+        new SwingWorker<Dto.Model, Void>() {
+            @Override protected Dto.Model doInBackground() throws Exception { return client.model(name + "@" + version); }
+            @Override protected void done() {
+                try {
+                    Dto.Model m = get();
+                    m.name = name;
+                    if (m.versions == null) m.versions = versions;
+                    model.replace(row, m);
+                    status.setText(name + ": version " + m.version + " of " + versions.size());
+                } catch (java.util.concurrent.ExecutionException e) {
+                    status.setText("Failed: " + e.getCause().getMessage());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }.execute();
+    }
+
+    /** The Version cell: a choice of the model's versions, newest first. */
+    private final class VersionEditor extends javax.swing.DefaultCellEditor {
+        private static final long serialVersionUID = 1L;
+        private int row = -1;
+
+        VersionEditor() {
+            super(new javax.swing.JComboBox<String>());
+            getComboBox().setName("versionChoice");
+            setClickCountToStart(1);
+        }
+
+        @SuppressWarnings("unchecked")
+        private javax.swing.JComboBox<String> getComboBox() { return (javax.swing.JComboBox<String>) getComponent(); }
+
+        @Override public java.awt.Component getTableCellEditorComponent(JTable t, Object value, boolean selected, int r, int c) {
+            row = t.convertRowIndexToModel(r);
+            Dto.Model m = model.rows.get(row);
+            javax.swing.JComboBox<String> combo = getComboBox();
+            combo.removeAllItems();
+            List<Integer> versions = m.versions == null ? new ArrayList<>() : m.versions;
+            for (int i = versions.size() - 1; i >= 0; i--) combo.addItem(String.valueOf(versions.get(i)));
+            combo.setSelectedItem(ModelTable.versionText(m));
+            return combo;
+        }
+
+        @Override public boolean stopCellEditing() {
+            Object chosen = getComboBox().getSelectedItem();
+            boolean stopped = super.stopCellEditing();
+            if (chosen != null && row >= 0 && row < model.rows.size()) {
+                Dto.Model m = model.rows.get(row);
+                if (!chosen.toString().equals(ModelTable.versionText(m))) {
+                    showVersion(row, m.name, Integer.parseInt(chosen.toString()), m.versions);
+                }
+            }
+            return stopped;
+        }
+    }
+
     private void renameSelected() {
         Dto.Model m = selected();
         if (m == null) return;
@@ -264,14 +332,29 @@ public class ModelsWindow extends JFrame {
         });
     }
 
+    /** Deletes the model, or only the version shown in its row when it has several (the user chooses). */
     private void deleteSelected() {
         Dto.Model m = selected();
         if (m == null) return;
-        int ok = JOptionPane.showConfirmDialog(this, "Delete model \"" + m.name + "\" from the registry?\nThis cannot be undone.",
-                "Delete model", JOptionPane.OK_CANCEL_OPTION, JOptionPane.WARNING_MESSAGE);
-        if (ok != JOptionPane.OK_OPTION) return;
+        int count = m.versions == null ? 1 : m.versions.size();
+        String target;
+        if (count > 1) {
+            String one = "Version " + ModelTable.versionText(m) + " only";
+            String all = "All " + count + " versions";
+            String[] buttons = {one, all, "Cancel"};
+            int answer = JOptionPane.showOptionDialog(this, "Delete model \"" + m.name + "\" version " + ModelTable.versionText(m)
+                    + ", or all its " + count + " versions, from the registry?\nThis cannot be undone.", "Delete model",
+                    JOptionPane.DEFAULT_OPTION, JOptionPane.WARNING_MESSAGE, null, buttons, buttons[2]);
+            if (answer != 0 && answer != 1) return;
+            target = answer == 0 ? m.name + "@" + ModelTable.versionText(m) : m.name;
+        } else {
+            int ok = JOptionPane.showConfirmDialog(this, "Delete model \"" + m.name + "\" from the registry?\nThis cannot be undone.",
+                    "Delete model", JOptionPane.OK_CANCEL_OPTION, JOptionPane.WARNING_MESSAGE);
+            if (ok != JOptionPane.OK_OPTION) return;
+            target = m.name;
+        }
         background("Deleting...", () -> {
-            client.deleteModel(m.name);
+            client.deleteModel(target);
             return client.models();
         });
     }
@@ -281,7 +364,8 @@ public class ModelsWindow extends JFrame {
         Dto.Model m = selected();
         if (m == null) return;
         String[] formats = {"BioImage Model Zoo package (.zip)", "ONNX (.onnx)"};
-        Object choice = JOptionPane.showInputDialog(this, "Export model \"" + m.name + "\" as:", "Export model",
+        Object choice = JOptionPane.showInputDialog(this, "Export model \"" + m.name + "\" version "
+                + ModelTable.versionText(m) + " as:", "Export model",
                 JOptionPane.PLAIN_MESSAGE, null, formats, formats[0]);
         if (choice == null) return;
         boolean zoo = choice == formats[0];
@@ -291,19 +375,15 @@ public class ModelsWindow extends JFrame {
         if (chooser.showSaveDialog(this) != javax.swing.JFileChooser.APPROVE_OPTION) return;
         java.nio.file.Path file = chooser.getSelectedFile().toPath();
         status.setText("Exporting " + m.name + "...");
-        inBackground("OmniClas export", () -> client.exportModel(m.name, zoo ? "bioimageio" : "onnx", file),
+        inBackground("OmniClas export", () -> client.exportModel(m.ref(), zoo ? "bioimageio" : "onnx", file),
                 "Exported " + m.name + " to " + file, "Export failed.");
     }
 
     private void openReport() {
         Dto.Model m = selected();
         if (m == null) return;
-        String url = client.modelReportUrl(m.name);
-        status.setText("Opening the report of " + m.name + "...");
-        inBackground("OmniClas report", () -> {
-            java.nio.file.Path file = client.fetchReport(url);
-            ij.plugin.BrowserLauncher.openURL(file.toUri().toString());
-        }, "Report of " + m.name + " opened in the browser.", "No report.");
+        ReportOpener.fetchAndOpen(this, client, client.modelReportUrl(m.ref()), m.name + " version " + ModelTable.versionText(m),
+                status::setText);
     }
 
     private interface Task { void run() throws Exception; }
@@ -346,12 +426,33 @@ public class ModelsWindow extends JFrame {
 
     static final class ModelTable extends AbstractTableModel {
         private static final long serialVersionUID = 1L;
-        static final String[] COLS = {"Name", "Classes", "Backbone", "Framework", "Test accuracy", "Metrics", "Created"};
+        static final String[] COLS = {"Name", "Version", "Classes", "Backbone", "Framework", "Test accuracy", "Metrics", "Created"};
+        static final int VERSION = 1;
         List<Dto.Model> rows = new ArrayList<>();
 
         void set(List<Dto.Model> models) {
             rows = new ArrayList<>(models);
             fireTableDataChanged();
+        }
+
+        void replace(int row, Dto.Model m) {
+            rows.set(row, m);
+            fireTableRowsUpdated(row, row);
+        }
+
+        /** "2" (the number of the version shown). */
+        static String versionText(Dto.Model m) {
+            return m.version == null ? "" : m.version.replaceFirst("\\.0$", "");
+        }
+
+        /** The version column: the number, with the count when there are more ("2 of 3 \u25be" offers a choice). */
+        static String versionCell(Dto.Model m) {
+            int count = m.versions == null ? 1 : m.versions.size();
+            return count > 1 ? versionText(m) + " of " + count + " \u25be" : versionText(m);
+        }
+
+        @Override public boolean isCellEditable(int r, int c) {
+            return c == VERSION && rows.get(r).versions != null && rows.get(r).versions.size() > 1;
         }
 
         @Override public int getRowCount() { return rows.size(); }
@@ -362,11 +463,12 @@ public class ModelsWindow extends JFrame {
             Dto.Model m = rows.get(r);
             switch (c) {
                 case 0: return m.name;
-                case 1: return m.classes == null ? "" : String.join(", ", m.classes);
-                case 2: return m.backbone;
-                case 3: return m.framework;
-                case 4: return m.testAccuracy() == null ? "" : IJ.d2s(m.testAccuracy() * 100, 1) + " %";
-                case 5: return formatMetrics(m.metrics);
+                case VERSION: return versionCell(m);
+                case 2: return m.classes == null ? "" : String.join(", ", m.classes);
+                case 3: return m.backbone;
+                case 4: return m.framework;
+                case 5: return m.testAccuracy() == null ? "" : IJ.d2s(m.testAccuracy() * 100, 1) + " %";
+                case 6: return formatMetrics(m.metrics);
                 default: return m.created == null ? "" : m.created.replace('T', ' ').replaceFirst("(\\d\\d:\\d\\d):\\d\\d.*$", "$1");
             }
         }

@@ -51,6 +51,7 @@ public class ObjectClassifier {
     private final OmniClasClient client;
     private final String model;
     private final Map<String, String> options;
+    private final List<String> failed = new ArrayList<>();
 
     /** @param options padding, mask_outside, min_area, exclude_border (text, as the server takes them) */
     public ObjectClassifier(OmniClasClient client, String model, Map<String, String> options) {
@@ -173,7 +174,7 @@ public class ObjectClassifier {
         ImageProcessor labelPlane = labelImage == null ? null
                 : labelImage.getStack().getProcessor(labelImage.getCurrentSlice());
         for (Dto.ObjectResult r : objects) {
-            addRow(rt, imp.getTitle(), plane, r);
+            addRow(rt, imp.getTitle(), plane, r, classes);
             Color colour = colour(classes, r.className);
             String name = r.className == null ? NOT_CLASSIFIED : String.format(Locale.ROOT, "%s (%.2f)", r.className, r.confidence);
             Roi roi = rois != null ? (Roi) rois[r.object - 1].clone() : outline(labelPlane, r);
@@ -237,13 +238,18 @@ public class ObjectClassifier {
                         Collections.singletonList(new ImagePart(name, Files.readAllBytes(f))),
                         Collections.singletonList(new ImagePart(labels.getFileName().toString(), Files.readAllBytes(labels))),
                         options);
-                for (Dto.ObjectResult r : answer.results) addRow(rt, name, r.slice == null ? 1 : r.slice, r);
+                List<String> classes = classesOf(answer.results);
+                for (Dto.ObjectResult r : answer.results) addRow(rt, name, r.slice == null ? 1 : r.slice, r, classes);
                 logSummary(answer.objects, name);
-            } catch (IOException e) {
-                Dto.ObjectResult r = new Dto.ObjectResult();
-                r.error = e.getMessage();
-                addRow(rt, name, 1, r);
-                IJ.log("OmniClas: " + e.getMessage());
+            } catch (IOException | OmniClasException e) {
+                if (e instanceof OmniClasException && ((OmniClasException) e).getStatus() != 400
+                        && ((OmniClasException) e).getStatus() != 413) {
+                    throw (OmniClasException) e; // the request itself (model, server): not this image's fault
+                }
+                Dto.ObjectResult r = new Dto.ObjectResult(); // one image that cannot be read never sinks the folder
+                r.error = e.getMessage() != null && e.getMessage().startsWith(name) ? e.getMessage() : name + ": " + e.getMessage();
+                addRow(rt, name, 1, r, Collections.emptyList());
+                failed.add(r.error);
             }
             IJ.showProgress(++done, files.size());
         }
@@ -252,12 +258,14 @@ public class ObjectClassifier {
 
     // ------------------------------------------------------------------ table, colours
 
-    /** One row (docs/objects.md): image, slice, object, x, y, bbox_x, bbox_y, bbox_width, bbox_height, area, the
-     * prediction's columns, error. An image-level error has no object columns filled. */
-    static void addRow(ResultsTable rt, String image, int slice, Dto.ObjectResult r) {
-        rt.incrementCounter();
-        rt.addValue("image", image);
-        rt.addValue("slice", slice);
+    /** The messages of the images whose objects could not be classified ("NAME: reason"). */
+    public List<String> failed() { return failed; }
+
+    /** One row (docs/objects.md, docs/results-csv.md): image, slice, object, x, y, bbox_x, bbox_y, bbox_width,
+     * bbox_height, area, then class, confidence, p_<class>..., error ({@link ResultRows}). An image-level error has
+     * no object columns filled. */
+    static void addRow(ResultsTable rt, String image, Integer slice, Dto.ObjectResult r, List<String> classes) {
+        ResultRows.begin(rt, image, slice);
         boolean known = r.object != null;
         double[] values = known ? new double[]{r.object, r.x, r.y, r.bboxX, r.bboxY, r.bboxWidth, r.bboxHeight, r.area}
                 : new double[8];
@@ -266,8 +274,7 @@ public class ObjectClassifier {
             if (known) rt.addValue(columns[i], values[i]);
             else rt.addValue(columns[i], "");
         }
-        ImageClassifier.addPrediction(rt, r);
-        rt.addValue("error", r.error == null ? "" : r.error);
+        ResultRows.prediction(rt, r, classes);
         rt.setDecimalPlaces(rt.getColumnIndex("x"), 2);
         rt.setDecimalPlaces(rt.getColumnIndex("y"), 2);
     }

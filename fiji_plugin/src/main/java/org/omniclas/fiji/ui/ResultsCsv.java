@@ -14,7 +14,8 @@ import java.util.List;
 
 /**
  * A results table as a CSV file: UTF-8, RFC 4180 quoting (ImageJ's own saveAs neither escapes quotes nor fixes the
- * encoding), numbers as the table shows them. Written to a temporary file and renamed, so a failed write never
+ * encoding), numbers as the table shows them, a number that does not apply (NaN) empty, and the {@code error}
+ * column last, as docs/results-csv.md has it. Written to a temporary file and renamed, so a failed write never
  * leaves half a file.
  */
 public final class ResultsCsv {
@@ -24,14 +25,15 @@ public final class ResultsCsv {
         Path target = file.toAbsolutePath();
         Path dir = target.getParent();
         if (dir == null || !Files.isDirectory(dir)) throw new IOException("The folder of the CSV file does not exist: " + dir);
-        List<String> columns = java.util.Arrays.asList(rt.getHeadings());
+        List<String> columns = new ArrayList<>(java.util.Arrays.asList(rt.getHeadings()));
+        if (columns.remove(ResultRows.ERROR)) columns.add(ResultRows.ERROR); // after another model's p_ columns too
         Path tmp = Files.createTempFile(dir, "." + target.getFileName(), ".tmp");
         try {
             try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
                 w.write(line(columns));
                 for (int row = 0; row < rt.size(); row++) {
                     List<String> cells = new ArrayList<>();
-                    for (String c : columns) cells.add(rt.getStringValue(c, row));
+                    for (String c : columns) cells.add(cell(rt, c, row));
                     w.write(line(cells));
                 }
             }
@@ -43,6 +45,12 @@ public final class ResultsCsv {
         } finally {
             Files.deleteIfExists(tmp);
         }
+    }
+
+    /** The cell as the table shows it; NaN (no value) is empty. */
+    static String cell(ResultsTable rt, String column, int row) {
+        String text = rt.getStringValue(column, row);
+        return "NaN".equals(text) && Double.isNaN(rt.getValue(column, row)) ? "" : text;
     }
 
     static String line(List<String> cells) {

@@ -65,7 +65,7 @@ public final class ServerGate {
             return false;
         }
         String text = "No OmniClas server answers at " + Settings.url() + ".\nStart one now?\n\n"
-                + "Program: " + String.join(" ", cmd.subList(0, cmd.indexOf("serve") + 1)) + "\nModels: " + cfg.modelsRoot + "\nDataset roots: "
+                + "Program: " + String.join(" ", cmd.subList(0, cmd.indexOf("serve") + 1)) + "\nModels: " + Settings.modelsRootText() + "\nDataset roots: "
                 + (cfg.datasetRoots.isEmpty() ? "(none: training will be refused)" : String.join("; ", cfg.datasetRoots))
                 + "\n(it stops when ImageJ quits)";
         int answer = choose(text, "Start server", "Server Settings...", "Cancel");
@@ -96,7 +96,17 @@ public final class ServerGate {
         IJ.showStatus("OmniClas: starting the server (the first start can take a minute; Esc cancels)...");
         stopWithImageJ();
         try {
-            Dto.Health h = started.awaitHealth(quick(), START_TIMEOUT_MS, () -> IJ.escapePressed());
+            Dto.Health h;
+            try {
+                h = started.awaitHealth(quick(), START_TIMEOUT_MS, () -> IJ.escapePressed());
+            } catch (OmniClasException e) {
+                if (!started.refusedParentPid()) throw e;
+                IJ.log("OmniClas: this omniclas is older than --parent-pid; started again without it. Update it, or "
+                        + "the server stays behind when Fiji is killed.");
+                cfg.parentPid = 0;
+                started = ServerLauncher.start(cfg);
+                h = started.awaitHealth(quick(), START_TIMEOUT_MS, () -> IJ.escapePressed());
+            }
             IJ.showStatus("OmniClas: server " + h.version + " started at " + Settings.url());
             IJ.log("OmniClas: server " + h.version + " answers at " + Settings.url());
             return h;

@@ -52,9 +52,18 @@ public final class Settings {
     /** The OmniClas environment folder, its omniclas executable or its Python; empty: omniclas on the PATH. */
     public static String executable() { return Prefs.get(KEY_EXECUTABLE, ""); }
 
-    /** Where a server started by Fiji keeps its models (default ~/OmniClas/models). */
+    /**
+     * Where a server started by Fiji keeps its models; empty (the default): the server's own default, the one
+     * registry the command line uses too ({@code ~/OmniClas/models}, or {@code $OMNICLAS_MODELS}).
+     */
     public static String modelsRoot() {
-        return Prefs.get(KEY_MODELS_ROOT, Paths.get(System.getProperty("user.home"), "OmniClas", "models").toString());
+        return Prefs.get(KEY_MODELS_ROOT, "");
+    }
+
+    /** What the models folder setting means, for people. */
+    public static String modelsRootText() {
+        String root = modelsRoot();
+        return root.trim().isEmpty() ? "the server's default (~/OmniClas/models, or $OMNICLAS_MODELS)" : root;
     }
 
     /** The dataset roots of a server started by Fiji (default: the home folder), as typed: separated by ';'. */
@@ -113,6 +122,26 @@ public final class Settings {
         c.logFile = Paths.get(dir == null ? System.getProperty("java.io.tmpdir") : dir, "omniclas-server.log");
         return c;
     }
+
+    /**
+     * The model name the Train wizard was given for a job, kept until the job finished, so that a job resumed
+     * later (Jobs...) is registered under it; null when none was given.
+     */
+    public static String modelNameOf(String jobId) {
+        String name = Prefs.get(jobKey(jobId), "");
+        return name.isEmpty() ? null : name;
+    }
+
+    public static void rememberModelName(String jobId, String modelName) {
+        Prefs.set(jobKey(jobId), modelName == null || modelName.trim().isEmpty() ? null : modelName.trim());
+        persist();
+    }
+
+    public static void forgetModelName(String jobId) {
+        if (modelNameOf(jobId) != null) rememberModelName(jobId, null);
+    }
+
+    private static String jobKey(String jobId) { return "omniclas.job_model_name." + jobId; }
 
     public static String get(String key, String dflt) { return Prefs.get(key, dflt); }
 

@@ -3,6 +3,7 @@ package org.omniclas.fiji.ui;
 import ij.ImagePlus;
 import ij.io.Opener;
 import ij.process.ImageProcessor;
+import org.omniclas.fiji.dataset.ImageFiles;
 
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
@@ -87,7 +88,17 @@ public class ThumbnailCache {
     public void shutdown() { executor.shutdownNow(); }
 
     public static BufferedImage load(Path path, int size) {
-        ImagePlus imp = new Opener().openImage(path.toString());
+        // read quietly: ImageJ's opener shows a dialog, with no file name, for a file it cannot read
+        ImagePlus imp;
+        if (ImageFiles.isTiff(path)) {
+            imp = ImageFiles.problem(path) == null ? new Opener().openImage(path.toString()) : null;
+        } else {
+            try {
+                imp = new ImagePlus(path.getFileName().toString(), ImageFiles.decode(path));
+            } catch (java.io.IOException unreadable) {
+                imp = null;
+            }
+        }
         if (imp == null) return null;
         ImageProcessor ip = imp.getProcessor();
         if (ip.getBitDepth() == 16 || ip.getBitDepth() == 32) {

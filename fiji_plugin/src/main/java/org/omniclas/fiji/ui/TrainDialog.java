@@ -73,16 +73,18 @@ public final class TrainDialog extends JDialog {
     private final JLabel problems = new JLabel(" ");
     private final JButton train = new JButton("Train");
     private final Timer rescan = new Timer(300, e -> scanDataset());
+    private final List<Dto.Model> existing; // the registered models: a name in use makes a new version
     private DatasetCheck check;
     private boolean updating;
     private boolean modelNameEdited;
     private Choice choice;
 
     /** Shows the dialog (modal) and returns the choice, or null when cancelled. Any thread but the event thread's caller. */
-    public static Choice ask(TrainingOptions form, ServerGate.Roots roots, boolean rootsAuthoritative, String lastDataset) {
+    public static Choice ask(TrainingOptions form, ServerGate.Roots roots, boolean rootsAuthoritative, String lastDataset,
+                             List<Dto.Model> existing) {
         AtomicReference<Choice> out = new AtomicReference<>();
         Runnable r = () -> {
-            TrainDialog d = new TrainDialog(form, roots, rootsAuthoritative, lastDataset);
+            TrainDialog d = new TrainDialog(form, roots, rootsAuthoritative, lastDataset, existing);
             d.setVisible(true); // modal
             out.set(d.choice);
         };
@@ -90,9 +92,11 @@ public final class TrainDialog extends JDialog {
         return out.get();
     }
 
-    private TrainDialog(TrainingOptions form, ServerGate.Roots roots, boolean rootsAuthoritative, String lastDataset) {
+    private TrainDialog(TrainingOptions form, ServerGate.Roots roots, boolean rootsAuthoritative, String lastDataset,
+                        List<Dto.Model> existing) {
         super((Frame) IJ.getInstance(), TITLE, true);
         this.form = form;
+        this.existing = existing;
         this.roots = roots;
         this.rootsAuthoritative = rootsAuthoritative;
         setName("omniclas-train");
@@ -174,8 +178,8 @@ public final class TrainDialog extends JDialog {
         });
         rescan.setRepeats(false);
         modelName.getDocument().addDocumentListener(new DocumentListener() {
-            @Override public void insertUpdate(DocumentEvent e) { if (!updating) modelNameEdited = true; }
-            @Override public void removeUpdate(DocumentEvent e) { if (!updating) modelNameEdited = true; }
+            @Override public void insertUpdate(DocumentEvent e) { nameChanged(); }
+            @Override public void removeUpdate(DocumentEvent e) { nameChanged(); }
             @Override public void changedUpdate(DocumentEvent e) { }
         });
 
@@ -187,6 +191,11 @@ public final class TrainDialog extends JDialog {
         fill();
         pack();
         setLocationRelativeTo(null);
+    }
+
+    private void nameChanged() {
+        if (!updating) modelNameEdited = true;
+        recheck();
     }
 
     /** How the process list shows a process: AutoML as the recommended choice, the others by id and name. */
@@ -316,6 +325,8 @@ public final class TrainDialog extends JDialog {
         List<String> errors = errors();
         List<String> warnings = new ArrayList<>();
         if (check != null && !rootsAuthoritative && !DatasetCheck.underRoots(check.root, roots.roots)) warnings.add(outsideRoots());
+        String inUse = ModelNames.warning(existing, modelName.getText());
+        if (inUse != null) warnings.add(inUse);
         StringBuilder html = new StringBuilder("<html><body style='width: 460px'>");
         for (String e : errors) html.append("<font color='#b00000'>\u2716 ").append(esc(e)).append("</font><br>");
         for (String w : warnings) html.append("<font color='#a06000'>\u26a0 ").append(esc(w)).append("</font><br>");

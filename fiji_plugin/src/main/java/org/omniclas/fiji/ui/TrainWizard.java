@@ -69,7 +69,8 @@ public class TrainWizard {
                 }
                 modelName = opt.containsKey("model_name") ? opt.get("model_name").trim() : defaultModelName(dataset);
             } else {
-                TrainDialog.Choice c = TrainDialog.ask(form, roots, authoritative, Settings.get(Settings.KEY_LAST_DATASET, ""));
+                List<Dto.Model> existing = client.models(); // to warn before a name in use gets a new version
+                TrainDialog.Choice c = TrainDialog.ask(form, roots, authoritative, Settings.get(Settings.KEY_LAST_DATASET, ""), existing);
                 if (c == null) {
                     Recorder.disableCommandRecording(); // cancelled: nothing ran
                     return;
@@ -87,6 +88,7 @@ public class TrainWizard {
             Map<String, Object> spec = form.spec(dataset.toString());
             Dto.Job submitted = submit(client, form, spec);
             String id = submitted.id();
+            Settings.rememberModelName(id, modelName); // a resumed job is registered under it too
             String what = JobText.options(form.applying());
             IJ.log("OmniClas: training job " + id + " submitted: " + dataset + "; " + what);
             Dto.Job job = new JobMonitor(client, id, what).follow();
@@ -185,9 +187,29 @@ public class TrainWizard {
         return rt;
     }
 
+    /**
+     * Follows a job that was just resumed to its end, as the wizard follows a new one: the progress window (the
+     * status bar says "running" again), the per-class table, and registration under the name the wizard was
+     * given (a dialog offers it on a desktop; without one, only a name the wizard was given is registered).
+     */
+    public static Dto.Model followResumed(OmniClasClient client, Dto.Job resumed, boolean interactive) throws OmniClasException {
+        String id = resumed.id();
+        Dto.Catalog catalog = null;
+        try {
+            catalog = client.catalog();
+        } catch (OmniClasException e) {
+            // the options are then all listed
+        }
+        Dto.Job job = new JobMonitor(client, id, JobText.options(resumed.spec, catalog)).follow();
+        String name = Settings.modelNameOf(id);
+        if (name == null) name = interactive ? JobsPanel.defaultModelName(job) : "";
+        return finish(client, job, name, interactive);
+    }
+
     /** Results table + registration. Returns the registered model or null. */
     public static Dto.Model finish(OmniClasClient client, Dto.Job job, String modelName, boolean interactive)
             throws OmniClasException {
+        if ("finished".equals(job.state)) Settings.forgetModelName(job.id()); // (a cancelled job may be resumed)
         if ("cancelled".equals(job.state)) {
             IJ.showStatus("OmniClas: job " + job.id() + " cancelled");
             IJ.log("OmniClas: job " + job.id() + " cancelled");
@@ -199,9 +221,9 @@ public class TrainWizard {
             return null;
         }
         Dto.JobResult r = job.result;
-        String acc = r == null || r.testAccuracy == null ? "n/a" : IJ.d2s(r.testAccuracy * 100, 1) + " %";
-        IJ.log("OmniClas: job " + job.id() + " finished, test accuracy " + acc);
-        IJ.showStatus("OmniClas: training finished, test accuracy " + acc);
+        String acc = JobText.testAccuracy(r); // with how many test images it rests on
+        IJ.log("OmniClas: job " + job.id() + " finished, " + acc);
+        IJ.showStatus("OmniClas: training finished, " + acc);
         Frame tableWindow = null;
         if (r != null) {
             ResultsTable rt = perClassTable(r);
@@ -212,10 +234,14 @@ public class TrainWizard {
                 tableWindow = WindowManager.getFrame(title);
             }
         }
-        if (interactive) {
+        List<Dto.Model> existing = client.models();
+        while (interactive) {
             GenericDialog gd = new GenericDialog("OmniClas - Register model");
-            gd.addMessage("Test accuracy: " + acc + " (per class: table \"OmniClas Training " + job.id() + "\")");
+            gd.addMessage(Character.toUpperCase(acc.charAt(0)) + acc.substring(1) + "\n(per class: table \"OmniClas Training "
+                    + job.id() + "\")");
             gd.addStringField("Register as", modelName, 25);
+            String inUse = ModelNames.warning(existing, modelName);
+            if (inUse != null) gd.addMessage(inUse.replace(": registering", ":\nregistering").replace(" Choose", "\nChoose"));
             gd.enableYesNoCancel("Register", "Don't register");
             if (tableWindow != null) {
                 java.awt.Point p = beside(tableWindow.getBounds(), new java.awt.Dimension(480, 220),
@@ -225,11 +251,22 @@ public class TrainWizard {
             gd.showDialog();
             if (gd.wasCanceled() || !gd.wasOKed()) return null;
             modelName = gd.getNextString().trim();
+            ModelNames.Answer answer = modelName.isEmpty() ? ModelNames.Answer.NEW_VERSION
+                    : ModelNames.ask(IJ.getInstance(), existing, modelName);
+            if (answer == ModelNames.Answer.CANCEL) return null;
+            if (answer == ModelNames.Answer.NEW_VERSION) break;
+            modelName = ModelNames.freeName(existing, modelName); // offered in the dialog again
         }
-        if (modelName == null || modelName.isEmpty()) return null;
+        if (modelName == null || modelName.isEmpty()) {
+            if (!interactive) IJ.log("OmniClas: job " + job.id() + " is not registered (no model name); register it with "
+                    + "run(\"Jobs...\", \"action=register job=" + job.id() + " name=NAME\")");
+            return null;
+        }
         Dto.Model m = client.registerJob(job.id(), modelName);
-        IJ.log("OmniClas: registered model " + m.name);
+        IJ.log("OmniClas: registered model " + m.name + (ModelNames.find(existing, m.name) == null ? ""
+                : " as version " + m.version + " (the name was in use)"));
         Settings.put(Settings.KEY_LAST_MODEL, m.name);
+        ModelsWindow.modelsChanged();
         return m;
     }
 

@@ -36,8 +36,47 @@ public class ServerLauncherTest {
 
     @Test public void theOmniclasExecutable() throws IOException {
         Path exe = file("env/bin/omniclas");
-        assertEquals(Arrays.asList(exe.toString(), "serve", "--host", "127.0.0.1", "--port", "5123", "--models-root", "/data/models",
-                "--dataset-root", "/data/sets", "--dataset-root", "/home/me/cells"), ServerLauncher.command(config(exe.toString()), false));
+        String pid = String.valueOf(ServerLauncher.currentPid());
+        assertEquals(Arrays.asList(exe.toString(), "serve", "--host", "127.0.0.1", "--port", "5123", "--parent-pid", pid,
+                "--models-root", "/data/models", "--dataset-root", "/data/sets", "--dataset-root", "/home/me/cells"),
+                ServerLauncher.command(config(exe.toString()), false));
+    }
+
+    /** The server watches ImageJ's process and stops when it dies, even by SIGKILL (no shutdown hook runs then). */
+    @Test public void theServerIsToldImageJsProcessId() throws Exception {
+        Assume.assumeTrue("needs /proc", Files.isDirectory(Paths.get("/proc/self")));
+        String self = Paths.get("/proc/self").toRealPath().getFileName().toString(); // this JVM's pid, as Linux says
+        assertEquals(Long.parseLong(self), ServerLauncher.currentPid());
+        List<String> cmd = ServerLauncher.command(config(file("env/bin/omniclas").toString()), false);
+        assertEquals(self, cmd.get(cmd.indexOf("--parent-pid") + 1));
+        ServerLauncher.Config none = config(file("env/bin/omniclas").toString());
+        none.parentPid = 0;
+        assertFalse(ServerLauncher.command(none, false).contains("--parent-pid"));
+    }
+
+    /** An omniclas older than --parent-pid refuses it (argparse): the launcher says so, and Fiji starts it without. */
+    @Test public void anOlderServerThatRefusesTheFlagIsRecognised() throws Exception {
+        Assume.assumeTrue("needs /bin/sh", Files.isExecutable(Paths.get("/bin/sh")) && !ServerLauncher.isWindows());
+        Path script = tmp.getRoot().toPath().resolve("omniclas");
+        Files.write(script, ("#!/bin/sh\necho \"omniclas: error: unrecognized arguments: --parent-pid $7\" >&2\nexit 2\n").getBytes());
+        assertTrue(script.toFile().setExecutable(true));
+        ServerLauncher s = ServerLauncher.start(config(script.toString()));
+        HttpOmniClasClient nobody = new HttpOmniClasClient("http://127.0.0.1:" + freePort(), null);
+        try {
+            s.awaitHealth(nobody, 60000, null);
+            fail();
+        } catch (OmniClasException expected) {
+            assertTrue(s.refusedParentPid());
+        }
+        ServerLauncher.Config without = config(script.toString());
+        without.parentPid = 0;
+        ServerLauncher old = ServerLauncher.start(without);
+        try {
+            old.awaitHealth(nobody, 60000, null);
+            fail();
+        } catch (OmniClasException expected) {
+            assertFalse("no flag was sent, so none was refused", old.refusedParentPid());
+        }
     }
 
     @Test public void aPythonRunsTheModule() throws IOException {

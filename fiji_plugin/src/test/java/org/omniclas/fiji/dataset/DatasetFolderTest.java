@@ -180,7 +180,7 @@ public class DatasetFolderTest {
         Files.write(src.resolve("c2.jpg"), "22".getBytes(StandardCharsets.UTF_8));
         Files.write(src.resolve("skip.txt"), "t".getBytes(StandardCharsets.UTF_8));
         img("unlabelled", "c2.jpg", "different");
-        assertEquals(2, ds.importFrom(src));
+        assertEquals(2, ds.importFrom(src, f -> null).copied);
         assertEquals("1", read(root.resolve("unlabelled/c1.png")));
         assertEquals("22", read(root.resolve("unlabelled/c2_1.jpg")));
         assertEquals("different", read(root.resolve("unlabelled/c2.jpg")));
@@ -188,9 +188,9 @@ public class DatasetFolderTest {
         assertTrue(Files.exists(src.resolve("c2.jpg")));
         ds.createCategory("K");
         ds.move(root.resolve("unlabelled/c1.png"), "K");
-        assertEquals(0, ds.importFrom(src)); // same bytes already in the dataset (K/c1.png, unlabelled/c2_1.jpg)
+        assertEquals(0, ds.importFrom(src, f -> null).copied); // same bytes already in the dataset (K/c1.png, unlabelled/c2_1.jpg)
         try {
-            ds.importFrom(root.resolve("K"));
+            ds.importFrom(root.resolve("K"), f -> null);
             fail();
         } catch (IllegalArgumentException expected) { /* source inside dataset */ }
     }

@@ -63,7 +63,7 @@ import java.util.regex.Pattern;
  * window, the Jobs tab (list, log tail, resume, cancel), a short training to the end (per-class table, Register
  * dialog beside it, the Recorder line), and registering from the Jobs tab.
  * <p>Option mode=start_server: no server answers; the command offers to start one, the server Fiji starts answers,
- * and ImageJ quits (File > Quit), which must stop it.
+ * and ImageJ quits (File > Quit), which must stop it; with then=kill it waits instead, for the test to kill it.
  * <p>Args: outDir sourceDir datasetDir [key=value ...] with keys url, model, rename_from, rename_to, delete, ask_source,
  * ask_dataset, train_dataset, tag, mode, executable, models_root, dataset_root. Writes outDir/harness.log and
  * screenshots; exit code 0 = all steps ran.
@@ -140,6 +140,7 @@ public final class GuiHarness extends GuiDriver {
         List<String> items = new ArrayList<>();
         for (int k = 0; k < omni.getItemCount(); k++) items.add(omni.getItem(k).getLabel());
         say("MENU " + String.join("|", items));
+        findCommands();
 
         // ---- every command's first window (no server answers: the commands that need one offer to start it)
         String[][] commands = {{"Server Settings...", "01_server_settings"}, {"Classify Image", "02_classify_image"},
@@ -158,11 +159,32 @@ public final class GuiHarness extends GuiDriver {
             Window w = newWindow(before);
             shot(c[1]);
             say("WINDOW " + c[0] + " -> " + w.getClass().getSimpleName() + " '" + title(w) + "'"
-                    + (w instanceof JDialog && texts(w).contains("No OmniClas server answers") ? " OFFERS_START" : ""));
+                    + (w instanceof JDialog && texts(w).contains("No OmniClas server answers") ? " OFFERS_START" : "")
+                    + (w instanceof ij.gui.MessageDialog ? " SAYS " + org.omniclas.fiji.ui.Reporter.lastError() : ""));
+            org.omniclas.fiji.ui.Reporter.clearLastError();
             closeAll(before);
         }
         outsideRoots(dataset);
         labelling(source, dataset);
+    }
+
+    /** The plugin once installed, for the README: ImageJ's Find Commands lists Plugins > OmniClas. */
+    private void findCommands() throws Exception {
+        Set<Window> before = visibleWindows();
+        IJ.doCommand("Find Commands...");
+        waitFor("Find Commands", 15000, () -> newWindow(before) != null);
+        Window finder = newWindow(before);
+        settle(finder);
+        JTextField prompt = onEdt(() -> find(finder, JTextField.class, null));
+        click(prompt);
+        type("omniclas");
+        JTable found = onEdt(() -> find(finder, JTable.class, null));
+        waitFor("OmniClas commands found", 5000, () -> onEdt(found::getRowCount) >= 7);
+        say("FIND_COMMANDS " + onEdt(found::getRowCount) + " rows");
+        onEdt(() -> { finder.setLocation(0, 110); return null; });
+        sleep(500);
+        docShot("fiji_install", finder);
+        onEdt(() -> { finder.dispose(); return null; });
     }
 
     /** Label Images says at once when the dataset is not under the server's dataset roots; Cancel leaves no folder. */
@@ -328,12 +350,17 @@ public final class GuiHarness extends GuiDriver {
         say("TIME register " + (System.currentTimeMillis() - t0) + " ms");
     }
 
-    /** Confidence of each shown image's suggestion (NaN where none), in grid order. */
+    /** The truncated image the test puts among the unlabelled ones of "Ask the model". */
+    static final String BROKEN = "broken.png";
+
+    /** Confidence of each shown image's suggestion (NaN where none), in grid order; the unreadable image left out. */
     private static List<Double> shownConfidences(LabelWindow lw, JList<?> grid) throws Exception {
         return onEdt(() -> {
             List<Double> c = new ArrayList<>();
             for (int i = 0; i < grid.getModel().getSize(); i++) {
-                Dto.PredictResult r = lw.suggestion((Path) grid.getModel().getElementAt(i));
+                Path p = (Path) grid.getModel().getElementAt(i);
+                if (p.getFileName().toString().equals(BROKEN)) continue;
+                Dto.PredictResult r = lw.suggestion(p);
                 c.add(r == null ? Double.NaN : r.confidence);
             }
             return c;
@@ -371,8 +398,9 @@ public final class GuiHarness extends GuiDriver {
         JCheckBox sort = onEdt(() -> find(lw.getContentPane(), JCheckBox.class, "sortUncertainty"));
         JLabel status = onEdt(() -> find(lw.getContentPane(), JLabel.class, "status"));
         AbstractButton ask = onEdt(() -> find(lw.getContentPane(), AbstractButton.class, "ask"));
-        int total = onEdt(() -> grid.getModel().getSize());
-        say("ask dataset shows " + total);
+        int shown = onEdt(() -> grid.getModel().getSize());
+        int total = shown - (new File(new File(dataset, "unlabelled"), BROKEN).isFile() ? 1 : 0); // readable ones
+        say("ask dataset shows " + shown);
 
         Set<Window> before = visibleWindows();
         click(ask);
@@ -385,8 +413,11 @@ public final class GuiHarness extends GuiDriver {
         onEdt(() -> { combo.setSelectedItem(model); return null; });
         if (!model.equals(onEdt(combo::getSelectedItem))) throw new IllegalStateException("model " + model + " not offered");
         clickToClose(buttonLabelled(d, "OK"), d);
-        waitFor("suggestions", 120000, () -> onEdt(status::getText).startsWith("Suggestions for"));
-        say("status: " + onEdt(status::getText));
+        waitFor("suggestions", 120000, () -> onEdt(status::getText).contains("have a suggestion"));
+        say("ASK_STATUS " + onEdt(status::getText));
+        if (lw.suggestion(new File(new File(dataset, "unlabelled"), BROKEN).toPath()) != null) {
+            throw new IllegalStateException("a suggestion for the unreadable " + BROKEN);
+        }
         List<Double> conf = shownConfidences(lw, grid);
         say("ORDER " + conf);
         if (!onEdt(sort::isSelected)) throw new IllegalStateException("sort by uncertainty not switched on");
@@ -578,6 +609,7 @@ public final class GuiHarness extends GuiDriver {
         sleep(500);
         shot("13_models");
         docShot("models_window", mw);
+        reportWithoutBrowser(mw);
 
         selectRow(table, from);
         Set<Window> b1 = visibleWindows();
@@ -601,10 +633,61 @@ public final class GuiHarness extends GuiDriver {
         server = serverModels();
         say("SERVER_MODELS after delete " + server);
         if (server.contains(del)) throw new IllegalStateException("delete not on the server: " + server);
+        modelVersions(mw, table);
         onEdt(() -> { mw.dispose(); return null; });
     }
 
 
+
+    /** Open report where no browser can be opened (this JVM runs with -Domniclas.browser=): the path, to copy. */
+    private void reportWithoutBrowser(ModelsWindow mw) throws Exception {
+        click(onEdt(() -> find(mw.getContentPane(), JButton.class, "open report")));
+        waitFor("report path dialog", 30000, () -> titled(org.omniclas.fiji.ui.ReportOpener.TITLE) != null);
+        Window d = titled(org.omniclas.fiji.ui.ReportOpener.TITLE);
+        settle(d);
+        say("REPORT_DIALOG " + texts(d).replace('\n', '|'));
+        clickToClose(buttonLabelled(d, org.omniclas.fiji.ui.ReportOpener.COPY_PATH), d);
+        String copied = onEdt(() -> (String) java.awt.Toolkit.getDefaultToolkit().getSystemClipboard()
+                .getData(java.awt.datatransfer.DataFlavor.stringFlavor));
+        say("REPORT_PATH " + copied);
+        String head = new String(java.nio.file.Files.readAllBytes(java.nio.file.Paths.get(copied)), "UTF-8").trim();
+        say("REPORT_HEAD " + head.substring(0, Math.min(15, head.length())).toLowerCase()); // (deleted when ImageJ quits)
+    }
+
+    /**
+     * A model with two versions: the Version column says so, the older version can be picked in it (the row then
+     * shows that version), and Delete offers to delete only that version.
+     */
+    private void modelVersions(ModelsWindow mw, JTable table) throws Exception {
+        String name = need("versions");
+        int row = tableNames(table).indexOf(name);
+        say("VERSION_CELL " + onEdt(() -> table.getValueAt(row, 1)));
+        selectRow(table, name);
+        Rectangle cell = onEdt(() -> table.getCellRect(row, 1, true));
+        click(table, cell.x + cell.width / 2, cell.y + cell.height / 2, 0); // opens the version choice
+        waitFor("version choice", 5000, () -> onEdt(table::isEditing));
+        @SuppressWarnings("unchecked")
+        JComboBox<String> versions = (JComboBox<String>) onEdt(table::getEditorComponent);
+        say("VERSION_CHOICES " + onEdt(() -> {
+            List<String> items = new ArrayList<>();
+            for (int i = 0; i < versions.getItemCount(); i++) items.add(versions.getItemAt(i));
+            return String.join(",", items);
+        }));
+        onEdt(() -> { versions.setSelectedItem("1"); return null; }); // a choice applies at once
+        waitFor("version 1 shown", 20000, () -> String.valueOf(onEdt(() -> table.getValueAt(row, 1))).startsWith("1 of 2"));
+        say("VERSION_PICKED " + onEdt(() -> table.getValueAt(row, 1)));
+        sleep(300);
+        docShot("models_versions", mw);
+        Set<Window> before = visibleWindows();
+        click(onEdt(() -> find(mw.getContentPane(), JButton.class, "delete")));
+        waitFor("delete choice", 10000, () -> newWindow(before) != null);
+        Window choice = newWindow(before);
+        settle(choice);
+        say("VERSION_DELETE " + texts(choice).replace('\n', '|'));
+        clickToClose(buttonLabelled(choice, "Version 1 only"), choice);
+        waitFor("version 1 deleted", 20000, () -> getJson("/models/" + name).getAsJsonArray("versions").size() == 1);
+        say("VERSIONS_LEFT " + getJson("/models/" + name).getAsJsonArray("versions"));
+    }
 
     // ------------------------------------------------------------------ the Train wizard
 
@@ -730,7 +813,16 @@ public final class GuiHarness extends GuiDriver {
         sleep(1000);
         shot("16_training_progress");
         docShot("training_progress", pw);
-        click(named(((JFrame) pw).getContentPane(), JButton.class, "cancel"));
+        // Cancel asks first: "Keep training" leaves the job running, then "Cancel job" cancels it
+        JButton cancelTraining = named(((JFrame) pw).getContentPane(), JButton.class, "cancel");
+        Window confirm = confirmCancel(cancelTraining);
+        say("CANCEL_CONFIRM " + texts(confirm).replace('\n', '|'));
+        shot("16b_cancel_confirm");
+        clickToClose(buttonLabelled(confirm, JobMonitor.KEEP_TRAINING), confirm);
+        sleep(2500);
+        say("AFTER_KEEP " + serverJobState(jobId) + " " + onEdt(cancelTraining::isEnabled));
+        Window sure = confirmCancel(cancelTraining);
+        clickToClose(buttonLabelled(sure, JobMonitor.CANCEL_JOB), sure);
         waitFor("progress window closed", 90000, () -> !pw.isShowing());
         waitFor("cancelled in the Log", 10000, () -> IJ.getLog().substring(logStart).contains("job " + jobId + " cancelled"));
         String state = serverJobState(jobId);
@@ -739,6 +831,17 @@ public final class GuiHarness extends GuiDriver {
         sleep(500); // the command thread hands back to the Recorder
         say("RECORDER_AFTER_CANCEL " + recorder.getText().replace('\n', '|'));
         return jobId;
+    }
+
+    /** Clicks a Cancel button and returns the "are you sure?" dialog it opens. */
+    private Window confirmCancel(JButton cancel) throws Exception {
+        Set<Window> before = visibleWindows();
+        click(cancel);
+        waitFor("cancel confirmation", 10000, () -> newWindow(before) != null
+                && JobMonitor.CONFIRM_TITLE.equals(title(newWindow(before))));
+        Window w = newWindow(before);
+        settle(w);
+        return w;
     }
 
     private static String waitJobId(int logStart) throws Exception {
@@ -783,6 +886,12 @@ public final class GuiHarness extends GuiDriver {
         say("JOBS_LINE " + onEdt(line::getText));
         click(resume);
         waitFor("resumed on the server", 30000, () -> getJson("/jobs/" + jobId).get("attempts").getAsInt() >= 2);
+        // Fiji follows the resumed job as the wizard does: a progress window, and a status bar that says running
+        waitFor("progress window of the resumed job", 30000, () -> titled(JobMonitor.TITLE) != null);
+        Window resumedProgress = titled(JobMonitor.TITLE);
+        onEdt(() -> { resumedProgress.setLocation(0, 640); return null; }); // below the Jobs tab, off its buttons
+        waitFor("status bar follows the resumed job", 90000, () -> ImageJ.getStatusBarText().contains("job " + jobId + ": running"));
+        say("STATUS_AFTER_RESUME " + ImageJ.getStatusBarText());
         waitFor("resume in the log", 20000, () -> onEdt(log::getText).contains("resume requested"));
         say("JOBS_RESUMED " + jobId + " " + onEdt(line::getText));
         say("JOBS_LOG " + onEdt(log::getText).replace('\n', '|'));
@@ -802,7 +911,9 @@ public final class GuiHarness extends GuiDriver {
         docShot("jobs_window", mw);
         JButton cancel = named(mw.getContentPane(), JButton.class, "cancelJob");
         waitFor("Cancel offered", 10000, () -> onEdt(cancel::isEnabled));
-        click(cancel);
+        Window confirm = confirmCancel(cancel);
+        say("JOBS_CANCEL_CONFIRM " + texts(confirm).replace('\n', '|'));
+        clickToClose(buttonLabelled(confirm, JobMonitor.CANCEL_JOB), confirm);
         waitFor("cancelled on the server", 90000, () -> "cancelled".equals(serverJobState(other)));
         waitFor("cancelled in the Jobs tab", 20000, () -> onEdt(line::getText).contains(": cancelled"));
         say("JOBS_CANCELLED " + other + " " + onEdt(line::getText));
@@ -823,6 +934,10 @@ public final class GuiHarness extends GuiDriver {
         JTextField size = named(d.getContentPane(), JTextField.class, "image_size");
         onEdt(() -> { size.setText("64"); return null; });
         JTextField name = named(d.getContentPane(), JTextField.class, "model_name");
+        JLabel problems = named(d.getContentPane(), JLabel.class, "problems");
+        onEdt(() -> { name.setText(need("model")); return null; }); // a name in use: the wizard warns
+        waitFor("name-in-use warning", 5000, () -> onEdt(problems::getText).contains("exists (version"));
+        say("WIZARD_NAME_WARNING " + onEdt(problems::getText).replaceAll("<[^>]+>", " ").trim());
         onEdt(() -> { name.setText(""); return null; });
         say("WIZARD fast " + String.join(" ", shownOptions(d, optionNames())));
         clickToClose(named(d.getContentPane(), JButton.class, "train"), d);
@@ -876,9 +991,24 @@ public final class GuiHarness extends GuiDriver {
         selectRow(table, jobId);
         Set<Window> before = visibleWindows();
         click(named(mw.getContentPane(), JButton.class, "registerJob"));
-        answerInputDialog(before, model);
+        answerInputDialog(before, need("model")); // a name in use: a warning, and another name is offered
+        waitFor("name-in-use warning", 10000, () -> titled("Model name in use") != null);
+        Window warning = titled("Model name in use");
+        settle(warning);
+        say("REGISTER_NAME_WARNING " + texts(warning).replace('\n', '|'));
+        Set<Window> b3 = visibleWindows();
+        b3.remove(warning);
+        clickToClose(buttonLabelled(warning, org.omniclas.fiji.ui.ModelNames.OTHER_NAME), warning);
+        waitFor("the name asked again", 10000, () -> newWindow(b3) != null && onEdt(() -> find(newWindow(b3), JTextField.class, null)) != null);
+        JTextField again = onEdt(() -> find(newWindow(b3), JTextField.class, null));
+        say("NAME_OFFERED " + onEdt(again::getText));
+        answerInputDialog(b3, model);
         waitFor("registered on the server", 30000, () -> serverModels().contains(model));
         say("REGISTERED " + model);
+        // the Models tab lists it without a click on Refresh
+        JTable models = named(mw.getContentPane(), JTable.class, "models");
+        waitFor("the Models tab refreshed", 20000, () -> tableNames(models).contains(model));
+        say("MODELS_TAB_REFRESHED " + model);
         onEdt(() -> { mw.dispose(); return null; });
     }
 
@@ -906,6 +1036,11 @@ public final class GuiHarness extends GuiDriver {
         say("SERVER_COMMAND " + String.join(" ", ServerGate.running().command()));
         JLabel status = named(showing(ModelsWindow.class).getContentPane(), JLabel.class, "modelsStatus");
         waitFor("models listed", 20000, () -> onEdt(status::getText).contains("model(s) on"));
+        if ("kill".equals(opt.get("then"))) { // the test kills this JVM with SIGKILL: no shutdown hook runs
+            say("WAITING_FOR_KILL");
+            sleep(600000);
+            System.exit(3);
+        }
         say("DONE");
         log.close();
         ij.exitWhenQuitting(true);

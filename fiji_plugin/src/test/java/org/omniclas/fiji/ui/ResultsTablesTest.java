@@ -23,24 +23,31 @@ public class ResultsTablesTest {
         return HttpOmniClasClient.gson().fromJson(json, Dto.PredictResult.class);
     }
 
+    static final List<String> CLASSES = java.util.Arrays.asList("NuclearGFP", "NoGFP", "Cytoplasmic");
+
     private static ResultsTable twoRows() {
         ResultsTable rt = new ResultsTable();
-        ImageClassifier.addRow(rt, "cell, \"one\".tif", 1, result("{\"class\":\"NuclearGFP\",\"confidence\":0.9,"
-                + "\"top\":[{\"class\":\"NuclearGFP\",\"probability\":0.9},{\"class\":\"NoGFP\",\"probability\":0.1}]}"));
-        ImageClassifier.addRow(rt, "stack", 2, result("{\"class\":\"NoGFP\",\"confidence\":1.0,"
-                + "\"top\":[{\"class\":\"NoGFP\",\"probability\":1.0},{\"class\":\"NuclearGFP\",\"probability\":0.0}]}"));
+        ResultRows.add(rt, "cell, \"one\".tif", 1, result("{\"class\":\"NuclearGFP\",\"confidence\":0.9,"
+                + "\"probabilities\":{\"NoGFP\":0.07,\"NuclearGFP\":0.9,\"Cytoplasmic\":0.03}}"), CLASSES);
+        ResultRows.add(rt, "stack", 2, result("{\"class\":\"NoGFP\",\"confidence\":1.0,"
+                + "\"probabilities\":{\"NuclearGFP\":0.0,\"NoGFP\":1.0,\"Cytoplasmic\":0.0}}"), CLASSES);
+        ResultRows.add(rt, "broken.png", null, result("{\"image\":\"broken.png\",\"error\":\"broken.png: not a "
+                + "readable PNG, JPEG, TIFF or BMP image (image file is truncated)\"}"), CLASSES);
         return rt;
     }
 
+    /** The columns of docs/results-csv.md: one probability per class, in the model's order; errors in their own column. */
     @Test public void rowsHaveEveryColumnAndSteadyDecimals() {
         ResultsTable rt = twoRows();
-        assertEquals("image,slice,class,confidence,top1,p1,top2,p2,top3,p3", String.join(",", rt.getHeadings()));
+        assertEquals("image,slice,class,confidence,p_NuclearGFP,p_NoGFP,p_Cytoplasmic,error", String.join(",", rt.getHeadings()));
         assertEquals("0.9000", rt.getStringValue("confidence", 0));
         assertEquals("1.0000", rt.getStringValue("confidence", 1)); // not "1"
-        assertEquals("0.0000", rt.getStringValue("p2", 1));
-        assertEquals("", rt.getStringValue("top3", 0));
-        assertEquals("NaN", rt.getStringValue("p3", 0));
+        assertEquals("0.0700", rt.getStringValue("p_NoGFP", 0));
+        assertEquals("0.0000", rt.getStringValue("p_Cytoplasmic", 1));
         assertEquals(2, (int) rt.getValue("slice", 1));
+        assertEquals("", rt.getStringValue("error", 0));
+        assertEquals("", rt.getStringValue("class", 2));
+        assertTrue(rt.getStringValue("error", 2).startsWith("broken.png: not a readable"));
     }
 
     /** Headless (as here), the standard Results table is filled too: nResults and getResultString work in macros. */
@@ -49,10 +56,15 @@ public class ResultsTablesTest {
         ResultsTable rt = twoRows();
         ImageClassifier.show(rt);
         ResultsTable standard = Analyzer.getResultsTable();
-        assertEquals(2, standard.size());
+        assertEquals(3, standard.size());
         assertEquals("NoGFP", standard.getStringValue("class", 1));
         assertNotSame(rt, standard);
         assertSame(rt, ImageClassifier.lastResults());
+        // ImageJ resets a cloned table's decimals to its own precision: both keep the format's
+        for (ResultsTable t : new ResultsTable[]{rt, standard}) {
+            assertEquals("0.9000", t.getStringValue("confidence", 0));
+            assertEquals("1", t.getStringValue("slice", 0));
+        }
     }
 
     @Test public void csvIsQuotedUtf8AndWholeOrNothing() throws Exception {
@@ -61,9 +73,12 @@ public class ResultsTablesTest {
         Files.write(csv, "old".getBytes(StandardCharsets.UTF_8));
         ImageClassifier.saveCsv(rt, csv.toString());
         List<String> lines = Files.readAllLines(csv, StandardCharsets.UTF_8);
-        assertEquals("image,slice,class,confidence,top1,p1,top2,p2,top3,p3", lines.get(0));
-        assertEquals("\"cell, \"\"one\"\".tif\",1,NuclearGFP,0.9000,NuclearGFP,0.9000,NoGFP,0.1000,,NaN", lines.get(1));
-        assertEquals(3, lines.size());
+        assertEquals("image,slice,class,confidence,p_NuclearGFP,p_NoGFP,p_Cytoplasmic,error", lines.get(0));
+        assertEquals("\"cell, \"\"one\"\".tif\",1,NuclearGFP,0.9000,0.9000,0.0700,0.0300,", lines.get(1));
+        assertEquals("broken.png,,,,,,,broken.png: not a readable PNG, JPEG, TIFF or BMP image (image file is truncated)"
+                .replace("broken.png: not a readable PNG, JPEG, TIFF or BMP image (image file is truncated)",
+                        "\"broken.png: not a readable PNG, JPEG, TIFF or BMP image (image file is truncated)\""), lines.get(3));
+        assertEquals(4, lines.size());
         try (java.util.stream.Stream<Path> s = Files.list(tmp.getRoot().toPath())) {
             assertEquals(1, s.count()); // no temporary file left behind
         }
@@ -74,6 +89,19 @@ public class ResultsTablesTest {
             assertTrue(e.getMessage(), e.getMessage().startsWith("Cannot write the CSV file"));
             assertTrue(e.getMessage().contains("r.csv"));
         }
+    }
+
+    /** Results of a second model appended to the table: its classes get columns, the error column stays last. */
+    @Test public void anotherModelsClassesComeBeforeTheErrorColumn() throws Exception {
+        ResultsTable rt = twoRows();
+        ResultRows.add(rt, "x.tif", 1, result("{\"class\":\"Mitotic\",\"confidence\":0.6,"
+                + "\"probabilities\":{\"Mitotic\":0.6,\"Interphase\":0.4}}"), java.util.Arrays.asList("Mitotic", "Interphase"));
+        Path csv = tmp.getRoot().toPath().resolve("two-models.csv");
+        ImageClassifier.saveCsv(rt, csv.toString());
+        List<String> lines = Files.readAllLines(csv, StandardCharsets.UTF_8);
+        assertEquals("image,slice,class,confidence,p_NuclearGFP,p_NoGFP,p_Cytoplasmic,p_Mitotic,p_Interphase,error", lines.get(0));
+        assertEquals("stack,2,NoGFP,1.0000,0.0000,1.0000,0.0000,,,", lines.get(2)); // not 0 where a class is not the model's
+        assertEquals("x.tif,1,Mitotic,0.6000,,,,0.6000,0.4000,", lines.get(4));
     }
 
     @Test public void perClassTableAlwaysShowsThreeDecimals() {

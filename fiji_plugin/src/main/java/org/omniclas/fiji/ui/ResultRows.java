@@ -1,0 +1,75 @@
+package org.omniclas.fiji.ui;
+
+import ij.measure.ResultsTable;
+import org.omniclas.fiji.client.Dto;
+
+import java.util.List;
+
+/**
+ * Rows of the "OmniClas Results" table in the one results format of the CLI, the server's batch jobs and Fiji
+ * (docs/results-csv.md): {@code image, slice, class, confidence, p_<class>... (the model's class order), error}.
+ * An error row names the image and carries the message, with no class, confidence or probabilities. Numbers that
+ * do not apply are NaN in the table and empty in the CSV ({@link ResultsCsv}).
+ */
+public final class ResultRows {
+    public static final String ERROR = "error";
+    /** Probability columns are named p_ + the class. */
+    public static final String PROBABILITY_PREFIX = "p_";
+    static final int DECIMALS = 4;
+
+    private ResultRows() {}
+
+    /** One prediction (or one error) as a row. */
+    public static void add(ResultsTable rt, String image, Integer slice, Dto.PredictResult r, List<String> classes) {
+        begin(rt, image, slice);
+        prediction(rt, r, classes);
+    }
+
+    /**
+     * Starts a row: image and slice (1 for a plain image and for a file that could not be read; null leaves it
+     * empty). Rows of objects add their own columns between this and {@link #prediction}.
+     */
+    public static void begin(ResultsTable rt, String image, Integer slice) {
+        rt.setNaNEmptyCells(true); // a column that appears later (another model's class) is empty above, not 0
+        rt.incrementCounter();
+        rt.addValue("image", image);
+        rt.addValue("slice", slice == null ? Double.NaN : slice);
+        rt.setDecimalPlaces(rt.getColumnIndex("slice"), 0);
+    }
+
+    /** class, confidence, one p_<class> per class of the model, and error ("" when the image was classified). */
+    public static void prediction(ResultsTable rt, Dto.PredictResult r, List<String> classes) {
+        boolean failed = r.isError();
+        rt.addValue("class", failed || r.className == null ? "" : r.className);
+        rt.addValue("confidence", failed ? Double.NaN : r.confidence);
+        rt.setDecimalPlaces(rt.getColumnIndex("confidence"), DECIMALS);
+        for (String c : classes) {
+            Double p = failed || r.probabilities == null ? null : r.probabilities.get(c);
+            String column = PROBABILITY_PREFIX + c;
+            rt.addValue(column, p == null ? Double.NaN : p);
+            rt.setDecimalPlaces(rt.getColumnIndex(column), DECIMALS);
+        }
+        rt.addValue(ERROR, failed ? r.error : "");
+    }
+
+    /** Slices as whole numbers, confidence and probabilities with {@value #DECIMALS} decimals. */
+    public static void formatColumns(ResultsTable rt) {
+        for (String c : rt.getHeadings()) {
+            int col = rt.getColumnIndex(c);
+            if (col < 0) continue;
+            if (c.equals("slice")) rt.setDecimalPlaces(col, 0);
+            else if (c.equals("confidence") || c.startsWith(PROBABILITY_PREFIX)) rt.setDecimalPlaces(col, DECIMALS);
+        }
+    }
+
+    /** The model's classes in its order: from the model, else from the order of a result's probabilities. */
+    public static List<String> classesOf(Dto.Model model, List<Dto.PredictResult> results) {
+        if (model != null && model.classes != null && !model.classes.isEmpty()) return model.classes;
+        for (Dto.PredictResult r : results) {
+            if (!r.isError() && r.probabilities != null && !r.probabilities.isEmpty()) {
+                return new java.util.ArrayList<>(r.probabilities.keySet());
+            }
+        }
+        return new java.util.ArrayList<>();
+    }
+}
