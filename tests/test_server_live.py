@@ -97,13 +97,13 @@ def test_restart_during_a_job(tmp_path):
         jid = requests.post(f"{url}/api/v1/jobs", json=spec, timeout=10).json()["job_id"]
         state_file = jobs_dir / jid / "run" / "checkpoint" / "state.json"
         deadline = time.monotonic() + 180
-        while not state_file.exists():  # the first iteration is finished and checkpointed
+        while not (state_file.exists() and "candidates" in state_file.read_text()):  # a round is checkpointed
             assert time.monotonic() < deadline and proc.poll() is None, "no checkpoint appeared"
             time.sleep(0.02)
         stop_server(proc, hard=True)  # the server and its worker die at once, as in a crash
     finally:
         stop_server(proc, hard=True)
-    next_iteration = json.loads(state_file.read_text())["next_iteration"]
+    next_iteration = json.loads(state_file.read_text())["candidates"][0]["next_round"]
     assert not (jobs_dir / jid / "run" / "manifest.json").exists(), "the job finished before the kill"
 
     proc, url = start_server(models_root, DATA_ROOT, log, jobs_dir=jobs_dir)

@@ -75,6 +75,9 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False) ->
     candidates = [Candidate(spec, [c.fresh() for c in inputs.chains]) for spec in specs]
     if state and state.get("candidates"):
         checkpoint.restore(out_dir, state, candidates, inputs)
+        log.info("resuming %s at round %d", out_dir, min(c.rs.next_round for c in candidates))
+    elif state:
+        log.info("resuming %s at round 0: features computed before are read from the feature store", out_dir)
     inputs.prepare_pool(views, any(c.spec.max_rounds for c in candidates))
     run_rounds(inputs, views, candidates, strategy, out_dir, started)
     choice = strategy.choose(candidates)

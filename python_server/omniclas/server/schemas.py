@@ -91,6 +91,18 @@ def _digits(value: Any) -> Any:
     return value
 
 
+def _form_bool(value: Any) -> Any:
+    """A form's boolean as JSON and HTML forms write it: true or false."""
+    if isinstance(value, str):
+        if value.strip().lower() not in ("true", "false"):
+            raise ValueError("not true or false")
+        return value.strip().lower() == "true"
+    return value
+
+
+FormBool = Annotated[StrictBool, BeforeValidator(_form_bool)]
+
+
 def _as_list(value: Any) -> Any:
     return value if isinstance(value, list) else [value]  # spectree passes a single file as itself
 
@@ -135,7 +147,7 @@ class ObjectsForm(Body):
                            "box (default 0: the bounding box)")
     mask_outside: Literal[MASK_OUTSIDE] = Field("none", description="pixels of a crop outside its object")
     min_area: int = Field(0, ge=0, description="objects with fewer pixels get a result with an error, no class")
-    exclude_border: bool = Field(False, description="objects touching the border get an error, no class")
+    exclude_border: FormBool = Field(False, description="objects touching the border get an error, no class")
 
     @property
     def wants_objects(self) -> bool:
