@@ -370,8 +370,8 @@ def test_a_run_stopped_while_computing_features_resumes_without_computing_them_a
         assert resumed.manifest[key] == whole.manifest[key], key
 
 
-def test_automl_tries_every_candidate_and_keeps_the_simplest_within_noise(small_bbbc013, tmp_path):
-    from omniclas.engine.views import paired_noise  # noqa: F401  (the rule the choice uses)
+def test_automl_tries_every_candidate_and_keeps_the_default_unless_beaten_beyond_noise(small_bbbc013, tmp_path):
+    from omniclas.engine.views import paired_noise
 
     r = train(_cfg(small_bbbc013, tmp_path / "auto", backbones=TWO, max_iterations=2))
     m = r.manifest
@@ -379,14 +379,16 @@ def test_automl_tries_every_candidate_and_keeps_the_simplest_within_noise(small_
     names = [c["name"] for c in auto["candidates"]]
     assert names == ["nd"] + [f"{p}/{rule}" for p in ("idd", "imd", "imdd") for rule in ("threshold", "balanced",
                                                                                          "prior")]
+    assert [c["name"] for c in auto["candidates"] if c["default"]] == ["imdd/threshold"]
     assert m["config"]["process"] == "auto" and m["process"] == auto["process"]
-    chosen = next(c for c in auto["candidates"] if c["name"] == auto["chosen"])
-    best = max(c["estimate"] for c in auto["candidates"])
-    assert chosen["estimate"] <= best and m["iterations"][m["best_iteration"]]["estimate_accuracy"] == \
-        chosen["estimate"]
-    simpler = auto["candidates"][:auto["candidates"].index(chosen)]
-    assert all(c["estimate"] < chosen["estimate"] or c["estimate"] < best for c in simpler)
     assert all(len(c["estimates"]) >= 1 and c["stop_reason"] for c in auto["candidates"])
+    default = next(c for c in auto["candidates"] if c["default"])
+    best = max(auto["candidates"], key=lambda c: (c["estimate"], c["default"]))
+    right = {c["name"]: np.array([ch == "1" for ch in c["held_out_right"]]) for c in auto["candidates"]}
+    beaten = best["estimate"] > default["estimate"] + paired_noise(right[best["name"]], right[default["name"]])
+    assert auto["chosen"] == (best["name"] if beaten else default["name"]), auto["reason"]
+    chosen = next(c for c in auto["candidates"] if c["name"] == auto["chosen"])
+    assert m["iterations"][m["best_iteration"]]["estimate_accuracy"] == chosen["estimate"]
     assert len(m["auto_labelled"]) == chosen["automatic_labels"]
 
 

@@ -45,6 +45,7 @@ class CandidateSpec:
     backbones: tuple[str, ...]
     label_views: tuple[str, ...]  # the views that vote when labelling
     max_rounds: int  # labelling rounds: 0 for N.D., 1 one-shot
+    default: bool = False  # AutoML keeps it unless another candidate's estimate beats it by more than noise
 
     @property
     def name(self) -> str:
@@ -88,6 +89,7 @@ class Candidate:
     def summary(self) -> dict:
         """What the manifest and the report show of a candidate."""
         return {"name": self.spec.name, "process": self.spec.process, "selection": self.spec.selection,
+                "default": self.spec.default,
                 "backbones": list(self.spec.backbones), "label_views": list(self.spec.label_views),
                 "estimates": [h["estimate_accuracy"] for h in self.rs.history],
                 "kept_round": self.rs.kept_round, "estimate": self.rs.estimate,

@@ -92,9 +92,10 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False) ->
 def run_rounds(inputs: RunInputs, views, candidates: list[Candidate], strategy, out_dir: Path, started: float) -> None:
     """Fit, estimate, judge, label and select, round after round, until every candidate has stopped."""
     cfg, report = inputs.cfg, inputs.report
-    report.plan("fit", sum(len(c.chains) * len(c.spec.backbones) * (c.spec.max_rounds + 1) for c in candidates
-                           if c.active))
     active = [c for c in candidates if c.active]
+    shared = {b for c in active if not c.rs.history for b in c.spec.backbones}  # round 0: fitted once for all
+    report.plan("fit", len(inputs.chains) * (len(shared) + sum(len(c.spec.backbones) * (c.spec.max_rounds + bool(
+        c.rs.history) - c.rs.next_round) for c in active)))
     while active:
         it = active[0].rs.next_round
         shared = {}  # round-0 fits depend on the chain alone: candidates share them

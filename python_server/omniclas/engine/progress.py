@@ -15,8 +15,10 @@ from typing import Callable
 
 from ..errors import Cancelled
 
-# Seconds per unit before any unit of that kind has been measured (2-core CPU, Lite0 at 224 px).
-PRIOR_SECONDS = {"features": 1 / 150, "fit": 2.0, "finetune": 0.05}
+# Seconds per unit before any unit of that kind has been measured (2-core CPU, Lite0 at 224 px; a linear head's fit
+# took 0.03 s on 3 classes and 0.2 s on 23, benchmarks/results/processes.md): a prior far from what is then
+# measured makes the ETA jump when the first unit finishes.
+PRIOR_SECONDS = {"features": 1 / 150, "fit": 0.2, "finetune": 0.05}
 
 
 @dataclass

@@ -5,7 +5,8 @@ when unlabelled images are labelled (the process's test-time transforms), they a
 heads (the flips: feature-space augmentation), and the saved model may average its prediction over them (the
 flips). Not every view pays on every dataset: a vertical flip is a natural variation for cells but not for
 photos of shoes. So the candidates are tried on held-out labelled images (the cross-validation folds), greedily,
-and judged by what the user sees: a view is kept unless averaging it in lowers the held-out accuracy by more than
+each as the run would use it (a flip trains and predicts, another transform votes), and judged by what the user
+sees: a view is kept unless averaging it in lowers the held-out accuracy by more than
 noise (the standard error of the paired difference: the square root of the images whose answer it changes, over
 all images); where accuracy is unchanged, the log-loss breaks the tie. (Judging by log-loss first dropped every
 flip on a 73-class set where they raised accuracy.) This is the paper's own future work: choose the test-time

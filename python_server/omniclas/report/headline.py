@@ -9,6 +9,7 @@ which images were drawn than about the model.
 """
 from __future__ import annotations
 
+from .automl import choice_text
 from .measures import wilson_interval
 
 MIN_TEST_PER_CLASS = 10  # mean test images per class
@@ -128,5 +129,6 @@ def job_figures(m: dict) -> dict:
     t = m.get("test") or {}
     return {"estimate": {"accuracy": e["accuracy"], "images": e["images"], "interval": e["interval"],
                          "method": e["method"], "round": e["round"]},
+            "estimate_text": estimate_text(m),
             "test_images": t.get("images") or 0, "test_interval": interval(t.get("accuracy"), t.get("images") or 0),
-            "test_too_small": small_test_set(m)}
+            "test_too_small": small_test_set(m), "automl": choice_text(m) or None}

@@ -185,6 +185,10 @@ public final class Dto {
         public List<String> classes = new ArrayList<>();
         @SerializedName("per_class") public List<PerClass> perClass = new ArrayList<>();
         @SerializedName("confusion_matrix") public List<List<Integer>> confusionMatrix;
+        /** The cross-validated estimate in words: "0.875 (95% interval ...) from 5-fold cross-validation on ...". */
+        @SerializedName("estimate_text") public String estimateText;
+        /** What AutoML kept and why (null for a named process). */
+        public String automl;
     }
 
     public static class Job {

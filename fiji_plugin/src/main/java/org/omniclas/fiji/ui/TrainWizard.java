@@ -222,6 +222,8 @@ public class TrainWizard {
         }
         Dto.JobResult r = job.result;
         String acc = JobText.testAccuracy(r); // with how many test images it rests on
+        if (r != null && r.estimateText != null) IJ.log("OmniClas: estimated accuracy " + r.estimateText);
+        if (r != null && r.automl != null) IJ.log("OmniClas: " + r.automl);
         IJ.log("OmniClas: job " + job.id() + " finished, " + acc);
         IJ.showStatus("OmniClas: training finished, " + acc);
         Frame tableWindow = null;
@@ -237,8 +239,9 @@ public class TrainWizard {
         List<Dto.Model> existing = client.models();
         while (interactive) {
             GenericDialog gd = new GenericDialog("OmniClas - Register model");
-            gd.addMessage(Character.toUpperCase(acc.charAt(0)) + acc.substring(1) + "\n(per class: table \"OmniClas Training "
-                    + job.id() + "\")");
+            gd.addMessage((r != null && r.estimateText != null ? "Estimated accuracy " + r.estimateText + "\n" : "")
+                    + Character.toUpperCase(acc.charAt(0)) + acc.substring(1) + "\n(per class: table \"OmniClas Training "
+                    + job.id() + "\")" + (r != null && r.automl != null ? "\n" + r.automl : ""));
             gd.addStringField("Register as", modelName, 25);
             String inUse = ModelNames.warning(existing, modelName);
             if (inUse != null) gd.addMessage(inUse.replace(": registering", ":\nregistering").replace(" Choose", "\nChoose"));
