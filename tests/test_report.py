@@ -335,3 +335,23 @@ def test_accuracy_plot_keeps_its_legend_off_the_curves_and_the_kept_mark_inside(
     box = mark.get_window_extent(renderer)
     assert panel.x0 <= box.x0 and box.x1 <= panel.x1 and panel.y0 <= box.y0 and box.y1 <= panel.y1, (box, panel)
     plt.close(fig)
+
+
+def test_automl_candidates_in_the_report_the_markdown_and_the_summary(small_bbbc013, tmp_path, capsys):
+    """AutoML's table, the same rows in report.html, report.md and the command line's summary."""
+    from omniclas.cli import main
+    from omniclas.config import TrainConfig
+    from omniclas.engine import train
+
+    run = train(TrainConfig(dataset=str(small_bbbc013), out_dir=str(tmp_path / "auto"), max_iterations=1,
+                            backbones=("efficientnet_lite0",), image_size=64))
+    m = run.manifest
+    names = [c["name"] for c in m["automl"]["candidates"]]
+    page = Page((run.run_dir / REPORT_FILE).read_text(encoding="utf-8"))
+    automl = page.text["automl"]
+    assert f"kept {m['automl']['chosen']}" in automl and all(name in automl for name in names)
+    markdown = (run.run_dir / "report.md").read_text()
+    assert all(f"| {name} |" in markdown for name in names) and m["automl"]["reason"] in markdown
+    assert main(["info", str(run.run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"* {m['automl']['chosen']}" in out and "(chosen by AutoML)" in out
