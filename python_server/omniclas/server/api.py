@@ -17,33 +17,35 @@ from ..jobs import DatasetNotFound
 from ..jobs.manager import JobNotFound, JobStateError
 from ..registry.errors import ModelNotFound
 from ..report.html import REPORT_FILE
+from .answers import (
+    Backbones,
+    Deleted,
+    Error,
+    Evaluation,
+    Frameworks,
+    Health,
+    Job,
+    Jobs,
+    LogLines,
+    Measures,
+    Model,
+    Models,
+    OpenAPIDocument,
+    Predictions,
+    Processes,
+)
 from .auth import has_valid_token
 from .objects import predict_objects
 from .openapi import Answers, validate
 from .schemas import (
-    Backbones,
-    Deleted,
-    Error,
     EvaluateBody,
-    Evaluation,
     ExportQuery,
-    Frameworks,
-    Health,
-    Job,
     JobId,
-    Jobs,
     JobSpec,
-    LogLines,
     LogQuery,
-    Measures,
-    Model,
     ModelRef,
-    Models,
     ModelsQuery,
-    OpenAPIDocument,
     PredictForm,
-    Predictions,
-    Processes,
     RegisterBody,
     RenameBody,
     WholeModel,

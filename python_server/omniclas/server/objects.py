@@ -26,8 +26,9 @@ from ..data.objects import (
     read_field,
 )
 from ..errors import ConfigError, ImageReadError
+from .answers import Error
 from .openapi import Answers, validate
-from .schemas import CropsForm, Error
+from .schemas import CropsForm
 from .uploads import budget_for
 
 SUMMARY_FILE = "objects.json"

@@ -33,8 +33,9 @@ from spectree.model_adapter.pydantic_adapter import PydanticModelAdapter
 from spectree.plugins.flask_plugin import FlaskPlugin
 
 from .. import __version__
+from .answers import Error
 from .auth import needs_token
-from .schemas import CATALOGUE, CONFIG_MAX_ITEMS, Error, refusal
+from .schemas import CATALOGUE, CONFIG_MAX_ITEMS, refusal
 
 ERROR_REF = {"$ref": f"#/components/schemas/{Error.__name__}"}
 
