@@ -7,7 +7,7 @@ import pytest
 
 from omniclas.cli import main
 from omniclas.cli.output import print_summary
-from omniclas.engine.progress import Reporter
+from omniclas.engine.progress import PRIOR_SECONDS, Reporter
 
 
 def test_eta_comes_from_measured_throughput_over_the_whole_plan():
@@ -15,7 +15,7 @@ def test_eta_comes_from_measured_throughput_over_the_whole_plan():
     r.plan("features", 1000)
     r.plan("fit", 10)
     r.credit("features", 100, 2.0)  # 50 images/s measured
-    assert r.seconds_left() == pytest.approx(900 / 50 + 10 * 2.0)  # fits: the prior until one is measured
+    assert r.seconds_left() == pytest.approx(900 / 50 + 10 * PRIOR_SECONDS["fit"])  # the prior until measured
     r.credit("fit", 2, 1.0)  # 0.5 s per fit measured
     assert r.seconds_left() == pytest.approx(900 / 50 + 8 * 0.5)
     r.plan("features", 500)  # the plan grows when the run learns which views it needs
