@@ -136,7 +136,7 @@ public class FolderJob {
                         + " the server's dataset roots (Server Settings). Sending the images one batch at a time instead.");
                 return null;
             }
-            if ("kind".equals(e.getField()) || e.getStatus() == 404) { // an older server: no predict jobs
+            if ("kind".equals(e.getField()) || e.getStatus() == 404 && e.getField() == null) { // older: no predict jobs
                 IJ.log("OmniClas: this server has no predict jobs (" + e.getMessage() + "): classifying image by image.");
                 return null;
             }
