@@ -189,9 +189,18 @@ public final class Dto {
         @SerializedName("estimate_text") public String estimateText;
         /** What AutoML kept and why (null for a named process). */
         public String automl;
+        /** A predict job's results CSV on the server (GET /jobs/id/results.csv serves it). */
+        public String csv;
+        /** A predict job's counts: images, rows (a stack has one per page), error rows, rows per class. */
+        public Integer images;
+        public Integer rows;
+        public Integer errors;
+        public Map<String, Integer> counts;
     }
 
     public static class Job {
+        /** The {@code kind} of a job that classifies a folder (POST /jobs {kind, model, folder}). */
+        public static final String PREDICT = "predict";
         public String id;
         public String state;
         /** The job's options as the server stored them (dataset, process and option names). */
@@ -213,6 +222,8 @@ public final class Dto {
                     || "interrupted".equals(state);
         }
         public boolean isActive() { return "queued".equals(state) || "running".equals(state); }
+        /** A predict job (classifies a folder on the server) rather than a training job. */
+        public boolean isPredict() { return PREDICT.equals(specText("kind")); }
         /** A spec entry as text ("" when absent). */
         public String specText(String key) {
             Object v = spec == null ? null : spec.get(key);

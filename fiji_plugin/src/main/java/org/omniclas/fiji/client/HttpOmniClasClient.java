@@ -194,6 +194,10 @@ public class HttpOmniClasClient implements OmniClasClient {
         return postJson("/jobs/" + enc(id) + "/register", Collections.singletonMap("name", name), Dto.Model.class);
     }
 
+    @Override public String jobResultsCsv(String id) throws OmniClasException {
+        return send("GET", "/jobs/" + enc(id) + "/results.csv", null, null, predictTimeoutMs);
+    }
+
     @Override public String jobReportUrl(String id) {
         return apiBase + "/jobs/" + enc(id) + "/report";
     }

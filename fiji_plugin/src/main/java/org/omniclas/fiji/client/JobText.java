@@ -27,7 +27,7 @@ public final class JobText {
         TrainingOptions rules = rulesFor(spec, catalog);
         List<String> parts = new ArrayList<>();
         for (Map.Entry<String, Object> e : spec.entrySet()) {
-            if (e.getKey().equals("dataset") || e.getValue() == null) continue;
+            if (e.getKey().equals("dataset") || e.getKey().equals("folder") || e.getValue() == null) continue;
             if (rules != null && rules.has(e.getKey()) && !rules.applies(e.getKey())) continue;
             Object v = e.getValue();
             String text = v instanceof List ? (((List<?>) v).isEmpty() ? "none" : join((List<?>) v)) : TrainingOptions.text(v);
@@ -55,6 +55,18 @@ public final class JobText {
         List<String> s = new ArrayList<>();
         for (Object o : list) s.add(String.valueOf(o));
         return String.join(", ", s);
+    }
+
+    /** What a job does, for lists: the training process, or "Classify FOLDER with MODEL" for a predict job. */
+    public static String task(Dto.Job job) {
+        if (!job.isPredict()) return job.specText("process");
+        String model = job.specText("model");
+        return "Classify " + job.specText("folder") + (model.isEmpty() ? "" : " with " + model);
+    }
+
+    /** The job's data folder: the training dataset, or the folder a predict job classifies. */
+    public static String folder(Dto.Job job) {
+        return job.specText(job.isPredict() ? "folder" : "dataset");
     }
 
     /** A log line as shown in Fiji: the server's raw dict of the queued options becomes "queued". */

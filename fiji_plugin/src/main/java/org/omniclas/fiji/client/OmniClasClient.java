@@ -32,6 +32,8 @@ public interface OmniClasClient {
     Dto.Job cancelJob(String id) throws OmniClasException;
     Dto.Job resumeJob(String id) throws OmniClasException;
     Dto.Model registerJob(String id, String name) throws OmniClasException;
+    /** GET /jobs/id/results.csv: a finished predict job's results CSV (docs/results-csv.md) as text. */
+    String jobResultsCsv(String id) throws OmniClasException;
     /** Address of a job's HTML report (GET /jobs/id/report), for a browser. */
     String jobReportUrl(String id);
     /** Address of a registered model's HTML report (GET /models/name/report), for a browser. */

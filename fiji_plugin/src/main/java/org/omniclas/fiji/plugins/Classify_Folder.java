@@ -5,6 +5,7 @@ import ij.measure.ResultsTable;
 import ij.plugin.PlugIn;
 import org.omniclas.fiji.client.OmniClasClient;
 import org.omniclas.fiji.client.OmniClasException;
+import org.omniclas.fiji.ui.FolderJob;
 import org.omniclas.fiji.ui.ImageClassifier;
 import org.omniclas.fiji.ui.ModelsWindow;
 import org.omniclas.fiji.ui.ObjectClassifier;
@@ -25,10 +26,16 @@ import java.nio.file.Paths;
  * <p>With {@code labels=/path/to/label/images}: one row per object, each image with its label image matched by name
  * ({@code A01.png} -> {@code A01_cp_masks.png}, {@code A01_masks.tif}, ...; docs/objects.md), and the object
  * options {@code padding= mask_outside= min_area= exclude_border} of Classify Image.
+ * <p>A folder of more than {@value FolderJob#THRESHOLD} images on a server of this machine runs as a predict job
+ * on the server ({@link FolderJob}): the Jobs view shows it (cancel, resume), and its results fill the same table.
+ * {@code job=auto|always|never} (default auto); a server that cannot take the job is logged, and the images are
+ * sent as usual.
  */
 public class Classify_Folder implements PlugIn {
     /** The CSV field's label; the file it names is the one written. */
     public static final String CSV_LABEL = "CSV (empty = do not save; default <folder>/" + ImageClassifier.DEFAULT_CSV_NAME + ")";
+    /** The job field's label (macro key job=). */
+    public static final String JOB_LABEL = "Job (auto = on the server above " + FolderJob.THRESHOLD + " images)";
 
     @Override
     public void run(String arg) {
@@ -42,12 +49,14 @@ public class Classify_Folder implements PlugIn {
             o.addFile(CSV_LABEL, "");
             o.addDirectory("Labels (folder of label images; empty = classify whole images)", "");
             ObjectDialog objects = new ObjectDialog(o, null, false);
+            o.addChoice(JOB_LABEL, FolderJob.Mode.CHOICES, FolderJob.Mode.CHOICES[0]);
             if (!o.show()) return;
             String model = names.length > 0 ? o.nextChoice() : o.nextString();
             String folderText = o.nextString().trim();
             String csv = o.nextString().trim();
             String labels = o.nextString().trim();
             objects.read();
+            FolderJob.Mode jobMode = FolderJob.Mode.parse(o.nextChoice());
             if (folderText.isEmpty()) {
                 Reporter.error("No folder given (option folder=).");
                 return;
@@ -65,12 +74,16 @@ public class Classify_Folder implements PlugIn {
             }
             ImageClassifier classifier = new ImageClassifier(client, model.trim());
             ObjectClassifier objectClassifier = new ObjectClassifier(client, model.trim(), objects.serverOptions());
-            ResultsTable rt = labels.isEmpty() ? classifier.classifyFolder(folder, new ResultsTable())
+            FolderJob job = new FolderJob(client, model.trim());
+            ResultsTable rt = labels.isEmpty() ? job.run(folder, jobMode, Settings.isLoopback(Settings.url()), new ResultsTable()) : null;
+            if (job.wasCancelled()) return;
+            boolean asJob = rt != null;
+            if (rt == null) rt = labels.isEmpty() ? classifier.classifyFolder(folder, new ResultsTable())
                     : objectClassifier.classifyFolder(folder, Paths.get(labels), new ResultsTable());
             ImageClassifier.show(rt);
             if (csv.isEmpty() && o.isInteractive()) csv = ImageClassifier.defaultCsv(folder.toFile());
             if (!csv.isEmpty()) ImageClassifier.saveCsv(rt, csv);
-            ImageClassifier.tell(rt, labels.isEmpty() ? classifier.failed() : objectClassifier.failed());
+            ImageClassifier.tell(rt, asJob ? job.failed() : labels.isEmpty() ? classifier.failed() : objectClassifier.failed());
         } catch (OmniClasException e) {
             Reporter.error(e);
         } catch (IllegalArgumentException e) {

@@ -22,7 +22,7 @@ import java.awt.FlowLayout;
 import java.util.List;
 
 /**
- * Follows a training job until it ends: IJ.showStatus / IJ.showProgress (and the Log, unattended), and on a
+ * Follows a job until it ends: IJ.showStatus / IJ.showProgress (and the Log, unattended), and on a
  * desktop a small window with the job's options, a progress bar, the log tail and a Cancel button. Blocks the
  * calling thread (never call it on the EDT).
  */
@@ -37,6 +37,7 @@ public class JobMonitor {
     private JLabel label;
     private JTextArea log;
     private final String options;
+    private boolean window = true;
 
     /** @param options the job's options as text for people (shown above the progress bar), or null */
     public JobMonitor(OmniClasClient client, String jobId, String options) {
@@ -47,30 +48,46 @@ public class JobMonitor {
 
     public JobMonitor pollEvery(long ms) { this.pollMs = ms; return this; }
 
+    /**
+     * No progress window: the Jobs view shows the job (a predict job). The status bar and the progress bar
+     * still follow it, and the Log too when unattended; Esc asks to cancel it.
+     */
+    public JobMonitor withoutWindow() { this.window = false; return this; }
+
     /** Ask for cancellation (from any thread), without asking the user. */
     public void cancel() { cancelRequested = true; }
 
     public static final String CONFIRM_TITLE = "Cancel training?";
     public static final String CANCEL_JOB = "Cancel job";
     public static final String KEEP_TRAINING = "Keep training";
+    public static final String KEEP_CLASSIFYING = "Keep classifying";
 
     /**
      * "Are you sure?" before a running job is cancelled from a window (macros and batch mode cancel without
      * asking). Safe from any thread; the default answer keeps the job running.
      */
     public static boolean confirmCancel(java.awt.Component parent, String jobId) {
-        String[] buttons = {CANCEL_JOB, KEEP_TRAINING};
+        return confirmCancel(parent, jobId, false);
+    }
+
+    /** The same for a predict job ({@code predict}): it continues from the images it has done. */
+    public static boolean confirmCancel(java.awt.Component parent, String jobId, boolean predict) {
+        String[] buttons = {CANCEL_JOB, predict ? KEEP_CLASSIFYING : KEEP_TRAINING};
+        String text = predict
+                ? "Cancel classification job " + jobId + "?\n\nIt stops at its next batch. Resume (Jobs...) continues it later,\n"
+                        + "from the images it has done."
+                : "Cancel training job " + jobId + "?\n\nIt stops at its next step. Resume (Jobs...) continues it later,\n"
+                        + "from the last stage it finished.";
         java.util.concurrent.atomic.AtomicInteger answer = new java.util.concurrent.atomic.AtomicInteger(-1);
-        Edt.runAndWait(() -> answer.set(javax.swing.JOptionPane.showOptionDialog(parent,
-                "Cancel training job " + jobId + "?\n\nIt stops at its next step. Resume (Jobs...) continues it later,\n"
-                        + "from the last stage it finished.", CONFIRM_TITLE, javax.swing.JOptionPane.DEFAULT_OPTION,
-                javax.swing.JOptionPane.WARNING_MESSAGE, null, buttons, KEEP_TRAINING)));
+        Edt.runAndWait(() -> answer.set(javax.swing.JOptionPane.showOptionDialog(parent, text,
+                predict ? "Cancel classification?" : CONFIRM_TITLE, javax.swing.JOptionPane.DEFAULT_OPTION,
+                javax.swing.JOptionPane.WARNING_MESSAGE, null, buttons, buttons[1])));
         return answer.get() == 0;
     }
 
     /** Polls until the job is finished, failed, cancelled or interrupted; returns its last state. */
     public Dto.Job follow() throws OmniClasException {
-        if (!Reporter.unattended()) {
+        if (window && !Reporter.unattended()) {
             // built before the first poll, so the finally below always sees (and disposes) it
             if (SwingUtilities.isEventDispatchThread()) buildWindow();
             else {
@@ -89,9 +106,9 @@ public class JobMonitor {
         long lastLog = 0;
         try {
             while (true) {
-                if (IJ.escapePressed() && frame != null && !cancelSent) {
+                if (IJ.escapePressed() && !cancelSent && (frame != null || !window && !Reporter.unattended())) {
                     IJ.resetEscape();
-                    if (confirmCancel(frame, jobId)) cancel();
+                    if (confirmCancel(frame, jobId, !window)) cancel();
                 }
                 if (cancelRequested && !cancelSent) {
                     IJ.showStatus("OmniClas: cancelling job " + jobId + "...");
@@ -110,7 +127,7 @@ public class JobMonitor {
                 String line = JobText.describe(job);
                 IJ.showStatus(line);
                 if (job.progress != null && job.progress.fraction != null) IJ.showProgress(job.progress.fraction);
-                if (frame == null && !line.equals(lastLine)) IJ.log(line);
+                if (frame == null && (window || Reporter.unattended()) && !line.equals(lastLine)) IJ.log(line);
                 lastLine = line;
                 List<String> tail = null;
                 if (frame != null && System.currentTimeMillis() - lastLog > 3000) {

@@ -30,7 +30,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
- * The server's training jobs: list with state and progress; for the selected job its progress, options and log
+ * The server's jobs (training, and predict jobs: Classify Folder on a large folder): list with state and progress; for the selected job its progress, options and log
  * tail; Cancel, Resume (interrupted, failed or cancelled jobs), Register... (finished jobs) and Open report.
  * Refreshes every 2 s while shown. Server calls run in SwingWorkers.
  */
@@ -192,8 +192,8 @@ public class JobsPanel extends JPanel {
             return;
         }
         line.setText(JobText.describe(job));
-        options.setText("<html><body style='width: 700px'>" + esc(job.specText("dataset")) + "<br>"
-                + esc(JobText.options(job.spec, catalog)) + "</body></html>");
+        options.setText("<html><body style='width: 700px'>" + esc(job.isPredict() ? JobText.task(job) : job.specText("dataset"))
+                + "<br>" + esc(JobText.options(job.spec, job.isPredict() ? null : catalog)) + "</body></html>");
         double f = "finished".equals(job.state) ? 1.0 : job.progress != null && job.progress.fraction != null ? job.progress.fraction : 0.0;
         bar.setValue((int) Math.round(f * 1000));
         bar.setString(Math.round(f * 100) + "%");
@@ -231,8 +231,8 @@ public class JobsPanel extends JPanel {
     private void enableButtons(Dto.Job job) {
         cancel.setEnabled(job != null && (job.isActive() || "interrupted".equals(job.state)));
         resume.setEnabled(job != null && job.resumable);
-        register.setEnabled(job != null && "finished".equals(job.state));
-        report.setEnabled(job != null && "finished".equals(job.state));
+        register.setEnabled(job != null && "finished".equals(job.state) && !job.isPredict());
+        report.setEnabled(job != null && "finished".equals(job.state) && !job.isPredict());
     }
 
     /** Runs a server call off the event thread, then refreshes; failures go to the Reporter. */
@@ -256,12 +256,15 @@ public class JobsPanel extends JPanel {
 
     private void cancelSelected() {
         Dto.Job job = selected();
-        if (job == null || (job.isActive() && !JobMonitor.confirmCancel(this, job.id()))) return;
+        if (job == null || (job.isActive() && !JobMonitor.confirmCancel(this, job.id(), job.isPredict()))) return;
         act("Cancelling job " + job.id() + "...", () -> "Job " + job.id() + ": " + client.cancelJob(job.id()).state
                 + (job.isActive() ? " (a running job stops at its next batch)" : ""));
     }
 
-    /** Resumes the job, then follows it in a progress window and registers it as the Train wizard would. */
+    /**
+     * Resumes the job, then follows it in a progress window and registers it as the Train wizard would; a
+     * predict job is followed here and its results shown as Classify Folder shows them.
+     */
     private void resumeSelected() {
         Dto.Job job = selected();
         if (job == null) return;
@@ -270,7 +273,8 @@ public class JobsPanel extends JPanel {
             if (resumed.id() == null) resumed.id = job.id();
             Thread follow = new Thread(() -> {
                 try {
-                    TrainWizard.followResumed(client, resumed, true);
+                    if (job.isPredict()) FolderJob.showResumed(client, job);
+                    else TrainWizard.followResumed(client, resumed, true);
                 } catch (OmniClasException e) {
                     Reporter.error(e);
                 }
@@ -278,7 +282,8 @@ public class JobsPanel extends JPanel {
             }, "OmniClas resumed job " + job.id());
             follow.setDaemon(true);
             follow.start();
-            return "Job " + job.id() + " resumed: " + resumed.state + "; a progress window follows it.";
+            return "Job " + job.id() + " resumed: " + resumed.state
+                    + (job.isPredict() ? "; its results show when it ends." : "; a progress window follows it.");
         });
     }
 
@@ -350,18 +355,21 @@ public class JobsPanel extends JPanel {
             case "list":
                 List<Dto.Job> jobs = client.jobs();
                 IJ.log("OmniClas: " + jobs.size() + " job(s) on " + Settings.url());
-                for (Dto.Job j : jobs) IJ.log("  " + JobText.describe(j).replaceFirst("^OmniClas job ", "") + "  [" + j.specText("process") + ", " + j.specText("dataset") + "]");
+                for (Dto.Job j : jobs) IJ.log("  " + JobText.describe(j).replaceFirst("^OmniClas job ", "") + "  ["
+                        + (j.isPredict() ? JobText.task(j) : j.specText("process") + ", " + j.specText("dataset")) + "]");
                 last = toTable(jobs);
                 if (!java.awt.GraphicsEnvironment.isHeadless()) last.show(TABLE);
                 break;
             case "cancel":
                 IJ.log("OmniClas: job " + require(opt, "job") + ": " + client.cancelJob(opt.get("job")).state);
                 break;
-            case "resume": { // like Train Classifier: follows the job to its end and registers it
+            case "resume": { // like Train Classifier: follows the job to its end and registers it (or shows its results)
                 Dto.Job resumed = client.resumeJob(require(opt, "job"));
                 if (resumed.id() == null) resumed.id = opt.get("job");
                 IJ.log("OmniClas: job " + opt.get("job") + " resumed: " + resumed.state);
-                TrainWizard.followResumed(client, resumed, false);
+                Dto.Job current = resumed.isPredict() ? resumed : client.job(resumed.id()); // (with its spec)
+                if (current.isPredict()) FolderJob.showResumed(client, current);
+                else TrainWizard.followResumed(client, resumed, false);
                 break;
             }
             case "register":
@@ -389,8 +397,8 @@ public class JobsPanel extends JPanel {
             rt.incrementCounter();
             rt.addValue("job", j.id());
             rt.addValue("state", j.state);
-            rt.addValue("process", j.specText("process"));
-            rt.addValue("dataset", j.specText("dataset"));
+            rt.addValue("process", j.isPredict() ? Dto.Job.PREDICT : j.specText("process"));
+            rt.addValue("dataset", JobText.folder(j));
             rt.addValue("created", j.created == null ? "" : j.created);
             rt.addValue("resumable", j.resumable ? 1 : 0);
             Double acc = j.result == null ? null : j.result.testAccuracy;
@@ -424,9 +432,9 @@ public class JobsPanel extends JPanel {
             switch (c) {
                 case 0: return j.id();
                 case STATE: return stateText(j.state, j.resumable);
-                case 2: return j.specText("process");
+                case 2: return j.isPredict() ? "classify (" + j.specText("model") + ")" : j.specText("process");
                 case 3: {
-                    String ds = j.specText("dataset");
+                    String ds = JobText.folder(j);
                     return ds.isEmpty() ? "" : Paths.get(ds).getFileName().toString();
                 }
                 case 4: return "finished".equals(j.state) ? "100%" : j.progress != null && j.progress.fraction != null && j.isActive()

@@ -16,7 +16,7 @@ import java.util.List;
  * A results table as a CSV file: UTF-8, RFC 4180 quoting (ImageJ's own saveAs neither escapes quotes nor fixes the
  * encoding), numbers as the table shows them, a number that does not apply (NaN) empty, and the {@code error}
  * column last, as docs/results-csv.md has it. Written to a temporary file and renamed, so a failed write never
- * leaves half a file.
+ * leaves half a file. {@link #parse} reads such a file back (a predict job's results.csv).
  */
 public final class ResultsCsv {
     private ResultsCsv() {}
@@ -60,6 +60,41 @@ public final class ResultsCsv {
             sb.append(quote(cells.get(i)));
         }
         return sb.append("\r\n").toString();
+    }
+
+    /** Parses CSV text (RFC 4180: quoted cells may hold commas, quotes and line breaks) into rows of cells. */
+    public static List<List<String>> parse(String text) {
+        List<List<String>> rows = new ArrayList<>();
+        List<String> row = new ArrayList<>();
+        StringBuilder cell = new StringBuilder();
+        boolean quoted = false;
+        int n = text.length();
+        for (int i = 0; i < n; i++) {
+            char c = text.charAt(i);
+            if (quoted) {
+                if (c != '"') cell.append(c);
+                else if (i + 1 < n && text.charAt(i + 1) == '"') cell.append(text.charAt(++i));
+                else quoted = false;
+            } else if (c == '"') {
+                quoted = true;
+            } else if (c == ',') {
+                row.add(cell.toString());
+                cell.setLength(0);
+            } else if (c == '\n' || c == '\r') {
+                if (c == '\r' && i + 1 < n && text.charAt(i + 1) == '\n') i++;
+                row.add(cell.toString());
+                cell.setLength(0);
+                rows.add(row);
+                row = new ArrayList<>();
+            } else {
+                cell.append(c);
+            }
+        }
+        if (cell.length() > 0 || !row.isEmpty()) {
+            row.add(cell.toString());
+            rows.add(row);
+        }
+        return rows;
     }
 
     static String quote(String s) {

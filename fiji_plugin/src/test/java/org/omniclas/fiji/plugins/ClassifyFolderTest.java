@@ -1,19 +1,105 @@
 package org.omniclas.fiji.plugins;
 
+import ij.Macro;
+import ij.Prefs;
+import ij.measure.ResultsTable;
+import org.junit.After;
+import org.junit.Before;
+import org.junit.Rule;
 import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
+import org.omniclas.fiji.ui.FolderJob;
 import org.omniclas.fiji.ui.ImageClassifier;
 import org.omniclas.fiji.ui.Options;
+import org.omniclas.fiji.ui.PredictJobServer;
+import org.omniclas.fiji.ui.Reporter;
+import org.omniclas.fiji.ui.Settings;
 
 import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 import static org.junit.Assert.*;
 
 /** Classify Folder's dialog says which CSV file it writes when none is named, and writes that one. */
 public class ClassifyFolderTest {
+    @Rule public TemporaryFolder tmp = new TemporaryFolder();
+
     @Test public void theDefaultCsvIsTheFileTheLabelNames() {
         String written = new File(ImageClassifier.defaultCsv(new File("/data/images"))).getName();
         String shown = Classify_Folder.CSV_LABEL.replace('_', ' '); // as ImageJ's GenericDialog draws a label
         assertTrue(shown + " does not name " + written, shown.contains("<folder>/" + written + ")"));
         assertEquals("csv", Options.key(Classify_Folder.CSV_LABEL)); // the macro key stays csv=
+        assertEquals("job", Options.key(Classify_Folder.JOB_LABEL));
+    }
+
+    // ------------------------------------------------------------------ as a macro, against a stub server
+
+    private PredictJobServer server;
+    private String url;
+
+    @Before public void start() throws IOException {
+        server = new PredictJobServer();
+        url = Settings.url();
+        Prefs.set(Settings.KEY_URL, server.url());
+        Reporter.clearLastError();
+    }
+
+    @After public void stop() {
+        Prefs.set(Settings.KEY_URL, url);
+        server.close();
+    }
+
+    private Path folder(int images) throws IOException {
+        Path dir = tmp.newFolder("plate").toPath();
+        for (int i = 0; i < images; i++) Files.createFile(dir.resolve(String.format("w%04d.png", i)));
+        return dir;
+    }
+
+    /** run("Classify Folder...", options) headless; returns the table a macro reads. */
+    private ResultsTable classify(String options) {
+        String name = Thread.currentThread().getName();
+        Thread.currentThread().setName("Run$_" + name); // ImageJ only hands macro options to such threads
+        Macro.setOptions(options);
+        try {
+            new Classify_Folder().run("");
+        } finally {
+            Macro.setOptions(null);
+            Thread.currentThread().setName(name);
+        }
+        assertNull(Reporter.lastError(), Reporter.lastError());
+        return ImageClassifier.lastResults();
+    }
+
+    @Test public void aLargeFolderRunsAsAJobAndAMacroGetsTheSameTable() throws Exception {
+        Path dir = folder(FolderJob.THRESHOLD + 1);
+        Path csv = dir.resolve("out.csv");
+        ResultsTable rt = classify("model=cells folder=[" + dir + "] csv=[" + csv + "]");
+        assertEquals("predict", server.submitted.get("kind").getAsString());
+        assertEquals(0, server.count("POST /predict"));
+        assertEquals(2, server.count("GET /jobs/j1"));
+        assertEquals(4, rt.size());
+        assertEquals("B", rt.getStringValue("class", 1));
+        assertEquals(PredictJobServer.CSV.replace("0.900000", "0.9000").replace("0.100000", "0.1000")
+                        .replace("0.700000", "0.7000").replace("0.300000", "0.3000").replace("0.600000", "0.6000")
+                        .replace("0.400000", "0.4000"),
+                new String(Files.readAllBytes(csv), StandardCharsets.UTF_8)); // the table's own CSV, as for small folders
+    }
+
+    @Test public void anOlderServerGetsTheImagesOneBatchAtATime() throws Exception {
+        server.refuse = "kind";
+        ResultsTable rt = classify("model=cells folder=[" + folder(3) + "] csv=[] job=always");
+        assertEquals(1, server.count("POST /jobs"));
+        assertEquals(1, server.count("POST /predict"));
+        assertEquals(3, rt.size());
+        assertEquals("A", rt.getStringValue("class", 0));
+    }
+
+    @Test public void jobNeverSendsImagesWhateverTheSize() throws Exception {
+        ResultsTable rt = classify("model=cells folder=[" + folder(FolderJob.THRESHOLD + 1) + "] csv=[] job=never");
+        assertEquals(0, server.count("POST /jobs"));
+        assertEquals(FolderJob.THRESHOLD + 1, rt.size());
     }
 }
