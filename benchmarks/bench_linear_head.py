@@ -54,7 +54,6 @@ from omniclas.engine.features import ImageBank  # noqa: E402
 from omniclas.engine.inputs import choose_image_size  # noqa: E402
 from omniclas.model.transforms import tta_views  # noqa: E402
 from omniclas.engine.vote import ensemble_vote  # noqa: E402
-from omniclas.data.preprocess import resize_batch  # noqa: E402
 from omniclas.model.runtime import bf16_supported  # noqa: E402
 from omniclas.engine.progress import Reporter  # noqa: E402
 
@@ -80,7 +79,7 @@ class Banks:
         full = load_dataset(SHARED / name)
         self.classes = full.classes
         self.paths = [p for p, _ in full.labelled]
-        self.images = [full.images[p] for p in self.paths]
+        self.digest = full.digest
         self.position = {p.resolve(): i for i, p in enumerate(self.paths)}
         self.engine_size = choose_image_size(full.typical_size())
         self.bf16 = bf16
@@ -88,8 +87,9 @@ class Banks:
 
     def at(self, size: int) -> ImageBank:
         if size not in self._banks:
-            self._banks[size] = ImageBank(resize_batch(self.images, size), bf16=self.bf16, batch_size=BATCH_SIZE,
-                                          runtime="auto", report=Reporter())
+            self._banks[size] = ImageBank(self.paths, size, digest=self.digest, bf16=self.bf16,
+                                          batch_size=BATCH_SIZE, runtime="auto", report=Reporter(),
+                                          resident=len(self.paths))
         return self._banks[size]
 
 

@@ -49,7 +49,7 @@ from omniclas.engine.inputs import choose_image_size  # noqa: E402
 from omniclas.engine.select import SelectionContext, get_selection  # noqa: E402
 from omniclas.engine.vote import ensemble_vote  # noqa: E402
 from omniclas.data.imageio import read_image  # noqa: E402
-from omniclas.data.preprocess import resize_batch  # noqa: E402
+from omniclas.data.files import sha256_file  # noqa: E402
 
 BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 VIEWS = ("original", "hflip")
@@ -88,7 +88,8 @@ def features(name: str) -> tuple[dict, np.ndarray]:
         labels += [c] * len(paths)
     images = [read_image(p) for p in files]
     size = choose_image_size(int(np.median([max(im.shape[:2]) for im in images])))
-    bank = ImageBank(resize_batch(images, size), bf16=None, batch_size=64, runtime="auto", report=_Quiet())
+    bank = ImageBank(files, size, digest=sha256_file, bf16=None, batch_size=64, runtime="auto", report=_Quiet(),
+                     resident=len(files))
     everything = np.arange(len(files))
     return ({(b, v): unit_rows(bank.features(b, everything, v)) for b in BACKBONES for v in VIEWS},
             np.array(labels))
