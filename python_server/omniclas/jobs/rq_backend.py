@@ -33,11 +33,24 @@ class RQDispatcher:
         pass
 
     def submit(self, job: dict) -> None:
+        from .predict import is_predict, pending
         from .runner import rq_execute
 
+        if is_predict(job):
+            self.submit_shards(job, pending(job))
+            return
         self.queue.enqueue_call(rq_execute, args=(job["id"], self.redis_url, self.store.prefix),
                                 timeout=self.job_timeout_s, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
                                 description=f"omniclas training job {job['id']}")
+
+    def submit_shards(self, job: dict, shards: list[int]) -> None:
+        """One RQ job per shard of a predict job: any worker takes any shard."""
+        from .predict import rq_shard
+
+        for n in shards:
+            self.queue.enqueue_call(rq_shard, args=(job["id"], n, self.redis_url, self.store.prefix),
+                                    timeout=self.job_timeout_s, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
+                                    description=f"omniclas predict job {job['id']} shard {n}")
 
     def close(self) -> None:
         pass

@@ -1,0 +1,147 @@
+"""Predict jobs (POST /jobs with kind "predict"): a folder classified into results.csv, in the embedded worker and
+sharded over RQ workers on a real redis-server, with a worker killed mid-shard."""
+from __future__ import annotations
+
+import csv
+import io
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from live_server import DATA_ROOT, server_env
+from test_jobs import redis_url  # noqa: F401  (a real redis-server, module scope)
+
+from omniclas.cli import main
+from omniclas.server import create_app
+
+API = "/api/v1"
+FOLDER = DATA_ROOT / "bbbc013"  # 100 images
+TERMINAL = ("finished", "failed", "cancelled", "interrupted")
+
+
+def rows_of(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+@pytest.fixture(scope="module")
+def cli_rows(live_server, tmp_path_factory) -> list[dict]:
+    """The same folder through ``omniclas predict --csv`` with the same model."""
+    out = tmp_path_factory.mktemp("cli") / "results.csv"
+    main(["predict", live_server.model, str(FOLDER), "--csv", str(out), "--models-root",
+          str(live_server.models_root)])
+    return rows_of(out.read_text(encoding="utf-8"))
+
+
+def same_rows(a: list[dict], b: list[dict]) -> None:
+    """Each image once, in the same order, with the same class and confidence (timing aside)."""
+    assert len({r["image"] for r in a}) == len(a)
+    assert [(r["image"], r["slice"], r["class"]) for r in a] == [(r["image"], r["slice"], r["class"]) for r in b]
+    for x, y in zip(a, b):
+        assert float(x["confidence"]) == pytest.approx(float(y["confidence"]), abs=1e-4)
+
+
+def wait(get, jid, timeout=240):
+    deadline = time.monotonic() + timeout
+    while (job := get(jid))["state"] not in TERMINAL:
+        assert time.monotonic() < deadline, job
+        time.sleep(0.3)
+    return job
+
+
+def test_predict_job_in_the_embedded_worker(live_server, cli_rows):
+    r = requests.post(live_server.api("jobs"), json={"kind": "predict", "model": live_server.model,
+                                                     "folder": "bbbc013"}, timeout=30)
+    assert r.status_code == 202, r.text
+    jid = r.json()["job_id"]
+    assert r.json()["progress"]["stage"] == "predict" and r.json()["progress"]["images_total"] == 100
+    job = wait(lambda j: requests.get(live_server.api(f"jobs/{j}"), timeout=10).json(), jid)
+    assert job["state"] == "finished", job
+    res = job["result"]
+    assert res["images"] == res["rows"] == 100 and res["errors"] == 0 and sum(res["counts"].values()) == 100
+    assert job["progress"]["images_done"] == 100 and job["progress"]["fraction"] == 1.0
+    got = requests.get(live_server.api(f"jobs/{jid}/results.csv"), timeout=10)
+    assert got.status_code == 200 and got.headers["Content-Type"].startswith("text/csv")
+    same_rows(rows_of(got.text), cli_rows)
+    assert res["counts"] == {c: sum(r["class"] == c for r in cli_rows) for c in res["counts"]}
+    assert requests.post(live_server.api(f"jobs/{jid}/register"), json={"name": "x"}, timeout=10).status_code == 409
+
+
+def test_bad_predict_requests_name_the_field(live_server, tmp_path):
+    app = create_app({"MODELS_ROOT": str(live_server.models_root), "DATASET_ROOTS": [str(DATA_ROOT)],
+                      "JOBS_DIR": str(tmp_path / "jobs")})
+    try:
+        c = app.test_client()
+        ok = {"kind": "predict", "model": live_server.model, "folder": "bbbc013"}
+        cases = [(dict(ok, model="nope"), 404, "model"), (dict(ok, model="bad name!"), 400, "model"),
+                 (dict(ok, folder="/etc"), 403, "folder"), (dict(ok, folder="missing"), 404, "folder"),
+                 (dict(ok, dataset="bbbc013"), 400, "dataset"), (dict(ok, shard_size=0), 400, "shard_size"),
+                 ({"kind": "predict", "folder": "bbbc013"}, 400, "model"), ({"kind": "guess"}, 400, "kind")]
+        for body, status, field in cases:
+            r = c.post(f"{API}/jobs", json=body)
+            assert r.status_code == status and r.get_json()["error"]["field"] == field, (body, r.get_json())
+            assert field in r.get_json()["error"]["message"] or status != 400
+        assert c.get(f"{API}/jobs").get_json()["jobs"] == []
+    finally:
+        app.extensions["omniclas"].close()
+
+
+def start_worker(url, log, **env):
+    return subprocess.Popen([sys.executable, "-m", "omniclas", "worker", "--queue", url, "--threads", "1"],
+                            stdout=log, stderr=subprocess.STDOUT, env=server_env(**env))
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_sharded_on_rq_with_a_worker_killed_mid_shard(redis_url, live_server, cli_rows, tmp_path):  # noqa: F811
+    jobs_dir = tmp_path / "jobs"
+    app = create_app({"MODELS_ROOT": str(live_server.models_root), "DATASET_ROOTS": [str(DATA_ROOT)],
+                      "JOBS_DIR": str(jobs_dir), "QUEUE": redis_url, "STALE_S": 12.0})
+    c = app.test_client()
+    get = lambda j: c.get(f"{API}/jobs/{j}").get_json()  # noqa: E731
+    spec = {"kind": "predict", "model": live_server.model, "folder": str(FOLDER), "shard_size": 20, "batch_size": 8}
+    workers = []
+    log = open(tmp_path / "workers.log", "wb")
+    try:
+        # no worker yet: a queued job is cancelled at once, and has no results.csv
+        other = c.post(f"{API}/jobs", json=spec).get_json()["job_id"]
+        assert c.get(f"{API}/jobs/{other}/results.csv").status_code == 409
+        assert c.post(f"{API}/jobs/{other}/cancel").get_json()["state"] == "cancelled"
+        jid = c.post(f"{API}/jobs", json=spec).get_json()["job_id"]
+        assert get(jid)["progress"]["images_total"] == 100
+        # a worker that dies (SIGKILL) once the first batch of its shard is written
+        crashing = start_worker(redis_url, log, OMNICLAS_CRASH_AT="predict-batch")
+        workers.append(crashing)
+        assert crashing.wait(180) == -signal.SIGKILL
+        shard_csv = next((jobs_dir / jid / "shards").glob("*.csv"))
+        with open(shard_csv, "ab") as f:  # and left half a line behind
+            f.write(b"/half/a/line.png,1,NoG")
+        workers.append(start_worker(redis_url, log))
+        job = wait(get, jid)
+        assert job["state"] == "finished", (job, (tmp_path / "workers.log").read_text()[-3000:])
+        assert any("queued again" in line for line in c.get(f"{API}/jobs/{jid}/log").get_json()["lines"])
+        merged = rows_of(c.get(f"{API}/jobs/{jid}/results.csv").get_data(as_text=True))
+        same_rows(merged, cli_rows)  # every image exactly once
+        assert job["result"]["images"] == 100 and job["progress"]["images_done"] == 100
+        assert get(other)["state"] == "cancelled"
+        # two healthy workers share the shards: the same table
+        workers.append(start_worker(redis_url, log))
+        jid2 = c.post(f"{API}/jobs", json=spec).get_json()["job_id"]
+        assert wait(get, jid2)["state"] == "finished"
+        same_rows(rows_of(c.get(f"{API}/jobs/{jid2}/results.csv").get_data(as_text=True)), cli_rows)
+    finally:
+        for w in workers:
+            stop(w)
+        log.close()
+        app.extensions["omniclas"].close()
