@@ -4,8 +4,9 @@ At submit the folder's images are listed, sorted, into ``images.txt`` and cut in
 shard writes ``shards/<n>.csv`` a batch at a time and resumes it (rows written are skipped), so a shard run again
 after its worker died, or after a resume, classifies each image once. The record keeps one entry per shard (state,
 images done, runner, heartbeat); the shard that finishes last merges the shards' CSVs in order into
-``results.csv``. On RQ each shard is an RQ job, and the manager enqueues a shard again when its heartbeat is stale;
-the embedded worker runs the shards one after another.
+``results.csv``. On RQ each shard is an RQ job with RQ's ``Retry``: a shard whose work horse was killed, or whose
+worker vanished (RQ's abandoned jobs), runs again; the manager also queues a shard again when its heartbeat is
+stale (RQ notices an abandoned job only at its next maintenance). The embedded worker runs the shards in turn.
 """
 from __future__ import annotations
 
@@ -77,9 +78,10 @@ def progress(job: dict) -> dict:
 def claim_shard(job: dict, n: int, token: str) -> dict | None:
     """Take shard ``n`` (None: the job is over, or the shard done or taken by a live runner)."""
     shard = job["shards"][n]
+    retry = "@rq:" in token and str(shard["runner"]).endswith(token[token.index("@rq:"):])
     if job["state"] not in ("queued", "running") or shard["state"] == "done" or \
-            (shard["state"] == "running" and shard["runner"] != token):
-        return None
+            (shard["state"] == "running" and shard["runner"] != token and not retry):
+        return None  # a running shard is taken over only by RQ's retry of the same RQ job: its last run is dead
     if job["state"] == "queued":
         job.update(state="running", started=job.get("started") or now_iso(), finished=None, error=None,
                    cancel_requested=False, attempts=int(job.get("attempts", 0)) + 1)
@@ -251,5 +253,8 @@ def rq_shard(job_id: str, n: int, redis_url: str, prefix: str = "omniclas") -> s
     from .runner import limit_threads, runner_token
     from .store import RedisJobStore
 
+    from rq import get_current_job
+
     limit_threads(int(os.environ["OMNICLAS_WORKER_THREADS"]) if os.environ.get("OMNICLAS_WORKER_THREADS") else None)
-    return run_shard(RedisJobStore(redis_url, prefix), job_id, n, runner_token())
+    token = f"{runner_token()}@rq:{get_current_job().id}"
+    return run_shard(RedisJobStore(redis_url, prefix), job_id, n, token)
