@@ -150,3 +150,24 @@ def test_sharded_on_rq_with_a_worker_killed_mid_shard(redis_url, live_server, cl
             stop(w)
         log.close()
         app.extensions["omniclas"].close()
+
+
+def test_cancel_stops_after_a_batch_and_resume_continues(live_server, cli_rows, tmp_path):
+    """The embedded path in this process: cancelled after its first batch, then resumed: each image once."""
+    from omniclas.jobs import predict
+    from omniclas.jobs.store import SQLiteJobStore
+    from omniclas.registry import Registry
+
+    store = SQLiteJobStore(tmp_path / "jobs.sqlite")
+    fields = predict.plan({"kind": "predict", "model": live_server.model, "folder": "bbbc013", "batch_size": 8},
+                          tmp_path / "j", Registry(live_server.models_root), [DATA_ROOT])
+    job = {"id": "a" * 12, "state": "running", "cancel_requested": True, "job_dir": str(tmp_path / "j"), **fields}
+    store.create(job)  # running, and asked to stop: it stops after the batch at work
+    assert predict.execute_all(store, job, "here:1:x")["state"] == "cancelled"
+    partial = rows_of((tmp_path / "j" / "shards" / "0.csv").read_text(encoding="utf-8"))
+    assert len(partial) == 8 and not (tmp_path / "j" / predict.RESULTS).exists()
+    job = store.update(job["id"], lambda j: predict.reset_for_resume(j) and j.update(state="queued") or j)
+    done = predict.execute_all(store, job, "here:2:y")
+    assert done["state"] == "finished" and done["result"]["images"] == 100, done
+    same_rows(rows_of((tmp_path / "j" / predict.RESULTS).read_text(encoding="utf-8")), cli_rows)
+    assert done["progress"]["images_done"] == 100

@@ -10,6 +10,7 @@ stale (RQ notices an abandoned job only at its next maintenance). The embedded w
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -90,7 +91,7 @@ def claim_shard(job: dict, n: int, token: str) -> dict | None:
     return job
 
 
-def run_shard(store: JobStore, job_id: str, n: int, token: str, jobs_dir: Path | None = None) -> str:
+def run_shard(store: JobStore, job_id: str, n: int, token: str) -> str:
     """Classify shard ``n`` of a predict job into its CSV (resuming it); the last shard done merges. Returns what
     happened, for the worker's log."""
     from ..errors import Cancelled
@@ -103,16 +104,17 @@ def run_shard(store: JobStore, job_id: str, n: int, token: str, jobs_dir: Path |
         return "skipped"
     mine = lambda j: j["state"] == "running" and j["shards"][n]["runner"] == token  # noqa: E731
     job_dir = Path(job["job_dir"])
-    stop, start = threading.Event(), time.monotonic()
-    state = {"first": None}
+    stop = threading.Event()
+    state = {"first": None, "start": 0.0}  # images the CSV held, and when this run's classifying began
 
     def beat():
         while not stop.wait(HEARTBEAT_S):
             store.update(job_id, lambda j: _stamp(j, n) if mine(j) else None)
 
     def on_batch(done: int, total: int) -> None:
-        state["first"] = done if state["first"] is None else state["first"]
-        rate = (done - state["first"]) / max(time.monotonic() - start, 1e-9)
+        if state["first"] is None:
+            state.update(first=done, start=time.monotonic())
+        rate = (done - state["first"]) / max(time.monotonic() - state["start"], 1e-9)
 
         def write(j):
             if not mine(j):
@@ -134,7 +136,7 @@ def run_shard(store: JobStore, job_id: str, n: int, token: str, jobs_dir: Path |
     size = spec["shard_size"]
     try:
         with open(job_dir / "images.txt", encoding="utf-8") as f:
-            paths = [line.rstrip("\n") for i, line in enumerate(f) if n * size <= i < (n + 1) * size]
+            paths = [line.rstrip("\n") for line in itertools.islice(f, n * size, (n + 1) * size)]
         model = Registry(job["models_root"]).load(spec["model"])[3]
         (job_dir / "shards").mkdir(exist_ok=True)
         store.append_log(job_id, [f"{now_iso()} shard {n}: {len(paths)} images on {token}"])

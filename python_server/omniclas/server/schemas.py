@@ -234,10 +234,10 @@ class PredictJobSpec(Body):
     model: ModelRef
     folder: ServerPath = Field(description="the folder of images (searched recursively): a path under one of the "
                                            "server's dataset roots")
-    shard_size: Annotated[int, BeforeValidator(_whole)] | None = Field(
-        None, ge=1, le=10_000_000, description="images per shard (RQ mode: one RQ job per shard; default 2000)")
-    batch_size: Annotated[int, BeforeValidator(_whole)] | None = Field(
-        None, ge=1, le=1024, description="images classified at a time (default 64)")
+    shard_size: Annotated[int, Field(ge=1, le=10_000_000), BeforeValidator(_whole)] | None = Field(
+        None, description="images per shard (RQ mode: one RQ job per shard; default 2000)")
+    batch_size: Annotated[int, Field(ge=1, le=1024), BeforeValidator(_whole)] | None = Field(
+        None, description="images classified at a time (default 64)")
 
 
 def _kind(body: Any) -> str | None:
