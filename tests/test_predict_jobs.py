@@ -17,6 +17,7 @@ from test_jobs import redis_url  # noqa: F401  (a real redis-server, module scop
 
 from omniclas.cli import main
 from omniclas.server import create_app
+from omniclas.server.answers import Job
 
 API = "/api/v1"
 FOLDER = DATA_ROOT / "bbbc013"  # 100 images
@@ -60,6 +61,7 @@ def test_predict_job_in_the_embedded_worker(live_server, cli_rows):
     assert r.json()["progress"]["stage"] == "predict" and r.json()["progress"]["images_total"] == 100
     job = wait(lambda j: requests.get(live_server.api(f"jobs/{j}"), timeout=10).json(), jid)
     assert job["state"] == "finished", job
+    Job.model_validate(job)  # as the OpenAPI document describes a job
     res = job["result"]
     assert res["images"] == res["rows"] == 100 and res["errors"] == 0 and sum(res["counts"].values()) == 100
     assert job["progress"]["images_done"] == 100 and job["progress"]["fraction"] == 1.0
