@@ -25,7 +25,7 @@ def add_commands(sub) -> None:
                                  "replaced once the first batch is classified")
     p.add_argument("--resume", action="store_true",
                    help="with --csv: keep the rows the file holds and classify only the images it lacks")
-    p.add_argument("--batch-size", type=int, default=64, help="images classified at a time (default 64)")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images classified at a time (default 64)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table (without --csv)")
     p.add_argument("--no-bf16", dest="bf16", action="store_false", default=None)
     models_root_arg(p)
