@@ -172,7 +172,7 @@ class JobManager:
         job_id = secrets.token_hex(6)
         job_dir = self.jobs_dir / job_id
         try:
-            fields = predict.plan(spec, job_dir, registry, self.dataset_roots)
+            fields = predict.plan(spec, job_dir, registry, self.dataset_roots, one_shard=self.mode == "embedded")
         except BaseException:
             import shutil
 

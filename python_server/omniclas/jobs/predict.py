@@ -6,7 +6,7 @@ after its worker died, or after a resume, classifies each image once. The record
 images done, runner, heartbeat); the shard that finishes last merges the shards' CSVs in order into
 ``results.csv``. On RQ each shard is an RQ job with RQ's ``Retry``: a shard whose work horse was killed, or whose
 worker vanished (RQ's abandoned jobs), runs again; the manager also queues a shard again when its heartbeat is
-stale (RQ notices an abandoned job only at its next maintenance). The embedded worker runs the shards in turn.
+stale (RQ notices an abandoned job only at its next maintenance). The embedded worker runs the job as one shard.
 """
 from __future__ import annotations
 
@@ -41,9 +41,10 @@ def is_predict(job: dict) -> bool:
     return (job.get("spec") or {}).get("kind") == "predict"
 
 
-def plan(spec: dict, job_dir: Path, registry, roots) -> dict:
+def plan(spec: dict, job_dir: Path, registry, roots, one_shard: bool = False) -> dict:
     """The checked spec (model pinned to its version, folder resolved), with the folder's images listed into
-    ``job_dir/images.txt``; the record's fields for the shards."""
+    ``job_dir/images.txt``; the record's fields for the shards (``one_shard``: the embedded worker's single
+    process gains nothing from more)."""
     from ..data.imageio import is_image_file
 
     name, version, _ = registry.resolve(spec["model"], "model")
@@ -57,7 +58,7 @@ def plan(spec: dict, job_dir: Path, registry, roots) -> dict:
                        field="folder")
     job_dir.mkdir(parents=True, exist_ok=True)
     (job_dir / "images.txt").write_text("".join(p + "\n" for p in images), encoding="utf-8")
-    size = int(spec.get("shard_size") or SHARD_SIZE)
+    size = len(images) if one_shard else int(spec.get("shard_size") or SHARD_SIZE)
     spec = {**spec, "model": f"{name}@{version}", "folder": str(folder), "shard_size": size,
             "batch_size": int(spec.get("batch_size") or BATCH_SIZE)}
     shards = [{"state": "queued", "done": 0, "total": min(size, len(images) - s), "runner": None, "heartbeat": None,
