@@ -173,3 +173,36 @@ def test_cancel_stops_after_a_batch_and_resume_continues(live_server, cli_rows, 
     assert done["state"] == "finished" and done["result"]["images"] == 100, done
     same_rows(rows_of((tmp_path / "j" / predict.RESULTS).read_text(encoding="utf-8")), cli_rows)
     assert done["progress"]["images_done"] == 100
+
+
+def test_a_shard_whose_worker_went_silent_is_queued_again(redis_url, live_server, tmp_path):  # noqa: F811
+    """A whole worker gone (kill -9 of the worker and its work horse): its shard's heartbeat goes stale, and the
+    next look at the job queues that shard again on RQ (no worker runs here)."""
+    from rq import Queue
+    from redis import Redis
+
+    app = create_app({"MODELS_ROOT": str(live_server.models_root), "DATASET_ROOTS": [str(DATA_ROOT)],
+                      "JOBS_DIR": str(tmp_path / "jobs"), "QUEUE": redis_url, "STALE_S": 30.0})
+    try:
+        c = app.test_client()
+        queue = Queue("omniclas", connection=Redis.from_url(redis_url))
+        queue.empty()
+        jid = c.post(f"{API}/jobs", json={"kind": "predict", "model": live_server.model, "folder": "bbbc013",
+                                          "shard_size": 50}).get_json()["job_id"]
+        assert queue.count == 2
+        store = app.extensions["omniclas"].jobs.store
+
+        def silent(j):  # shard 1 taken by a worker that then vanished long ago
+            j["state"] = "running"
+            j["shards"][1].update(state="running", runner="gone:1:x@rq:y", heartbeat=1.0, done=8)
+            return j
+
+        store.update(jid, silent)
+        assert c.get(f"{API}/jobs/{jid}").get_json()["state"] == "running"
+        shard = app.extensions["omniclas"].jobs.raw(jid)["shards"][1]
+        assert shard["state"] == "queued" and shard["runner"] is None and shard["done"] == 8
+        assert queue.count == 3 and "predict job %s shard 1" % jid in queue.jobs[-1].description
+        assert any("shard(s) 1: no sign of life" in line for line in c.get(f"{API}/jobs/{jid}/log").get_json()["lines"])
+        queue.empty()
+    finally:
+        app.extensions["omniclas"].close()
