@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import shutil
 import time
 from pathlib import Path
 
@@ -167,16 +168,19 @@ class JobManager:
                                        f"{Path(spec['dataset']).name}" + (f" ({options})" if options else "")])
         return self._dispatch(job)
 
-    def _submit_predict(self, spec: dict, registry) -> dict:
-        """A folder classified into results.csv (``jobs.predict``)."""
+    def _submit_predict(self, spec: dict, registry=None) -> dict:
+        """A folder classified into results.csv (``jobs.predict``) with a model of ``registry`` (default: the
+        user's models folder)."""
+        if registry is None:
+            from ..registry import Registry
+
+            registry = Registry()
         job_id = secrets.token_hex(6)
         job_dir = self.jobs_dir / job_id
         try:
             fields = predict.plan(spec, job_dir, registry, self.dataset_roots, one_shard=self.mode == "embedded")
         except BaseException:
-            import shutil
-
-            shutil.rmtree(job_dir, ignore_errors=True)
+            shutil.rmtree(job_dir, ignore_errors=True)  # a refused job leaves no folder
             raise
         job = {"id": job_id, "state": "queued", "created": now_iso(), "started": None, "finished": None,
                "result": None, "error": None, "attempts": 0, "cancel_requested": False, "resume": False,
