@@ -297,6 +297,8 @@ def test_one_rule_for_stacks_in_cli_api_and_registry(client, models_root, tmp_pa
     assert [r["class"] for r in rows] == [r["class"] for r in api] == [r["class"] for r in py]
     for row, a in zip(rows, api):
         assert float(row["confidence"]) == pytest.approx(a["confidence"], abs=1e-5)
+    assert "1 images, 3 rows, 0 errors" in capsys.readouterr().out  # with --csv a summary; without, the rows
+    assert cli_main(["predict", "cells", str(stack_path), "--no-bf16"]) == 0
     assert "[slice 3]" in capsys.readouterr().out
 
 

@@ -119,6 +119,9 @@ def _note(fields) -> None:
 
 
 def cmd_predict_objects(args) -> int:
+    if args.resume:
+        raise OmniClasError("--resume continues a CSV of whole images; with --objects, run it again without",
+                            field="resume")
     options = _options(args)
     csv_path = Path(args.csv) if args.csv else None
     if csv_path:

@@ -3,21 +3,30 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import time
 from pathlib import Path
 
-from ..data.files import write_atomic
 from ..errors import OmniClasError
 from .models import models_root_arg, resolve_model
 from .output import print_summary
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("predict", help="classify images with a run or registry model folder")
+    p = sub.add_parser("predict", help="classify images with a run or registry model folder",
+                       description="Classify images a batch at a time. Without --csv, prints one line per image "
+                                   "(per page of a stack); with --csv, writes the rows to the file as it goes (a "
+                                   "stopped run keeps them: continue it with --resume) and prints a summary. Exit "
+                                   "code 1 when an image could not be read (its row holds the error).")
     p.add_argument("model", help="a run folder, or a registered model name")
     p.add_argument("images", nargs="+", help="image files or folders")
-    p.add_argument("--csv", help="also write the results to this CSV file (image, slice, class, confidence, one "
-                                 "p_<class> column per class, error: docs/results-csv.md)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--csv", help="write the results to this CSV file as they come (image, slice, class, confidence, "
+                                 "one p_<class> column per class, error: docs/results-csv.md); an existing file is "
+                                 "replaced once the first batch is classified")
+    p.add_argument("--resume", action="store_true",
+                   help="with --csv: keep the rows the file holds and classify only the images it lacks")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images classified at a time (default 64)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table (without --csv)")
     p.add_argument("--no-bf16", dest="bf16", action="store_false", default=None)
     models_root_arg(p)
     p.set_defaults(func=cmd_predict)
@@ -79,42 +88,90 @@ def _check_writable(path: Path, field: str) -> None:
         raise OmniClasError(f"cannot write {path}: the folder {path.parent} is not writable", field=field)
 
 
+class _Progress:
+    """Images done of total, images/s and ETA on stderr: a bar on a terminal (tqdm), else a line every 10 s."""
+
+    LOG_EVERY_S = 10.0
+
+    def __init__(self):
+        self.bar, self.start, self.first, self.logged = None, time.monotonic(), None, 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.first is None:
+            self.first = done  # images a resumed CSV already held: not counted in the rate
+            if sys.stderr.isatty():
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, initial=done, unit="img", file=sys.stderr, dynamic_ncols=True)
+            return
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            return
+        now = time.monotonic()
+        if now - self.logged >= self.LOG_EVERY_S or done == total:
+            self.logged = now
+            rate = (done - self.first) / max(now - self.start, 1e-9)
+            eta = (total - done) / rate if rate > 0 else 0
+            print(f"{done}/{total} images, {rate:.1f} images/s, ETA {eta:.0f} s", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def cmd_predict(args) -> int:
     """One row per image, and per page of a stack (``slice`` 1..n), as the HTTP API and Fiji answer."""
-    from ..data.imageio import read_pages
-    from ..report import results_csv
-    from ..errors import ImageReadError
-
     csv_path = Path(args.csv) if args.csv else None
+    if args.resume and not csv_path:
+        raise OmniClasError("--resume continues a CSV: give it with --csv", field="resume")
+    if args.batch_size < 1:
+        raise OmniClasError(f"--batch-size must be 1 or more, got {args.batch_size}", field="batch_size")
     if csv_path:  # checked before the work, not after it
         _check_writable(csv_path, "csv")
     model = _load_model(args.model, args.bf16, args.models_root)
-    classes = list(model.classes)
-    rows = []
-    for path in _expand_images(args.images):
-        try:
-            pages = read_pages(path)
-            probs = model.predict_proba(pages)
-        except ImageReadError as err:
-            rows.append({"image": str(path), "error": str(err)})
-            continue
-        for page_no, p in enumerate(probs, 1):
-            best = int(p.argmax())
-            row = {"image": str(path)}
-            if len(pages) > 1:
-                row["slice"] = page_no
-            row.update({"class": classes[best], "confidence": float(p[best]),
-                        "probabilities": {c: float(v) for c, v in zip(classes, p)}})
-            rows.append(row)
+    paths = _expand_images(args.images)
+    if csv_path:
+        return _predict_to_csv(model, paths, csv_path, args)
+    from ..model.batch_predict import predict_rows
+
+    progress, rows, failed = _Progress(), [], False
+    progress(0, len(paths))
+    done = 0
+    for n, batch in predict_rows(model, paths, args.batch_size):
+        failed = failed or any("error" in r for r in batch)
+        if args.json:
+            rows += batch
+        else:
+            for r in batch:
+                where = f"{r['image']} [slice {r['slice']}]" if "slice" in r else r["image"]
+                print(f"{where}\t{r['class']}\t{r['confidence']:.3f}" if "class" in r
+                      else f"{where}\terror: {r['error']}")
+            sys.stdout.flush()
+        done += n
+        progress(done, len(paths))
+    progress.close()
     if args.json:
         print(json.dumps(rows, indent=1))
-    else:
-        for r in rows:
-            where = f"{r['image']} [slice {r['slice']}]" if "slice" in r else r["image"]
-            print(f"{where}\t{r['class']}\t{r['confidence']:.3f}" if "class" in r else f"{where}\terror: {r['error']}")
-    if csv_path:  # docs/results-csv.md; an existing file is replaced whole or not at all
-        write_atomic(csv_path, results_csv.to_text(rows, classes))
-    return 1 if any("error" in r for r in rows) else 0
+    return 1 if failed else 0
+
+
+def _predict_to_csv(model, paths, csv_path: Path, args) -> int:
+    """Rows into the CSV as they come (docs/results-csv.md); a summary, not the rows, on the terminal."""
+    from ..report.predict_csv import predict_to_csv
+
+    progress = _Progress()
+    start = time.monotonic()
+    tally = predict_to_csv(model, paths, csv_path, resume=args.resume, batch_size=args.batch_size, on_batch=progress)
+    progress.close()
+    seconds = time.monotonic() - start
+    new = tally.images - (progress.first or 0)
+    print(f"{tally.images} images, {tally.rows} rows, {tally.errors} errors"
+          + (f" ({progress.first} were in the CSV already)" if progress.first else ""))
+    for cls in model.classes:
+        print(f"  {cls}: {tally.counts.get(cls, 0)}")
+    print(f"Results: {csv_path}")
+    print(f"{new / max(seconds, 1e-9):.1f} images/s ({new} images in {seconds:.1f} s)")
+    return 1 if tally.errors else 0
 
 
 def cmd_info(args) -> int:

@@ -51,11 +51,14 @@ def add_commands(subparsers) -> None:
                         "if it is killed; Fiji passes its own")
     p.set_defaults(func=cmd_serve)
 
-    p = subparsers.add_parser("worker", help="run a training worker for a server started with --queue redis://...")
+    p = subparsers.add_parser("worker", help="run a worker (training and predict jobs) for a server started with "
+                                             "--queue redis://...")
     p.add_argument("--queue", default=None, metavar="URL", help="redis://HOST:PORT/DB (default $OMNICLAS_QUEUE)")
     p.add_argument("--burst", action="store_true", help="stop when the queue is empty")
     p.add_argument("--threads", type=int, default=None, help="CPU threads per job (default: all)")
     p.add_argument("--name", default=None, help="worker name shown by rq info")
+    p.add_argument("--max-jobs", type=int, default=None, help="stop after this many RQ jobs (a predict job's shard "
+                                                              "is one)")
     p.set_defaults(func=cmd_worker)
 
 
@@ -89,7 +92,7 @@ def cmd_worker(args) -> int:
         import redis
 
         print(f"OmniClas worker on {url}, queue 'omniclas'{' (burst)' if args.burst else ''}", flush=True)
-        run_worker(url, burst=args.burst, threads=args.threads, name=args.name)
+        run_worker(url, burst=args.burst, threads=args.threads, name=args.name, max_jobs=args.max_jobs)
     except redis.exceptions.ConnectionError as err:
         raise OmniClasError(f"cannot reach Redis at {url}: {err}") from None
     return 0

@@ -27,6 +27,7 @@ def _watch_parent(parent_pid: int) -> None:
 
 def worker_main(db_path: str, parent_pid: int, threads: int = 1) -> None:
     """The embedded worker process's main loop."""
+    from .predict import execute_all, is_predict
     from .runner import claim, execute, limit_threads, runner_token
     from .store import SQLiteJobStore
 
@@ -41,7 +42,7 @@ def worker_main(db_path: str, parent_pid: int, threads: int = 1) -> None:
             time.sleep(POLL_S)
             continue
         log.info("job %s: started", job["id"])
-        final = execute(store, job, token)
+        final = (execute_all if is_predict(job) else execute)(store, job, token)
         log.info("job %s: %s", job["id"], final["state"] if final else "taken over")
 
 

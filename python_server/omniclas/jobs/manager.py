@@ -4,11 +4,13 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import shutil
 import time
 from pathlib import Path
 
 from ..data.roots import check_tree_under_roots, resolve_under_roots
 from ..errors import ConfigError, OmniClasError
+from . import predict
 from .store import TERMINAL, RedisJobStore, SQLiteJobStore, now_iso
 
 log = logging.getLogger(__name__)
@@ -105,7 +107,16 @@ class JobManager:
         return out
 
     def _refresh(self, job: dict) -> dict:
-        """A running job whose worker stopped stamping its heartbeat is marked interrupted."""
+        """A running job whose worker stopped stamping its heartbeat is marked interrupted; on RQ, a predict job's
+        shard whose worker stopped is queued again instead (another worker continues its CSV)."""
+        if job["state"] == "running" and predict.is_predict(job) and self.mode == "redis":
+            stale = predict.stale_shards(job, self.stale_s)
+            if stale and (new := self.store.update(job["id"], lambda j: predict.requeue(j, stale))):
+                self.store.append_log(job["id"], [f"{now_iso()} shard(s) {', '.join(map(str, stale))}: no sign of "
+                                                  f"life from their worker for {self.stale_s:.0f} s; queued again"])
+                self.dispatcher.submit_shards(new, stale)
+                job = new
+            return job
         if job["state"] == "running" and time.time() - float(job.get("heartbeat") or 0) > self.stale_s:
             stamp = job.get("heartbeat")
 
@@ -142,8 +153,10 @@ class JobManager:
         return ", ".join(f"{k}={v}" for k, v in spec.items() if k not in ("dataset", "process")
                          and (k not in options or options[k].applies_to(process, values)))
 
-    def submit(self, spec) -> dict:
-        spec = self.validate_spec(spec)
+    def submit(self, spec, registry=None) -> dict:
+        if spec.get("kind") == "predict":
+            return self._submit_predict(spec, registry)
+        spec = self.validate_spec({k: v for k, v in spec.items() if k != "kind"})
         job_id = secrets.token_hex(6)
         job = {"id": job_id, "state": "queued", "spec": spec, "created": now_iso(), "started": None,
                "finished": None, "progress": None, "result": None, "error": None, "attempts": 0,
@@ -153,6 +166,33 @@ class JobManager:
         options = self.describe_options(spec)
         self.store.append_log(job_id, [f"{job['created']} queued: process {spec.get('process', 'auto')} on "
                                        f"{Path(spec['dataset']).name}" + (f" ({options})" if options else "")])
+        return self._dispatch(job)
+
+    def _submit_predict(self, spec: dict, registry=None) -> dict:
+        """A folder classified into results.csv (``jobs.predict``) with a model of ``registry`` (default: the
+        user's models folder)."""
+        if registry is None:
+            from ..registry import Registry
+
+            registry = Registry()
+        job_id = secrets.token_hex(6)
+        job_dir = self.jobs_dir / job_id
+        try:
+            fields = predict.plan(spec, job_dir, registry, self.dataset_roots, one_shard=self.mode == "embedded")
+        except BaseException:
+            shutil.rmtree(job_dir, ignore_errors=True)  # a refused job leaves no folder
+            raise
+        job = {"id": job_id, "state": "queued", "created": now_iso(), "started": None, "finished": None,
+               "result": None, "error": None, "attempts": 0, "cancel_requested": False, "resume": False,
+               "runner": None, "heartbeat": None, "job_dir": str(job_dir), **fields}
+        job["progress"] = predict.progress(job)
+        self.store.create(job)
+        self.store.append_log(job_id, [f"{job['created']} queued: {job['images']} images of {job['spec']['folder']} "
+                                       f"with {job['spec']['model']}, {len(job['shards'])} shard(s)"])
+        return self._dispatch(job)
+
+    def _dispatch(self, job: dict) -> dict:
+        job_id = job["id"]
         try:
             self.dispatcher.submit(job)
         except Exception as err:
@@ -197,12 +237,15 @@ class JobManager:
         if job["state"] not in RESUMABLE:
             raise JobStateError(f"job {job_id} is {job['state']}; only {', '.join(RESUMABLE)} jobs can be resumed",
                                 field="id")
-        dataset = resolve_under_roots(job["spec"]["dataset"], self.dataset_roots)  # the roots may have changed since
-        check_tree_under_roots(dataset, self.dataset_roots)
+        field = "folder" if predict.is_predict(job) else "dataset"
+        dataset = resolve_under_roots(job["spec"][field], self.dataset_roots, field)  # the roots may have changed
+        check_tree_under_roots(dataset, self.dataset_roots, field)
 
         def do(j):
             if j["state"] not in RESUMABLE:
                 return None
+            if predict.is_predict(j):
+                predict.reset_for_resume(j)
             j.update(state="queued", resume=True, error=None, finished=None, cancel_requested=False, runner=None,
                      dataset_roots=list(self.dataset_roots))
             return j
@@ -216,11 +259,26 @@ class JobManager:
 
     def register(self, job_id: str, name: str, registry) -> dict:
         job = self._get(job_id)
+        if predict.is_predict(job):
+            raise JobStateError(f"job {job_id} is a predict job: it trained no model to register", field="id")
         if job["state"] != "finished" or not job.get("result"):
             raise JobStateError(f"job {job_id} is {job['state']}; only a finished job can be registered", field="id")
         model = registry.register(job["result"]["run_dir"], name)
         self.store.append_log(job_id, [f"{now_iso()} registered as model '{model['name']}' version {model['version']}"])
         return model
+
+    def results_csv(self, job_id: str) -> Path:
+        """A finished predict job's results.csv."""
+        job = self._get(job_id)
+        if not predict.is_predict(job):
+            raise JobNotFound(f"job {job_id} is a training job: it has no results.csv", field="id")
+        if job["state"] != "finished":
+            raise JobStateError(f"job {job_id} is {job['state']}; its results.csv is there once it is finished",
+                                field="id")
+        path = Path(job["job_dir"]) / predict.RESULTS
+        if not path.is_file():
+            raise JobNotFound(f"the results of job {job_id} are gone: {path} is missing", field="id")
+        return path
 
     def close(self) -> None:
         self.dispatcher.close()

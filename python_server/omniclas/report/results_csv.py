@@ -47,11 +47,12 @@ def row(result: dict, classes: list[str], objects: bool = False) -> list[str]:
 class ResultsCsvWriter:
     """Writes the header at once, then each result as it comes: a long batch never holds its table in memory."""
 
-    def __init__(self, stream: TextIO, classes: Iterable[str], objects: bool = False):
+    def __init__(self, stream: TextIO, classes: Iterable[str], objects: bool = False, write_header: bool = True):
         self.classes = list(classes)
         self.objects = objects
         self._csv = csv.writer(stream)  # RFC 4180: quotes where needed, CRLF line ends
-        self._csv.writerow(header(self.classes, objects))
+        if write_header:  # not when appending to a file that has it
+            self._csv.writerow(header(self.classes, objects))
 
     def write(self, result: dict) -> None:
         self._csv.writerow(row(result, self.classes, self.objects))

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, RootModel, create_model
 
 from ..config import OPTIONS, PROCESSES
-from .schemas import JOB_STATES, QUEUES, Framework, JobId, JobSpec, Measure, ModelName, _maybe
+from .schemas import JOB_STATES, QUEUES, Framework, JobId, JobSpec, Measure, ModelName, PredictJobSpec, _maybe
 
 
 class Answer(BaseModel):
@@ -206,7 +206,7 @@ class Job(Answer):
     id: JobId
     job_id: str = _maybe("only in the answer to POST /jobs")
     state: Literal[JOB_STATES]
-    spec: JobSpec
+    spec: JobSpec | PredictJobSpec  # a training job's options, or a predict job's (kind: predict)
     created: str
     started: str | None
     finished: str | None

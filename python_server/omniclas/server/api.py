@@ -41,7 +41,7 @@ from .schemas import (
     EvaluateBody,
     ExportQuery,
     JobId,
-    JobSpec,
+    JobRequest,
     LogQuery,
     ModelRef,
     ModelsQuery,
@@ -58,6 +58,7 @@ models_bp = Blueprint("models", __name__)
 jobs_bp = Blueprint("jobs", __name__)
 EXPORTS_KEPT = 4  # recent exports kept in memory: an export costs seconds of CPU
 EXPORT_FORMATS = {"onnx": (".onnx", "application/octet-stream"), "bioimageio": (".bioimageio.zip", "application/zip")}
+RESULTS_CSV = {"HTTP_200": ("the results CSV (docs/results-csv.md)", {"text/csv": str})}
 HTML_PAGE = {"HTTP_200": ("report.html (plots and thumbnails embedded; it fetches nothing)", {"text/html": str})}
 MODEL_FILE = {"HTTP_200": ("the .onnx file, or the .zip package", {mimetype: bytes for _, mimetype in
                                                                     EXPORT_FORMATS.values()})}
@@ -265,10 +266,11 @@ def _is_dir(path: Path) -> bool:
 
 # ------------------------------------------------------------------------------------------------ jobs
 @jobs_bp.post("/jobs")
-@validate("jobs", Answers(HTTP_202=Job), json=JobSpec)
+@validate("jobs", Answers(HTTP_202=Job), json=JobRequest)
 def submit_job():
-    """start a training job"""
-    job = services().jobs.submit(given(request.context.json))
+    """start a training job, or (kind: predict) classify a folder into a results CSV"""
+    svc = services()
+    job = svc.jobs.submit(given(request.context.json.root), registry=svc.registry)
     return jsonify({"job_id": job["id"], **job}), 202
 
 
@@ -305,6 +307,14 @@ def job_report(job_id: JobId):
     if not path.is_file():
         raise JobNotFound(f"job {job_id}: its run folder holds no {REPORT_FILE}", field="id")
     return _html(path)
+
+
+@jobs_bp.get("/jobs/<job_id>/results.csv")
+@validate("jobs", Answers(files=RESULTS_CSV))
+def job_results(job_id: JobId):
+    """the results CSV of a finished predict job"""
+    path = services().jobs.results_csv(job_id)
+    return send_file(path, mimetype="text/csv", as_attachment=True, download_name="results.csv", max_age=0)
 
 
 @jobs_bp.post("/jobs/<job_id>/cancel")

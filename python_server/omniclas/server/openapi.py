@@ -108,6 +108,8 @@ def _check(json, form, query, request, response, error, instance, adapter) -> No
         _refuse(form, {})
     if error is not None:
         model = next(m for m in (json, form, query) if m is not None and m.__name__ == error.title)
+        if hasattr(model, "variant"):  # a union (JobRequest): checked again as the variant the body asks for
+            _refuse(model.variant(request.get_json(silent=True)), request.get_json(silent=True))
         raise refusal(error, model) from None
 
 

@@ -20,9 +20,12 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    RootModel,
     StrictBool,
     StrictFloat,
+    Tag,
     ValidationError,
     WithJsonSchema,
     create_model,
@@ -220,7 +223,40 @@ JobSpec = create_model(
                                                                           "the server's dataset roots, not blank")),
     process=(Process | None, None),
     **{o.name: (_option_type(o) | None, Field(None, description=o.help)) for o in OPTIONS},
-    test_fraction=(Fraction | None, None), valid_fraction=(Fraction | None, None), bf16=(StrictBool | None, None))
+    test_fraction=(Fraction | None, None), valid_fraction=(Fraction | None, None), bf16=(StrictBool | None, None),
+    kind=(Literal["train"] | None, Field(None, description="train (the default): a training job")))
+
+
+class PredictJobSpec(Body):
+    """A predict job: a folder's images classified into a results CSV (docs/results-csv.md)."""
+
+    kind: Literal["predict"] = Field(description="predict: classify a folder")
+    model: ModelRef
+    folder: ServerPath = Field(description="the folder of images (searched recursively): a path under one of the "
+                                           "server's dataset roots")
+    shard_size: Annotated[int, Field(ge=1, le=10_000_000), BeforeValidator(_whole)] | None = Field(
+        None, description="images per shard (RQ mode: one RQ job per shard; default 2000)")
+    batch_size: Annotated[int, Field(ge=1, le=1024), BeforeValidator(_whole)] | None = Field(
+        None, description="images classified at a time (default 64)")
+
+
+def _kind(body: Any) -> str | None:
+    return body.get("kind") or "train" if isinstance(body, dict) else None
+
+
+class JobRequest(RootModel):
+    """POST /jobs: a training job (``kind`` left out or ``train``) or a predict job (``kind``: ``predict``)."""
+
+    root: Annotated[Annotated[JobSpec, Tag("train")] | Annotated[PredictJobSpec, Tag("predict")], Discriminator(_kind)]
+    FIELDS_ARE: ClassVar[str] = "field"
+
+    @staticmethod
+    def variant(body: Any) -> type[BaseModel]:
+        """The model a refused body is checked against again, for a message naming its field."""
+        kind = _kind(body)
+        if kind not in (None, "train", "predict"):
+            raise ConfigError(f"kind must be train or predict, got {kind!r}", field="kind")
+        return PredictJobSpec if kind == "predict" else JobSpec
 
 
 def given(body: BaseModel) -> dict:
