@@ -523,3 +523,24 @@ def test_imagej_py_with_real_predictor(ij, server, real_image):
     classes = model_classes(ij, server)
     assert [r["slice"] for r in rows] == [1, 2, 3]
     assert all(r["class"] in classes and 0 <= r["confidence"] <= 1 for r in rows)
+
+
+def test_classify_folder_as_a_job_on_the_real_server(ij, server, tmp_path, real_image, capfd):
+    """job=always: Fiji submits a predict job to the real server (the folder is under its dataset root), follows it,
+    and fetches results.csv; the rows equal those of the image-by-image path (job=never)."""
+    folder = real_image("NoGFP").parent
+    tables = {}
+    for mode in ("always", "never"):
+        csv = tmp_path / f"{mode}.csv"
+        capfd.readouterr()
+        ij.IJ.run("Classify Folder...", f"model={server.model} folder=[{folder}] csv=[{csv}] job={mode}")
+        assert last_error(ij) == ""
+        out = capfd.readouterr().out
+        assert ("OmniClas: job " in out) == (mode == "always"), out
+        with csv.open(newline="", encoding="utf-8") as f:
+            tables[mode] = {r["image"]: r for r in csvlib.DictReader(f)}
+    assert tables["always"].keys() == tables["never"].keys()
+    assert len(tables["always"]) == len(list(folder.glob("*.png")))
+    for name, row in tables["never"].items():
+        assert tables["always"][name]["class"] == row["class"], name
+        assert float(tables["always"][name]["confidence"]) == pytest.approx(float(row["confidence"]), abs=1e-3)
