@@ -10,6 +10,11 @@ an empty feature store and body cache (cold: features are computed, not read).
 
     python benchmarks/bench_scale.py --part train --sizes 3000,30000 [--baseline-src ../old/python_server]
     python benchmarks/bench_scale.py --part predict --sizes 3000,30000 --model runs/scale-train-3000
+    python benchmarks/bench_scale.py --part workers --sizes 30000 --model runs/scale-train-3000
+
+``--part workers`` classifies the pool as a predict job on a real redis-server, sharded over one and then two
+``omniclas worker`` processes, each pinned to its own core (``taskset``, one thread), and compares the wall times
+and the merged CSVs.
 
 ``--baseline-src`` runs the 3,000-image training again with another checkout's package (the design before the
 feature store), to compare accuracy and memory. Results go to ``--out`` (markdown) and ``--jsonl``.
@@ -143,9 +148,70 @@ def body_throughput(model: Path, n: int = 512) -> float:
     return n / (time.monotonic() - start)
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_workers(model: Path, folder: Path, n_workers: int, work: Path, src: Path) -> dict:
+    """Wall time of a predict job over ``folder`` on ``n_workers`` RQ workers pinned to cores 0..n-1."""
+    import shutil
+
+    import redis
+
+    sys.path.insert(0, str(src))
+    from omniclas.registry import Registry
+    from omniclas.server import create_app
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(work)], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.exceptions.ConnectionError:
+            time.sleep(0.1)
+    Registry(work / "models").register(model, "scale")
+    app = create_app({"MODELS_ROOT": str(work / "models"), "DATASET_ROOTS": [str(folder.parent)],
+                      "JOBS_DIR": str(work / "jobs"), "QUEUE": url})
+    client = app.test_client()
+    env = environment(src, work / "cache")
+    env.update(OMP_NUM_THREADS="1")
+    log = open(work / "workers.log", "wb")
+    workers = [subprocess.Popen(["taskset", "-c", str(i), sys.executable, "-m", "omniclas", "worker", "--queue", url,
+                                 "--threads", "1"], stdout=log, stderr=subprocess.STDOUT, env=env)
+               for i in range(n_workers)]
+    try:
+        time.sleep(10)  # the workers import torch before the clock starts
+        start = time.monotonic()
+        job = client.post("/api/v1/jobs", json={"kind": "predict", "model": "scale", "folder": str(folder)}).get_json()
+        while job["state"] not in ("finished", "failed", "cancelled"):
+            time.sleep(2)
+            job = client.get(f"/api/v1/jobs/{job['id']}").get_json()
+        wall = time.monotonic() - start
+        csv_text = client.get(f"/api/v1/jobs/{job['id']}/results.csv").get_data(as_text=True)
+    finally:
+        for w in workers:
+            w.terminate()
+            w.wait(30)
+        log.close()
+        app.extensions["omniclas"].close()
+        server.terminate()
+        server.wait(10)
+    return {"workers": n_workers, "wall_s": round(wall, 1), "state": job["state"], "csv": csv_text,
+            "images_per_s": round(len(csv_text.splitlines()) / wall, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("train", "predict"), required=True)
+    ap.add_argument("--part", choices=("train", "predict", "workers"), required=True)
     ap.add_argument("--sizes", default="3000,30000", help="pool sizes (unlabelled images), comma-separated")
     ap.add_argument("--k", type=int, default=20, help="labelled images per class")
     ap.add_argument("--seed", type=int, default=0)
@@ -168,6 +234,13 @@ def main() -> None:
                 row = run_train(folder, data / "runs" / f"train-{code}-{n}", where, args.seed)
                 rows.append({"part": "train", "code": code, "images": n, **row})
                 print(json.dumps({k: v for k, v in rows[-1].items() if k != "tail"}), flush=True)
+        elif args.part == "workers":
+            one, two = (run_workers(Path(args.model), folder / "unlabelled", w, data / "workers", src) for w in (1, 2))
+            same = one.pop("csv") == two.pop("csv")
+            for r in (one, two):
+                rows.append({"part": "workers", "code": "current", "images": n, "peak_rss_mb": 0, "rc": 0,
+                             "same_csv": same, "ratio": round(two["wall_s"] / one["wall_s"], 2), **r})
+                print(json.dumps(rows[-1]), flush=True)
         else:
             row = run_predict(Path(args.model), folder / "unlabelled", data / f"predict-{n}.csv", src)
             row["body_images_per_s"] = round(body_throughput(Path(args.model)), 1)
