@@ -63,13 +63,13 @@ def _load_model(ref: str, bf16, models_root=None):
 
 
 def _expand_images(items) -> list[Path]:
-    from ..data.imageio import is_image_file
+    from ..data.imageio import images_under
 
     out = []
     for item in items:
         path = Path(item)
         if path.is_dir():
-            out += sorted(p for p in path.rglob("*") if is_image_file(p))
+            out += images_under(path)
         elif path.exists():
             out.append(path)
         else:

@@ -112,6 +112,11 @@ def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
+def images_under(folder: Path) -> list[Path]:
+    """The image files in ``folder`` and its sub-folders, sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if is_image_file(p))
+
+
 def read_image(source, name: str | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read the first page of an image as an ``HxWx3`` uint8 array."""
     return next(iter_pages(source, name, Budget(max_pixels=max_pixels), first_only=True))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -45,14 +44,14 @@ def plan(spec: dict, job_dir: Path, registry, roots, one_shard: bool = False) ->
     """The checked spec (model pinned to its version, folder resolved), with the folder's images listed into
     ``job_dir/images.txt``; the record's fields for the shards (``one_shard``: the embedded worker's single
     process gains nothing from more)."""
-    from ..data.imageio import is_image_file
+    from ..data.imageio import images_under
 
     name, version, _ = registry.resolve(spec["model"], "model")
     folder = resolve_under_roots(spec["folder"], roots, field="folder")
     if not folder.is_dir():
         raise FolderNotFound(f"folder not found: {spec['folder']}", field="folder")
     check_tree_under_roots(folder, roots, field="folder")
-    images = sorted(str(p) for p in folder.rglob("*") if is_image_file(p))
+    images = [str(p) for p in images_under(folder)]
     if not images:
         raise NoImages(f"no images in {folder} (PNG, JPEG, TIFF or BMP files, in it or its subfolders)",
                        field="folder")
@@ -253,11 +252,11 @@ def execute_all(store: JobStore, job: dict, token: str) -> dict | None:
 
 def rq_shard(job_id: str, n: int, redis_url: str, prefix: str = "omniclas") -> str:
     """Entry point of a shard's RQ job (``omniclas worker``)."""
-    from .runner import limit_threads, runner_token
+    from .runner import limit_threads, runner_token, worker_threads
     from .store import RedisJobStore
 
     from rq import get_current_job
 
-    limit_threads(int(os.environ["OMNICLAS_WORKER_THREADS"]) if os.environ.get("OMNICLAS_WORKER_THREADS") else None)
+    limit_threads(worker_threads())
     token = f"{runner_token()}@rq:{get_current_job().id}"
     return run_shard(RedisJobStore(redis_url, prefix), job_id, n, token)

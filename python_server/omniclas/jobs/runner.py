@@ -48,6 +48,12 @@ def limit_threads(threads: int | None) -> None:
         pass  # already set in this process
 
 
+def worker_threads() -> int | None:
+    """The threads per job ``omniclas worker --threads`` set for its jobs (None: all)."""
+    value = os.environ.get("OMNICLAS_WORKER_THREADS")
+    return int(value) if value else None
+
+
 class _JobLogHandler(logging.Handler):
     def __init__(self, store: JobStore, job_id: str):
         super().__init__(logging.INFO)
@@ -165,8 +171,7 @@ def rq_execute(job_id: str, redis_url: str, prefix: str = "omniclas", threads: i
     """Entry point RQ workers run (``omniclas worker --queue redis://...`` or ``rq worker``)."""
     from .store import RedisJobStore
 
-    limit_threads(threads or (int(os.environ["OMNICLAS_WORKER_THREADS"])
-                              if os.environ.get("OMNICLAS_WORKER_THREADS") else None))
+    limit_threads(threads or worker_threads())
     store = RedisJobStore(redis_url, prefix)
     token = runner_token()
 

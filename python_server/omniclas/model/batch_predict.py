@@ -21,6 +21,8 @@ def _decode(path) -> tuple[list | None, str | None]:
 def predict_rows(model, paths: Sequence, batch_size: int = BATCH) -> Iterator[tuple[int, list[dict]]]:
     """For each batch of ``paths``: (files in it, their rows). A row is a result dict (``image``, ``slice`` for a
     stack's page, ``class``, ``confidence``, ``probabilities``, or ``error``), as ``report.results_csv`` writes."""
+    from .predictor import describe
+
     classes = list(model.classes)
     starts = range(0, len(paths), batch_size)
 
@@ -42,12 +44,9 @@ def predict_rows(model, paths: Sequence, batch_size: int = BATCH) -> Iterator[tu
                     rows.append({"image": str(path), "error": error})
                     continue
                 for page_no, p in enumerate(probs[at:at + len(found)], 1):
-                    best = int(p.argmax())
                     row = {"image": str(path)}
                     if len(found) > 1:
                         row["slice"] = page_no
-                    row.update({"class": classes[best], "confidence": float(p[best]),
-                                "probabilities": {c: float(v) for c, v in zip(classes, p)}})
-                    rows.append(row)
+                    rows.append({**row, **describe(classes, p)})
                 at += len(found)
             yield len(batch), rows

@@ -100,6 +100,11 @@ class Predictor:
         return object_rows(fields, self.predict_images, size=self.input_size)
 
     def describe(self, probs: np.ndarray) -> dict:
-        best = int(np.argmax(probs))
-        return {"class": self.classes[best], "confidence": float(probs[best]),
-                "probabilities": {c: float(p) for c, p in zip(self.classes, probs)}}
+        return describe(self.classes, probs)
+
+
+def describe(classes, probs: np.ndarray) -> dict:
+    """A result's class, confidence and probabilities from one row of class probabilities."""
+    best = int(np.argmax(probs))
+    return {"class": classes[best], "confidence": float(probs[best]),
+            "probabilities": {c: float(p) for c, p in zip(classes, probs)}}
