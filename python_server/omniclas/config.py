@@ -63,6 +63,7 @@ def get_process(name: str) -> Process:
 SELECTIONS = ("threshold", "balanced", "prior")
 KEEPS = ("ensemble", "best", "best_on_test")
 RUNTIMES = ("auto", "openvino", "onnxruntime", "torch")
+STUDENTS = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,10 @@ OPTIONS: tuple[Option, ...] = (
            applies={"distills": True, "selection": ["threshold"]}),
     Option("time_budget", "Time budget (s, 0 = none)", "integer", "AutoML stops trying candidates after this "
            "many seconds and keeps the best so far", minimum=0, maximum=7 * 24 * 3600, applies={"automl": True}),
+    Option("student", "Student", "choice", "after the rounds, fine-tune the top blocks of one body on the manual "
+           "and automatic labels and add it to the saved ensemble; auto: only where a held-out estimate says it "
+           "pays and it fits in the time budget; on: always; off: never", choices=STUDENTS,
+           applies={"head": ["linear"]}, advanced=True),
     Option("max_iterations", "Maximum rounds", "integer", "stop after this many labelling rounds", minimum=0,
            maximum=50, applies={"iterative": True}),
     Option("transforms", "Test-time transforms", "multichoice", "views of each unlabelled image that vote on its "
@@ -163,6 +168,7 @@ class TrainConfig:
     threshold: float | None = None
     max_iterations: int | None = None
     time_budget: int = 0  # seconds AutoML may spend on candidates (0: no limit)
+    student: str = "auto"  # fine-tune a student after the rounds: auto (where it pays), on, off
     auto_views: bool = True
     train_views: bool = True
     predict_views: bool = True
@@ -214,7 +220,7 @@ class TrainConfig:
             raise ConfigError(f"time_budget must be >= 0 seconds, got {cfg.time_budget}", field="time_budget")
         if cfg.max_iterations < 0:
             raise ConfigError("max_iterations must be >= 0", field="max_iterations")
-        for name, allowed in (("head", HEADS), ("keep", KEEPS), ("runtime", RUNTIMES)):
+        for name, allowed in (("head", HEADS), ("keep", KEEPS), ("runtime", RUNTIMES), ("student", STUDENTS)):
             if getattr(cfg, name) not in allowed:
                 raise ConfigError(f"unknown {name} '{getattr(cfg, name)}'; choose from {', '.join(allowed)}", field=name)
         if cfg.image_size == 0:

@@ -100,7 +100,7 @@ def make_folds(idx: np.ndarray, y: np.ndarray, k: int, seed: int) -> list[tuple]
 
 
 def member_views(model: BaseModel, views: ViewPlan) -> list[str]:
-    return views.predict if model.kind == "linear" else ["original"]
+    return views.predict if model.kind in ("linear", "student") else ["original"]
 
 
 def warm_start(chain: Chain, m: int) -> BaseModel | None:

@@ -37,6 +37,7 @@ from .inputs import RunInputs
 from .outputs import RunResult, save_run
 from .progress import Reporter
 from .select import get_selection
+from .student_step import run_student
 
 log = logging.getLogger(__name__)
 PATIENCE = 2  # rounds the estimate may fall out of reach of its best before a candidate stops
@@ -81,7 +82,8 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False) ->
     inputs.prepare_pool(views, any(c.spec.max_rounds for c in candidates))
     run_rounds(inputs, views, candidates, strategy, out_dir, started)
     choice = strategy.choose(candidates)
-    result = save_run(inputs, out_dir, views, choice, candidates, started)
+    student = run_student(inputs, views, choice.kept, out_dir, started)
+    result = save_run(inputs, out_dir, views, choice, candidates, started, student)
     shutil.rmtree(checkpoint.folder(out_dir), ignore_errors=True)  # the run is complete; nothing left to resume
     acc = result.manifest["test"]["accuracy"]
     report(stage="done", message=(f"test accuracy {acc:.3f}; " if acc is not None else "")

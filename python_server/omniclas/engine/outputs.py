@@ -40,10 +40,11 @@ def auto_labelled(inputs, chain, kept_round: int) -> list[dict]:
             for i in idx]
 
 
-def save_run(inputs, out_dir: Path, views, choice, candidates, started: float) -> RunResult:
-    """Build the saved network from the kept candidate's kept round, score it on the test set, write the run."""
+def save_run(inputs, out_dir: Path, views, choice, candidates, started: float, student=None) -> RunResult:
+    """Build the saved network from the kept candidate's kept round (and ``student``'s member, a
+    :class:`~omniclas.engine.student_step.StudentOutcome`), score it on the test set, write the run."""
     cfg, bank, kept_cand = inputs.cfg, inputs.bank, choice.kept
-    rs, models = kept_cand.rs, kept_cand.rs.kept_models
+    rs, models = kept_cand.rs, kept_cand.rs.kept_models + ([student.model] if student and student.model else [])
     inputs.report(stage="evaluating", message="scoring the saved model on the test set")
     test_probs = [np.mean([predict_proba(bank, m, inputs.test_idx, v) for v in member_views(m, views)], axis=0)
                   for m in models]
@@ -74,6 +75,6 @@ def save_run(inputs, out_dir: Path, views, choice, candidates, started: float) -
                     for i, (m, a) in enumerate(zip(models, member_test))],
         y_test=inputs.y_test, test_probs=(np.mean([test_probs[i] for i in kept], axis=0) if len(inputs.test_idx)
                                           else np.zeros((0, inputs.n_classes))),
-        views=views.to_dict(), estimate=inputs.estimate, runtime=bank.runtime_info,
+        views=views.to_dict(), estimate=inputs.estimate, student=student.summary if student else None, runtime=bank.runtime_info,
         wall_time_s=time.monotonic() - started, stage_seconds=inputs.report.stage_seconds)
     return RunResult(out_dir, manifest, predictor, bank)

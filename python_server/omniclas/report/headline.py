@@ -132,3 +132,19 @@ def job_figures(m: dict) -> dict:
             "estimate_text": estimate_text(m),
             "test_images": t.get("images") or 0, "test_interval": interval(t.get("accuracy"), t.get("images") or 0),
             "test_too_small": small_test_set(m), "automl": choice_text(m) or None}
+
+
+def student_text(m: dict) -> str:
+    """Whether a student ran, its held-out estimate against the frozen ensemble's, its epochs and time (report.md,
+    report.html, the CLI summary); "" for a run from before students."""
+    s = m.get("student")
+    if not s:
+        return ""
+    est = s.get("estimate")
+    judged = (f"estimate {est['student']['accuracy']:.3f} with the student against {est['ensemble']['accuracy']:.3f} "
+              f"for the frozen ensemble on {est['images']} held-out labels ({est['folds']} fold(s); noise "
+              f"{est['student'].get('noise', 0):.3f})") if est else "no held-out estimate"
+    if s.get("ran"):
+        return (f"ran ({s['mode']}): {s['backbone']} from {s['cut']}, {s['epochs']} epoch(s) on {s['images']} images "
+                f"({s['automatic_labels']} automatic), {s['seconds']:.0f} s; {judged}")
+    return f"not run ({s['mode']}): {s.get('reason', '')}" + (f"; {judged}" if est else "")

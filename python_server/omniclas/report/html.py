@@ -267,13 +267,16 @@ def summary_section(m: dict) -> str:
 
 def automl_section(m: dict) -> str:
     from .automl import HEADER, candidate_rows, choice_text
+    from .headline import student_text
 
     rows = candidate_rows(m)
+    student = f"<p>Student: {esc(student_text(m))}.</p>" if m.get("student") else ""
     if not rows:
         return ('<section id="automl"><h2>AutoML</h2><p>This run trained the process it was asked for; with '
-                '<code>--process auto</code> AutoML would have compared the processes and rules.</p></section>')
+                '<code>--process auto</code> AutoML would have compared the processes and rules.</p>'
+                + student + '</section>')
     return (f'<section id="automl"><h2>AutoML</h2><p>{esc(choice_text(m))}.</p>'
-            + _table(HEADER, [[esc(c) for c in row] for row in rows]) + "</section>")
+            + _table(HEADER, [[esc(c) for c in row] for row in rows]) + student + "</section>")
 
 
 def rounds_section(m: dict) -> str:

@@ -42,7 +42,7 @@ def test_metrics(classes, y_true, probs) -> dict:
 
 def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, best_round, stop_reason, candidates,
               selection, automl, data_paths,
-              y_test, test_probs, views, estimate, runtime, wall_time_s, stage_seconds) -> dict:
+              y_test, test_probs, views, estimate, runtime, wall_time_s, stage_seconds, student=None) -> dict:
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -64,6 +64,8 @@ def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, b
         "estimate": estimate,  # how rounds and models were judged without the test set
         "cost": {"body_passes_per_image": len(predictor.model.members) * len(predictor.model.views)},
         **({"automl": automl} if automl else {}),  # the candidates AutoML tried, their estimates, its choice
+        # whether a student ran, its held-out estimate against the frozen ensemble's, its epochs and time
+        **({"student": student} if student else {}),
         "iterations": history,
         "best_iteration": best_round,
         "stop_reason": stop_reason,

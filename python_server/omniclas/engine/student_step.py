@@ -1,0 +1,192 @@
+"""The student step after the rounds: estimate whether a student pays, train it, hand it to the saved network.
+
+``--student``: ``off`` never; ``on`` always (where the kept candidate has linear heads); ``auto`` when its
+estimate beats the frozen ensemble's and it fits in ``--time-budget``.
+
+The estimate (cheap and honest): a student is trained on the first ``ESTIMATE_FOLDS`` cross-validation chains of
+the kept candidate, each on that fold chain's manual labels plus the automatic labels the chain itself made (its
+teachers never saw the fold's held-out labels), for the full schedule, and scored after every epoch on the fold's
+held-out manual labels: the student averaged with the fold chain's own frozen heads (as the saved network averages
+its members) against those frozen heads alone, on the same images. It pays when the average is more accurate
+by more than noise (the standard error of the paired difference, as AutoML replaces its default). The best epoch sets the final student's epochs (early stopping). Two folds of
+five, not all five: one student per fold would cost five times the student itself. The activations are cached
+once for every image any of these students reads, so the fold students cost only their training steps. Then the
+final student trains on the main chain (every manual label, the kept round's automatic labels) and joins the
+saved network as a member. The test set is never read.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ConfigError
+from . import checkpoint as ck
+from .base_models import BaseModel, predict_proba, scores
+from .chains import member_views
+from .views import paired_noise
+from .student import EPOCHS, StudentData, fit_student
+from .student_cache import ActivationCache, split_body
+
+log = logging.getLogger(__name__)
+ESTIMATE_FOLDS = 2
+STUDENT_MODES = ("auto", "on", "off")
+
+
+@dataclass
+class StudentOutcome:
+    model: BaseModel | None  # the student member, or None where none was trained
+    summary: dict = field(default_factory=dict)  # for the manifest and the reports
+
+
+def _automatic(chain, kept_round: int):
+    idx = chain.auto_idx
+    idx = idx[chain.auto_round[idx] < kept_round]
+    return idx, chain.auto_label[idx], chain.auto_confidence[idx]
+
+
+def _student_for(inputs, backbone: str, head: BaseModel):
+    """A fresh classifier (ImageNet body, head from ``head``) with its top and the activation cache."""
+    classifier = inputs.bank.pretrained(backbone, inputs.n_classes, feature_norm="l2")
+    classifier.head.load_state_dict({"weight": _tensor(head.coef), "bias": _tensor(head.bias)})
+    stem, top, cut = split_body(backbone, classifier.body)
+    return classifier.eval(), top, stem, cut
+
+
+def _tensor(a):
+    import torch
+
+    return torch.from_numpy(np.asarray(a, dtype=np.float32))
+
+
+def run_student(inputs, views, cand, out_dir, started: float) -> StudentOutcome:
+    """The student step for the kept candidate ``cand`` (see the module doc)."""
+    cfg, report = inputs.cfg, inputs.report
+    mode = cfg.student
+    summary = {"mode": mode, "ran": False}
+
+    def skip(reason: str) -> StudentOutcome:
+        summary["reason"] = reason
+        log.info("no student: %s", reason)
+        return StudentOutcome(None, summary)
+
+    if mode == "off":
+        return skip("--student off")
+    if cfg.keep != "ensemble" or not inputs.linear:
+        return skip("a student joins an ensemble of linear heads (--keep ensemble, --head linear)")
+    rs = cand.rs
+    kept = {m.backbone: (m_i, m) for m_i, m in enumerate(rs.kept_models) if m.kind == "linear"}
+    backbone = next(iter(kept), None)
+    if backbone is None:
+        return skip("the kept models have no linear head to start from")
+    auto_idx, auto_y, auto_conf = _automatic(cand.main, rs.kept_round)
+    if mode == "auto" and not len(auto_idx):
+        return skip("the kept round has no automatic labels to learn from")
+    try:
+        classifier, top, stem, cut = _student_for(inputs, backbone, kept[backbone][1])
+    except ConfigError as err:
+        if mode == "on":
+            raise
+        return skip(str(err))
+    began = time.monotonic()
+    folder = ck.folder(out_dir) / "student"
+    cache = ActivationCache(inputs.bank, backbone, stem, cut)
+    cache_views = list(dict.fromkeys(views.train + views.predict))
+    folds = [c for c in cand.chains[1:1 + ESTIMATE_FOLDS] if len(c.held_idx)] if inputs.folds else []
+    m_index = kept[backbone][0]
+    needed = [cand.main.train_idx, auto_idx] + [a for c in folds for a in (c.train_idx, c.held_idx,
+                                                                            _automatic(c, rs.kept_round)[0])]
+    report(stage="student", message=f"student: caching the activations entering {backbone}'s {cut}")
+    cache.ensure(np.unique(np.concatenate(needed)), cache_views, report)
+    summary.update({"backbone": backbone, "cut": cut, "views": {"train": views.train, "predict": views.predict}})
+
+    epochs = EPOCHS
+    if folds:
+        est = _estimate(inputs, views, cand, folds, m_index, backbone, cache, folder, rs.kept_round)
+        summary["estimate"] = est
+        epochs = est["best_epoch"]
+        # beyond noise, as AutoML replaces its default: the student's cost and risk must be paid for
+        pays = est["student"]["accuracy"] > est["ensemble"]["accuracy"] + est["student"]["noise"]
+        projected = est["seconds_per_image_epoch"] * (len(cand.main.train_idx) + len(auto_idx)) * epochs
+        summary["projected_seconds"] = round(projected, 1)
+        if mode == "auto" and not pays:
+            summary["seconds"] = round(time.monotonic() - began, 1)
+            return skip(f"its estimate ({est['student']['accuracy']:.3f}) did not beat the frozen ensemble's "
+                        f"({est['ensemble']['accuracy']:.3f}) by more than noise ({est['student']['noise']:.3f}) "
+                        f"on {est['images']} held-out labels")
+        elapsed = time.monotonic() - started
+        if mode == "auto" and cfg.time_budget and elapsed + projected > cfg.time_budget:
+            summary["seconds"] = round(time.monotonic() - began, 1)
+            return skip(f"it would take about {projected:.0f} s more, past the time budget of {cfg.time_budget} s")
+    elif mode == "auto":
+        return skip("too few manual labels for a held-out estimate")
+    classifier, top, _, _ = _student_for(inputs, backbone, kept[backbone][1])
+    data = StudentData.build(cand.main.train_idx, cand.main.y_train, auto_idx, auto_y, auto_conf, inputs.n_classes)
+    report(stage="student", message=f"student: fine-tuning {backbone} from {cut} for {epochs} epochs on "
+                                    f"{len(data.idx)} images ({len(auto_idx)} automatic)")
+    fit = fit_student(classifier, top, cache, data, views.train, EPOCHS, cfg.seed, report,
+                      checkpoint=folder / "final.pt", stop_after=epochs)
+    summary.update({"ran": True, "epochs": epochs, "images": int(len(data.idx)), "automatic_labels": int(len(auto_idx)),
+                    "training": fit["epochs"], "resumed_at_epoch": fit["resumed_at"],
+                    "seconds": round(time.monotonic() - began, 1)})
+    return StudentOutcome(BaseModel(backbone, "student", classifier=classifier.eval()), summary)
+
+
+def _estimate(inputs, views, cand, folds, m_index: int, backbone: str, cache, folder, kept_round: int) -> dict:
+    """Students on the first fold chains, scored per epoch on their held-out labels against those chains' frozen
+    heads (see the module doc)."""
+    n_classes, report = inputs.n_classes, inputs.report
+    ensemble, combined, alone, labels, seconds, image_epochs = [], [], [], [], 0.0, 0
+    for f, chain in enumerate(folds):
+        frozen = np.mean([predict_proba(inputs.bank, m, chain.held_idx, v) for m in chain.models
+                          for v in member_views(m, views)], axis=0)
+        members = len(chain.models)
+        classifier, top, _, _ = _student_for(inputs, backbone, chain.models[m_index])
+        a_idx, a_y, a_conf = _automatic(chain, kept_round)
+        data = StudentData.build(chain.train_idx, chain.y_train, a_idx, a_y, a_conf, n_classes)
+        report(stage="student", message=f"student estimate: fold {f + 1} of {len(folds)}, {len(data.idx)} images")
+        mine, mine_alone = [], []
+
+        def average(probs, frozen=frozen, members=members, mine=mine, mine_alone=mine_alone):
+            mine_alone.append(probs)
+            mine.append((frozen * members + probs) / (members + 1))  # as the saved network averages its members
+            return mine[-1]
+
+        fit = fit_student(classifier, top, cache, data, views.train, EPOCHS, inputs.cfg.seed + f, report,
+                          checkpoint=folder / f"fold{f}.pt", held=(chain.held_idx, chain.y_held, views.predict),
+                          on_epoch=average)
+        if len(mine) < EPOCHS:  # resumed: the epochs before the interruption are scored again from their records
+            return _estimate_again(inputs, views, cand, folds, m_index, backbone, cache, folder, kept_round)
+        seconds += fit["seconds"]
+        image_epochs += len(data.idx) * EPOCHS
+        ensemble.append(frozen)
+        combined.append(mine)
+        alone.append(mine_alone)
+        labels.append(chain.y_held)
+    y = np.concatenate(labels)
+    ens = np.concatenate(ensemble)
+    ens_acc, ens_loss = scores(ens, y, n_classes)
+    epochs = []
+    for e in range(EPOCHS):
+        probs = np.concatenate([c[e] for c in combined])
+        acc, loss = scores(probs, y, n_classes)
+        epochs.append({"epoch": e + 1, "accuracy": round(acc, 4), "log_loss": round(loss, 4),
+                       "student_alone_accuracy": round(scores(np.concatenate([a[e] for a in alone]), y,
+                                                              n_classes)[0], 4),
+                       "noise": round(paired_noise(probs.argmax(1) == y, ens.argmax(1) == y), 4)})
+    best = max(epochs, key=lambda r: (r["accuracy"], -r["log_loss"], -r["epoch"]))
+    return {"folds": len(folds), "images": int(len(y)), "best_epoch": best["epoch"], "by_epoch": epochs,
+            "ensemble": {"accuracy": round(ens_acc, 4), "log_loss": round(ens_loss, 4)},
+            "student": {"accuracy": best["accuracy"], "log_loss": best["log_loss"],
+                        "alone_accuracy": best["student_alone_accuracy"], "noise": best["noise"]},
+            "seconds": round(seconds, 1), "seconds_per_image_epoch": seconds / max(image_epochs, 1)}
+
+
+def _estimate_again(inputs, views, cand, folds, m_index, backbone, cache, folder, kept_round) -> dict:
+    """A resumed estimate: its fold students' finished epochs have no held-out probabilities in memory; train the
+    folds again from the start (their checkpoints removed). Only the estimate pays this, never the final student."""
+    for f in range(len(folds)):
+        (folder / f"fold{f}.pt").unlink(missing_ok=True)
+    return _estimate(inputs, views, cand, folds, m_index, backbone, cache, folder, kept_round)

@@ -1,0 +1,103 @@
+"""The student (issue 23) on real BBBC013 crops: it trains after the rounds, joins the saved network as a member,
+saves, loads and predicts the same through the Predictor and through one ONNX graph, and an interrupted student
+resumes at its last finished epoch. Few epochs, 64 px: the recipe's quality is measured in benchmarks/."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from omniclas.config import TrainConfig
+from omniclas.data.imageio import read_image
+from omniclas.engine import student_step, train
+from omniclas.errors import Cancelled, ConfigError
+from omniclas.model.predictor import Predictor
+
+
+def _cfg(dataset, out, **kw):
+    return TrainConfig(dataset=str(dataset), out_dir=str(out), process="idd", max_iterations=1,
+                       backbones=("efficientnet_lite0",), image_size=64, **kw)
+
+
+@pytest.fixture(scope="module")
+def student_run(small_bbbc013, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(student_step, "EPOCHS", 2)
+        return train(_cfg(small_bbbc013, tmp_path_factory.mktemp("student") / "run", student="on"))
+
+
+def _test_images(run):
+    m = run.manifest
+    return [read_image(f"{m['dataset']}/{t['path']}") for t in m["test_predictions"]]
+
+
+def test_the_student_is_a_member_of_the_saved_network(student_run):
+    m = student_run.manifest
+    s = m["student"]
+    assert s["ran"] and s["mode"] == "on" and s["cut"] == "blocks5"
+    assert [x["head"] for x in m["members"]] == ["linear", "student"]
+    assert s["automatic_labels"] > 0 and s["images"] == m["counts"]["train"] + s["automatic_labels"]
+    # the estimate: students on held-out folds against the frozen heads, per epoch, never the test set
+    est = s["estimate"]
+    assert len(est["by_epoch"]) == 2 and 1 <= s["epochs"] <= 2 and est["images"] > 0
+    assert 0 <= est["ensemble"]["accuracy"] <= 1 and 0 <= est["student"]["accuracy"] <= 1
+    assert "student" in (student_run.run_dir / "report.md").read_text().lower()
+    assert "Student" in (student_run.run_dir / "report.html").read_text()
+
+
+def test_the_student_saves_loads_and_predicts_the_same_through_onnx(student_run, tmp_path):
+    import onnxruntime as ort
+
+    from omniclas.export.onnx import export_folder
+
+    images = _test_images(student_run)[:6]
+    loaded = Predictor.load(student_run.run_dir, bf16=False, runtime="torch")
+    probs = loaded.predict_proba(images)
+    in_memory = Predictor(student_run.predictor.model, student_run.predictor.manifest, bf16=False, runtime="torch")
+    np.testing.assert_allclose(probs, in_memory.predict_proba(images), atol=1e-5)
+    # the student changed its body: its member no longer gives the frozen member's answer
+    net, x = loaded.model, loaded.preprocess(images)
+    with torch.no_grad():
+        feats = [net.members[i].body((x - net.mean[i]) / net.std[i]) for i in range(2)]
+    assert not np.allclose(feats[0].numpy(), feats[1].numpy(), atol=1e-3)
+    onnx_file = export_folder(student_run.run_dir, tmp_path / "model.onnx")
+    sess = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    got = sess.run(["probabilities"], {"input": x.numpy()})[0]
+    np.testing.assert_allclose(got, probs, atol=1e-3)
+    assert len(sess.get_inputs()) == 1  # one graph: both members and every view inside
+
+
+def test_an_interrupted_student_resumes_at_its_last_epoch(small_bbbc013, tmp_path, monkeypatch):
+    monkeypatch.setattr(student_step, "EPOCHS", 3)
+    monkeypatch.setattr(student_step, "ESTIMATE_FOLDS", 0)  # `on` without an estimate: the full schedule
+    out = tmp_path / "r"
+    seen = []
+
+    def progress(e):
+        seen.append((e.stage, e.epoch))
+
+    with pytest.raises(Cancelled):
+        train(_cfg(small_bbbc013, out, student="on"), progress=progress,
+              cancel=lambda: bool(seen) and seen[-1] == ("student", 2))
+    saved = torch.load(out / "checkpoint" / "student" / "final.pt", weights_only=True)["epoch"]
+    assert 1 <= saved < 3  # interrupted inside the schedule, after at least one finished epoch
+    resumed = train(_cfg(small_bbbc013, out, student="on"), resume=True)
+    s = resumed.manifest["student"]
+    assert s["ran"] and s["resumed_at_epoch"] == saved and s["epochs"] == 3
+    assert [r["epoch"] for r in s["training"]] == [1, 2, 3]
+    assert not (out / "checkpoint").exists()
+    Predictor.load(out).predict_proba(_test_images(resumed)[:2])
+
+
+def test_student_off_leaves_the_frozen_ensemble_alone(small_bbbc013, tmp_path):
+    r = train(_cfg(small_bbbc013, tmp_path / "off", student="off"))
+    assert r.manifest["student"] == {"mode": "off", "ran": False, "reason": "--student off"}
+    assert [x["head"] for x in r.manifest["members"]] == ["linear"]
+    assert "student" not in r.manifest["stage_seconds"]
+
+
+def test_an_unknown_student_mode_is_refused_by_name(small_bbbc013, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        _cfg(small_bbbc013, tmp_path / "x", student="sometimes").resolved()
+    assert err.value.field == "student"
+    assert json.dumps(TrainConfig(dataset="").to_dict())  # the option is recorded with the run
