@@ -12,6 +12,9 @@ An ``auto`` run trains every candidate AutoML tries (N.D., and I.D.D., I.M.D., I
 on the same chains: each candidate is reported as its own row (its kept round's test accuracy, reported only,
 never used to choose), beside the candidate AutoML kept (row "auto").
 
+``auto@nostudent`` and ``auto@student`` turn the student (issue 23) off and on; plain ``auto`` lets its held-out
+estimate decide. The table counts the runs where a student ran and the seconds it took.
+
     python benchmarks/bench_processes.py                                   # everything (hours)
     python benchmarks/bench_processes.py --datasets bccd_wbc --k 5 --seeds 0 --variants auto,imdd@prior
 
@@ -53,7 +56,9 @@ VARIANT_OPTIONS = {"": {}, "threshold": {"selection": "threshold"}, "balanced": 
                    # the paper's whole protocol: fine-tuned CNNs (2+8 epochs), the best on test kept, no views
                    "finetune": {"head": "finetune", "keep": "best_on_test", "auto_views": False,
                                 "train_views": False, "predict_views": False},
-                   "paper": {"keep": "best_on_test", "train_views": False, "predict_views": False, "auto_views": False}}
+                   "paper": {"keep": "best_on_test", "train_views": False, "predict_views": False, "auto_views": False},
+                   # the student (issue 23): always trained (on) or never (off); plain "auto" decides itself
+                   "student": {"student": "on"}, "nostudent": {"student": "off"}}
 DEFAULT_VARIANTS = "auto,dd,md,mdd"
 
 
@@ -119,7 +124,18 @@ def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict
             "runtime": m["runtime"], "stage_seconds": m["stage_seconds"], "wall_s": round(wall, 1),
             "per_round": [{k: h.get(k) for k in ("iteration", "automatic_labels", "labelled", "estimate_accuracy",
                                                  "test_accuracy")} for h in m["iterations"]],
-            "automl": m.get("automl")}
+            "automl": m.get("automl"), "student": _student_row(m.get("student"))}
+
+
+def _student_row(s: dict | None) -> dict | None:
+    """What the table and the JSON lines keep of the student: ran, why not, epochs, time, its estimate."""
+    if not s:
+        return None
+    est = s.get("estimate") or {}
+    return {"ran": s.get("ran"), "reason": s.get("reason"), "epochs": s.get("epochs"), "seconds": s.get("seconds"),
+            "estimate_with_student": (est.get("student") or {}).get("accuracy"),
+            "estimate_ensemble": (est.get("ensemble") or {}).get("accuracy"),
+            "noise": (est.get("student") or {}).get("noise"), "by_epoch": est.get("by_epoch")}
 
 
 def mean_sd(values) -> str:
@@ -135,7 +151,7 @@ def candidate_rows(rows: list[dict]) -> list[dict]:
     for r in rows:
         out.append(r)
         for c in (r.get("automl") or {}).get("candidates") or []:
-            out.append({**r, "variant": f"auto:{c['name']}", "process": c["process"], "selection": c["selection"],
+            out.append({**r, "student": None, "variant": f"auto:{c['name']}", "process": c["process"], "selection": c["selection"],
                         "test_accuracy": c["test_accuracy"], "auto": c["automatic_labels"], "auto_accuracy": None,
                         "rounds": len(c["estimates"]), "best_round": c["kept_round"], "stage_seconds": {},
                         "wall_s": 0.0, "chosen": c["name"] == r["automl"]["chosen"]})
@@ -148,8 +164,8 @@ def table(rows: list[dict]) -> str:
     for r in candidate_rows(rows):
         groups[(r["dataset"], r["k"], r["variant"])].append(r)
     out = ["| dataset | k | process | rule | test accuracy | vs N.D. | automatic labels | their accuracy | rounds "
-           "(best) | features s | training s | labelling s | wall s |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "(best) | student ran | features s | training s | labelling s | student s | wall s |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (dataset, k, variant), runs in groups.items():
         nd = {r["seed"]: r["test_accuracy"] for r in groups.get((dataset, k, "nd"), [])
               or groups.get((dataset, k, "auto:nd"), [])}
@@ -172,7 +188,8 @@ def table(rows: list[dict]) -> str:
             f"{np.mean(delta):+.3f} | {np.mean([r['auto'] for r in runs]):.0f} | "
             f"{mean_sd([r['auto_accuracy'] for r in runs])} | "
             f"{np.mean([r['rounds'] for r in runs]):.1f} ({np.mean([r['best_round'] for r in runs]):.1f}) | "
-            f"{stages('features')} | {stages('training')} | {stages('labelling')} | "
+            f"{sum(bool((r.get('student') or {}).get('ran')) for r in runs)}/{len(runs)} | "
+            f"{stages('features')} | {stages('training')} | {stages('labelling')} | {stages('student')} | "
             f"{np.mean([r['wall_s'] for r in runs]):.0f} |")
     return "\n".join(out)
 
@@ -207,7 +224,10 @@ def main() -> None:
                         rows.append(r)
                         log.write(json.dumps(r) + "\n")
                         log.flush()
+                        st = r["student"] or {}
                         print(f"{name} k={k} seed={seed} {variant:16s} test {r['test_accuracy']:.3f} auto {r['auto']} "
+                              f"student {'ran' if st.get('ran') else 'no'} ({st.get('estimate_with_student')} vs "
+                              f"{st.get('estimate_ensemble')}, {st.get('seconds')} s) "
                               f"({r['auto_accuracy'] if r['auto_accuracy'] is None else round(r['auto_accuracy'], 3)}) "
                               f"rounds {r['rounds']} best {r['best_round']} wall {r['wall_s']} s", flush=True)
     text = (f"\n## {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {os.cpu_count()} cores\n\n"

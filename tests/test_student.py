@@ -101,3 +101,20 @@ def test_an_unknown_student_mode_is_refused_by_name(small_bbbc013, tmp_path):
         _cfg(small_bbbc013, tmp_path / "x", student="sometimes").resolved()
     assert err.value.field == "student"
     assert json.dumps(TrainConfig(dataset="").to_dict())  # the option is recorded with the run
+
+
+@pytest.mark.slow
+def test_a_student_network_passes_bioimageio_test(student_run, tmp_path, monkeypatch):
+    from test_bioimageio import OFFLINE, bioimageio_test, package_probabilities, sample_images
+
+    from omniclas.export.bioimageio import export_package
+
+    for k, v in OFFLINE.items():
+        monkeypatch.setenv(k, v)
+    package = export_package(student_run.run_dir, tmp_path / "student.zip")
+    report = bioimageio_test(package)
+    assert "passed" in report and "❌" not in report
+    images = sample_images()
+    want = Predictor.load(student_run.run_dir, bf16=False, runtime="torch").predict_proba(images)
+    got = package_probabilities(package, images, "onnx")
+    assert np.abs(got - want).max() < 1e-3
