@@ -8,11 +8,15 @@ the kept candidate, each on that fold chain's manual labels plus the automatic l
 teachers never saw the fold's held-out labels), for the full schedule, and scored after every epoch on the fold's
 held-out manual labels: the student averaged with the fold chain's own frozen heads (as the saved network averages
 its members) against those frozen heads alone, on the same images. It pays when the average is more accurate
-by more than noise (the standard error of the paired difference, as AutoML replaces its default). The best epoch sets the final student's epochs (early stopping). Two folds of
-five, not all five: one student per fold would cost five times the student itself. The activations are cached
-once for every image any of these students reads, so the fold students cost only their training steps. Then the
-final student trains on the main chain (every manual label, the kept round's automatic labels) and joins the
-saved network as a member. The test set is never read.
+by more than noise (the standard error of the paired difference, as AutoML replaces its default). The best epoch
+is where the final student stops (early stopping). Two folds of five, not all five: one student per fold would
+cost five times the student itself. The activations are cached once for every image any of these students reads,
+so the fold students cost only their training steps. Then the final student trains on the main chain (every
+manual label, the kept round's automatic labels) and joins the saved network as a member. The test set is never
+read. Before anything is cached, ``auto`` checks that a student could pay at all: beating the frozen heads by
+more than noise needs at least two of their answers on the estimate's held-out labels to be wrong (w corrected
+answers give a gain of w/n against a noise of sqrt(w)/n), so where they are wrong on fewer, no student is tried
+and the step costs nothing.
 """
 from __future__ import annotations
 
@@ -98,10 +102,17 @@ def run_student(inputs, views, cand, out_dir, started: float) -> StudentOutcome:
             raise
         return skip(str(err))
     began = time.monotonic()
+    folds = [c for c in cand.chains[1:1 + ESTIMATE_FOLDS] if len(c.held_idx)] if inputs.folds else []
+    if mode == "auto" and not folds:
+        return skip("too few manual labels for a held-out estimate")
+    frozen = [_frozen(inputs, views, c) for c in folds]  # linear heads on cached features: cheap
+    wrong = sum(int((p.argmax(1) != c.y_held).sum()) for p, c in zip(frozen, folds))
+    if mode == "auto" and wrong < 2:  # a gain beyond noise needs w/n > sqrt(w)/n: w >= 2 answers to correct
+        return skip(f"the frozen ensemble is wrong on {wrong} of the {sum(len(c.y_held) for c in folds)} "
+                    f"held-out labels of the estimate: no student could beat it by more than noise")
     folder = ck.folder(out_dir) / "student"
     cache = ActivationCache(inputs.bank, backbone, stem, cut)
     cache_views = list(dict.fromkeys(views.train + views.predict))
-    folds = [c for c in cand.chains[1:1 + ESTIMATE_FOLDS] if len(c.held_idx)] if inputs.folds else []
     m_index = kept[backbone][0]
     needed = [cand.main.train_idx, auto_idx] + [a for c in folds for a in (c.train_idx, c.held_idx,
                                                                             _automatic(c, rs.kept_round)[0])]
@@ -111,7 +122,7 @@ def run_student(inputs, views, cand, out_dir, started: float) -> StudentOutcome:
 
     epochs = EPOCHS
     if folds:
-        est = _estimate(inputs, views, cand, folds, m_index, backbone, cache, folder, rs.kept_round)
+        est = _estimate(inputs, views, folds, frozen, m_index, backbone, cache, folder, rs.kept_round)
         summary["estimate"] = est
         epochs = est["best_epoch"]
         # beyond noise, as AutoML replaces its default: the student's cost and risk must be paid for
@@ -127,8 +138,6 @@ def run_student(inputs, views, cand, out_dir, started: float) -> StudentOutcome:
         if mode == "auto" and cfg.time_budget and elapsed + projected > cfg.time_budget:
             summary["seconds"] = round(time.monotonic() - began, 1)
             return skip(f"it would take about {projected:.0f} s more, past the time budget of {cfg.time_budget} s")
-    elif mode == "auto":
-        return skip("too few manual labels for a held-out estimate")
     classifier, top, _, _ = _student_for(inputs, backbone, kept[backbone][1])
     data = StudentData.build(cand.main.train_idx, cand.main.y_train, auto_idx, auto_y, auto_conf, inputs.n_classes)
     report(stage="student", message=f"student: fine-tuning {backbone} from {cut} for {epochs} epochs on "
@@ -141,14 +150,19 @@ def run_student(inputs, views, cand, out_dir, started: float) -> StudentOutcome:
     return StudentOutcome(BaseModel(backbone, "student", classifier=classifier.eval()), summary)
 
 
-def _estimate(inputs, views, cand, folds, m_index: int, backbone: str, cache, folder, kept_round: int) -> dict:
+def _frozen(inputs, views, chain) -> np.ndarray:
+    """The fold chain's frozen heads on its held-out labels, averaged over members and views."""
+    return np.mean([predict_proba(inputs.bank, m, chain.held_idx, v) for m in chain.models
+                    for v in member_views(m, views)], axis=0)
+
+
+def _estimate(inputs, views, folds, frozen_by_fold, m_index: int, backbone: str, cache, folder,
+              kept_round: int) -> dict:
     """Students on the first fold chains, scored per epoch on their held-out labels against those chains' frozen
     heads (see the module doc)."""
     n_classes, report = inputs.n_classes, inputs.report
     ensemble, combined, alone, labels, seconds, image_epochs = [], [], [], [], 0.0, 0
-    for f, chain in enumerate(folds):
-        frozen = np.mean([predict_proba(inputs.bank, m, chain.held_idx, v) for m in chain.models
-                          for v in member_views(m, views)], axis=0)
+    for f, (chain, frozen) in enumerate(zip(folds, frozen_by_fold)):
         members = len(chain.models)
         classifier, top, _, _ = _student_for(inputs, backbone, chain.models[m_index])
         a_idx, a_y, a_conf = _automatic(chain, kept_round)
@@ -164,8 +178,9 @@ def _estimate(inputs, views, cand, folds, m_index: int, backbone: str, cache, fo
         fit = fit_student(classifier, top, cache, data, views.train, EPOCHS, inputs.cfg.seed + f, report,
                           checkpoint=folder / f"fold{f}.pt", held=(chain.held_idx, chain.y_held, views.predict),
                           on_epoch=average)
-        if len(mine) < EPOCHS:  # resumed: the epochs before the interruption are scored again from their records
-            return _estimate_again(inputs, views, cand, folds, m_index, backbone, cache, folder, kept_round)
+        if len(mine) < EPOCHS:  # resumed: the epochs before the interruption have no probabilities in memory
+            return _estimate_again(inputs, views, folds, frozen_by_fold, m_index, backbone, cache, folder,
+                                   kept_round)
         seconds += fit["seconds"]
         image_epochs += len(data.idx) * EPOCHS
         ensemble.append(frozen)
@@ -191,9 +206,9 @@ def _estimate(inputs, views, cand, folds, m_index: int, backbone: str, cache, fo
             "seconds": round(seconds, 1), "seconds_per_image_epoch": seconds / max(image_epochs, 1)}
 
 
-def _estimate_again(inputs, views, cand, folds, m_index, backbone, cache, folder, kept_round) -> dict:
+def _estimate_again(inputs, views, folds, frozen_by_fold, m_index, backbone, cache, folder, kept_round) -> dict:
     """A resumed estimate: its fold students' finished epochs have no held-out probabilities in memory; train the
     folds again from the start (their checkpoints removed). Only the estimate pays this, never the final student."""
     for f in range(len(folds)):
         (folder / f"fold{f}.pt").unlink(missing_ok=True)
-    return _estimate(inputs, views, cand, folds, m_index, backbone, cache, folder, kept_round)
+    return _estimate(inputs, views, folds, frozen_by_fold, m_index, backbone, cache, folder, kept_round)
