@@ -129,7 +129,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("student", "Student", "choice", "after the rounds, fine-tune the top blocks of one body on the manual "
            "and automatic labels and add it to the saved ensemble; auto: only where a held-out estimate says it "
            "pays and it fits in the time budget; on: always; off: never", choices=STUDENTS,
-           applies={"head": ["linear"]}, advanced=True),
+           applies={"head": ["linear"], "distills": True}, advanced=True),
     Option("max_iterations", "Maximum rounds", "integer", "stop after this many labelling rounds", minimum=0,
            maximum=50, applies={"iterative": True}),
     Option("transforms", "Test-time transforms", "multichoice", "views of each unlabelled image that vote on its "
