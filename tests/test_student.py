@@ -118,3 +118,11 @@ def test_a_student_network_passes_bioimageio_test(student_run, tmp_path, monkeyp
     want = Predictor.load(student_run.run_dir, bf16=False, runtime="torch").predict_proba(images)
     got = package_probabilities(package, images, "onnx")
     assert np.abs(got - want).max() < 1e-3
+
+
+def test_auto_tries_no_student_on_a_handful_of_images(small_bbbc013, tmp_path):
+    r = train(_cfg(small_bbbc013, tmp_path / "auto"))  # --student auto, the default
+    s = r.manifest["student"]
+    assert s["mode"] == "auto" and not s["ran"] and "too few images" in s["reason"]
+    assert "student" not in r.manifest["stage_seconds"]  # skipped before anything was computed
+    assert "Student: not run (auto): too few images" in (r.run_dir / "report.md").read_text()
