@@ -23,7 +23,7 @@ PRIOR_SECONDS = {"features": 1 / 150, "fit": 0.2, "finetune": 0.05}
 
 @dataclass
 class ProgressEvent:
-    stage: str  # loading | features | training | labelling | evaluating | saving | done
+    stage: str  # loading | features | training | labelling | student | evaluating | saving | done
     iteration: int = 0
     max_iterations: int = 0
     model: str = ""
