@@ -255,6 +255,22 @@ def test_progress_covers_the_whole_run(small_bbbc013, tmp_path, monkeypatch):
     assert any(e.eta_s is not None for e in events if e.stage == "features")
 
 
+def test_automl_progress_never_runs_backwards(small_bbbc013, tmp_path, monkeypatch):
+    """A cold AutoML run (every body converted, every feature computed, candidates halved): one plan made at the
+    start and revised as the run learns; the fraction it reports never decreases, and the ETA is there from the
+    first measured work on."""
+    monkeypatch.setenv("OMNICLAS_CACHE", str(tmp_path / "cache"))
+    events = []
+    r = train(_cfg(small_bbbc013, tmp_path / "r", process="auto", max_iterations=3), progress=events.append)
+    fractions = [e.fraction for e in events]
+    assert all(b >= a for a, b in zip(fractions, fractions[1:])), fractions
+    assert fractions[-1] == 1.0 and len(set(fractions)) > 20
+    measured = [e for e in events if e.fraction > 0]
+    assert measured[0].stage == "features" and all(e.eta_s is not None for e in measured)
+    work = r.manifest["work"]  # where the time went, by kind of work
+    assert {"compile", "features", "fit", "vote"} <= set(work) and all(w["seconds"] >= 0 for w in work.values())
+
+
 def test_distilling_process_without_unlabelled_images(small_bbbc013, tmp_path):
     root = shutil.copytree(small_bbbc013, tmp_path / "ds")
     shutil.rmtree(root / "unlabelled")

@@ -52,6 +52,10 @@ class Single:
     def choose(self, candidates: list[Candidate]) -> Choice:
         return Choice(candidates[0], "the process asked for")
 
+    def expected(self, active: list[Candidate], first_unjudged: int, upto: int) -> list[Candidate]:
+        """Of ``active``, those expected to still run round ``upto`` (for the plan): all of them."""
+        return active
+
 
 class Auto(Single):
     """N.D. and the iterative processes with every rule; the best within noise, simplest first."""
@@ -80,6 +84,29 @@ class Auto(Single):
             if c.active and c.rs.best_accuracy < reach:
                 c.stop(f"out of reach: its best estimate {c.rs.best_accuracy:.3f} is more than "
                        f"{OUT_OF_REACH_SE:g} standard errors below {leader.spec.name}'s {leader.rs.best_accuracy:.3f}")
+        # Successive halving: from round 1 on (round 0's models are shared, so its estimates are equal), each
+        # round stops the lower half of the candidates other than the default, by their best estimate.
+        rounds = max(len(c.rs.history) for c in judged) - 1
+        ranked = self._ranked([c for c in judged if c.active and not c.spec.default and len(c.rs.history) > rounds])
+        if rounds >= 1:
+            for c in ranked[_halved(len(ranked)):]:
+                c.stop(f"successive halving after round {rounds}: its best estimate {c.rs.best_accuracy:.3f} was in "
+                       f"the lower half of the {len(ranked)} candidates beside the default")
+
+    @staticmethod
+    def _ranked(candidates: list[Candidate]) -> list[Candidate]:
+        """Best estimate first; where equal (a handful of held-out labels ties often), the lower held-out log-loss,
+        then the simpler candidate."""
+        return sorted(candidates, key=lambda c: (-c.rs.best_accuracy, _kept_loss(c), c.spec.complexity))
+
+    def expected(self, active: list[Candidate], first_unjudged: int, upto: int) -> list[Candidate]:
+        """Of ``active``, those expected to still run round ``upto``: the default and the best others left after
+        halving once per round judged from now to then."""
+        others = self._ranked([c for c in active if not c.spec.default])
+        n = len(others)
+        for _ in range(max(1, first_unjudged), upto):
+            n = _halved(n)
+        return [c for c in active if c.spec.default] + others[:n]
 
     def choose(self, candidates: list[Candidate]) -> Choice:
         done = [c for c in candidates if c.rs.kept_round >= 0]
@@ -93,6 +120,14 @@ class Auto(Single):
                                 f"{default.rs.estimate:.3f}) by more than noise ({noise:.3f})")
         return Choice(default, f"the default: no estimate beat its own ({default.rs.estimate:.3f}) by more than "
                                f"noise (the best, {best.spec.name}: {best.rs.estimate:.3f}; noise {noise:.3f})")
+
+
+def _kept_loss(c: Candidate) -> float:
+    return c.rs.history[c.rs.kept_round].get("estimate_loss", 0.0) if c.rs.kept_round >= 0 else float("inf")
+
+
+def _halved(n: int) -> int:
+    return (n + 1) // 2
 
 
 _STRATEGIES = {s.name: s for s in (Single(), Auto())}

@@ -75,5 +75,6 @@ def save_run(inputs, out_dir: Path, views, choice, candidates, started: float) -
         y_test=inputs.y_test, test_probs=(np.mean([test_probs[i] for i in kept], axis=0) if len(inputs.test_idx)
                                           else np.zeros((0, inputs.n_classes))),
         views=views.to_dict(), estimate=inputs.estimate, runtime=bank.runtime_info,
-        wall_time_s=time.monotonic() - started, stage_seconds=inputs.report.stage_seconds)
+        wall_time_s=time.monotonic() - started, stage_seconds=inputs.report.stage_seconds,
+        work=inputs.report.summary())
     return RunResult(out_dir, manifest, predictor, bank)

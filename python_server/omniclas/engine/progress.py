@@ -1,9 +1,11 @@
 """Progress events: what long work reports to the CLI, the server's job table and the Fiji plugin.
 
-The fraction done and the time left come from the whole planned work, measured as it runs: each kind of work
-(feature passes, head fits, fine-tuning steps) is planned in units when it becomes known, and its seconds per
-unit are measured as units finish. Time left = for each kind, units left x measured seconds per unit (a prior
-until the first unit of that kind has finished).
+One plan for the whole run, made at its start (:mod:`.plan`): every feature to compute, every candidate's head
+fits, the labelling passes and the saving, each kind in units whose seconds are measured as units finish (a prior
+until then). As the run learns what it will not do (views dropped, candidates stopped, rounds cut), the plan is
+revised down; it is revised up only where the work was unknowable (a fine-tuning run's steps). Time left = units
+left x measured seconds per unit; the fraction done is the time spent over time spent plus time left, and it never
+decreases: a slower rate than the prior raises the ETA, never takes back progress already shown.
 """
 from __future__ import annotations
 
@@ -15,10 +17,20 @@ from typing import Callable
 
 from ..errors import Cancelled
 
-# Seconds per unit before any unit of that kind has been measured (2-core CPU, Lite0 at 224 px; a linear head's fit
-# took 0.03 s on 3 classes and 0.2 s on 23, benchmarks/results/processes.md): a prior far from what is then
+# Seconds per unit before any unit of that kind has been measured, on a 2-core CPU: a prior far from what is then
 # measured makes the ETA jump when the first unit finishes.
-PRIOR_SECONDS = {"features": 1 / 150, "fit": 0.2, "finetune": 0.05}
+# * compile: converting one frozen body for its runtime (3-5 s through ONNX; a cached body loads in under 1 s);
+# * features: one image under one view through one body (Lite0-2 at 128-224 px, OpenVINO bf16);
+# * fit: a linear head's fit, in rows x classes plus FIT_OVERHEAD (0.4 s for 5,384 rows of 73 classes);
+# * vote: one pool image's features under one (body, view) read and scored when labelling;
+# * save: writing the run folder with its report.
+PRIOR_SECONDS = {"compile": 4.0, "features": 1 / 60, "fit": 1.2e-6, "vote": 2e-5, "save": 4.0, "finetune": 0.05}
+FIT_OVERHEAD = 20_000  # a head fit's fixed cost (set-up, solver start), in rows x classes
+
+
+def fit_units(rows: int, n_classes: int) -> float:
+    """A linear head fit's work: its cost grows with rows x classes, above a fixed cost."""
+    return float(rows) * max(2, n_classes) + FIT_OVERHEAD
 
 
 @dataclass
@@ -55,10 +67,15 @@ class Reporter:
         self.planned: dict[str, float] = {}
         self.done: dict[str, float] = {}
         self.spent: dict[str, float] = {}
+        self._fraction = 0.0
 
     def plan(self, kind: str, units: float) -> None:
         """Add ``units`` of work of ``kind`` to the plan."""
         self.planned[kind] = self.planned.get(kind, 0.0) + max(0.0, units)
+
+    def expect(self, kind: str, units_left: float) -> None:
+        """Revise the plan: from now on, ``units_left`` of ``kind`` remain."""
+        self.planned[kind] = self.done.get(kind, 0.0) + max(0.0, units_left)
 
     def credit(self, kind: str, units: float, seconds: float) -> None:
         """Record ``units`` of ``kind`` finished in ``seconds`` (no report)."""
@@ -74,13 +91,18 @@ class Reporter:
         self.credit(kind, units, time.monotonic() - start)
         self()
 
+    def rate(self, kind: str) -> float:
+        """Seconds per unit of ``kind``: measured, or the prior."""
+        done = self.done.get(kind, 0.0)
+        return self.spent[kind] / done if done else PRIOR_SECONDS.get(kind, 1.0)
+
+    def summary(self) -> dict:
+        """Units done and seconds spent, by kind of work: where the time went."""
+        return {kind: {"units": round(self.done[kind], 1), "seconds": round(self.spent[kind], 2)} for kind in self.done}
+
     def seconds_left(self) -> float:
-        left = 0.0
-        for kind, planned in self.planned.items():
-            done = self.done.get(kind, 0.0)
-            rate = self.spent[kind] / done if done else PRIOR_SECONDS.get(kind, 1.0)
-            left += max(0.0, planned - done) * rate
-        return left
+        return sum(max(0.0, planned - self.done.get(kind, 0.0)) * self.rate(kind)
+                   for kind, planned in self.planned.items())
 
     def __call__(self, **changes) -> None:
         if self.cancel is not None and self.cancel():
@@ -95,11 +117,12 @@ class Reporter:
         elapsed = time.monotonic() - self.started
         if self.state.stage == "done":
             self.state.fraction, self.state.eta_s = 1.0, 0.0
-        else:
+        elif any(self.done.values()):
             left = self.seconds_left()
-            measured = any(self.done.values())
-            # Before any work is planned and measured, nothing is known to be done.
-            self.state.fraction = round(min(0.99, elapsed / (elapsed + left)), 4) if measured else 0.0
-            self.state.eta_s = round(left, 1) if measured else None
+            # Monotone: a revised rate moves the ETA, never the progress already shown.
+            self._fraction = max(self._fraction, min(0.99, elapsed / (elapsed + left)))
+            self.state.fraction, self.state.eta_s = round(self._fraction, 4), round(left, 1)
+        else:  # before any work is measured, nothing is known to be done
+            self.state.fraction, self.state.eta_s = 0.0, None
         if self.callback is not None:
             self.callback(dataclasses.replace(self.state))
