@@ -96,15 +96,51 @@ def parse_variant(text: str) -> tuple[str, str, dict]:
     return text, process, VARIANT_OPTIONS[option]
 
 
+_THROUGHPUT: dict[tuple[str, int], float] = {}
+
+
+def body_throughput(backbone: str, size: int, seconds: float = 4.0) -> float:
+    """Images per second through the frozen body alone (batch 64, OpenVINO as a run uses it): the raw speed the
+    feature stage is compared with. Measured once per (body, size) in this process."""
+    if (backbone, size) not in _THROUGHPUT:
+        import torch
+        from omniclas.model.backbones import create_classifier
+        from omniclas.model.runtime import compile_body
+
+        body = compile_body(create_classifier(backbone, 2, pretrained=True).body, size)
+        x = torch.rand(64, 3, size, size)
+        body(x)
+        n, start = 0, time.monotonic()
+        while time.monotonic() - start < seconds:
+            body(x)
+            n += len(x)
+        _THROUGHPUT[(backbone, size)] = n / (time.monotonic() - start)
+    return _THROUGHPUT[(backbone, size)]
+
+
+def eta_errors(events: list[tuple[float, float, float | None]], wall: float) -> dict:
+    """The ETA shown when the run passed 25, 50 and 75% against the time that was actually left (ratio - 1)."""
+    out = {}
+    for q in (0.25, 0.5, 0.75):
+        e = next((e for e in events if e[1] >= q), None)
+        if e is not None and e[2] is not None and wall - e[0] > 0:
+            out[f"{int(q * 100)}%"] = round(e[2] / (wall - e[0]) - 1, 3)
+    return out
+
+
 def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict, seed: int, out: Path,
             image_size=None, cold: bool = False) -> dict:
     cfg = TrainConfig(dataset=str(folder), out_dir=str(out), process=process, seed=seed, image_size=image_size,
                       **options)
     if cold:  # an empty feature store and body cache: the run computes and converts everything
         os.environ["OMNICLAS_CACHE"] = tempfile.mkdtemp(prefix="omniclas-cold-")
+    events = []
     start = time.monotonic()
-    result = train(cfg)
+    result = train(cfg, progress=lambda e: events.append((time.monotonic() - start, e.fraction, e.eta_s)))
     wall = time.monotonic() - start
+    passes = dict(getattr(result.bank, "passes", {}) or {})
+    size = result.manifest["input_size"][0]
+    raw_s = sum(n / body_throughput(b, size) for b, n in passes.items())
     m = result.manifest
     scored = [a for a in m["auto_labelled"] if a["path"] in truth]
     right = sum(truth[a["path"]] == a["class"] for a in scored)
@@ -119,7 +155,8 @@ def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict
             "runtime": m["runtime"], "stage_seconds": m["stage_seconds"], "wall_s": round(wall, 1),
             "per_round": [{k: h.get(k) for k in ("iteration", "automatic_labels", "labelled", "estimate_accuracy",
                                                  "test_accuracy")} for h in m["iterations"]],
-            "automl": m.get("automl")}
+            "automl": m.get("automl"), "work": m.get("work"), "passes": passes, "raw_forward_s": round(raw_s, 1),
+            "eta_error": eta_errors(events, wall)}
 
 
 def mean_sd(values) -> str:
@@ -177,6 +214,33 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def speed_table(rows: list[dict]) -> str:
+    """AutoML against I.M.D.D. and N.D. run by run (same dataset, k and seed): wall times as ratios, where its time
+    went (head fits, features against the bodies' raw forward time for the same passes), the ETA's error when the
+    run passed 25/50/75% (shown / actual time left - 1), and test accuracy."""
+    by = defaultdict(dict)
+    for r in rows:
+        by[(r["dataset"], r["k"], r["seed"])][r["variant"]] = r
+    out = ["| dataset | k | seed | N.D. acc | I.M.D.D. acc | auto acc (kept) | N.D. s | I.M.D.D. s | auto s | "
+           "auto / I.M.D.D. | auto fits s (share) | auto features s / raw s | ETA error at 25/50/75% (auto) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (dataset, k, seed), v in sorted(by.items()):
+        auto, imdd, nd = v.get("auto"), v.get("imdd"), v.get("nd")
+        if auto is None:
+            continue
+        fit_s = (auto.get("work") or {}).get("fit", {}).get("seconds", 0.0)
+        feat_s = (auto.get("work") or {}).get("features", {}).get("seconds", 0.0)
+        acc = lambda r: f"{r['test_accuracy']:.3f}" if r else "-"  # noqa: E731
+        wall = lambda r: f"{r['wall_s']:.0f}" if r else "-"  # noqa: E731
+        eta = auto.get("eta_error") or {}
+        ratio = f"{auto['wall_s'] / imdd['wall_s']:.2f}" if imdd else "-"
+        out.append(f"| {dataset} | {k} | {seed} | {acc(nd)} | {acc(imdd)} | {acc(auto)} ({auto['automl']['chosen']}) "
+                   f"| {wall(nd)} | {wall(imdd)} | {wall(auto)} | {ratio} | "
+                   f"{fit_s:.0f} ({fit_s / auto['wall_s']:.0%}) | {feat_s:.0f} / {auto.get('raw_forward_s', 0):.0f} | "
+                    + " / ".join(f"{eta[q]:+.0%}" if q in eta else "-" for q in ("25%", "50%", "75%")) + " |")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default=",".join(DATASETS))
@@ -212,6 +276,8 @@ def main() -> None:
                               f"rounds {r['rounds']} best {r['best_round']} wall {r['wall_s']} s", flush=True)
     text = (f"\n## {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {os.cpu_count()} cores\n\n"
             f"Command: `python benchmarks/bench_processes.py {' '.join(sys.argv[1:])}`\n\n{table(rows)}\n")
+    if any(r["variant"] == "auto" for r in rows):
+        text += f"\nAutoML's time, run by run:\n\n{speed_table(rows)}\n"
     print(text)
     with open(args.out, "a") as f:
         f.write(text)
