@@ -96,28 +96,6 @@ def parse_variant(text: str) -> tuple[str, str, dict]:
     return text, process, VARIANT_OPTIONS[option]
 
 
-_THROUGHPUT: dict[tuple[str, int], float] = {}
-
-
-def body_throughput(backbone: str, size: int, seconds: float = 4.0) -> float:
-    """Images per second through the frozen body alone (batch 64, OpenVINO as a run uses it): the raw speed the
-    feature stage is compared with. Measured once per (body, size) in this process."""
-    if (backbone, size) not in _THROUGHPUT:
-        import torch
-        from omniclas.model.backbones import create_classifier
-        from omniclas.model.runtime import compile_body
-
-        body = compile_body(create_classifier(backbone, 2, pretrained=True).body, size)
-        x = torch.rand(64, 3, size, size)
-        body(x)
-        n, start = 0, time.monotonic()
-        while time.monotonic() - start < seconds:
-            body(x)
-            n += len(x)
-        _THROUGHPUT[(backbone, size)] = n / (time.monotonic() - start)
-    return _THROUGHPUT[(backbone, size)]
-
-
 def eta_errors(events: list[tuple[float, float, float | None]], wall: float) -> dict:
     """The ETA shown when the run passed 25, 50 and 75% against the time that was actually left (ratio - 1)."""
     out = {}
@@ -139,8 +117,7 @@ def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict
     result = train(cfg, progress=lambda e: events.append((time.monotonic() - start, e.fraction, e.eta_s)))
     wall = time.monotonic() - start
     passes = dict(getattr(result.bank, "passes", {}) or {})
-    size = result.manifest["input_size"][0]
-    raw_s = sum(n / body_throughput(b, size) for b, n in passes.items())
+    raw_s = getattr(result.bank, "forward_s", 0.0)  # the bodies' own forward passes, in the same run
     m = result.manifest
     scored = [a for a in m["auto_labelled"] if a["path"] in truth]
     right = sum(truth[a["path"]] == a["class"] for a in scored)

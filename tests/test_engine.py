@@ -255,10 +255,10 @@ def test_progress_covers_the_whole_run(small_bbbc013, tmp_path, monkeypatch):
     assert any(e.eta_s is not None for e in events if e.stage == "features")
 
 
-def test_automl_progress_never_runs_backwards(small_bbbc013, tmp_path, monkeypatch):
-    """A cold AutoML run (every body converted, every feature computed, candidates halved): one plan made at the
-    start and revised as the run learns; the fraction it reports never decreases, and the ETA is there from the
-    first measured work on."""
+def test_automl_halves_its_candidates_and_its_progress_never_runs_backwards(small_bbbc013, tmp_path, monkeypatch):
+    """A cold AutoML run (every body converted, every feature computed): from round 1 on, each round stops the
+    lower half of the candidates beside the default. One plan made at the start and revised as the run learns;
+    the fraction it reports never decreases, and the ETA is there from the first measured work on."""
     monkeypatch.setenv("OMNICLAS_CACHE", str(tmp_path / "cache"))
     events = []
     r = train(_cfg(small_bbbc013, tmp_path / "r", process="auto", max_iterations=3), progress=events.append)
@@ -267,6 +267,11 @@ def test_automl_progress_never_runs_backwards(small_bbbc013, tmp_path, monkeypat
     assert fractions[-1] == 1.0 and len(set(fractions)) > 20
     measured = [e for e in events if e.fraction > 0]
     assert measured[0].stage == "features" and all(e.eta_s is not None for e in measured)
+    candidates = r.manifest["automl"]["candidates"]
+    ran = [sum(len(c["estimates"]) > rnd for c in candidates if c["name"] != "nd") for rnd in range(4)]
+    assert ran[1] <= 9 and ran[2] <= 5 and ran[3] <= 3, ran
+    halved = [c for c in candidates if c["stop_reason"].startswith("successive halving")]
+    assert halved and not any(c["default"] for c in halved)
     work = r.manifest["work"]  # where the time went, by kind of work
     assert {"compile", "features", "fit", "vote"} <= set(work) and all(w["seconds"] >= 0 for w in work.values())
 

@@ -3,9 +3,13 @@ selection rules.
 
 * ``single``: a named process (N.D. ... I.M.D.D.) is one candidate, and it is kept.
 * ``auto``: the AutoML of the paper's title. N.D. and every iterative process with every selection rule run side
-  by side on the same cross-validation chains; features are cached, so a candidate costs only head fits. After
-  each round a candidate whose best estimate is out of reach of the leader's (more than two standard errors
-  below) stops; ``time_budget`` stops them all. The kept candidate is the best by its estimate, with a margin of
+  by side on the same cross-validation chains; features are cached, so a candidate costs only head fits, and
+  round 0 (manual labels only) is fitted once for all. From round 1 on, successive halving: after each round the
+  lower half of the candidates other than the default stop, by their best estimate (ties: the lower held-out
+  log-loss); a candidate whose best estimate is out of reach of the leader's (more than two standard errors
+  below) stops at once; ``time_budget`` stops them all. Nine candidates run round 1, five round 2, three round 3
+  and two after that: 21 candidate-rounds instead of 45 (benchmarks/results/automl.md measures what it costs and
+  what it keeps). The kept candidate is the best by its estimate, with a margin of
   one standard error (of the paired difference on the same held-out labels) that favours the default candidate,
   I.M.D.D. with the default selection rule: another candidate, N.D. included, replaces it only when its estimate
   is higher by more than that margin.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -62,6 +63,7 @@ class ImageBank:
         self._have: dict[tuple[str, str], np.ndarray] = {}
         self._finetuned: dict[int, CompiledBody] = {}  # the last fine-tuned body, compiled
         self.passes: dict[str, int] = {}  # images through each body (each view counts): the bodies' own work
+        self.forward_s = 0.0  # seconds inside the bodies' forward passes: what the feature stage is compared with
         self._pinned: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # (backbone, view) -> (row of, rows)
 
     def __len__(self) -> int:
@@ -162,7 +164,10 @@ class ImageBank:
 
     def _compute(self, backbone: str, view: str, indices: list[int], x_unit: torch.Tensor) -> None:
         cfg = get_backbone_cfg(backbone)
-        feats = self.compiled(backbone)(normalise(apply_view(x_unit, view), cfg.mean, cfg.std)).numpy()
+        x = normalise(apply_view(x_unit, view), cfg.mean, cfg.std)
+        start = time.monotonic()
+        feats = self.compiled(backbone)(x).numpy()
+        self.forward_s += time.monotonic() - start
         self.passes[backbone] = self.passes.get(backbone, 0) + len(indices)
         # as the store keeps them: a run that computes a feature and one that reads it see the same value
         feats = feats.astype(DTYPE).astype(np.float32)
