@@ -13,13 +13,29 @@ from omniclas.engine.progress import PRIOR_SECONDS, Reporter
 def test_eta_comes_from_measured_throughput_over_the_whole_plan():
     r = Reporter()
     r.plan("features", 1000)
-    r.plan("fit", 10)
+    r.plan("fit", 1_000_000)  # rows x classes of the head fits to come
     r.credit("features", 100, 2.0)  # 50 images/s measured
-    assert r.seconds_left() == pytest.approx(900 / 50 + 10 * PRIOR_SECONDS["fit"])  # the prior until measured
-    r.credit("fit", 2, 1.0)  # 0.5 s per fit measured
-    assert r.seconds_left() == pytest.approx(900 / 50 + 8 * 0.5)
-    r.plan("features", 500)  # the plan grows when the run learns which views it needs
-    assert r.seconds_left() == pytest.approx(1400 / 50 + 8 * 0.5)
+    # a fit is not measured yet: its prior, scaled as the features ran against theirs (a slower machine or load)
+    speed = (2.0 / 100) / PRIOR_SECONDS["features"]
+    assert speed != 1 and r.seconds_left() == pytest.approx(900 / 50 + 1_000_000 * PRIOR_SECONDS["fit"] * speed)
+    r.credit("fit", 200_000, 1.0)  # measured: 5e-6 s a unit
+    assert r.seconds_left() == pytest.approx(900 / 50 + 800_000 * 5e-6)
+    r.expect("features", 400)  # revised: the views chosen need fewer features than planned
+    assert r.seconds_left() == pytest.approx(400 / 50 + 800_000 * 5e-6)
+
+
+def test_fraction_never_decreases_when_a_rate_turns_out_slower():
+    events = []
+    r = Reporter(events.append)
+    r.started -= 100.0  # the run has been going for 100 s
+    r.plan("features", 100)
+    r.credit("features", 50, 50.0)
+    r()
+    before = events[-1].fraction
+    assert 0.6 < before < 0.7  # 100 s spent, 50 s left
+    r.credit("features", 10, 60.0)  # much slower than measured so far: more time left than was shown
+    r()
+    assert events[-1].fraction == before and events[-1].eta_s > 50
 
 
 def test_fraction_never_reaches_one_before_done():

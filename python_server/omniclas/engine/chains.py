@@ -195,12 +195,12 @@ def vote_pool(bank, pool_idx: np.ndarray, requests: list[tuple[list, list, np.nd
         chunk = chunk[wanted[:, chunk].any(axis=0)]
         if not len(chunk):
             continue
-        with report.work("vote", len(chunk) * len(combos)):
-            feats = {combo: unit_rows(bank.features(combo[0], chunk, combo[1])) for combo in combos}
-            for r, (models, views, _) in enumerate(requests):
-                rows = np.flatnonzero(wanted[r, chunk])
-                if not len(rows):
-                    continue
+        feats = {combo: unit_rows(bank.features(combo[0], chunk, combo[1])) for combo in combos}
+        for r, (models, views, _) in enumerate(requests):
+            rows = np.flatnonzero(wanted[r, chunk])
+            if not len(rows):
+                continue
+            with report.work("vote", len(rows) * len(models) * len(views)):
                 probs = np.stack([softmax(feats[(m.backbone, v)][rows] @ m.coef.T + m.bias) if m.kind == "linear"
                                   else predict_proba(bank, m, chunk[rows], v) for m in models for v in views])
                 votes[r].append(ensemble_vote(probs))

@@ -40,10 +40,9 @@ def expect_rest(inputs, views, candidates, strategy) -> None:
                     fits += per_chain * len(new) * len(inputs.chains)
                 else:
                     fits += per_chain * len(c.spec.backbones) * len(inputs.chains)
-        labelling = [c for c in alive if r < c.spec.max_rounds and r >= c.rs.next_round]
-        if labelling:
-            left = pool - min(_expected_auto(c, r, pool) for c in labelling)
-            votes += left * max(combos_per[id(c)] for c in labelling)
+        for c in alive:  # each chain's models x views score the pool images it has not labelled yet
+            if c.rs.next_round <= r < c.spec.max_rounds:
+                votes += (pool - _expected_auto(c, r, pool)) * combos_per[id(c)] * len(c.chains)
     report.expect("fit", fits)
     report.expect("vote", votes)
 

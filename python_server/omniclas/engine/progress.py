@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -22,10 +23,13 @@ from ..errors import Cancelled
 # * compile: converting one frozen body for its runtime (3-5 s through ONNX; a cached body loads in under 1 s);
 # * features: one image under one view through one body (Lite0-2 at 128-224 px, OpenVINO bf16);
 # * fit: a linear head's fit, in rows x classes plus FIT_OVERHEAD (0.4 s for 5,384 rows of 73 classes);
-# * vote: one pool image's features under one (body, view) read and scored when labelling;
+# * vote: one pool image scored by one (head, view) of one chain when labelling;
 # * save: writing the run folder with its report.
-PRIOR_SECONDS = {"compile": 4.0, "features": 1 / 60, "fit": 1.2e-6, "vote": 2e-5, "save": 4.0, "finetune": 0.05}
-FIT_OVERHEAD = 20_000  # a head fit's fixed cost (set-up, solver start), in rows x classes
+PRIOR_SECONDS = {"compile": 5.0, "features": 1 / 60, "fit": 2e-6, "vote": 2e-6, "save": 4.0, "finetune": 0.05}
+# A head fit's fixed cost (set-up, solver start), in rows x classes. Small: a larger fit also takes more solver
+# steps, so its cost grows faster than its rows; a large fixed cost made the first (small) fits of a run predict the
+# later ones 2x too cheap.
+FIT_OVERHEAD = 5_000
 
 
 def fit_units(rows: int, n_classes: int) -> float:
@@ -92,9 +96,15 @@ class Reporter:
         self()
 
     def rate(self, kind: str) -> float:
-        """Seconds per unit of ``kind``: measured, or the prior."""
+        """Seconds per unit of ``kind``: measured, or the prior scaled by how much slower or faster than their
+        priors the kinds measured so far ran (a loaded or slower machine is slower at everything)."""
         done = self.done.get(kind, 0.0)
-        return self.spent[kind] / done if done else PRIOR_SECONDS.get(kind, 1.0)
+        if done:
+            return self.spent[kind] / done
+        ratios = [self.spent[k] / self.done[k] / PRIOR_SECONDS[k] for k in self.done
+                  if self.done[k] and self.spent[k] > 0 and k in PRIOR_SECONDS]
+        speed = math.exp(sum(math.log(r) for r in ratios) / len(ratios)) if ratios else 1.0
+        return PRIOR_SECONDS.get(kind, 1.0) * speed
 
     def summary(self) -> dict:
         """Units done and seconds spent, by kind of work: where the time went."""
