@@ -22,19 +22,21 @@ from ..errors import Cancelled
 # measured makes the ETA jump when the first unit finishes.
 # * compile: converting one frozen body for its runtime (3-5 s through ONNX; a cached body loads in under 1 s);
 # * features: one image under one view through one body (Lite0-2 at 128-224 px, OpenVINO bf16);
-# * fit: a linear head's fit, in rows x classes plus FIT_OVERHEAD (0.4 s for 5,384 rows of 73 classes);
+# * fit: a linear head's fit, in rows x (classes + PER_ROW) plus FIT_OVERHEAD;
 # * vote: one pool image scored by one (head, view) of one chain when labelling;
 # * save: writing the run folder with its report.
-PRIOR_SECONDS = {"compile": 5.0, "features": 1 / 60, "fit": 2e-6, "vote": 2e-6, "save": 4.0, "finetune": 0.05}
+PRIOR_SECONDS = {"compile": 5.0, "features": 1 / 60, "fit": 4e-6, "vote": 2e-6, "save": 4.0, "finetune": 0.05}
 # A head fit's fixed cost (set-up, solver start), in rows x classes. Small: a larger fit also takes more solver
 # steps, so its cost grows faster than its rows; a large fixed cost made the first (small) fits of a run predict the
 # later ones 2x too cheap.
 FIT_OVERHEAD = 5_000
+PER_ROW = 8  # a fit's work per row beyond its classes, in classes (few classes: 3-class fits cost 2x their share)
 
 
 def fit_units(rows: int, n_classes: int) -> float:
-    """A linear head fit's work: its cost grows with rows x classes, above a fixed cost."""
-    return float(rows) * max(2, n_classes) + FIT_OVERHEAD
+    """A linear head fit's work: its cost grows with rows x (classes + the per-row work that does not depend on
+    them), above a fixed cost."""
+    return float(rows) * (max(2, n_classes) + PER_ROW) + FIT_OVERHEAD
 
 
 @dataclass
