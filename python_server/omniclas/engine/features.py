@@ -145,10 +145,12 @@ class ImageBank:
                         if i < self.resident:
                             raise err
                         self.failed[i] = str(err)
-                    for (backbone, view), wanted in todo.items():
-                        rows = np.flatnonzero(np.isin(ok, wanted))
-                        if len(rows):
-                            self._compute(backbone, view, ok[rows].tolist(), x_unit[rows])
+                    for view in dict.fromkeys(v for _, v in todo):
+                        x_view = apply_view(x_unit, view) if x_unit is not None else None  # once for every body
+                        for (backbone, v), wanted in todo.items():
+                            rows = np.flatnonzero(np.isin(ok, wanted)) if v == view else []
+                            if len(rows):
+                                self._compute(backbone, view, ok[rows].tolist(), x_view[rows])
         self.store.flush()
 
     def _decode(self, batch) -> tuple[np.ndarray, torch.Tensor | None, list]:
@@ -162,9 +164,10 @@ class ImageBank:
                 failures.append((int(i), err))
         return np.array(ok, dtype=int), to_unit(resize_batch(images, self.size)) if ok else None, failures
 
-    def _compute(self, backbone: str, view: str, indices: list[int], x_unit: torch.Tensor) -> None:
+    def _compute(self, backbone: str, view: str, indices: list[int], x_view: torch.Tensor) -> None:
+        """Features of images ``indices`` whose pixels under ``view`` (0..1) are ``x_view``."""
         cfg = get_backbone_cfg(backbone)
-        x = normalise(apply_view(x_unit, view), cfg.mean, cfg.std)
+        x = normalise(x_view, cfg.mean, cfg.std)
         start = time.monotonic()
         feats = self.compiled(backbone)(x).numpy()
         self.forward_s += time.monotonic() - start
