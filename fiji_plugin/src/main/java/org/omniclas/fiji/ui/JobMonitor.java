@@ -79,7 +79,7 @@ public class JobMonitor {
                 : "Cancel training job " + jobId + "?\n\nIt stops at its next step. Resume (Jobs...) continues it later,\n"
                         + "from the last stage it finished.";
         java.util.concurrent.atomic.AtomicInteger answer = new java.util.concurrent.atomic.AtomicInteger(-1);
-        Edt.runAndWait(() -> answer.set(javax.swing.JOptionPane.showOptionDialog(parent, text,
+        Edt.runAndWait(() -> answer.set(javax.swing.JOptionPane.showOptionDialog(parent, ScreenFit.wrap(text),
                 predict ? "Cancel classification?" : CONFIRM_TITLE, javax.swing.JOptionPane.DEFAULT_OPTION,
                 javax.swing.JOptionPane.WARNING_MESSAGE, null, buttons, buttons[1])));
         return answer.get() == 0;
@@ -195,6 +195,8 @@ public class JobMonitor {
         frame.setMinimumSize(new Dimension(500, 250));
         frame.pack();
         frame.setLocationRelativeTo(null);
+        ScreenFit.install();
+        ScreenFit.fit(frame);
         frame.setVisible(true);
     }
 

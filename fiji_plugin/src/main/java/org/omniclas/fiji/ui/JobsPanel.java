@@ -10,7 +10,6 @@ import org.omniclas.fiji.client.OmniClasException;
 import javax.swing.BorderFactory;
 import javax.swing.JButton;
 import javax.swing.JLabel;
-import javax.swing.JOptionPane;
 import javax.swing.JPanel;
 import javax.swing.JProgressBar;
 import javax.swing.JScrollPane;
@@ -320,8 +319,7 @@ public class JobsPanel extends JPanel {
     /** The name to register under, or null; a name in use is confirmed (a new version) or replaced. */
     private String askName(Dto.Job job, String proposal, List<Dto.Model> existing) {
         while (true) {
-            String name = (String) JOptionPane.showInputDialog(this, "Register the model of job " + job.id() + " as:",
-                    "Register model", JOptionPane.PLAIN_MESSAGE, null, null, proposal);
+            String name = TextPrompt.ask(this, "Register the model of job " + job.id() + " as:", "Register model", proposal);
             if (name == null || name.trim().isEmpty()) return null;
             ModelNames.Answer answer = ModelNames.ask(this, existing, name.trim());
             if (answer == ModelNames.Answer.NEW_VERSION) return name.trim();

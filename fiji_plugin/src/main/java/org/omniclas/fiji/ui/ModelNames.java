@@ -50,7 +50,7 @@ public final class ModelNames {
         if (m == null) return Answer.NEW_VERSION;
         String[] buttons = {String.format(NEW_VERSION, m.latestVersion() + 1), OTHER_NAME, "Cancel"};
         AtomicInteger answer = new AtomicInteger(-1);
-        Edt.runAndWait(() -> answer.set(JOptionPane.showOptionDialog(parent, warning(models, name), "Model name in use",
+        Edt.runAndWait(() -> answer.set(JOptionPane.showOptionDialog(parent, ScreenFit.wrap(warning(models, name)), "Model name in use",
                 JOptionPane.DEFAULT_OPTION, JOptionPane.WARNING_MESSAGE, null, buttons, buttons[1])));
         return answer.get() == 0 ? Answer.NEW_VERSION : answer.get() == 1 ? Answer.OTHER_NAME : Answer.CANCEL;
     }

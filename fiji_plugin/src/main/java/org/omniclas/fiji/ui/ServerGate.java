@@ -179,7 +179,7 @@ public final class ServerGate {
     /** A modal choice on the event thread; returns the index of the button pressed, -1 when closed. */
     static int choose(String message, String... buttons) {
         AtomicInteger answer = new AtomicInteger(-1);
-        Runnable r = () -> answer.set(JOptionPane.showOptionDialog(IJ.getInstance(), message, "OmniClas",
+        Runnable r = () -> answer.set(JOptionPane.showOptionDialog(IJ.getInstance(), ScreenFit.wrap(message), "OmniClas",
                 JOptionPane.DEFAULT_OPTION, JOptionPane.QUESTION_MESSAGE, null, buttons, buttons[0]));
         Edt.runAndWait(r);
         return answer.get();

@@ -191,6 +191,8 @@ public final class TrainDialog extends JDialog {
         fill();
         pack();
         setLocationRelativeTo(null);
+        ScreenFit.install();
+        ScreenFit.fit(this);
     }
 
     private void nameChanged() {
@@ -255,7 +257,10 @@ public final class TrainDialog extends JDialog {
         advancedToggle.setText((advancedToggle.isSelected() ? "\u25be Advanced options" : "\u25b8 Advanced options") + " (" + advancedShown + ")");
         advancedPanel.setVisible(advancedToggle.isSelected());
         recheck();
-        if (isShowing()) pack();
+        if (isShowing()) {
+            pack();
+            ScreenFit.fit(this);
+        }
     }
 
     /** A row's input changed: into the model; a controlling option re-evaluates which rows show. */
