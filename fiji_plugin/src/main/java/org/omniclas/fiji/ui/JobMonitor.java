@@ -30,6 +30,7 @@ public class JobMonitor {
     public static final String TITLE = "OmniClas training";
     private final OmniClasClient client;
     private final String jobId;
+    private final org.omniclas.fiji.client.ShownProgress shown = new org.omniclas.fiji.client.ShownProgress();
     private volatile boolean cancelRequested;
     private long pollMs = 1000;
     private volatile JFrame frame;
@@ -117,7 +118,7 @@ public class JobMonitor {
                 }
                 Dto.Job job;
                 try {
-                    job = client.job(jobId);
+                    job = shown.show(client.job(jobId)); // a late answer never moves the bar back
                     failures = 0;
                 } catch (OmniClasException e) {
                     if (!e.isConnectionFailure() || ++failures > 5) throw e;
@@ -206,7 +207,7 @@ public class JobMonitor {
             label.setText(line);
             if (job.progress != null && job.progress.fraction != null) {
                 bar.setValue((int) Math.round(job.progress.fraction * 1000));
-                bar.setString(Math.round(job.progress.fraction * 100) + "%");
+                bar.setString(JobText.percent(job.progress.fraction));
             }
             if (tail != null) {
                 java.util.List<String> lines = new java.util.ArrayList<>();

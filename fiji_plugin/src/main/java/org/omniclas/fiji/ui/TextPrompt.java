@@ -21,8 +21,13 @@ public final class TextPrompt {
         JOptionPane pane = new JOptionPane(new Object[]{ScreenFit.wrap(message), field}, JOptionPane.PLAIN_MESSAGE,
                 JOptionPane.OK_CANCEL_OPTION);
         JDialog dialog = pane.createDialog(parent, title);
-        dialog.addWindowListener(new WindowAdapter() {
-            @Override public void windowOpened(WindowEvent e) {
+        // after JOptionPane's own listener, which hands the focus to its OK button when the dialog first gains it
+        dialog.addWindowFocusListener(new WindowAdapter() {
+            private boolean first = true;
+
+            @Override public void windowGainedFocus(WindowEvent e) {
+                if (!first) return;
+                first = false;
                 field.selectAll();
                 field.requestFocusInWindow();
             }

@@ -301,7 +301,7 @@ public final class TrainDialog extends JDialog {
             if (!modelNameEdited) {
                 updating = true;
                 Path name = check.root.getFileName();
-                modelName.setText(name == null ? "" : name + "_classifier");
+                modelName.setText(ModelNames.propose(name == null ? null : name.toString()));
                 updating = false;
             }
         } else if (text.isEmpty()) {
@@ -317,6 +317,8 @@ public final class TrainDialog extends JDialog {
             out.addAll(check.errors(form.process().needsUnlabelled));
             if (rootsAuthoritative && !DatasetCheck.underRoots(check.root, roots.roots)) out.add(outsideRoots());
         }
+        String name = modelName.getText().trim();
+        if (!name.isEmpty() && ModelNames.problem(name) != null) out.add(ModelNames.problem(name));
         out.addAll(badInput.values());
         out.addAll(form.problems());
         return out;

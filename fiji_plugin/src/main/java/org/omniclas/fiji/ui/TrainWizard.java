@@ -77,6 +77,11 @@ public class TrainWizard {
                 modelName = c.modelName;
             }
             Settings.put(Settings.KEY_LAST_DATASET, dataset.toString());
+            String badName = modelName.isEmpty() ? null : ModelNames.problem(modelName);
+            if (badName != null) { // before hours of training, not at the end
+                Reporter.error("Train Classifier: " + badName + " (option model_name=; empty: do not register)");
+                return;
+            }
 
             List<String> errors = check(form, dataset, roots, authoritative);
             if (!errors.isEmpty()) {
@@ -103,7 +108,7 @@ public class TrainWizard {
 
     static String defaultModelName(Path dataset) {
         Path n = dataset.getFileName();
-        return (n == null ? "model" : n.toString()).replaceAll("[^A-Za-z0-9._-]", "_") + "_classifier";
+        return ModelNames.propose(n == null ? null : n.toString());
     }
 
     /** What stops the job before it is sent: the dataset (by the server's rules), the roots, the option values. */
@@ -245,7 +250,7 @@ public class TrainWizard {
                     + Character.toUpperCase(acc.charAt(0)) + acc.substring(1) + "\n(per class: table \"OmniClas Training "
                     + job.id() + "\")" + (r != null && r.automl != null ? "\n" + r.automl : ""));
             gd.addStringField("Register as", modelName, 25);
-            String inUse = ModelNames.warning(existing, modelName);
+            String inUse = ModelNames.warning(existing, modelName, r == null ? null : r.classes);
             if (inUse != null) gd.addMessage(inUse);
             gd.addMessage(DONT_REGISTER_TEXT);
             gd.setOKLabel("Register");
@@ -254,8 +259,14 @@ public class TrainWizard {
             gd.showDialog();
             if (gd.wasCanceled()) return null;
             modelName = gd.getNextString().trim();
+            String badName = ModelNames.problem(modelName.isEmpty() ? null : modelName);
+            if (badName != null) {
+                IJ.showMessage("OmniClas - Register model", ScreenFit.wrap(badName));
+                modelName = ModelNames.sanitize(modelName, ModelNames.MAX_LENGTH); // offered in the dialog again
+                continue;
+            }
             ModelNames.Answer answer = modelName.isEmpty() ? ModelNames.Answer.NEW_VERSION
-                    : ModelNames.ask(IJ.getInstance(), existing, modelName);
+                    : ModelNames.ask(IJ.getInstance(), existing, modelName, r == null ? null : r.classes);
             if (answer == ModelNames.Answer.CANCEL) return null;
             if (answer == ModelNames.Answer.NEW_VERSION) break;
             modelName = ModelNames.freeName(existing, modelName); // offered in the dialog again
@@ -266,8 +277,9 @@ public class TrainWizard {
             return null;
         }
         Dto.Model m = client.registerJob(job.id(), modelName);
-        IJ.log("OmniClas: registered model " + m.name + (ModelNames.find(existing, m.name) == null ? ""
-                : " as version " + m.version + " (the name was in use)"));
+        Dto.Model before = ModelNames.find(existing, m.name);
+        IJ.log("OmniClas: registered model " + m.name + (before == null ? ""
+                : " as version " + m.version + " (the name was in use)." + ModelNames.classesDiffer(before, r == null ? null : r.classes)));
         Settings.put(Settings.KEY_LAST_MODEL, m.name);
         ModelsWindow.modelsChanged();
         return m;
