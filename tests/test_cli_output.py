@@ -158,3 +158,16 @@ def test_ctrl_c_says_how_to_resume_with_a_command_that_pastes(small_bbbc013, tmp
     assert (out / "manifest.json").is_file()
     hint = done.stdout.strip().splitlines()[-1]
     assert shlex.split(hint.split("open it in a browser: ", 1)[1].rstrip(")")) == ["omniclas", "info", str(out), "--open"]
+
+
+def test_serve_on_a_busy_port_suggests_another(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--models-root", str(tmp_path / "m"),
+                     "--jobs-dir", str(tmp_path / "jobs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}") and f"--port {port + 1}" in err, err

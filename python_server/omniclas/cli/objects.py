@@ -110,11 +110,12 @@ def _fields(image: Path, labels, options, max_objects: int):
         return None, {"image": str(image), "error": str(err)}
 
 
-def _note(fields) -> None:
+def _note(fields, done: str = "classified") -> None:
+    """One line per field: its objects, and how many of them were ``done`` (classified, or cropped by ``crops``)."""
     for f in fields:
         where = f.image + (f" [slice {f.slice}]" if f.slice is not None else "")
         s = f.summary()
-        line = f"{where}: {s['objects']} objects, {s['classified']} classified"
+        line = f"{where}: {s['objects']} objects, {s['classified']} {done}"
         print("; ".join([line, *f.notes()]), file=sys.stderr)
 
 
@@ -203,7 +204,7 @@ def cmd_crops(args) -> int:
             print(f"error: {error['error']}", file=sys.stderr)
             failed += 1
             continue
-        _note(fields)
+        _note(fields, "cropped")
         for f in fields:
             for obj in f.classified():
                 key = (image.stem, obj.value)
@@ -224,7 +225,7 @@ def cmd_crops(args) -> int:
                 written[folder] = written.get(folder, 0) + 1
     missing = [k for k in wanted if k not in labelled_seen]
     for image, obj in missing[:20]:
-        print(f"warning: {args.classes}: object {obj} of {image} is not among the classified objects of its label "
+        print(f"warning: {args.classes}: object {obj} of {image} is not among the objects cropped from its label "
               f"image (absent, below --min-area, on an excluded border, or no such image)", file=sys.stderr)
     parts = [f"{n} into {folder}/" for folder, n in sorted(written.items())]
     print(f"{sum(written.values())} crops written to {out}" + (f" ({', '.join(parts)})" if parts else "")
