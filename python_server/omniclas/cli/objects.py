@@ -167,10 +167,15 @@ def results_csv_text(rows: list[dict], classes: list[str]) -> str:
     w.writerow(["image", "slice", *OBJECT_COLUMNS, "class", "confidence", *(f"p_{c}" for c in classes), "error"])
     for r in rows:
         classified = "class" in r
-        w.writerow([r["image"], r.get("slice", 1), *(r.get(c, "") for c in OBJECT_COLUMNS),
+        w.writerow([r["image"], r.get("slice", 1), *(_cell(r.get(c, ""), c) for c in OBJECT_COLUMNS),
                     r.get("class", ""), f"{r['confidence']:.6f}" if classified else "",
                     *(f"{r['probabilities'][c]:.6f}" if classified else "" for c in classes), r.get("error", "")])
     return table.getvalue()
+
+
+def _cell(value, column: str):
+    """Centroids with 2 decimals (53.00, not 53.0), as Fiji writes them; the other object columns are whole numbers."""
+    return f"{value:.2f}" if column in ("x", "y") and isinstance(value, (int, float)) else value
 
 
 def write_results_csv(path: Path, rows: list[dict], classes: list[str]) -> None:
