@@ -191,3 +191,26 @@ def test_fijis_object_csv_is_the_clis_byte_for_byte(ij, server, field, tmp_path,
                 assert float(f) == pytest.approx(float(c), abs=2e-3), (name, f, c)
             else:
                 assert f == c, (name, f_line, c_line)
+
+
+def test_a_second_objects_run_replaces_the_first_runs_outlines_only(ij, server, field, capfd):
+    """Issue 22 item 12: classifying the same field twice (its cell masks, then its rectangles) leaves the second
+    run's 12 outlines and the user's own overlay, not 24 outlines drawn over each other; the Objects list offers
+    no RGB image as a label image."""
+    macro = (f'setBatchMode(true); open("{field["image"]}"); open("{field["masks"]}"); open("{field["labels"]}"); '
+             'selectImage("field.png"); makeRectangle(1, 1, 5, 5); setSelectionName("mine"); Overlay.addSelection; Roi.remove; '
+             f'run("Classify Image", "model={server.model} objects=field_cellmasks.png"); '
+             f'run("Classify Image", "model={server.model} objects=field_masks.png padding=0"); '
+             'names = ""; for (i = 0; i < Overlay.size; i++) { Overlay.activateSelection(i); names += Roi.getName + "|"; } '
+             'print("OVERLAY=" + Overlay.size + "=" + names);')
+    capfd.readouterr()
+    ij.IJ.runMacro(macro)
+    out = capfd.readouterr().out
+    assert last_error(ij) == "", last_error(ij)
+    size, names = next(line for line in out.splitlines() if line.startswith("OVERLAY=")).split("=")[1:3]
+    assert int(size) == 13 and names.split("|")[0] == "mine", out
+    Sources = __import__("scyjava").jimport("org.omniclas.fiji.ui.ObjectClassifier")
+    rgb = ij.IJ.openImage(str(field["image"]))  # the field itself is RGB
+    grey = ij.IJ.openImage(str(field["labels"]))
+    assert rgb.getType() == ij.ImagePlus.COLOR_RGB
+    assert not Sources.canLabel(rgb, grey) and Sources.canLabel(grey, rgb)
