@@ -74,7 +74,7 @@ public class Label_Images implements PlugIn {
                 if (Reporter.unattended() || !done.unreadable.isEmpty()) {
                     IJ.log("OmniClas: " + done.copied + " image(s) copied from " + src + " into " + ds.unlabelledDir());
                 }
-                for (String bad : done.unreadable) IJ.log("OmniClas: not copied, not a readable image: " + bad);
+                for (String bad : done.unreadable) IJ.log("OmniClas: not copied: " + bad);
                 if (!done.unreadable.isEmpty() && !Reporter.unattended()) Reporter.info(done.summary());
             }
             if (objects.wanted() && !addObjectCrops(active, objects, ds)) return;
