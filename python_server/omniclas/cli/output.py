@@ -106,9 +106,9 @@ def print_automl(manifest: dict, out, width: int) -> None:
         return
     print("\n  " + _fit(choice_text(manifest), width - 2), file=out)
     name_width = max(len("candidate"), *(len(r[0]) for r in rows))
-    print(f"  {'candidate':<{name_width}} {'estimate':>8} {'kept':>4}  estimates per round", file=out)
+    print(f"  {'candidate':<{name_width}} {'estimate':>8} {'kept round':>10}  estimates per round", file=out)
     for name, per_round, kept, estimate, _, _, chosen in rows:
-        line = f"{'*' if chosen else ' '} {name:<{name_width}} {estimate:>8} {kept:>4}  {per_round}"
+        line = f"{'*' if chosen else ' '} {name:<{name_width}} {estimate:>8} {kept:>10}  {per_round}"
         print(_fit(line, width), file=out)
 
 
