@@ -64,11 +64,12 @@ public final class ServerGate {
             Recorder.disableCommandRecording(); // nothing ran
             return false;
         }
-        String text = "No OmniClas server answers at " + Settings.url() + ".\nStart one now?\n\n"
+        String dead = died();
+        String text = (dead != null ? dead + "\nStart it again?\n\n" : "No OmniClas server answers at " + Settings.url() + ".\nStart one now?\n\n")
                 + "Program: " + String.join(" ", cmd.subList(0, cmd.indexOf("serve") + 1)) + "\nModels: " + Settings.modelsRootText() + "\nDataset roots: "
                 + (cfg.datasetRoots.isEmpty() ? "(none: training will be refused)" : String.join("; ", cfg.datasetRoots))
                 + "\n(it stops when ImageJ quits)";
-        int answer = choose(text, "Start server", "Server Settings...", "Cancel");
+        int answer = choose(text, dead != null ? "Start it again" : "Start server", "Server Settings...", "Cancel");
         if (answer == 1) IJ.doCommand("Server Settings...");
         if (answer != 0) {
             Recorder.disableCommandRecording(); // nothing ran
@@ -131,6 +132,15 @@ public final class ServerGate {
     /** The server Fiji started and still runs, or null. */
     public static synchronized ServerLauncher running() {
         return started != null && started.isAlive() ? started : null;
+    }
+
+    /**
+     * "The server Fiji started has stopped (exit code 1; log: /tmp/omniclas-server-x.log)." when the server Fiji
+     * started is gone without being stopped; null otherwise (none started, or it runs).
+     */
+    public static synchronized String died() {
+        if (started == null || started.isAlive()) return null;
+        return "The server Fiji started has stopped (" + started.exitText() + "; log: " + started.logFile() + ").";
     }
 
     private static boolean watching;
