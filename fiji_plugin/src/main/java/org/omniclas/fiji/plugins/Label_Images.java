@@ -42,7 +42,7 @@ public class Label_Images implements PlugIn {
                 + "Training reads the dataset on the server, in place: put it under one of the server's\n"
                 + "dataset roots (" + roots.source + "): " + roots.text());
         ImagePlus active = WindowManager.getCurrentImage();
-        ObjectDialog objects = new ObjectDialog(o, active);
+        ObjectDialog objects = ObjectDialog.whenAnImageIsOpen(o, active);
         if (!o.show()) return;
         String source = o.nextString().trim();
         String dataset = o.nextString().trim();

@@ -170,6 +170,7 @@ public class ModelsWindow extends JFrame {
         SwingUtilities.invokeLater(() -> {
             if (instance == null || !instance.isDisplayable()) instance = new ModelsWindow();
             instance.setVisible(true);
+            instance.setExtendedState(instance.getExtendedState() & ~java.awt.Frame.ICONIFIED); // Jobs... restores it
             instance.toFront();
             instance.refresh();
             instance.tabs.setSelectedIndex(jobsTab ? 1 : 0);
