@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import _thread
 import atexit
+import errno
 import logging
 import os
 import secrets
@@ -113,7 +114,10 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
                                max_request_body_size=int(max_upload_mb * MB), clear_untrusted_proxy_headers=True)
     except OSError as err:
         services.close()
-        raise OmniClasError(f"cannot listen on {host}:{port}: {err.strerror or err}", field="port") from None
+        busy = err.errno == errno.EADDRINUSE  # say what to do: another program (an earlier server?) holds the port
+        raise OmniClasError(f"cannot listen on {host}:{port}: {err.strerror or err}"
+                            + (f"; another program uses this port: stop it, or choose another port with --port "
+                               f"{port + 1}" if busy else ""), field="port") from None
     for listener in sockets.values():
         if isinstance(listener, BaseWSGIServer):
             listener.channel_class = JsonErrorChannel
