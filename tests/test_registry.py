@@ -133,12 +133,13 @@ def test_crash_mid_register_leaves_registry_as_it_was(reg, run_dir, monkeypatch)
     monkeypatch.undo()
 
     import omniclas.registry.store as store_mod
+    from omniclas.registry.errors import ModelsFolderFull
 
     def failing_rename(src, dst):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(store_mod.os, "rename", failing_rename)
-    with pytest.raises(OSError):
+    with pytest.raises(ModelsFolderFull, match="is full"):  # said so, naming the folder
         reg.register(run_dir, "cells")
     monkeypatch.undo()
     after = sorted(str(p.relative_to(reg.root)) for p in reg.root.rglob("*") if ".lock" not in p.name)
