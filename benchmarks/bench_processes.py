@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -106,6 +107,12 @@ def eta_errors(events: list[tuple[float, float, float | None]], wall: float) -> 
     return out
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process, every thread: on shared cores, a run's work with little of the others' load."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict, seed: int, out: Path,
             image_size=None, cold: bool = False) -> dict:
     cfg = TrainConfig(dataset=str(folder), out_dir=str(out), process=process, seed=seed, image_size=image_size,
@@ -113,9 +120,9 @@ def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict
     if cold:  # an empty feature store and body cache: the run computes and converts everything
         os.environ["OMNICLAS_CACHE"] = tempfile.mkdtemp(prefix="omniclas-cold-")
     events = []
-    start = time.monotonic()
+    start, cpu_start = time.monotonic(), _cpu_seconds()
     result = train(cfg, progress=lambda e: events.append((time.monotonic() - start, e.fraction, e.eta_s)))
-    wall = time.monotonic() - start
+    wall, cpu = time.monotonic() - start, _cpu_seconds() - cpu_start
     passes = dict(getattr(result.bank, "passes", {}) or {})
     raw_s = getattr(result.bank, "forward_s", 0.0)  # the bodies' own forward passes, in the same run
     m = result.manifest
@@ -133,7 +140,7 @@ def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict
             "per_round": [{k: h.get(k) for k in ("iteration", "automatic_labels", "labelled", "estimate_accuracy",
                                                  "test_accuracy")} for h in m["iterations"]],
             "automl": m.get("automl"), "work": m.get("work"), "passes": passes, "raw_forward_s": round(raw_s, 1),
-            "eta_error": eta_errors(events, wall)}
+            "eta_error": eta_errors(events, wall), "cpu_s": round(cpu, 1)}
 
 
 def mean_sd(values) -> str:
@@ -199,8 +206,9 @@ def speed_table(rows: list[dict]) -> str:
     for r in rows:
         by[(r["dataset"], r["k"], r["seed"])][r["variant"]] = r
     out = ["| dataset | k | seed | N.D. acc | I.M.D.D. acc | auto acc (kept) | N.D. s | I.M.D.D. s | auto s | "
-           "auto / I.M.D.D. | auto fits s (share) | auto features s / raw s | ETA error at 25/50/75% (auto) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "auto / I.M.D.D. (wall) | auto / I.M.D.D. (CPU s) | auto fits s (share) | auto features s / raw s | "
+           "ETA error at 25/50/75% (auto) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (dataset, k, seed), v in sorted(by.items()):
         auto, imdd, nd = v.get("auto"), v.get("imdd"), v.get("nd")
         if auto is None:
@@ -211,8 +219,9 @@ def speed_table(rows: list[dict]) -> str:
         wall = lambda r: f"{r['wall_s']:.0f}" if r else "-"  # noqa: E731
         eta = auto.get("eta_error") or {}
         ratio = f"{auto['wall_s'] / imdd['wall_s']:.2f}" if imdd else "-"
+        cpu_ratio = f"{auto['cpu_s'] / imdd['cpu_s']:.2f}" if imdd and imdd.get("cpu_s") else "-"
         out.append(f"| {dataset} | {k} | {seed} | {acc(nd)} | {acc(imdd)} | {acc(auto)} ({auto['automl']['chosen']}) "
-                   f"| {wall(nd)} | {wall(imdd)} | {wall(auto)} | {ratio} | "
+                   f"| {wall(nd)} | {wall(imdd)} | {wall(auto)} | {ratio} | {cpu_ratio} | "
                    f"{fit_s:.0f} ({fit_s / auto['wall_s']:.0%}) | {feat_s:.0f} / {auto.get('raw_forward_s', 0):.0f} | "
                     + " / ".join(f"{eta[q]:+.0%}" if q in eta else "-" for q in ("25%", "50%", "75%")) + " |")
     return "\n".join(out)
@@ -230,7 +239,12 @@ def main() -> None:
     ap.add_argument("--max-per-class", type=int, help="use at most this many images per class")
     ap.add_argument("--jsonl", default=str(ROOT / "benchmarks" / "results" / "processes.jsonl"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "processes.md"))
+    ap.add_argument("--tables-from", help="no runs: print the tables of the runs in this JSON-lines file")
     args = ap.parse_args()
+    if args.tables_from:
+        rows = [json.loads(line) for line in open(args.tables_from)]
+        print(f"{table(rows)}\n\nAutoML's time, run by run:\n\n{speed_table(rows)}")
+        return
     if not SHARED.is_dir():
         sys.exit(f"benchmark data not found at {SHARED}")
     variants = [parse_variant(v) for v in args.variants.split(",")]
