@@ -462,3 +462,17 @@ def test_end_to_end_imdd_on_bbbc013_with_real_unlabelled_images(shared_data, tmp
     assert m["test"]["accuracy"] >= 0.8
     assert {e.stage for e in events} >= {"loading", "features", "training", "labelling", "evaluating", "done"}
     assert events[-1].fraction == 1.0
+
+
+def test_pinned_pool_rows_are_the_stores_and_are_let_go(small_bbbc013, tmp_path):
+    """A round's fits read the pool's rows from memory (ImageBank.pinned): the same values the store gives, and
+    nothing held after the block."""
+    r = train(_cfg(small_bbbc013, tmp_path / "r", process="idd", max_iterations=1))
+    bank, backbone = r.bank, r.manifest["members"][0]["backbone"]
+    pool = np.arange(bank.resident, len(bank))
+    assert len(pool)
+    from_store = bank.features(backbone, pool, "hflip")
+    with bank.pinned(backbone, ["original", "hflip"], pool):
+        assert set(bank._pinned) == {(backbone, "original"), (backbone, "hflip")}
+        pinned = bank.features(backbone, pool[::-1], "hflip")
+    assert np.array_equal(pinned, from_store[::-1]) and pinned.dtype == np.float32 and not bank._pinned

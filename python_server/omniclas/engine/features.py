@@ -27,9 +27,10 @@ from ..model.runtime import CompiledBody, body_key, cache_dir, compile_body
 from .feature_store import DTYPE, FeatureStore
 
 CHUNK = 4096  # pool images whose features are read from the store at a time
-# Most memory that pinned pool rows may hold: a round's head fits of one backbone read them from memory, not once per
-# fit from the store (a 30,000-image pool under 4 views of 1,280 values: 600 MB; past this, rows are read per fit).
-PIN_BYTES = 512 * 2**20
+# Most memory that pinned pool rows may hold (float16, as the store keeps them): a round's head fits of one backbone
+# read them from memory, not once per fit from the store. 12,800 images under 4 views of 1,280 values; past that the
+# rest are read per fit, so training memory stays flat as the pool grows (benchmarks/results/scale.md).
+PIN_BYTES = 128 * 2**20
 
 
 def default_store() -> FeatureStore:
@@ -198,7 +199,7 @@ class ImageBank:
             raise ImageReadError(self.failed[bad[0]])
         pinned = self._pinned.get((backbone, view))
         if pinned is not None and (pinned[0][indices] >= 0).all():
-            return pinned[1][pinned[0][indices]]
+            return pinned[1][pinned[0][indices]].astype(np.float32)
         table = self._table(backbone, view)
         if self.missing(backbone, view, indices).size:
             self.ensure(indices, [(backbone, view)])
@@ -220,13 +221,13 @@ class ImageBank:
         indices = np.unique(np.asarray(indices, dtype=int))
         indices = indices[indices >= self.resident]  # the resident images' rows are in memory already
         dim = self._table(backbone, views[0]).dim if len(views) else 0
-        indices = indices[:PIN_BYTES // max(1, len(views) * dim * 4)]
+        indices = indices[:PIN_BYTES // max(1, len(views) * dim * np.dtype(DTYPE).itemsize)]
         try:
             if len(indices):
                 for view in views:
                     row_of = np.full(len(self.paths), -1, dtype=np.int64)
                     row_of[indices] = np.arange(len(indices))
-                    self._pinned[(backbone, view)] = (row_of, self.features(backbone, indices, view))
+                    self._pinned[(backbone, view)] = (row_of, self.features(backbone, indices, view).astype(DTYPE))
             yield
         finally:
             for view in views:
