@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -101,15 +102,34 @@ def parse_variant(text: str) -> tuple[str, str, dict]:
     return text, process, VARIANT_OPTIONS[option]
 
 
+def eta_errors(events: list[tuple[float, float, float | None]], wall: float) -> dict:
+    """The ETA shown when the run passed 25, 50 and 75% against the time that was actually left (ratio - 1)."""
+    out = {}
+    for q in (0.25, 0.5, 0.75):
+        e = next((e for e in events if e[1] >= q), None)
+        if e is not None and e[2] is not None and wall - e[0] > 0:
+            out[f"{int(q * 100)}%"] = round(e[2] / (wall - e[0]) - 1, 3)
+    return out
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process, every thread: on shared cores, a run's work with little of the others' load."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict, seed: int, out: Path,
             image_size=None, cold: bool = False) -> dict:
     cfg = TrainConfig(dataset=str(folder), out_dir=str(out), process=process, seed=seed, image_size=image_size,
                       **options)
     if cold:  # an empty feature store and body cache: the run computes and converts everything
         os.environ["OMNICLAS_CACHE"] = tempfile.mkdtemp(prefix="omniclas-cold-")
-    start = time.monotonic()
-    result = train(cfg)
-    wall = time.monotonic() - start
+    events = []
+    start, cpu_start = time.monotonic(), _cpu_seconds()
+    result = train(cfg, progress=lambda e: events.append((time.monotonic() - start, e.fraction, e.eta_s)))
+    wall, cpu = time.monotonic() - start, _cpu_seconds() - cpu_start
+    passes = dict(getattr(result.bank, "passes", {}) or {})
+    raw_s = getattr(result.bank, "forward_s", 0.0)  # the bodies' own forward passes, in the same run
     m = result.manifest
     scored = [a for a in m["auto_labelled"] if a["path"] in truth]
     right = sum(truth[a["path"]] == a["class"] for a in scored)
@@ -124,7 +144,8 @@ def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict
             "runtime": m["runtime"], "stage_seconds": m["stage_seconds"], "wall_s": round(wall, 1),
             "per_round": [{k: h.get(k) for k in ("iteration", "automatic_labels", "labelled", "estimate_accuracy",
                                                  "test_accuracy")} for h in m["iterations"]],
-            "automl": m.get("automl"), "student": _student_row(m.get("student"))}
+            "automl": m.get("automl"), "work": m.get("work"), "passes": passes, "raw_forward_s": round(raw_s, 1),
+            "eta_error": eta_errors(events, wall), "cpu_s": round(cpu, 1), "student": _student_row(m.get("student"))}
 
 
 def _student_row(s: dict | None) -> dict | None:
@@ -194,6 +215,35 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def speed_table(rows: list[dict]) -> str:
+    """AutoML against I.M.D.D. and N.D. run by run (same dataset, k and seed): wall times as ratios, where its time
+    went (head fits, features against the bodies' raw forward time for the same passes), the ETA's error when the
+    run passed 25/50/75% (shown / actual time left - 1), and test accuracy."""
+    by = defaultdict(dict)
+    for r in rows:
+        by[(r["dataset"], r["k"], r["seed"])][r["variant"]] = r
+    out = ["| dataset | k | seed | N.D. acc | I.M.D.D. acc | auto acc (kept) | N.D. s | I.M.D.D. s | auto s | "
+           "auto / I.M.D.D. (wall) | auto / I.M.D.D. (CPU s) | auto fits s (share) | auto features s / raw s | "
+           "ETA error at 25/50/75% (auto) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (dataset, k, seed), v in sorted(by.items()):
+        auto, imdd, nd = v.get("auto"), v.get("imdd"), v.get("nd")
+        if auto is None:
+            continue
+        fit_s = (auto.get("work") or {}).get("fit", {}).get("seconds", 0.0)
+        feat_s = (auto.get("work") or {}).get("features", {}).get("seconds", 0.0)
+        acc = lambda r: f"{r['test_accuracy']:.3f}" if r else "-"  # noqa: E731
+        wall = lambda r: f"{r['wall_s']:.0f}" if r else "-"  # noqa: E731
+        eta = auto.get("eta_error") or {}
+        ratio = f"{auto['wall_s'] / imdd['wall_s']:.2f}" if imdd else "-"
+        cpu_ratio = f"{auto['cpu_s'] / imdd['cpu_s']:.2f}" if imdd and imdd.get("cpu_s") else "-"
+        out.append(f"| {dataset} | {k} | {seed} | {acc(nd)} | {acc(imdd)} | {acc(auto)} ({auto['automl']['chosen']}) "
+                   f"| {wall(nd)} | {wall(imdd)} | {wall(auto)} | {ratio} | {cpu_ratio} | "
+                   f"{fit_s:.0f} ({fit_s / auto['wall_s']:.0%}) | {feat_s:.0f} / {auto.get('raw_forward_s', 0):.0f} | "
+                    + " / ".join(f"{eta[q]:+.0%}" if q in eta else "-" for q in ("25%", "50%", "75%")) + " |")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default=",".join(DATASETS))
@@ -206,7 +256,12 @@ def main() -> None:
     ap.add_argument("--max-per-class", type=int, help="use at most this many images per class")
     ap.add_argument("--jsonl", default=str(ROOT / "benchmarks" / "results" / "processes.jsonl"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "processes.md"))
+    ap.add_argument("--tables-from", help="no runs: print the tables of the runs in this JSON-lines file")
     args = ap.parse_args()
+    if args.tables_from:
+        rows = [json.loads(line) for line in open(args.tables_from)]
+        print(f"{table(rows)}\n\nAutoML's time, run by run:\n\n{speed_table(rows)}")
+        return
     if not SHARED.is_dir():
         sys.exit(f"benchmark data not found at {SHARED}")
     variants = [parse_variant(v) for v in args.variants.split(",")]
@@ -232,6 +287,8 @@ def main() -> None:
                               f"rounds {r['rounds']} best {r['best_round']} wall {r['wall_s']} s", flush=True)
     text = (f"\n## {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {os.cpu_count()} cores\n\n"
             f"Command: `python benchmarks/bench_processes.py {' '.join(sys.argv[1:])}`\n\n{table(rows)}\n")
+    if any(r["variant"] == "auto" for r in rows):
+        text += f"\nAutoML's time, run by run:\n\n{speed_table(rows)}\n"
     print(text)
     with open(args.out, "a") as f:
         f.write(text)

@@ -1,20 +1,27 @@
-"""Prediction speed of the HTTP server: single-image latency (p50/p99) and batch throughput, fp32 vs bf16.
+"""Prediction speed of the HTTP server: single-image latency (p50/p99) and batch throughput, fp32 vs bf16; and
+the server under load with slow clients: 200 idle connections and 20 clients predicting at once.
 
 Trains a small model with the default backbone (efficientnet_lite0, linear head) on ../shared/data/bbbc013,
 registers it in a temporary models root, starts ``omniclas serve`` twice (``--no-bf16`` and ``--bf16``) on
-loopback, and times ``POST /api/v1/predict`` with real images. Prints a markdown table and writes it to
+loopback, and times ``POST /api/v1/predict`` with real images. Then, on a third server (default settings), it
+times ``/health`` and one-image ``/predict`` alone, then again while 200 connections sit open (half silent, half
+sending a header byte a second, as a slow or hostile client would) and 20 clients predict without pause, and
+reads the server's resident memory before and after. Prints markdown tables and writes them to
 benchmarks/results/server.md.
 
     python benchmarks/bench_server.py [--image-size PX] [--single 200] [--batch 64] [--batches 10]
+                                      [--idle 200] [--active 20] [--load-s 60]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import platform
+import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -71,6 +78,122 @@ def bench(url: str, model: str, images: list[Path], single: int, batch: int, bat
     return {"p50": statistics.median(lat), "p99": percentile(lat, 0.99), "throughput": n / dt}
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def timed_gets(url: str, n: int, pause: float = 0.0) -> list[float]:
+    import requests
+
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        requests.get(f"{url}/health", timeout=60).raise_for_status()
+        out.append((time.perf_counter() - t0) * 1000)
+        time.sleep(pause)
+    return out
+
+
+def load(url: str, pid: int, model: str, images: list[Path], idle: int, active: int, seconds: float) -> dict:
+    """Latencies of /health and one-image /predict alone, then with ``idle`` open connections (half silent, half
+    trickling a header byte a second) and ``active`` clients predicting for ``seconds``; the server's RSS."""
+    import requests
+
+    port = int(url.rsplit(":", 1)[1])
+    payload = [(p.name, p.read_bytes()) for p in images]
+
+    def predict_once(session, i):
+        n, b = payload[i % len(payload)]
+        t0 = time.perf_counter()
+        r = session.post(f"{url}/api/v1/predict", data={"model": model}, files=[("images", (n, b, "image/png"))],
+                         timeout=300)
+        return r.status_code, (time.perf_counter() - t0) * 1000
+
+    session = requests.Session()
+    for i in range(10):
+        predict_once(session, i)  # warm-up
+    out = {"rss_before": rss_mb(pid), "health_alone": timed_gets(url, 50, 0.05),
+           "predict_alone": [predict_once(session, i)[1] for i in range(50)]}
+    socks = []
+    for i in range(idle):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if i % 2:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        socks.append(sock)
+    stop = threading.Event()
+    results: list[tuple[int, float]] = []
+    lock = threading.Lock()
+
+    def client(k):
+        s = requests.Session()
+        i = k
+        while not stop.is_set():
+            try:
+                got = predict_once(s, i)
+            except requests.RequestException:
+                got = (0, float("nan"))
+            with lock:
+                results.append(got)
+            i += active
+
+    def trickle():
+        while not stop.wait(1.0):
+            for sock in socks[1::2]:
+                try:
+                    sock.send(b"X")
+                except OSError:
+                    pass
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(active)]
+    threads.append(threading.Thread(target=trickle, daemon=True))
+    for t in threads:
+        t.start()
+    health = []
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        health += timed_gets(url, 1)
+        time.sleep(0.25)
+    stop.set()
+    for t in threads:
+        t.join(timeout=320)
+    closed = timed_out = 0
+    for sock in socks:
+        sock.setblocking(False)
+        try:
+            data = sock.recv(65536)  # b"": closed silently (idle); a 408 answer, then closed (trickling)
+            timed_out += data.split(b"\r\n", 1)[0].endswith(b" 408 Request Timeout")
+            closed += data == b"" or data.startswith(b"HTTP/")
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+        sock.close()
+    ok = [ms for status, ms in results if status == 200]
+    out.update(health_loaded=health, predict_loaded=ok, predict_failed=len(results) - len(ok),
+               idle_closed=closed, timed_out=timed_out, rss_after=rss_mb(pid))
+    return out
+
+
+def load_table(r: dict, idle: int, active: int, seconds: float) -> list[str]:
+    def pct(values):
+        return f"{statistics.median(values):.1f} / {percentile(values, 0.99):.1f}" if values else "-"
+
+    return [
+        f"| condition | /health p50 / p99 (ms) | one-image /predict p50 / p99 (ms) | /predict answers (non-200) |",
+        "|---|---|---|---|",
+        f"| alone | {pct(r['health_alone'])} | {pct(r['predict_alone'])} | {len(r['predict_alone'])} (0) |",
+        f"| {idle} idle/trickling connections + {active} clients predicting, {seconds:.0f} s | "
+        f"{pct(r['health_loaded'])} | {pct(r['predict_loaded'])} | {len(r['predict_loaded'])} "
+        f"({r['predict_failed']}) |", "",
+        f"Server RSS: {r['rss_before']:.0f} MB before the load, {r['rss_after']:.0f} MB after. "
+        f"Of the {idle} connections held open, the server had closed {r['idle_closed']} by the end: the silent "
+        f"ones after --idle-timeout (30 s), and {r['timed_out']} trickling ones with a 408 after --header-timeout "
+        f"(10 s)."]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--image-size", type=int, default=None,
@@ -78,6 +201,9 @@ def main(argv=None) -> int:
     ap.add_argument("--single", type=int, default=200, help="single-image requests timed")
     ap.add_argument("--batch", type=int, default=64, help="images per batch request")
     ap.add_argument("--batches", type=int, default=10, help="batch requests timed")
+    ap.add_argument("--idle", type=int, default=200, help="idle or trickling connections held during the load")
+    ap.add_argument("--active", type=int, default=20, help="clients predicting without pause during the load")
+    ap.add_argument("--load-s", type=float, default=60, help="seconds of load")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "server.md"))
     args = ap.parse_args(argv)
     if not DATA.is_dir():
@@ -109,6 +235,12 @@ def main(argv=None) -> int:
             rows.append((label, bench(url, "bench", images, args.single, args.batch, args.batches)))
         finally:
             stop_server(proc)
+    proc, url = start_server(work / "models", DATA.parent, work / "server-load.log", jobs_dir=work / "jobs")
+    try:
+        print(f"load: {args.idle} idle connections, {args.active} clients, {args.load_s:.0f} s ...", flush=True)
+        loaded = load(url, proc.pid, "bench", images, args.idle, args.active, args.load_s)
+    finally:
+        stop_server(proc)
     table = ["| precision | single image p50 (ms) | single image p99 (ms) | batch of "
              f"{args.batch} (images/s) |", "|---|---|---|---|"]
     for label, r in rows:
@@ -126,6 +258,11 @@ def main(argv=None) -> int:
         f"Python {platform.python_version()}. Load average {load_before:.1f} before and "
         f"{os.getloadavg()[0]:.1f} after the timing (above ~0.5, other processes shared the cores and the numbers "
         f"are pessimistic).", ""]
+    table += ["", "## Under load, with slow clients", "",
+              f"A third server with the default settings (bf16 where the CPU has it, 4 request threads, "
+              f"--max-connections 1000). One-image requests as above; /health sampled every 0.25 s during the "
+              f"load, waiting for a request thread like any request.",
+              ""] + load_table(loaded, args.idle, args.active, args.load_s)
     text = "\n".join(header + table) + "\n"
     print(text)
     out = Path(args.out)

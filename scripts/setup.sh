@@ -19,10 +19,25 @@ if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   "$PYTHON" -m venv .venv
 fi
-echo "== installing omniclas and its dependencies into .venv"
-.venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e ".[test]"
+# An editable install follows the source; it needs redoing only when pyproject.toml changes (a stamp says when).
+STAMP=.venv/.omniclas-installed
+WANT=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ -x .venv/bin/omniclas ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$WANT" ]; then
+  echo "== omniclas is installed in .venv"
+else
+  echo "== installing omniclas and its dependencies into .venv"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e ".[test]"
+  echo "$WANT" > "$STAMP"
+fi
 
-echo "== building the Fiji plugin"
-(cd fiji_plugin && mvn -o -B -q -Dmaven.repo.local=/usr/share/maven-repo package -DskipTests)
-ls fiji_plugin/target/omniclas_fiji-*.jar
+JAR=$(ls fiji_plugin/target/omniclas_fiji-*.jar 2>/dev/null | head -1 || true)
+if [ -n "$JAR" ] && [ -z "$(find fiji_plugin/src fiji_plugin/pom.xml -newer "$JAR" -print -quit)" ]; then
+  echo "== the Fiji plugin is built: $JAR"
+else
+  echo "== building the Fiji plugin"
+  # (Maven's plugins print colour codes even in batch mode: stripped)
+  (cd fiji_plugin && mvn -o -B -q -Dstyle.color=never -Dmaven.repo.local=/usr/share/maven-repo package -DskipTests) \
+    2>&1 | sed 's/\x1b\[[0-9;]*m//g'
+  ls fiji_plugin/target/omniclas_fiji-*.jar
+fi

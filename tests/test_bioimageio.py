@@ -324,3 +324,29 @@ def test_packages_that_are_no_classifiers_are_refused(registry, tmp_path):
     with pytest.raises(BioimageioExportError, match="sample image not found"):
         export_package(run, tmp_path / "x.zip", sample_image=tmp_path / "nowhere.png")
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_a_package_with_a_huge_description_is_refused_before_it_is_read(tmp_path, capsys):
+    """A 64 MB bioimageio.yaml packs into 64 KB: refused from the sizes the zip declares (a 2 GB one used to be
+    loaded, 10 GB of memory), by the command and the registry alike, leaving no model behind."""
+    from omniclas.cli import main
+
+    package = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(package, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("bioimageio.yaml", "w") as member:
+            chunk = b"#" + b" " * ((1 << 20) - 1)
+            for _ in range(64):
+                member.write(chunk)
+        zf.writestr("weights.onnx", b"\x00" * 16)
+    assert package.stat().st_size < 1 << 20
+    models = tmp_path / "models"
+    assert main(["import-bioimageio", str(package), "bomb", "--models-root", str(models)]) == 2
+    err = capsys.readouterr().err
+    assert "bioimageio.yaml is 64 MB unpacked, over the limit of 16 MB" in err, err
+    folder = tmp_path / "unpacked"
+    folder.mkdir()
+    (folder / "bioimageio.yaml").write_bytes(b"#" + b" " * (17 << 20))
+    with pytest.raises(OmniClasError, match="bioimageio.yaml is 17 MB unpacked") as caught:
+        Registry(models).register(folder, "bomb", framework="bioimageio")
+    assert caught.value.http_status == 400 and caught.value.field == "file"
+    assert not models.exists() or Registry(models).names() == []

@@ -75,3 +75,16 @@ def test_the_plugins_junit_snapshot_is_what_the_server_describes():
     assert json.loads(snapshot.read_text()) == describe_processes(), (
         "regenerate it: python -c \"import json; from omniclas.config import describe_processes; "
         "print(json.dumps(describe_processes(), indent=1))\" > fiji_plugin/src/test/resources/processes.json")
+
+
+def test_process_descriptions_say_what_happens():
+    """Issue 22 item 9: GET /processes and the wizard describe what the engine does with the defaults: AutoML keeps
+    I.M.D.D. with the default rule unless another candidate beats it by more than paired noise (engine/automl.py),
+    and N.D. saves what `keep` says by default, not "the best on the test set"."""
+    from omniclas.config import PROCESSES, TrainConfig
+
+    defaults = TrainConfig(dataset="d")
+    auto, nd = PROCESSES["auto"].description, PROCESSES["nd"].description
+    assert f"keeps {PROCESSES['imdd'].name} with the {defaults.selection} rule" in auto
+    assert "paired noise" in auto and "simpler" not in auto
+    assert defaults.keep == "ensemble" and "(Saved model: ensemble)" in nd and "test set" not in nd

@@ -101,3 +101,16 @@ def test_bad_datasets_give_clear_errors(small_bbbc013, tmp_path, breakage, messa
         assert str(root) in str(err.value)
     if breakage == "too_few":
         assert "NoGFP" in str(err.value)
+
+
+def test_other_files_are_named_not_passed_over(small_bbbc013, tmp_path):
+    """Issue 22 item 13: a notes.txt in a class folder (or in unlabelled/) is named among the skipped files, as the
+    README says; hidden files (.DS_Store) are the system's and stay unnamed."""
+    root = shutil.copytree(small_bbbc013, tmp_path / "ds")
+    (root / "NoGFP" / "notes.txt").write_text("imaged on Tuesday")
+    (root / "unlabelled" / "plate.xlsx").write_bytes(b"PK")
+    (root / "NoGFP" / ".DS_Store").write_bytes(b"\0")
+    ds = load_dataset(root)
+    assert [s["path"] for s in ds.skipped] == ["NoGFP/notes.txt", "unlabelled/plate.xlsx"]
+    assert ds.skipped[0]["reason"] == "NoGFP/notes.txt: not a PNG, JPEG, TIFF or BMP image (skipped)"
+    assert len(ds.labelled) == 36 and len(ds.unlabelled) == 30

@@ -11,6 +11,7 @@ Source images are read in place from the ``bbbc013`` fixture and must stay untou
 """
 from __future__ import annotations
 
+import csv as csv_module
 import json
 import os
 import re
@@ -524,6 +525,37 @@ def test_batch_mode_exit_codes(xvfb, harness, tmp_path, live_server, bbbc013):
     cls = next(line[6:] for line in res.stdout.splitlines() if line.startswith("CLASS="))
     assert cls in _get(live_server.api(f"models/{live_server.model}"))["classes"]
     assert csv.read_text().splitlines()[1].split(",")[2] == cls
+
+
+def test_a_batch_csv_holds_its_own_runs_rows(xvfb, harness, tmp_path, live_server, bbbc013):
+    """Issue 22 item 1: each run fills its own table. Two open images classified with csv=A, closed, then one
+    image with csv=B: B holds one row, A two; the same for objects after images (no rows of the run before)."""
+    from fields import compose_field, pick_crops
+
+    ij_home, home = _imagej_home(tmp_path / "ij", live_server.url)
+    first, second, third = sorted((bbbc013 / "NuclearGFP").glob("*.png"))[:3]
+    field = compose_field(pick_crops(2, start=12), whole_crops=True)
+    image, labels = field.write(tmp_path / "field")
+    a, b, c = (tmp_path / f"{n}.csv" for n in "ABC")
+    model = live_server.model
+    macro = tmp_path / "runs.ijm"
+    macro.write_text(f'open("{first}");\nopen("{second}");\n'
+                     f'run("Classify Image", "model={model} all_open csv=[{a}]");\n'
+                     'print("NA=" + nResults);\nclose("*");\n'
+                     f'open("{third}");\nrun("Classify Image", "model={model} csv=[{b}]");\n'
+                     'print("NB=" + nResults);\nclose("*");\n'
+                     f'open("{labels}");\nopen("{image}");\n'
+                     f'run("Classify Image", "model={model} objects={labels.name} padding=0 csv=[{c}]");\n'
+                     'print("NC=" + nResults);\n')
+    res = _batch(xvfb, ij_home, home, macro)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout.splitlines()
+    assert "NA=2" in out and "NB=1" in out and f"NC={len(field.truth)}" in out, res.stdout
+    rows = {name: list(csv_module.DictReader(path.open(newline="", encoding="utf-8")))
+            for name, path in (("A", a), ("B", b), ("C", c))}
+    assert [r["image"] for r in rows["A"]] == [first.name, second.name]
+    assert [r["image"] for r in rows["B"]] == [third.name]
+    assert len(rows["C"]) == len(field.truth) and {r["image"] for r in rows["C"]} == {image.name}
 
 
 PALETTE = [(255, 0, 0), (0, 200, 0), (40, 120, 255)]  # the plugin's colours of the first three classes

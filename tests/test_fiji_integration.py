@@ -284,7 +284,14 @@ def test_label_images_import_names_an_unreadable_image(ij, tmp_path, bbbc013, ca
     ij.IJ.run("Label Images...", f"source=[{source}] dataset=[{dataset}]")
     out = capfd.readouterr()
     assert last_error(ij) == ""
-    assert "not copied, not a readable image: broken.png: not a readable image (" in out.out
+    # issue 22 item 17: the words the server (data/imageio.py) uses for the same file, not ImageIO's ZLIB error
+    from omniclas.data.imageio import read_image
+    from omniclas.errors import ImageReadError
+
+    with pytest.raises(ImageReadError) as server_words:
+        read_image(source / "broken.png", name="broken.png")
+    assert f"OmniClas: not copied: {server_words.value}" in out.out.splitlines(), out.out
+    assert "ZLIB" not in out.out
     assert "Exception" not in out.out + out.err
     assert sorted(p.name for p in (dataset / "unlabelled").iterdir()) == sorted(
         p.name for p in source.iterdir() if p.name != "broken.png")
@@ -507,6 +514,35 @@ def test_train_checks_the_dataset_before_submitting(ij, server, tmp_path, real_i
     msg = last_error(ij)
     assert "Class folder \"Cytoplasmic\" is empty" in msg
     assert "Class \"Tiny\" has 1 image; at least 3 are needed" in msg
+    assert len(_get(server.api("jobs"))["jobs"]) == before  # nothing was sent
+
+
+def test_the_wizards_model_names_are_the_registrys(ij):
+    """Issue 22 item 4: Fiji's name rule is the registry's, and the name it proposes for a dataset folder
+    `my cells ü` is one the registry takes (it proposed `my cells ü_classifier`, refused at the end)."""
+    from omniclas.registry.layout import NAME_RE
+    from omniclas.registry.store import check_name
+
+    ModelNames = __import__("scyjava").jimport("org.omniclas.fiji.ui.ModelNames")
+    assert str(ModelNames.NAME_PATTERN) == NAME_RE.pattern
+    for folder in ("my cells ü", "  .hidden plate", "Zellen_2024-03-01", "x" * 300, "ü"):
+        proposed = str(ModelNames.propose(folder))
+        assert check_name(proposed) == proposed and ModelNames.problem(proposed) is None
+    for bad in ("my cells ü_classifier", "_cells", "a/b", "x" * 101):
+        assert not NAME_RE.match(bad) and ModelNames.problem(bad) is not None
+
+
+def test_train_refuses_a_model_name_before_training(ij, server, tmp_path, real_image):
+    """A name the registry would refuse is named, with the reason, before any job is sent."""
+    dataset = tmp_path / "my cells ü"
+    for cls in ("NuclearGFP", "NoGFP"):
+        (dataset / cls).mkdir(parents=True)
+        for i in range(3):
+            shutil.copy(real_image(cls, i), dataset / cls)
+    before = len(_get(server.api("jobs"))["jobs"])
+    ij.IJ.run("Train Classifier...", f"dataset=[{dataset}] process=nd model_name=[my cells ü_classifier]")
+    msg = last_error(ij)
+    assert "The model name \"my cells ü_classifier\" cannot be registered: ' ' and 'ü' are not allowed" in msg, msg
     assert len(_get(server.api("jobs"))["jobs"]) == before  # nothing was sent
 
 

@@ -163,3 +163,54 @@ def test_imagej_py_classifies_rois_and_label_images(ij, server, field):
     overlapping = [Roi(x, y, w, h), OvalRoi(x + 2, y + 2, w, h)]  # two layers: each keeps its whole area
     rows = classify_objects(imp, overlapping, predictor)
     assert [r["object"] for r in rows] == [1, 2] and rows[0]["area"] == w * h
+
+
+def test_fijis_object_csv_is_the_clis_byte_for_byte(ij, server, field, tmp_path, monkeypatch):
+    """Issue 22 item 5: one results format. The same field, label image and model: Fiji's CSV (Classify Image,
+    objects from an open label image) and `omniclas predict --objects --csv` have the same header, the same
+    columns and the same number formats (6 decimals, never 8.349E-6); the figures agree."""
+    from omniclas.cli import main
+
+    fiji_csv, cli_csv = tmp_path / "fiji.csv", tmp_path / "cli.csv"
+    macro = (f'setBatchMode(true); open("{field["image"]}"); open("{field["labels"]}"); selectImage("field.png"); '
+             f'run("Classify Image", "model={server.model} objects=field_masks.png padding=0 csv=[{fiji_csv}]");')
+    ij.IJ.runMacro(macro)
+    assert last_error(ij) == "", last_error(ij)
+    monkeypatch.chdir(field["image"].parent)  # the CLI names the image as given: field.png, as Fiji does
+    assert main(["predict", str(server.run_dir), "field.png", "--objects", field["labels"].name, "--padding", "0",
+                 "--csv", str(cli_csv), "--models-root", str(server.models_root)]) == 0
+    fiji_lines = fiji_csv.read_text(encoding="utf-8").splitlines()
+    cli_lines = cli_csv.read_text(encoding="utf-8").splitlines()
+    assert fiji_lines[0] == cli_lines[0] and len(fiji_lines) == len(cli_lines) == 13
+    header = fiji_lines[0].split(",")
+    for f_line, c_line in zip(fiji_lines[1:], cli_lines[1:]):
+        f_row, c_row = f_line.split(","), c_line.split(",")
+        for name, f, c in zip(header, f_row, c_row):
+            if name == "confidence" or name.startswith("p_"):
+                assert len(f.split(".")[1]) == len(c.split(".")[1]) == 6 and "E" not in f, (name, f, c)
+                assert float(f) == pytest.approx(float(c), abs=2e-3), (name, f, c)
+            else:
+                assert f == c, (name, f_line, c_line)
+
+
+def test_a_second_objects_run_replaces_the_first_runs_outlines_only(ij, server, field, capfd):
+    """Issue 22 item 12: classifying the same field twice (its cell masks, then its rectangles) leaves the second
+    run's 12 outlines and the user's own overlay, not 24 outlines drawn over each other; the Objects list offers
+    no RGB image as a label image."""
+    macro = (f'setBatchMode(true); open("{field["image"]}"); open("{field["masks"]}"); open("{field["labels"]}"); '
+             'selectImage("field.png"); makeRectangle(1, 1, 5, 5); setSelectionName("mine"); Overlay.addSelection; Roi.remove; '
+             f'run("Classify Image", "model={server.model} objects=field_cellmasks.png"); '
+             f'run("Classify Image", "model={server.model} objects=field_masks.png padding=0"); '
+             'names = ""; for (i = 0; i < Overlay.size; i++) { Overlay.activateSelection(i); names += Roi.getName + "|"; } '
+             'print("OVERLAY=" + Overlay.size + "=" + names);')
+    capfd.readouterr()
+    ij.IJ.runMacro(macro)
+    out = capfd.readouterr().out
+    assert last_error(ij) == "", last_error(ij)
+    size, names = next(line for line in out.splitlines() if line.startswith("OVERLAY=")).split("=")[1:3]
+    assert int(size) == 13 and names.split("|")[0] == "mine", out
+    Sources = __import__("scyjava").jimport("org.omniclas.fiji.ui.ObjectClassifier")
+    rgb = ij.IJ.openImage(str(field["image"]))  # the field itself is RGB
+    grey = ij.IJ.openImage(str(field["labels"]))
+    assert rgb.getType() == ij.ImagePlus.COLOR_RGB
+    assert not Sources.canLabel(rgb, grey) and Sources.canLabel(grey, rgb)

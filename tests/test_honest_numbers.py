@@ -39,7 +39,7 @@ def test_summary_and_reports_lead_with_the_estimate(tiny_run, capsys):
                      r"cross-validation on 24 held-out labelled images", rows[0]), rows[0]
     assert re.search(r"test accuracy +\d\.\d{3} on 3 test images \(95% interval \d\.\d{3} to \d\.\d{3}\)", rows[1])
     assert "automatic labels    none: N.D. trains on the labelled images only" in summary
-    assert "rounds              1, round 0 kept; stopped after round 0: " in summary
+    assert "rounds              1 (round 0), round 0 kept; stopped after round 0: " in summary
     warning = " ".join(summary.split())
     assert ("The test set is too small to judge this model: 3 test images, 1.0 per class on average (fewer than "
             "10) and each class has 1 (fewer than 5)") in warning and "rely on the estimate" in warning

@@ -245,6 +245,7 @@ def test_crops_for_labelling_map_back_and_classify_as_the_objects(nd_run, tmp_pa
     assert main(["crops", *args, "--classes", str(table)]) == 1  # object 99 is not in the label image
     captured = capsys.readouterr()
     assert "object 99 of field " in captured.err and "6 crops written" in captured.out
+    assert "field.png: 6 objects, 6 cropped" in captured.err and "classified" not in captured.err  # nothing is
     assert sorted(p.name for p in (out / "NoGFP").iterdir()) == ["field__obj2.png"]
     assert sorted(p.name for p in (out / "NuclearGFP").iterdir()) == ["field__obj3.png"]
     assert sorted(p.name for p in (out / "unlabelled").iterdir()) == [f"field__obj{n}.png" for n in (1, 4, 5, 6)]

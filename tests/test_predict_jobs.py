@@ -91,6 +91,44 @@ def test_bad_predict_requests_name_the_field(live_server, tmp_path):
         app.extensions["omniclas"].close()
 
 
+def test_a_link_at_any_depth_leading_out_of_the_roots_is_refused(live_server, tmp_path):
+    """A link four levels down is found at submit (the check used to stop at three levels), and a link made
+    after the check is refused when its file is opened: an error row, the file outside never read."""
+    import shutil
+
+    from omniclas.registry import Registry
+    from omniclas.report.predict_csv import predict_to_csv
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    deep = root / "plate" / "deep" / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    outside.mkdir()
+    image = sorted((FOLDER / "NoGFP").iterdir())[0]
+    shutil.copy(image, outside / "secret.png")
+    shutil.copy(image, root / "plate" / "ok.png")
+    (deep / "link.png").symlink_to(outside / "secret.png")
+    app = create_app({"MODELS_ROOT": str(live_server.models_root), "DATASET_ROOTS": [str(root)],
+                      "JOBS_DIR": str(tmp_path / "jobs")})
+    try:
+        r = app.test_client().post(f"{API}/jobs", json={"kind": "predict", "model": live_server.model,
+                                                        "folder": "plate"})
+        assert r.status_code == 403, r.get_json()
+        assert "link.png" in r.get_json()["error"]["message"] and r.get_json()["error"]["field"] == "folder"
+    finally:
+        app.extensions["omniclas"].close()
+
+    (deep / "link.png").unlink()
+    (deep / "late.png").symlink_to(outside / "secret.png")
+    (deep / "passwd.png").symlink_to("/etc/passwd")
+    model = Registry(live_server.models_root).load(live_server.model)[3]
+    out = tmp_path / "results.csv"
+    predict_to_csv(model, [root / "plate" / "ok.png", deep / "late.png", deep / "passwd.png"], out, roots=[root])
+    rows = rows_of(out.read_text(encoding="utf-8"))
+    assert rows[0]["class"] and not rows[0]["error"]
+    for row in rows[1:]:
+        assert not row["class"] and "outside the server's dataset roots" in row["error"], row
+
+
 def start_worker(url, log, *args, **env):
     return subprocess.Popen([sys.executable, "-m", "omniclas", "worker", "--queue", url, "--threads", "1", *args],
                             stdout=log, stderr=subprocess.STDOUT, env=server_env(**env))
@@ -124,8 +162,12 @@ def test_sharded_on_rq_with_a_worker_killed_mid_shard(redis_url, live_server, cl
         crashing = start_worker(redis_url, log, "--max-jobs", "1", OMNICLAS_CRASH_AT="predict-batch")
         workers.append(crashing)
         assert crashing.wait(180) == 0
-        killed = next(i for i, s in enumerate(app.extensions["omniclas"].jobs.raw(jid)["shards"])
-                      if s["state"] == "running")
+        # the killed shard is the one with a batch done but not all: still "running", or already "queued" again
+        # when reading the job found its heartbeat older than STALE_S (a loaded machine: the worker took that long
+        # to notice its work horse's death and exit); its state says which, not which shard it is
+        shards = app.extensions["omniclas"].jobs.raw(jid)["shards"]
+        killed = next(i for i, s in enumerate(shards) if 0 < s["done"] < s["total"])
+        assert shards[killed]["state"] in ("running", "queued"), shards[killed]
         shard_csv = jobs_dir / jid / "shards" / f"{killed}.csv"
         assert len(shard_csv.read_bytes().splitlines()) == 1 + 8  # the header and one batch
         with open(shard_csv, "ab") as f:  # and half a line left behind

@@ -133,12 +133,13 @@ def test_crash_mid_register_leaves_registry_as_it_was(reg, run_dir, monkeypatch)
     monkeypatch.undo()
 
     import omniclas.registry.store as store_mod
+    from omniclas.registry.errors import ModelsFolderFull
 
     def failing_rename(src, dst):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(store_mod.os, "rename", failing_rename)
-    with pytest.raises(OSError):
+    with pytest.raises(ModelsFolderFull, match="is full"):  # said so, naming the folder
         reg.register(run_dir, "cells")
     monkeypatch.undo()
     after = sorted(str(p.relative_to(reg.root)) for p in reg.root.rglob("*") if ".lock" not in p.name)
@@ -467,3 +468,30 @@ def test_registry_from_before_the_index(run_dir, tmp_path):
     (old / "index.json").write_text("{broken")
     with pytest.raises(ModelIntegrityError, match="index"):
         reg.names()
+
+
+def test_cli_says_when_a_new_version_has_other_classes_and_aligns_the_list(run_dir, tmp_path, capsys):
+    """Issue 22 items 10 and 15: `omniclas register` under a name whose latest version has other classes warns
+    (it was silent); `omniclas models` keeps its columns straight whatever the lengths of names and backbones."""
+    from omniclas.cli import main
+
+    root = ["--models-root", str(tmp_path / "m")]
+    assert main(["register", str(run_dir), "cells", *root]) == 0
+    assert main(["export", "cells", str(tmp_path / "c.onnx"), *root]) == 0
+    (tmp_path / "classes.txt").write_text("Cyto\nNone\nNuclear\n")  # the same network, other class names
+    name = "a-rather-long-model-name-of-forty-chars"
+    assert main(["import-onnx", str(tmp_path / "c.onnx"), str(tmp_path / "classes.txt"), name, *root]) == 0
+    capsys.readouterr()
+    assert main(["register", str(run_dir), name, *root]) == 0
+    captured = capsys.readouterr()
+    assert f"registered '{name}' version 2" in captured.out
+    assert (f"warning: the classes of '{name}' differ between version 1 (Cyto, None, Nuclear) and version 2 "
+            "(CytoplasmicGFP, NoGFP, NuclearGFP)") in captured.err
+    assert main(["register", str(run_dir), "cells", *root]) == 0  # the same classes: no warning
+    assert "warning" not in capsys.readouterr().err
+    assert main(["models", *root]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("name ")  # one line per model (its latest version)
+    for column in ("framework", "backbone", "classes"):  # each column starts under its heading, on every line
+        at = lines[0].index(column)
+        assert all(line[at - 2:at] == "  " and line[at] != " " for line in lines), (column, lines)

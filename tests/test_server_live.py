@@ -63,6 +63,7 @@ def test_full_cycle_over_http(live_server):
     assert res["estimate"]["interval"][0] <= res["estimate"]["accuracy"] <= res["estimate"]["interval"][1]
     lines = requests.get(f"{url}/api/v1/jobs/{jid}/log?tail=200", timeout=10).json()["lines"]
     assert any("[training]" in line for line in lines) and "finished" in lines[-1]
+    assert lines[-1].endswith(f"finished: test accuracy {res['test_accuracy']:.3f}"), lines[-1]  # not 0.7777777777777778
 
     r = requests.post(f"{url}/api/v1/jobs/{jid}/register", json={"name": "from-job"}, timeout=60)
     assert r.status_code == 201, r.text

@@ -180,3 +180,45 @@ def test_openapi_document_says_objects(make_client):
     assert "/crops" in doc["paths"] and "ObjectResult" in doc["components"]["schemas"]
     ref = doc["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert "objects" in doc["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]
+
+
+def test_thousands_of_one_pixel_objects_cost_a_model_run_per_distinct_crop(make_client, models_root, monkeypatch):
+    """9,999 one-pixel objects on a real field (issue 24): identical crops are classified once, so the request
+    costs a few hundred model runs, not 9,999 (it took minutes), with the same result for every object."""
+    from omniclas.data.imageio import read_image
+    from omniclas.data.objects import squash
+    from omniclas.registry.manifest import input_size
+
+    from live_server import DATA_ROOT
+
+    rgb = read_image(DATA_ROOT / "dsb2018" / "dsb2018_field.png")
+    labels = np.zeros(rgb.shape[:2], np.uint16)
+    ys, xs = np.mgrid[0:rgb.shape[0]:2, 0:rgb.shape[1]:2]
+    spots = list(zip(ys.ravel(), xs.ravel()))[:9999]
+    for value, (y, x) in enumerate(spots, 1):
+        labels[y, x] = value
+    image_png, labels_png = io.BytesIO(), io.BytesIO()
+    Image.fromarray(rgb).save(image_png, "PNG")
+    Image.fromarray(labels).save(labels_png, "PNG")
+    distinct = len({rgb[y, x].tobytes() for y, x in spots})
+    classified = []
+    real = Registry.classify
+
+    def counting(model, images):
+        classified.append(len(images))
+        return real(model, images)
+
+    monkeypatch.setattr(Registry, "classify", staticmethod(counting))
+    r = make_client().post(f"{API}/predict", data={
+        "model": "cells", "images": (io.BytesIO(image_png.getvalue()), "field.png"),
+        "labels": (io.BytesIO(labels_png.getvalue()), "field_masks.png")}, content_type="multipart/form-data")
+    assert r.status_code == 200, r.get_json()
+    results = r.get_json()["results"]
+    assert len(results) == 9999 and all("class" in row for row in results)
+    assert sum(classified) == distinct < 1000
+    monkeypatch.undo()
+    _, _, manifest, model = Registry(models_root, bf16=False).load("cells")  # as the app above
+    for row in results[::500]:  # each as if classified alone
+        y, x = spots[row["object"] - 1]
+        alone = real(model, [squash(rgb[y:y + 1, x:x + 1], input_size(manifest))])[0]
+        assert row["class"] == alone["class"] and row["confidence"] == pytest.approx(alone["confidence"], abs=1e-5)

@@ -23,10 +23,14 @@ def distilled_manifest(**extra) -> dict:
 
 def test_automatic_labels_and_the_stop_reason_say_what_they_mean():
     m = distilled_manifest()
-    assert headline.automatic_labels_text(m) == ("95 in the saved model's training set, taken in rounds 0 to 1 "
-                                                 "(rule: threshold 0.8)")
-    assert headline.rounds_text(m) == ("3, round 2 kept; stopped after round 2: the selection rule 'threshold' "
-                                       "took no image")
+    assert headline.automatic_labels_text(m) == ("95 in the saved model's training set, labelled at the end of "
+                                                 "rounds 0 to 1 (rule: threshold 0.8)")
+    assert headline.rounds_text(m) == ("3 (rounds 0 to 2), round 2 kept; stopped after round 2: the selection rule "
+                                       "'threshold' took no image")
+    one = distilled_manifest(auto_labelled=[{"path": "u/1.png", "class": "A", "iteration": 0}], best_iteration=1,
+                             iterations=[{"iteration": 0}, {"iteration": 1}])
+    assert headline.automatic_labels_text(one).startswith("1 in the saved model's training set, labelled at the end "
+                                                          "of round 0 (")
     nd = distilled_manifest(process="nd", auto_labelled=[], iterations=[{"iteration": 0}], best_iteration=0)
     assert headline.automatic_labels_text(nd) == "none: N.D. trains on the labelled images only"
     assert headline.selection_rule(nd) is None  # the rule does not apply, so it is not shown as if it did
@@ -87,3 +91,19 @@ def test_job_progress_names_no_model_while_none_is_at_work(tmp_path):
     assert execute(store, store.claim_next(lambda j: claim(j, token)), token)["state"] == "finished"
     assert store.progress and all(p["model"] != "" for p in store.progress)
     assert any(p["model"] is None for p in store.progress)
+
+
+def test_a_large_test_set_with_few_images_per_class_says_which_figures_are_weak():
+    """Issue 22 item 16: 649 test images over 73 classes (8.9 per class): the overall test accuracy is firm (its
+    interval is about +-0.025), only the per-class figures are weak; a test set small in all is still said so."""
+    per_class = [{"class": f"c{i}", "support": 9 if i < 65 else 8} for i in range(73)]
+    m = {"classes": [c["class"] for c in per_class],
+         "test": {"images": sum(c["support"] for c in per_class), "accuracy": 0.85, "per_class": per_class}}
+    assert m["test"]["images"] == 649
+    text = headline.small_test_set(m)
+    assert text.startswith("The per-class test figures are weak: 8.9 per class on average (fewer than 10).")
+    assert "The overall test accuracy rests on 649 test images (95% interval 0.821 to 0.876) and is the firmer" in text
+    assert "too small to judge this model" not in text and "rely on the estimate" not in text
+    small = {"classes": ["a", "b", "c"], "test": {"images": 3, "accuracy": 1.0,
+                                                  "per_class": [{"class": k, "support": 1} for k in "abc"]}}
+    assert headline.small_test_set(small).startswith("The test set is too small to judge this model: 3 test images")

@@ -34,9 +34,10 @@ class Process:
 
 PROCESSES: dict[str, Process] = {p.id: p for p in (
     Process("auto", "AutoML", "Automatic (recommended): tries N.D. and the iterative processes with every selection "
-            "rule on the same cross-validated labels, and keeps the best by its estimate (the simpler one where they "
-            "are within noise).", ensemble=True, tta=True, iterative=True, automl=True),
-    Process("nd", "N.D.", "No distillation: train on the labelled images only; the best model on the test set is kept.",
+            "rule on the same cross-validated labels, and keeps I.M.D.D. with the threshold rule unless another "
+            "candidate's estimate beats it by more than paired noise (one standard error).", ensemble=True, tta=True, iterative=True, automl=True),
+    Process("nd", "N.D.", "No distillation: train on the labelled images only; by default the saved model averages every base "
+            "model (Saved model: ensemble).",
             ensemble=True, tta=False, iterative=False, distills=False),
     Process("dd", "D.D.", "Data distillation: one model labels every unlabelled image with test-time augmentation, once.",
             ensemble=False, tta=True, iterative=False),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from ..errors import OmniClasError
@@ -131,11 +132,29 @@ def _floats3(text: str) -> list[float]:
 
 
 def cmd_register(args) -> int:
-    m = _registry(args).register(args.run_dir, args.name)
+    reg = _registry(args)
+    m = reg.register(args.run_dir, args.name)
     acc = m["metrics"].get("test_accuracy")
     print(f"registered '{m['name']}' version {m['version']} ({m['backbone']}, classes: {', '.join(m['classes'])}"
           f"{f', test accuracy {acc:.3f}' if acc is not None else ''})")
+    warning = classes_changed(reg, m)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def classes_changed(reg, m: dict) -> str | None:
+    """Says so when a new version of a name classifies into other classes (or another order) than the one before:
+    a script that reads ``NAME`` gets other columns from now on."""
+    earlier = [v for v in reg.versions(m["name"]) if v < m["version"]]
+    if not earlier:
+        return None
+    before = reg.model_info(f"{m['name']}@{earlier[-1]}")["classes"]
+    if list(before) == list(m["classes"]):
+        return None
+    return (f"the classes of '{m['name']}' differ between version {earlier[-1]} ({', '.join(before)}) and version "
+            f"{m['version']} ({', '.join(m['classes'])}); '{m['name']}' now means version {m['version']}: register it "
+            f"under another name to keep them apart")
 
 
 def cmd_models(args) -> int:
@@ -147,11 +166,14 @@ def cmd_models(args) -> int:
     if not models:
         print(f"no models in {reg.root}")
         return 0
-    print(f"{'name':24} {'ver':>3}  {'framework':9} {'backbone':20} {'acc':>5}  classes")
-    for m in models:
-        acc = m["metrics"].get("test_accuracy")
-        print(f"{m['name']:24} {m['version']:>3}  {m['framework']:9} {str(m['backbone'] or '-'):20} "
-              f"{(f'{acc:.3f}' if acc is not None else '-'):>5}  {', '.join(m['classes'])}")
+    header = ("name", "ver", "framework", "backbone", "acc", "classes")
+    rows = [(m["name"], str(m["version"]), m["framework"], str(m["backbone"] or "-"),
+             f"{m['metrics']['test_accuracy']:.3f}" if m["metrics"].get("test_accuracy") is not None else "-",
+             ", ".join(m["classes"])) for m in models]
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]  # columns as wide as their cells
+    for row in (header, *rows):
+        cells = [c.rjust(w) if i in (1, 4) else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        print("  ".join(cells) + "  " + row[-1])
     return 0
 
 

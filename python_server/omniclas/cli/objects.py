@@ -110,11 +110,12 @@ def _fields(image: Path, labels, options, max_objects: int):
         return None, {"image": str(image), "error": str(err)}
 
 
-def _note(fields) -> None:
+def _note(fields, done: str = "classified") -> None:
+    """One line per field: its objects, and how many of them were ``done`` (classified, or cropped by ``crops``)."""
     for f in fields:
         where = f.image + (f" [slice {f.slice}]" if f.slice is not None else "")
         s = f.summary()
-        line = f"{where}: {s['objects']} objects, {s['classified']} classified"
+        line = f"{where}: {s['objects']} objects, {s['classified']} {done}"
         print("; ".join([line, *f.notes()]), file=sys.stderr)
 
 
@@ -166,10 +167,15 @@ def results_csv_text(rows: list[dict], classes: list[str]) -> str:
     w.writerow(["image", "slice", *OBJECT_COLUMNS, "class", "confidence", *(f"p_{c}" for c in classes), "error"])
     for r in rows:
         classified = "class" in r
-        w.writerow([r["image"], r.get("slice", 1), *(r.get(c, "") for c in OBJECT_COLUMNS),
+        w.writerow([r["image"], r.get("slice", 1), *(_cell(r.get(c, ""), c) for c in OBJECT_COLUMNS),
                     r.get("class", ""), f"{r['confidence']:.6f}" if classified else "",
                     *(f"{r['probabilities'][c]:.6f}" if classified else "" for c in classes), r.get("error", "")])
     return table.getvalue()
+
+
+def _cell(value, column: str):
+    """Centroids with 2 decimals (53.00, not 53.0), as Fiji writes them; the other object columns are whole numbers."""
+    return f"{value:.2f}" if column in ("x", "y") and isinstance(value, (int, float)) else value
 
 
 def write_results_csv(path: Path, rows: list[dict], classes: list[str]) -> None:
@@ -203,7 +209,7 @@ def cmd_crops(args) -> int:
             print(f"error: {error['error']}", file=sys.stderr)
             failed += 1
             continue
-        _note(fields)
+        _note(fields, "cropped")
         for f in fields:
             for obj in f.classified():
                 key = (image.stem, obj.value)
@@ -224,7 +230,7 @@ def cmd_crops(args) -> int:
                 written[folder] = written.get(folder, 0) + 1
     missing = [k for k in wanted if k not in labelled_seen]
     for image, obj in missing[:20]:
-        print(f"warning: {args.classes}: object {obj} of {image} is not among the classified objects of its label "
+        print(f"warning: {args.classes}: object {obj} of {image} is not among the objects cropped from its label "
               f"image (absent, below --min-area, on an excluded border, or no such image)", file=sys.stderr)
     parts = [f"{n} into {folder}/" for folder, n in sorted(written.items())]
     print(f"{sum(written.values())} crops written to {out}" + (f" ({', '.join(parts)})" if parts else "")

@@ -1,9 +1,11 @@
 """What the command line prints: the progress line and the end-of-run summary, fitted to the terminal."""
 from __future__ import annotations
 
+import shlex
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 from ..config import PROCESSES
 from ..report import headline
@@ -105,7 +107,32 @@ def print_automl(manifest: dict, out, width: int) -> None:
         return
     print("\n  " + _fit(choice_text(manifest), width - 2), file=out)
     name_width = max(len("candidate"), *(len(r[0]) for r in rows))
-    print(f"  {'candidate':<{name_width}} {'estimate':>8} {'kept':>4}  estimates per round", file=out)
+    print(f"  {'candidate':<{name_width}} {'estimate':>8} {'kept round':>10}  estimates per round", file=out)
     for name, per_round, kept, estimate, _, _, chosen in rows:
-        line = f"{'*' if chosen else ' '} {name:<{name_width}} {estimate:>8} {kept:>4}  {per_round}"
+        line = f"{'*' if chosen else ' '} {name:<{name_width}} {estimate:>8} {kept:>10}  {per_round}"
         print(_fit(line, width), file=out)
+
+
+def open_report_hint(run_dir) -> str:
+    """The report and the command that opens it, quoted so that it pastes (a folder may hold spaces)."""
+    return (f"Report: {Path(run_dir) / 'report.html'} (open it in a browser: "
+            f"{shlex.join(['omniclas', 'info', str(run_dir), '--open'])})")
+
+
+def interrupted(args, argv: list[str]) -> str:
+    """What Ctrl-C leaves behind, and the exact command that goes on from there."""
+    from ..engine import checkpoint
+
+    again = [a for a in argv if a != "--resume"]
+    command = getattr(args, "command", None)
+    if command == "train":
+        out_dir = getattr(args, "out_dir", None)
+        if not out_dir or not checkpoint.exists(Path(out_dir)):
+            return "interrupted before the run could keep anything: run the same command again to start over"
+        if not any(a == "--out" or a.startswith("--out=") for a in again):
+            again += ["--out", str(out_dir)]
+        return f"interrupted; continue the run with:\n  {shlex.join(['omniclas', *again, '--resume'])}"
+    if command == "predict" and getattr(args, "csv", None):
+        return (f"interrupted; {args.csv} keeps the rows written; classify the rest with:\n  "
+                f"{shlex.join(['omniclas', *again, '--resume'])}")
+    return "interrupted"

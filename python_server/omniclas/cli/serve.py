@@ -44,6 +44,13 @@ def add_commands(subparsers) -> None:
                    help="decoded size of all the images of one request together, in MB (default 512)")
     p.add_argument("--max-objects", type=int, default=10_000,
                    help="objects of the label images of one prediction request together (default 10000)")
+    p.add_argument("--max-connections", type=int, default=1000,
+                   help="open connections at once; more wait to be accepted (default 1000)")
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds a client has to send a request's headers; its body must then come at 16 KB/s or "
+                        "more on average (else 408; default 10)")
+    p.add_argument("--idle-timeout", type=int, default=30, metavar="S",
+                   help="seconds before a connection that sends nothing is closed (default 30)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 inference (default: where the CPU supports it)")
     p.add_argument("--parent-pid", type=int, default=None, metavar="PID",
@@ -78,7 +85,8 @@ def cmd_serve(args) -> int:
           max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels, max_image_mb=args.max_image_mb,
           max_decoded_mb=args.max_decoded_mb, bf16=args.bf16, worker_threads=args.worker_threads,
           allowed_host=args.allowed_host or (), public_read=args.public_read, parent_pid=args.parent_pid,
-          max_objects=args.max_objects)
+          max_objects=args.max_objects, max_connections=args.max_connections,
+          header_timeout=args.header_timeout, idle_timeout=args.idle_timeout)
     return 0
 
 

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..config import OPTIONS, PROCESSES, RUNTIMES, TrainConfig
-from .output import ProgressPrinter, print_summary
+from .output import ProgressPrinter, open_report_hint, print_summary
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -67,9 +67,14 @@ def cmd_train(args) -> int:
     names = ["dataset", "out_dir", "process", "test_fraction", "valid_fraction", "cv_folds", "runtime", "bf16"]
     fields = {k: getattr(args, k) for k in names + [o.name for o in OPTIONS]}
     fields = {k: (() if v == ("none",) else v) for k, v in fields.items() if v is not None}
-    result = train(TrainConfig(**fields), progress=ProgressPrinter(), resume=args.resume)
+    cfg = TrainConfig(**fields)
+    try:
+        result = train(cfg, progress=ProgressPrinter(), resume=args.resume)
+    except KeyboardInterrupt:
+        args.out_dir = cfg.out_dir  # the folder the engine chose: the resume command names it
+        raise
     print_summary(result.manifest, result.run_dir)
-    print(f"\nReport: {result.run_dir / 'report.html'} (open it in a browser: omniclas info {result.run_dir} --open)")
+    print("\n" + open_report_hint(result.run_dir))
     return 0
 
 
@@ -103,8 +108,7 @@ def cmd_demo(args) -> int:
     print("\nClassifying a few images with the saved model:")
     for path, r in zip(sample, predictor.predict_images(sample)):
         print(f"  {path.name}: {r['class']} ({r['confidence']:.2f}); true: {truth[path.name]}")
-    print(f"\nRun folder: {result.run_dir}\nReport: {result.run_dir / 'report.html'} "
-          f"(open it in a browser: omniclas info {result.run_dir} --open)")
+    print(f"\nRun folder: {result.run_dir}\n{open_report_hint(result.run_dir)}")
     print(f"\nNext, with your own images in Fiji: {FIJI_STEPS}\n"
           "  (omniclas fiji install /path/to/Fiji.app, then Plugins > OmniClas > Label Images...)")
     return 0

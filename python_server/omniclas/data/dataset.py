@@ -123,6 +123,15 @@ def load_dataset(root, progress=None) -> Dataset:
     sides: dict[Path, int] = {}
     skipped: list[dict] = []
 
+    def listed(folder: Path) -> list[Path]:
+        """The images of ``folder``; any other file (notes.txt) is named among the skipped ones, not passed over."""
+        for other in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                            and not is_image_file(p)):
+            reason = f"{other.relative_to(root)}: not a PNG, JPEG, TIFF or BMP image (skipped)"
+            log.warning("skipping %s", reason)
+            skipped.append({"path": str(other.relative_to(root)), "reason": reason})
+        return _list_images(folder)
+
     def decode(paths: list[Path]) -> list[Path]:
         ok = []
         for path in paths:
@@ -136,7 +145,7 @@ def load_dataset(root, progress=None) -> Dataset:
 
     labelled: list[tuple[Path, int]] = []
     for idx, d in enumerate(class_dirs):
-        files = _list_images(d)
+        files = listed(d)
         if not files:
             raise DatasetError(f"class folder {d} has no images (PNG, JPEG, TIFF or BMP); add images or remove it", field="dataset")
         readable = decode(files)
@@ -148,7 +157,7 @@ def load_dataset(root, progress=None) -> Dataset:
                            field="dataset")
     unlabelled: list[Path] = []
     if (root / UNLABELLED_DIR).is_dir():
-        unlabelled = _list_images(root / UNLABELLED_DIR)  # read when a process needs them
+        unlabelled = listed(root / UNLABELLED_DIR)  # read when a process needs them
     test = None
     if (root / TEST_DIR).is_dir():
         test = []
@@ -156,7 +165,7 @@ def load_dataset(root, progress=None) -> Dataset:
             if d.name not in classes:
                 raise DatasetError(f"test class folder {d} has no matching training class; expected one of {classes}",
                                    field="dataset")
-            test += [(p, classes.index(d.name)) for p in decode(_list_images(d))]
+            test += [(p, classes.index(d.name)) for p in decode(listed(d))]
         if not test:
             raise DatasetError(f"{root / TEST_DIR} holds no readable images", field="dataset")
     return Dataset(root, classes, labelled, unlabelled, test, sides, skipped)

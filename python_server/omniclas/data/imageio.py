@@ -18,14 +18,19 @@ The rule that maps any image onto the network's three channels:
 * **Formats.** PNG, JPEG, TIFF and BMP. Any other format (GIF, WebP, ...) is refused with a message naming it.
 
 Memory: a :class:`Budget` bounds what decoding may take, checked from the file header before any pixel is
-decoded. The conversion works a slice of rows at a time, so its working copies stay small next to the decoded
-pixels, and :func:`iter_pages` can squash each page to the model's input size as soon as it is converted.
+decoded: the decoded pixels, Pillow's own buffers (with a pointer per row, which is what a 1 x 40 million image
+costs), the working copies of the conversion, and the resize to the model's input. The conversion works a slice
+of rows at a time, so its working copies stay small next to the decoded pixels, and :func:`iter_pages` can squash
+each page to the model's input size as soon as it is converted (a channel at a time). A TIFF's pages are counted
+before any of them is parsed; a PNG whose pixel data ends early is refused, not read with black rows.
 """
 from __future__ import annotations
 
 import io
 import math
 import re
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +44,7 @@ FORMATS = "PNG, JPEG, TIFF or BMP"
 PIL_FORMATS = ("PNG", "JPEG", "BMP")
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 MAX_PIXELS = 100_000_000  # per page; guards against decompression bombs
+MAX_TIFF_PAGES = 10_000  # pages a TIFF may store where each must be parsed one by one (no ImageJ/OME header)
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 EXACT_PERCENTILE_VALUES = 1 << 20  # a larger channel takes its percentiles from an even grid of this many pixels
 CHUNK_VALUES = 1 << 19  # values converted to float at a time
@@ -141,7 +147,7 @@ def iter_pages(source, name: str | None = None, budget: Budget | None = None, si
     budget = budget or Budget()
     label, data = source_bytes(source, name, field)
     decoder = _tiff_pages if data[:4] in TIFF_MAGIC else _pil_pages
-    pages = decoder(data, label, budget, first_only, field)
+    pages = decoder(data, label, budget, first_only, field, size)
     found = False
     while True:
         try:
@@ -163,12 +169,22 @@ def iter_pages(source, name: str | None = None, budget: Budget | None = None, si
             raise ImageReadError(f"{label}: not a readable {FORMATS} image ({_detail(err)})", field=field) from None
         del plane
         if size is not None and rgb.shape[:2] != tuple(size):
-            rgb = np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.BILINEAR))
+            rgb = resize_rgb(rgb, size)
         budget.keep(rgb.nbytes)
         found = True
         yield rgb
         if first_only:
             return
+
+
+def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Squash to ``size`` ``(h, w)``, bilinear, a channel at a time: Pillow holds one 8-bit copy, not an RGBX one
+    (the same pixels as resizing the RGB image: Pillow resizes each channel alike)."""
+    out = np.empty((size[0], size[1], 3), dtype=np.uint8)
+    for c in range(3):
+        out[:, :, c] = np.asarray(Image.fromarray(np.ascontiguousarray(rgb[:, :, c])).resize(
+            (size[1], size[0]), Image.BILINEAR))
+    return out
 
 
 def source_bytes(source, name: str | None = None, field: str | None = None, unnamed: str = "uploaded image"
@@ -202,25 +218,45 @@ def _format_name(data: bytes) -> str:
     return "unknown format"
 
 
-def _cost(h: int, w: int, decoded: int, integer8: bool) -> int:
-    """Peak bytes to decode and convert one image: the decoded pixels, the RGB result, and for a rescaled image
-    its float working copies (a slice of rows at a time, or the percentile sample, whichever is larger)."""
+def _cost(h: int, w: int, decoded: int, integer8: bool, size: tuple[int, int] | None = None) -> int:
+    """Peak bytes to decode and convert one image: the decoded pixels, the RGB result, for a rescaled image its
+    float working copies (a slice of rows at a time, or the percentile sample, whichever is larger), and the
+    resize to ``size``."""
     values = h * w
     working = 0 if integer8 else max(32 * min(CHUNK_VALUES, values), 12 * min(EXACT_PERCENTILE_VALUES, values))
-    return decoded + 3 * values + working
+    return decoded + 3 * values + max(working, _resize_cost(h, w, size))
 
 
-def _pil_pages(data: bytes, label: str, budget: Budget, first_only: bool, field):
+def _resize_cost(h: int, w: int, size: tuple[int, int] | None) -> int:
+    """What Pillow allocates to squash one channel of ``h`` x ``w`` to ``size``: the channel's copy with a pointer
+    per row, the horizontal pass's output, and the filter weights (doubles, a window of 2 x in/out per output)."""
+    if size is None or (h, w) == tuple(size):
+        return 0
+    out_h, out_w = size
+    weights = 8 * (out_w * (2 * -(-w // out_w) + 3) + out_h * (2 * -(-h // out_h) + 3))
+    return values_and_rows(h, w) + out_w * h + 8 * h + weights
+
+
+def values_and_rows(h: int, w: int, band_bytes: int = 1) -> int:
+    """Bytes of a Pillow image: its pixels (``band_bytes`` each) and a pointer per row."""
+    return band_bytes * h * w + 8 * h
+
+
+def _pil_pages(data: bytes, label: str, budget: Budget, first_only: bool, field, size=None):
     with Image.open(io.BytesIO(data), formats=PIL_FORMATS) as src:
         w, h = src.size
         target = _PIL_CONVERT.get(src.mode, src.mode)
         band_bytes = 2 if src.mode.startswith("I;16") else 4 if src.mode in ("I", "F") else 1
         decoded = Image.getmodebands(target) * band_bytes * h * w  # the array made from the image
         # ... and beside it Pillow's buffer, and a converted copy where the mode needs one
-        pillow = (_PIL_BYTES.get(src.mode, 4) + (4 if target != src.mode else 0)) * h * w
-        budget.admit(label, h, w, _cost(h, w, decoded + pillow, band_bytes == 1), field)
+        pillow = values_and_rows(h, w, _PIL_BYTES.get(src.mode, 4))
+        if target != src.mode:
+            pillow += values_and_rows(h, w, 4)
+        budget.admit(label, h, w, _cost(h, w, decoded + pillow, band_bytes == 1, size), field)
         budget.add_pages(1, label, field)
         budget.add_decoded(decoded, label, field)
+        if src.format == "PNG":
+            check_png_complete(data, label, field)
         src.load()
         if src.mode == "P" and "transparency" in src.info:
             target = "RGBA"
@@ -230,7 +266,60 @@ def _pil_pages(data: bytes, label: str, budget: Budget, first_only: bool, field)
     yield arr  # the Pillow buffers are released before the array is converted
 
 
-def _tiff_pages(data: bytes, label: str, budget: Budget, first_only: bool, field):
+# the seven passes of an interlaced PNG: first column and row, column and row steps
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def check_png_complete(data: bytes, label: str, field) -> None:
+    """Refuse a PNG whose compressed pixel data ends before its last row: Pillow reads such a file without an
+    error, the missing rows black. The data is inflated a megabyte at a time and only counted."""
+    width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    bits = depth * _PNG_CHANNELS.get(color, 1)
+
+    def rows_bytes(w: int, h: int) -> int:
+        return h * (1 + (w * bits + 7) // 8) if w and h else 0
+
+    expected = sum(rows_bytes((width - x0 + dx - 1) // dx, (height - y0 + dy - 1) // dy)
+                   for x0, y0, dx, dy in _ADAM7) if interlace else rows_bytes(width, height)
+    inflate, got, pos = zlib.decompressobj(), 0, 8
+    try:
+        while pos + 8 <= len(data) and got < expected:
+            length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+            if kind == b"IEND":
+                break
+            if kind == b"IDAT":
+                chunk = data[pos + 8:pos + 8 + length]
+                while chunk and got < expected:
+                    got += len(inflate.decompress(chunk, 1 << 20))
+                    chunk = inflate.unconsumed_tail
+            pos += 12 + length
+    except zlib.error:
+        return  # corrupt data: Pillow names it
+    if got < expected:
+        raise ImageReadError(f"{label}: not a readable {FORMATS} image (truncated: its pixel data ends after "
+                             f"{got} of {expected} bytes)", field=field)
+
+
+def tiff_series(tif, label: str, budget: Budget, first_only: bool, field) -> list:
+    """The series of an open TIFF, its pages counted from the chain of page offsets before any page is parsed
+    (tifffile parses each page of a file without an ImageJ or OME header to find its series)."""
+    import tifffile
+
+    pages = len(tif.pages)  # only the offsets: milliseconds for 10,000 pages
+    if pages > 1 and not (tif.is_imagej or tif.is_ome):
+        if first_only and not tif.is_shaped:  # the first series of such a file starts with its first page
+            first = tif.pages.first
+            return [tifffile.TiffPageSeries([first], first.shape, first.dtype, first.axes)]
+        if budget.max_pages is not None and budget.pages + pages > budget.max_pages:
+            budget.add_pages(pages, label, field)  # each such page is at least one image: refused now
+        if pages > MAX_TIFF_PAGES:
+            raise ImageTooLarge(f"{label}: TIFF of {pages} pages, more than {MAX_TIFF_PAGES}; split the stack",
+                                field=field)
+    return tif.series[:1] if first_only else tif.series
+
+
+def _tiff_pages(data: bytes, label: str, budget: Budget, first_only: bool, field, size=None):
     """Every series of the file (a writer may store each page as its own series), page by page where each TIFF
     page is one image, else (channels spread over pages, as in ImageJ hyperstacks) one series at a time. The
     pages and bytes of the whole file are counted before the first page is decoded."""
@@ -238,7 +327,7 @@ def _tiff_pages(data: bytes, label: str, budget: Budget, first_only: bool, field
 
     with tifffile.TiffFile(io.BytesIO(data)) as tif:
         plan = []
-        for series in tif.series[:1] if first_only else tif.series:
+        for series in tiff_series(tif, label, budget, first_only, field):
             axes = series.axes.upper()
             if "Y" not in axes or "X" not in axes:
                 raise ImageReadError(f"{label}: TIFF has no image plane (axes {axes})")
@@ -251,7 +340,7 @@ def _tiff_pages(data: bytes, label: str, budget: Budget, first_only: bool, field
             # otherwise the series is decoded in one piece
             whole_pages = (set(axes) & set("CS") <= set(series.keyframe.axes.upper())
                            and len(series.pages) * math.prod(series.keyframe.shape) == math.prod(series.shape))
-            budget.admit(label, h, w, _cost(h, w, image_bytes, series.dtype == np.uint8), field)
+            budget.admit(label, h, w, _cost(h, w, image_bytes, series.dtype == np.uint8, size), field)
             plan.append((series, axes, whole_pages, 1 if first_only else n_images,
                          image_bytes * (1 if first_only and whole_pages else n_images)))
         budget.add_pages(sum(p[3] for p in plan), label, field)

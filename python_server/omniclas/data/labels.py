@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from ..errors import ImageReadError
-from .imageio import TIFF_MAGIC, Budget, ImageTooLarge, source_bytes
+from .imageio import TIFF_MAGIC, Budget, ImageTooLarge, check_png_complete, source_bytes, tiff_series, values_and_rows
 
 LABEL_FORMATS = "PNG or TIFF"
 _PIL_LABEL_MODES = {"1": np.bool_, "L": np.uint8, "P": np.uint8, "I;16": np.uint16, "I;16B": np.uint16,
@@ -111,9 +111,11 @@ def _pil_labels(data: bytes, label: str, budget: Budget, field) -> list[np.ndarr
                                  f"n); this one is {what}", field=field)
         w, h = src.size
         nbytes = h * w * np.dtype(dtype).itemsize
-        budget.admit(label, h, w, 2 * nbytes, field)
+        budget.admit(label, h, w, nbytes + values_and_rows(h, w, np.dtype(dtype).itemsize), field)
         budget.add_pages(1, label, field)
         budget.add_decoded(nbytes, label, field)
+        if src.format == "PNG":
+            check_png_complete(data, label, field)
         src.load()
         return [np.asarray(src).astype(dtype, copy=False)]
 
@@ -122,7 +124,7 @@ def _tiff_labels(data: bytes, label: str, budget: Budget, field) -> list[np.ndar
     import tifffile
 
     with tifffile.TiffFile(io.BytesIO(data)) as tif:
-        series = tif.series[0]
+        series = tiff_series(tif, label, budget, False, field)[0]
         axes = series.axes.upper()
         if "Y" not in axes or "X" not in axes:
             raise ImageReadError(f"{label}: TIFF has no image plane (axes {axes})", field=field)

@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,9 +81,7 @@ class FieldObjects:
             outside = self.found.ids[y0:y1, x0:x1] != obj.key
             out = out.copy()
             out[outside] = 0 if self.options.mask_outside == "blank" else (out[outside] * DIM + 0.5).astype(np.uint8)
-        if size is not None and out.shape[:2] != tuple(size):
-            out = np.asarray(Image.fromarray(out).resize((size[1], size[0]), Image.BILINEAR))
-        return np.ascontiguousarray(out)
+        return squash(out, size)
 
     def summary(self) -> dict:
         """Counts for the API's ``objects`` list and the CLI's report line."""
@@ -110,6 +109,13 @@ class FieldObjects:
         if s["absent_values"]:
             notes.append(self.found.absent_text())
         return notes
+
+
+def squash(crop: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """A crop squashed to ``size`` ``(h, w)`` (bilinear, as the models' preprocessing), or as it is."""
+    if size is not None and crop.shape[:2] != tuple(size):
+        crop = np.asarray(Image.fromarray(crop).resize((size[1], size[0]), Image.BILINEAR))
+    return np.ascontiguousarray(crop)
 
 
 def crop_box(obj: FieldObject, shape: tuple[int, int], padding: float) -> tuple[int, int, int, int]:
@@ -179,26 +185,41 @@ def object_rows(fields: list[FieldObjects], classify, size: tuple[int, int] | No
                 ) -> list[dict]:
     """One row per object, in label order: ``{"image", ["slice"], object fields, **classify(crop)}``, or the
     object fields and ``"error"`` for an object not classified. ``classify``: list of crops -> list of dicts.
-    Crops are made and classified ``chunk`` at a time, so memory holds one chunk of crops."""
+
+    Crops with the same pixels are classified once (thousands of one-pixel objects hold a few hundred distinct
+    crops at most): a request costs a model run per distinct crop, batched ``chunk`` at a time, so memory holds
+    one chunk of crops and the results of the distinct ones."""
+    results: dict[bytes, dict] = {}  # by crop content
+    pending: dict[bytes, np.ndarray] = {}
+
+    def flush():
+        if pending:
+            results.update(zip(pending, classify(list(pending.values()))))
+            pending.clear()
+
     rows = []
     for f in fields:
         head = {"image": f.image, **({"slice": f.slice} if f.slice is not None else {})}
-        todo = f.classified()
-        results = []
-        for start in range(0, len(todo), chunk):
-            results += classify([f.crop(o, size) for o in todo[start:start + chunk]])
-        by_object = dict(zip((o.value for o in todo), results))
+        keys = {}
+        for obj in f.classified():
+            crop = f.crop(obj)
+            key = hashlib.blake2b(repr(crop.shape).encode() + crop.tobytes(), digest_size=16).digest()
+            keys[obj.value] = key
+            if key not in results and key not in pending:
+                pending[key] = squash(crop, size)
+                if len(pending) >= chunk:
+                    flush()
+        flush()
         for obj in f.objects:
             row = {**head, **obj.fields()}
             if obj.skipped is not None:
                 row["error"] = f"{f.image}: object {obj.value}: {obj.skipped}"
             else:
-                row.update(by_object[obj.value])
+                row.update(results[keys[obj.value]])
             rows.append(row)
     return rows
 
 
-# ------------------------------------------------------------------------------------------------ file names
 def crop_name(image: str, value: int, slice_no: int | None = None) -> str:
     """``<image stem>__obj<object>.png`` (``<stem>__s<slice>__obj<object>.png`` for a page of a stack): the name
     of an object's crop, from which a label given to the crop maps back to the object."""

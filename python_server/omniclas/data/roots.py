@@ -3,7 +3,8 @@
 A path is resolved first (``..`` collapsed, every symlink followed), then compared with each resolved root,
 so neither ``../../etc`` nor a symlink inside a root that points outside it gets through. The check applies to
 the dataset folder, and to every class folder and image beneath it (:func:`check_tree_under_roots`), so a
-class folder that is a symlink to somewhere else is refused too.
+class folder that is a symlink to somewhere else is refused too; and a file read for a job is resolved again at
+the moment it is opened (:func:`read_under_roots`), so a link made after the check is no way out either.
 """
 from __future__ import annotations
 
@@ -76,13 +77,22 @@ def ensure_under_roots(path: Path, roots, field: str = "dataset") -> Path:
     return real
 
 
-def check_tree_under_roots(folder: Path, roots, field: str = "dataset") -> None:
-    """Every folder and file within ``TREE_DEPTH`` levels of ``folder`` (what training reads) resolves under a
-    root; raise PathNotAllowed naming the first one that does not."""
+def read_under_roots(path, roots, field: str = "folder") -> bytes:
+    """The bytes of ``path``, resolved as it is opened: PathNotAllowed (403) where it leads outside every root.
+    The resolved path is opened without following a link in its last part (one swapped in meanwhile fails)."""
+    real = ensure_under_roots(Path(path), roots, field)
+    fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
+def check_tree_under_roots(folder: Path, roots, field: str = "dataset", depth: int | None = TREE_DEPTH) -> None:
+    """Every folder and file within ``depth`` levels of ``folder`` (``TREE_DEPTH``: what training reads; None:
+    all) resolves under a root; raise PathNotAllowed naming the first one that does not."""
     seen = 0
     stack = [(Path(folder), 0)]
     while stack:
-        current, depth = stack.pop()
+        current, level = stack.pop()
         try:
             entries = list(os.scandir(current))
         except OSError:
@@ -96,8 +106,9 @@ def check_tree_under_roots(folder: Path, roots, field: str = "dataset") -> None:
             path = Path(entry.path)
             if entry.is_symlink():
                 ensure_under_roots(path, roots, field)
-            if depth + 1 < TREE_DEPTH and entry.is_dir(follow_symlinks=True):
-                stack.append((path, depth + 1))
+            # all levels: as images_under lists them, not into linked folders (a loop of links has no end)
+            if (depth is None or level + 1 < depth) and entry.is_dir(follow_symlinks=depth is not None):
+                stack.append((path, level + 1))
 
 
 def _bad(message: str, field: str):

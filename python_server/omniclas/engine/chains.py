@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from .base_models import BaseModel, fit_finetune, fit_linear, predict_proba, scores, softmax, unit_rows
+from .progress import fit_units
 from .select import SelectionContext, per_class_summary
 from .views import ViewPlan
 from .vote import Vote, ensemble_vote
@@ -116,7 +117,7 @@ def fit_model(cfg, bank, chain: Chain, m: int, backbone: str, views: ViewPlan, n
     fitted = []
     if cfg.head in ("linear", "auto"):
         fit_idx, fit_y, _ = chain.fit_set(MAX_FIT_ROWS, len(views.train))
-        with report.work("fit"):
+        with report.work("fit", fit_units(len(fit_idx) * len(views.train), n_classes)):
             # feature-space augmentation: every image under every train view
             fitted.append(fit_linear(bank, backbone, [(fit_idx, v, fit_y) for v in views.train], n_classes,
                                      cfg.seed, warm))
@@ -180,26 +181,29 @@ def test_accuracy(cfg, bank, models, test_idx, y_test, views) -> float | None:
     return round(max(float((p.argmax(1) == y_test).mean()) for p in probs), 4)
 
 
-def vote_pool(bank, pool_idx: np.ndarray, requests: list[tuple[list, list, np.ndarray]]) -> list[Vote | None]:
+def vote_pool(bank, pool_idx: np.ndarray, requests: list[tuple[list, list, np.ndarray]], report) -> list[Vote | None]:
     """Each request ``(models, label views, its remaining pool images)`` voted, reading the pool's features one
     chunk at a time for all requests together (one pass over the pool per round, whatever the chains)."""
     combos = sorted({(m.backbone, v) for models, views, _ in requests for m in models if m.kind == "linear"
                      for v in views})
-    wanted = [set(remaining.tolist()) for _, _, remaining in requests]
+    wanted = np.zeros((len(requests), len(bank)), dtype=bool)  # request x image: to vote on
+    for r, (_, _, remaining) in enumerate(requests):
+        wanted[r, remaining] = True
     votes: list[list[Vote]] = [[] for _ in requests]
     for start in range(0, len(pool_idx), VOTE_CHUNK):
         chunk = pool_idx[start:start + VOTE_CHUNK]
-        chunk = chunk[[any(int(i) in w for w in wanted) for i in chunk]]
+        chunk = chunk[wanted[:, chunk].any(axis=0)]
         if not len(chunk):
             continue
         feats = {combo: unit_rows(bank.features(combo[0], chunk, combo[1])) for combo in combos}
         for r, (models, views, _) in enumerate(requests):
-            rows = np.array([j for j, i in enumerate(chunk) if int(i) in wanted[r]], dtype=int)
+            rows = np.flatnonzero(wanted[r, chunk])
             if not len(rows):
                 continue
-            probs = np.stack([softmax(feats[(m.backbone, v)][rows] @ m.coef.T + m.bias) if m.kind == "linear"
-                              else predict_proba(bank, m, chunk[rows], v) for m in models for v in views])
-            votes[r].append(ensemble_vote(probs))
+            with report.work("vote", len(rows) * len(models) * len(views)):
+                probs = np.stack([softmax(feats[(m.backbone, v)][rows] @ m.coef.T + m.bias) if m.kind == "linear"
+                                  else predict_proba(bank, m, chunk[rows], v) for m in models for v in views])
+                votes[r].append(ensemble_vote(probs))
     return [Vote.concatenate(v) if v else None for v in votes]
 
 

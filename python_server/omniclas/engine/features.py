@@ -9,7 +9,10 @@ store a chunk at a time. Bodies run on the fastest runtime installed (:mod:`omni
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,10 @@ from ..model.runtime import CompiledBody, body_key, cache_dir, compile_body
 from .feature_store import DTYPE, FeatureStore
 
 CHUNK = 4096  # pool images whose features are read from the store at a time
+# Most memory that pinned pool rows may hold (float16, as the store keeps them): a round's head fits of one backbone
+# read them from memory, not once per fit from the store. 12,800 images under 4 views of 1,280 values; past that the
+# rest are read per fit, so training memory stays flat as the pool grows (benchmarks/results/scale.md).
+PIN_BYTES = 128 * 2**20
 
 
 def default_store() -> FeatureStore:
@@ -56,6 +63,9 @@ class ImageBank:
         self._ram: dict[tuple[str, str], np.ndarray] = {}
         self._have: dict[tuple[str, str], np.ndarray] = {}
         self._finetuned: dict[int, CompiledBody] = {}  # the last fine-tuned body, compiled
+        self.passes: dict[str, int] = {}  # images through each body (each view counts): the bodies' own work
+        self.forward_s = 0.0  # seconds inside the bodies' forward passes: what the feature stage is compared with
+        self._pinned: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # (backbone, view) -> (row of, rows)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -71,7 +81,9 @@ class ImageBank:
 
     def compiled(self, backbone: str) -> CompiledBody:
         if backbone not in self._compiled:
-            self._compiled[backbone] = compile_body(self.pretrained(backbone, 2).body, self.size, self.runtime, self.bf16)
+            with self.report.work("compile"):
+                self._compiled[backbone] = compile_body(self.pretrained(backbone, 2).body, self.size, self.runtime,
+                                                        self.bf16)
         return self._compiled[backbone]
 
     @property
@@ -121,30 +133,46 @@ class ImageBank:
         decoding each image once. Images that cannot be read go to :attr:`failed`."""
         todo = {combo: self.missing(*combo, indices) for combo in combos}
         need = np.unique(np.concatenate(list(todo.values()))) if todo else np.zeros(0, dtype=int)
-        for start in range(0, len(need), self.batch_size):
-            images, ok = [], []
-            for i in need[start:start + self.batch_size]:
-                try:
-                    images.append(read_image(self.paths[int(i)]))
-                    ok.append(int(i))
-                except ImageReadError as err:
-                    if i < self.resident:
-                        raise
-                    self.failed[int(i)] = str(err)
-            if not ok:
-                continue
-            ok = np.array(ok)
-            x_unit = to_unit(resize_batch(images, self.size))
-            for (backbone, view), wanted in todo.items():
-                rows = np.flatnonzero(np.isin(ok, wanted))
-                if len(rows):
-                    self._compute(backbone, view, ok[rows].tolist(), x_unit[rows])
+        batches = [need[start:start + self.batch_size] for start in range(0, len(need), self.batch_size)]
+        # The next batch is decoded and resized (PIL and tifffile release the GIL) while the bodies run on this one.
+        with ThreadPoolExecutor(1, thread_name_prefix="omniclas-decode") as decoder:
+            pending = decoder.submit(self._decode, batches[0]) if batches else None
+            for k, batch in enumerate(batches):
+                units = sum(int(np.isin(batch, wanted).sum()) for wanted in todo.values())
+                with self.report.work("features", units):
+                    ok, x_unit, failures = pending.result()
+                    pending = decoder.submit(self._decode, batches[k + 1]) if k + 1 < len(batches) else None
+                    for i, err in failures:
+                        if i < self.resident:
+                            raise err
+                        self.failed[i] = str(err)
+                    for view in dict.fromkeys(v for _, v in todo):
+                        x_view = apply_view(x_unit, view) if x_unit is not None else None  # once for every body
+                        for (backbone, v), wanted in todo.items():
+                            rows = np.flatnonzero(np.isin(ok, wanted)) if v == view else []
+                            if len(rows):
+                                self._compute(backbone, view, ok[rows].tolist(), x_view[rows])
         self.store.flush()
 
-    def _compute(self, backbone: str, view: str, indices: list[int], x_unit: torch.Tensor) -> None:
+    def _decode(self, batch) -> tuple[np.ndarray, torch.Tensor | None, list]:
+        """Images ``batch`` read and resized: (the indices read, their pixels in 0..1, (index, error) of the rest)."""
+        images, ok, failures = [], [], []
+        for i in batch:
+            try:
+                images.append(read_image(self.paths[int(i)]))
+                ok.append(int(i))
+            except ImageReadError as err:
+                failures.append((int(i), err))
+        return np.array(ok, dtype=int), to_unit(resize_batch(images, self.size)) if ok else None, failures
+
+    def _compute(self, backbone: str, view: str, indices: list[int], x_view: torch.Tensor) -> None:
+        """Features of images ``indices`` whose pixels under ``view`` (0..1) are ``x_view``."""
         cfg = get_backbone_cfg(backbone)
-        with self.report.work("features", len(indices)):
-            feats = self.compiled(backbone)(normalise(apply_view(x_unit, view), cfg.mean, cfg.std)).numpy()
+        x = normalise(x_view, cfg.mean, cfg.std)
+        start = time.monotonic()
+        feats = self.compiled(backbone)(x).numpy()
+        self.forward_s += time.monotonic() - start
+        self.passes[backbone] = self.passes.get(backbone, 0) + len(indices)
         # as the store keeps them: a run that computes a feature and one that reads it see the same value
         feats = feats.astype(DTYPE).astype(np.float32)
         self._table(backbone, view).append([self.digest_of(i) for i in indices], feats)
@@ -169,6 +197,9 @@ class ImageBank:
         bad = [int(i) for i in indices if int(i) in self.failed]
         if bad:
             raise ImageReadError(self.failed[bad[0]])
+        pinned = self._pinned.get((backbone, view))
+        if pinned is not None and (pinned[0][indices] >= 0).all():
+            return pinned[1][pinned[0][indices]].astype(np.float32)
         table = self._table(backbone, view)
         if self.missing(backbone, view, indices).size:
             self.ensure(indices, [(backbone, view)])
@@ -182,6 +213,25 @@ class ImageBank:
             out[~in_ram] = table.read([self.digest_of(int(i)) for i in rest])
             self._keep(backbone, view, rest, out[~in_ram])
         return out
+
+    @contextlib.contextmanager
+    def pinned(self, backbone: str, views, indices):
+        """Hold the features of ``indices`` under ``views`` in memory for the block (within :data:`PIN_BYTES`):
+        the many head fits of a round read the same pool rows."""
+        indices = np.unique(np.asarray(indices, dtype=int))
+        indices = indices[indices >= self.resident]  # the resident images' rows are in memory already
+        dim = self._table(backbone, views[0]).dim if len(views) else 0
+        indices = indices[:PIN_BYTES // max(1, len(views) * dim * np.dtype(DTYPE).itemsize)]
+        try:
+            if len(indices):
+                for view in views:
+                    row_of = np.full(len(self.paths), -1, dtype=np.int64)
+                    row_of[indices] = np.arange(len(indices))
+                    self._pinned[(backbone, view)] = (row_of, self.features(backbone, indices, view).astype(DTYPE))
+            yield
+        finally:
+            for view in views:
+                self._pinned.pop((backbone, view), None)
 
     def finetuned_proba(self, classifier: Classifier, backbone: str, indices, view: str = "original") -> np.ndarray:
         """Class probabilities from a fine-tuned network (its body is not the frozen one, so nothing is cached)."""

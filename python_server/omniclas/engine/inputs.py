@@ -62,37 +62,52 @@ class RunInputs:
     def _indices(self, items) -> tuple[np.ndarray, np.ndarray]:
         return np.array([self.index[p] for p, _ in items], dtype=int), np.array([y for _, y in items], dtype=int)
 
-    def _plan_features(self, indices, combos) -> list:
-        """Count what is not in the store yet into the work plan; the combos that have anything to compute."""
-        todo = [(combo, len(self.bank.missing(*combo, indices))) for combo in combos]
-        self.report.plan("features", sum(n for _, n in todo))
-        return [combo for combo, n in todo if n]
+    def provisional_views(self) -> ViewPlan:
+        """The views as if every candidate were kept: what the plan assumes until they are chosen."""
+        return plan_views(self.cfg, candidate_views(self.cfg.transforms, self.cfg.train_views, self.cfg.predict_views),
+                          self.linear)
+
+    def expect_features(self, views: ViewPlan | None = None, lookup: bool = True) -> None:
+        """Plan every feature the run still needs (:mod:`.plan`): the labelled images under the views that train and
+        predict (every candidate view until they are chosen), the test images under those that predict, the pool
+        under those that label or train. With ``lookup``, what the feature store holds already is left out (that
+        needs the bodies converted)."""
+        if not self.linear:
+            return self.report.expect("features", 0)  # fine-tuned heads read pixels
+        views = views or self.provisional_views()
+        parts = [(self.train_idx, set(views.train) | set(views.predict)), (self.test_idx, set(views.predict)),
+                 (self.pool_idx, set(views.label) | set(views.train))]
+        self.report.expect("features", sum(len(self.bank.missing(b, v, idx)) if lookup else len(idx)
+                                           for idx, vs in parts for v in sorted(vs) for b in self.cfg.backbones))
 
     def plan_views(self, state: dict | None) -> ViewPlan:
         """Compute the labelled images' features, choose the views on held-out labels (or take them all), then
         compute the test images' features for the views the saved model averages."""
         cfg, report, backbones = self.cfg, self.report, self.cfg.backbones
         candidates = candidate_views(cfg.transforms, cfg.train_views, cfg.predict_views)
+        if self.linear:
+            report(stage="features", message=f"preparing {', '.join(backbones)}")
+            for b in backbones:
+                self.bank.compiled(b)
+            self.expect_features(ViewPlan(**state["views"]) if state and state.get("views") else None)
         if state and state.get("views"):
             views = ViewPlan(**state["views"])
         elif self.linear and cfg.auto_views and self.folds and len(candidates) > 1:
             report(stage="features", message=f"features of {len(self.train_idx)} labelled images, {len(candidates)} "
                    f"views")
-            combos = [(b, v) for b in backbones for v in candidates]
-            self.bank.ensure(self.train_idx, self._plan_features(self.train_idx, combos))
+            self.bank.ensure(self.train_idx, [(b, v) for b in backbones for v in candidates])
             report(message=f"choosing views among {', '.join(candidates[1:])} on held-out labels")
             chosen, trials = choose_views(self.bank, backbones, self.folds, candidates, self.n_classes, cfg.seed,
-                                          train_flips=cfg.train_views)
+                                          train_flips=cfg.train_views, report=report)
             views = plan_views(cfg, chosen, self.linear, trials)
         else:
             views = plan_views(cfg, candidates, self.linear)
         if self.linear:
+            self.expect_features(views)
             report(stage="features", message=f"features of {len(self.train_idx)} labelled and "
                    f"{len(self.test_idx)} test images")
-            combos = [(b, v) for b in backbones for v in views.train]
-            self.bank.ensure(self.train_idx, self._plan_features(self.train_idx, combos))
-            combos = [(b, v) for b in backbones for v in views.predict]
-            self.bank.ensure(self.test_idx, self._plan_features(self.test_idx, combos))
+            self.bank.ensure(self.train_idx, [(b, v) for b in backbones for v in dict.fromkeys(views.train + views.predict)])
+            self.bank.ensure(self.test_idx, [(b, v) for b in backbones for v in views.predict])
         return views
 
     def prepare_pool(self, views: ViewPlan, distills: bool) -> None:
@@ -104,7 +119,7 @@ class RunInputs:
             needed = sorted(set(views.label) | set(views.train))
             combos = [(b, v) for b in self.cfg.backbones for v in needed]
             self.report(stage="features", message=f"features of {len(self.pool_idx)} unlabelled images")
-            self.bank.ensure(self.pool_idx, self._plan_features(self.pool_idx, combos))
+            self.bank.ensure(self.pool_idx, combos)
         else:  # fine-tuned bodies label from pixels: only check that each image reads
             self.bank.check_readable(self.pool_idx)
         if self.bank.failed:

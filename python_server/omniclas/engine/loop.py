@@ -35,6 +35,7 @@ from .automl import get_strategy
 from .candidates import Candidate, RoundState
 from .inputs import RunInputs
 from .outputs import RunResult, save_run
+from .plan import expect_rest
 from .progress import Reporter
 from .select import get_selection
 from .student_step import run_student
@@ -71,9 +72,9 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False) ->
     _seed_everything(cfg.seed)
     report = Reporter(progress, cancel, max_iterations=cfg.max_iterations)
     inputs = RunInputs(cfg, report)
+    _plan_run(inputs, strategy)
     views = inputs.plan_views(state)
-    specs = strategy.specs(cfg, views, has_pool=len(inputs.pool_idx) > 0)
-    candidates = [Candidate(spec, [c.fresh() for c in inputs.chains]) for spec in specs]
+    candidates = _candidates(inputs, views, strategy)
     if state and state.get("candidates"):
         checkpoint.restore(out_dir, state, candidates, inputs)
         log.info("resuming %s at round %d", out_dir, min(c.rs.next_round for c in candidates))
@@ -83,7 +84,8 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False) ->
     run_rounds(inputs, views, candidates, strategy, out_dir, started)
     choice = strategy.choose(candidates)
     student = run_student(inputs, views, choice.kept, out_dir, started)
-    result = save_run(inputs, out_dir, views, choice, candidates, started, student)
+    with report.work("save"):
+        result = save_run(inputs, out_dir, views, choice, candidates, started, student)
     shutil.rmtree(checkpoint.folder(out_dir), ignore_errors=True)  # the run is complete; nothing left to resume
     acc = result.manifest["test"]["accuracy"]
     report(stage="done", message=(f"test accuracy {acc:.3f}; " if acc is not None else "")
@@ -91,23 +93,32 @@ def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False) ->
     return result
 
 
+def _candidates(inputs: RunInputs, views, strategy) -> list[Candidate]:
+    specs = strategy.specs(inputs.cfg, views, has_pool=len(inputs.pool_idx) > 0)
+    return [Candidate(spec, [c.fresh() for c in inputs.chains]) for spec in specs]
+
+
+def _plan_run(inputs: RunInputs, strategy) -> None:
+    """The plan of the whole run, made before any work: as if every candidate view were kept and no feature were
+    in the store (the bodies must be converted to look); revised as the run learns."""
+    report = inputs.report
+    report.expect("compile", len(inputs.cfg.backbones) if inputs.linear else 0)
+    report.expect("save", 1)
+    inputs.expect_features(lookup=False)
+    provisional = inputs.provisional_views()
+    expect_rest(inputs, provisional, _candidates(inputs, provisional, strategy), strategy)
+
+
 def run_rounds(inputs: RunInputs, views, candidates: list[Candidate], strategy, out_dir: Path, started: float) -> None:
     """Fit, estimate, judge, label and select, round after round, until every candidate has stopped."""
     cfg, report = inputs.cfg, inputs.report
     active = [c for c in candidates if c.active]
-    shared = {b for c in active if not c.rs.history for b in c.spec.backbones}  # round 0: fitted once for all
-    report.plan("fit", len(inputs.chains) * (len(shared) + sum(len(c.spec.backbones) * (c.spec.max_rounds + bool(
-        c.rs.history) - c.rs.next_round) for c in active)))
     while active:
         it = active[0].rs.next_round
-        shared = {}  # round-0 fits depend on the chain alone: candidates share them
+        expect_rest(inputs, views, candidates, strategy)  # the plan, revised from where the run stands
+        _fit_round(inputs, views, active, it)
         for cand in active:
             n_auto = len(cand.main.auto_idx)
-            report(stage="training", iteration=it, model="", message=f"round {it}: training {cand.spec.name} on "
-                   f"{len(cand.main.train_idx) + n_auto} images ({n_auto} automatic)"
-                   + (f", {len(inputs.folds)} folds" if inputs.folds else ""))
-            for c, chain in enumerate(cand.chains):
-                chain.models = [_fit(inputs, views, chain, c, m, b, shared) for m, b in enumerate(cand.spec.backbones)]
             record = {"iteration": it, "train_images": int(len(cand.main.train_idx) + n_auto),
                       "automatic_labels": n_auto,
                       **ch.estimate(cfg, inputs.bank, cand.chains, inputs.folds, views, inputs.n_classes),
@@ -123,11 +134,34 @@ def run_rounds(inputs: RunInputs, views, candidates: list[Candidate], strategy, 
         active = [c for c in candidates if c.active]
         if not active:
             break
+        expect_rest(inputs, views, candidates, strategy)
         _label_round(inputs, views, active, it)
         for cand in active:
             cand.rs.next_round = it + 1
         checkpoint.save(out_dir, candidates, inputs)
         active = [c for c in candidates if c.active]
+
+
+def _fit_round(inputs: RunInputs, views, active: list[Candidate], it: int) -> None:
+    """Every active candidate's chains fit their base models, one backbone at a time, so that the pool rows the
+    round's fits share are read from the feature store once (:meth:`ImageBank.pinned`)."""
+    report = inputs.report
+    names = ", ".join(c.spec.name for c in active)
+    report(stage="training", iteration=it, model="", message=f"round {it}: fitting {names}"
+           + (f" ({len(inputs.folds)} folds each)" if inputs.folds else ""))
+    fitted = {id(chain): [None] * len(cand.spec.backbones) for cand in active for chain in cand.chains}
+    shared = {}  # round-0 fits depend on the chain alone: candidates share them
+    for backbone in dict.fromkeys(b for cand in active for b in cand.spec.backbones):
+        users = [(cand, c, chain, m) for cand in active for c, chain in enumerate(cand.chains)
+                 for m, b in enumerate(cand.spec.backbones) if b == backbone]
+        pool_rows = [chain.fit_set(ch.MAX_FIT_ROWS, len(views.train))[2] for _, _, chain, _ in users]
+        pin = inputs.cfg.head != "finetune"  # fine-tuned heads train on pixels
+        with inputs.bank.pinned(backbone, views.train if pin else [], np.concatenate(pool_rows)):
+            for cand, c, chain, m in users:
+                fitted[id(chain)][m] = _fit(inputs, views, chain, c, m, backbone, shared)
+    for cand in active:
+        for chain in cand.chains:
+            chain.models = fitted[id(chain)]
 
 
 def _fit(inputs: RunInputs, views, chain, c: int, m: int, backbone: str, shared: dict):
@@ -154,7 +188,7 @@ def _label_round(inputs: RunInputs, views, active: list[Candidate], it: int) -> 
                 seen[key] = len(requests)
                 requests.append((chain.models, list(cand.spec.label_views), remaining))
             owners.append((cand, c, chain, remaining, seen[key]))
-    votes = ch.vote_pool(inputs.bank, inputs.pool_idx, requests)
+    votes = ch.vote_pool(inputs.bank, inputs.pool_idx, requests, inputs.report)
     for cand, c, chain, remaining, r in owners:
         taken = ch.select(cand.spec, chain, remaining, votes[r], get_selection(cand.spec.selection), it,
                           inputs.n_classes, inputs.ds.classes)

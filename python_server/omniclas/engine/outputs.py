@@ -75,6 +75,7 @@ def save_run(inputs, out_dir: Path, views, choice, candidates, started: float, s
                     for i, (m, a) in enumerate(zip(models, member_test))],
         y_test=inputs.y_test, test_probs=(np.mean([test_probs[i] for i in kept], axis=0) if len(inputs.test_idx)
                                           else np.zeros((0, inputs.n_classes))),
-        views=views.to_dict(), estimate=inputs.estimate, student=student.summary if student else None, runtime=bank.runtime_info,
-        wall_time_s=time.monotonic() - started, stage_seconds=inputs.report.stage_seconds)
+        views=views.to_dict(), estimate=inputs.estimate, student=student.summary if student else None,
+        runtime=bank.runtime_info, wall_time_s=time.monotonic() - started, stage_seconds=inputs.report.stage_seconds,
+        work=inputs.report.summary())
     return RunResult(out_dir, manifest, predictor, bank)

@@ -1,24 +1,42 @@
 """Progress events: what long work reports to the CLI, the server's job table and the Fiji plugin.
 
-The fraction done and the time left come from the whole planned work, measured as it runs: each kind of work
-(feature passes, head fits, fine-tuning steps) is planned in units when it becomes known, and its seconds per
-unit are measured as units finish. Time left = for each kind, units left x measured seconds per unit (a prior
-until the first unit of that kind has finished).
+One plan for the whole run, made at its start (:mod:`.plan`): every feature to compute, every candidate's head
+fits, the labelling passes and the saving, each kind in units whose seconds are measured as units finish (a prior
+until then). As the run learns what it will not do (views dropped, candidates stopped, rounds cut), the plan is
+revised down; it is revised up only where the work was unknowable (a fine-tuning run's steps). Time left = units
+left x measured seconds per unit; the fraction done is the time spent over time spent plus time left, and it never
+decreases: a slower rate than the prior raises the ETA, never takes back progress already shown.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import Cancelled
 
-# Seconds per unit before any unit of that kind has been measured (2-core CPU, Lite0 at 224 px; a linear head's fit
-# took 0.03 s on 3 classes and 0.2 s on 23, benchmarks/results/processes.md): a prior far from what is then
+# Seconds per unit before any unit of that kind has been measured, on a 2-core CPU: a prior far from what is then
 # measured makes the ETA jump when the first unit finishes.
-PRIOR_SECONDS = {"features": 1 / 150, "fit": 0.2, "finetune": 0.05}
+# * compile: converting one frozen body for its runtime (3-5 s through ONNX; a cached body loads in under 1 s);
+# * features: one image under one view through one body (Lite0-2 at 128-224 px, OpenVINO bf16);
+# * fit: a linear head's fit, in rows x (classes + PER_ROW) plus FIT_OVERHEAD;
+# * vote: one pool image scored by one (head, view) of one chain when labelling;
+# * save: writing the run folder with its report.
+PRIOR_SECONDS = {"compile": 5.0, "features": 1 / 60, "fit": 4e-6, "vote": 2e-6, "save": 4.0, "finetune": 0.05}
+# A head fit's fixed cost (set-up, solver start), in rows x classes. Small: a larger fit also takes more solver
+# steps, so its cost grows faster than its rows; a large fixed cost made the first (small) fits of a run predict the
+# later ones 2x too cheap.
+FIT_OVERHEAD = 5_000
+PER_ROW = 8  # a fit's work per row beyond its classes, in classes (few classes: 3-class fits cost 2x their share)
+
+
+def fit_units(rows: int, n_classes: int) -> float:
+    """A linear head fit's work: its cost grows with rows x (classes + the per-row work that does not depend on
+    them), above a fixed cost."""
+    return float(rows) * (max(2, n_classes) + PER_ROW) + FIT_OVERHEAD
 
 
 @dataclass
@@ -55,10 +73,15 @@ class Reporter:
         self.planned: dict[str, float] = {}
         self.done: dict[str, float] = {}
         self.spent: dict[str, float] = {}
+        self._fraction = 0.0
 
     def plan(self, kind: str, units: float) -> None:
         """Add ``units`` of work of ``kind`` to the plan."""
         self.planned[kind] = self.planned.get(kind, 0.0) + max(0.0, units)
+
+    def expect(self, kind: str, units_left: float) -> None:
+        """Revise the plan: from now on, ``units_left`` of ``kind`` remain."""
+        self.planned[kind] = self.done.get(kind, 0.0) + max(0.0, units_left)
 
     def credit(self, kind: str, units: float, seconds: float) -> None:
         """Record ``units`` of ``kind`` finished in ``seconds`` (no report)."""
@@ -74,13 +97,24 @@ class Reporter:
         self.credit(kind, units, time.monotonic() - start)
         self()
 
+    def rate(self, kind: str) -> float:
+        """Seconds per unit of ``kind``: measured, or the prior scaled by how much slower or faster than their
+        priors the kinds measured so far ran (a loaded or slower machine is slower at everything)."""
+        done = self.done.get(kind, 0.0)
+        if done:
+            return self.spent[kind] / done
+        ratios = [self.spent[k] / self.done[k] / PRIOR_SECONDS[k] for k in self.done
+                  if self.done[k] and self.spent[k] > 0 and k in PRIOR_SECONDS]
+        speed = math.exp(sum(math.log(r) for r in ratios) / len(ratios)) if ratios else 1.0
+        return PRIOR_SECONDS.get(kind, 1.0) * speed
+
+    def summary(self) -> dict:
+        """Units done and seconds spent, by kind of work: where the time went."""
+        return {kind: {"units": round(self.done[kind], 1), "seconds": round(self.spent[kind], 2)} for kind in self.done}
+
     def seconds_left(self) -> float:
-        left = 0.0
-        for kind, planned in self.planned.items():
-            done = self.done.get(kind, 0.0)
-            rate = self.spent[kind] / done if done else PRIOR_SECONDS.get(kind, 1.0)
-            left += max(0.0, planned - done) * rate
-        return left
+        return sum(max(0.0, planned - self.done.get(kind, 0.0)) * self.rate(kind)
+                   for kind, planned in self.planned.items())
 
     def __call__(self, **changes) -> None:
         if self.cancel is not None and self.cancel():
@@ -95,11 +129,12 @@ class Reporter:
         elapsed = time.monotonic() - self.started
         if self.state.stage == "done":
             self.state.fraction, self.state.eta_s = 1.0, 0.0
-        else:
+        elif any(self.done.values()):
             left = self.seconds_left()
-            measured = any(self.done.values())
-            # Before any work is planned and measured, nothing is known to be done.
-            self.state.fraction = round(min(0.99, elapsed / (elapsed + left)), 4) if measured else 0.0
-            self.state.eta_s = round(left, 1) if measured else None
+            # Monotone: a revised rate moves the ETA, never the progress already shown.
+            self._fraction = max(self._fraction, min(0.99, elapsed / (elapsed + left)))
+            self.state.fraction, self.state.eta_s = round(self._fraction, 4), round(left, 1)
+        else:  # before any work is measured, nothing is known to be done
+            self.state.fraction, self.state.eta_s = 0.0, None
         if self.callback is not None:
             self.callback(dataclasses.replace(self.state))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .base_models import fit_linear, predict_proba, scores
+from .progress import fit_units
 
 FLIPS = ("hflip", "vflip", "hvflip")
 
@@ -62,8 +63,18 @@ def keeps_view(before: tuple[float, float], after: tuple[float, float], noise: f
     return after[0] >= before[0] - noise
 
 
+def _fit(bank, backbone: str, rows, n_classes: int, seed: int, report):
+    """A trial's head fit, counted as fit work where a run reports progress (it is the run's first measure of it)."""
+    if report is None:
+        return fit_linear(bank, backbone, rows, n_classes, seed)
+    units = fit_units(sum(len(idx) for idx, _, _ in rows), n_classes)
+    report.plan("fit", units)
+    with report.work("fit", units):
+        return fit_linear(bank, backbone, rows, n_classes, seed)
+
+
 def choose_views(bank, backbones, folds, candidates: list[str], n_classes: int, seed: int,
-                 train_flips: bool = True) -> tuple[list[str], list[dict]]:
+                 train_flips: bool = True, report=None) -> tuple[list[str], list[dict]]:
     """Greedy forward choice of views on held-out folds, each view tried as the run would use it: a flip both
     adds training rows (with ``train_flips``) and is averaged into the prediction; another transform (blur,
     gamma) only votes, so it is averaged in.
@@ -82,7 +93,7 @@ def choose_views(bank, backbones, folds, candidates: list[str], n_classes: int, 
         out = []
         for k, (train_idx, y_train, held_idx, _) in enumerate(folds):
             if (k, train) not in fitted:
-                fitted[(k, train)] = [fit_linear(bank, b, [(train_idx, v, y_train) for v in train], n_classes, seed)
+                fitted[(k, train)] = [_fit(bank, b, [(train_idx, v, y_train) for v in train], n_classes, seed, report)
                                       for b in backbones]
             out.append(np.mean([predict_proba(bank, m, held_idx, v) for m in fitted[(k, train)] for v in views],
                                axis=0))

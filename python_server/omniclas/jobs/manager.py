@@ -132,7 +132,7 @@ class JobManager:
         return job
 
     def _get(self, job_id: str) -> dict:
-        if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
+        if not isinstance(job_id, str) or not JOB_ID_RE.fullmatch(job_id):
             raise JobNotFound(f"no job with id '{job_id}'", field="id")
         self.dispatcher.check()
         job = self.store.get(job_id)

@@ -50,7 +50,7 @@ def plan(spec: dict, job_dir: Path, registry, roots, one_shard: bool = False) ->
     folder = resolve_under_roots(spec["folder"], roots, field="folder")
     if not folder.is_dir():
         raise FolderNotFound(f"folder not found: {spec['folder']}", field="folder")
-    check_tree_under_roots(folder, roots, field="folder")
+    check_tree_under_roots(folder, roots, field="folder", depth=None)  # the listing goes to any depth
     images = [str(p) for p in images_under(folder)]
     if not images:
         raise NoImages(f"no images in {folder} (PNG, JPEG, TIFF or BMP files, in it or its subfolders)",
@@ -62,7 +62,8 @@ def plan(spec: dict, job_dir: Path, registry, roots, one_shard: bool = False) ->
             "batch_size": int(spec.get("batch_size") or BATCH_SIZE)}
     shards = [{"state": "queued", "done": 0, "total": min(size, len(images) - s), "runner": None, "heartbeat": None,
                "rate": 0.0} for s in range(0, len(images), size)]
-    return {"spec": spec, "shards": shards, "images": len(images), "models_root": str(registry.root)}
+    return {"spec": spec, "shards": shards, "images": len(images), "models_root": str(registry.root),
+            "dataset_roots": [str(r) for r in roots]}
 
 
 def progress(job: dict) -> dict:
@@ -141,7 +142,7 @@ def run_shard(store: JobStore, job_id: str, n: int, token: str) -> str:
         (job_dir / "shards").mkdir(exist_ok=True)
         store.append_log(job_id, [f"{now_iso()} shard {n}: {len(paths)} images on {token}"])
         predict_to_csv(model, paths, job_dir / "shards" / f"{n}.csv", resume=True, batch_size=spec["batch_size"],
-                       on_batch=on_batch, cancel=cancel)
+                       on_batch=on_batch, cancel=cancel, roots=job.get("dataset_roots"))
     except Cancelled:
         return _end(store, job_id, n, token, "cancelled", "cancelled by the user")
     except OmniClasError as err:

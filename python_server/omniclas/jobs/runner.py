@@ -139,7 +139,9 @@ def execute(store: JobStore, job: dict, token: str) -> dict | None:
         cfg = TrainConfig.from_dict({**job["spec"], "out_dir": job["run_dir"]})
         run = train(cfg, progress=progress, cancel=cancel, resume=resume)
         final = {"state": "finished", "result": _result(run), "error": None}
-        store.append_log(job_id, [f"{now_iso()} finished: test accuracy {final['result']['test_accuracy']}"])
+        acc = final["result"]["test_accuracy"]
+        store.append_log(job_id, [f"{now_iso()} finished: test accuracy "
+                                  + (f"{acc:.3f}" if isinstance(acc, float) else str(acc))])  # not 0.7777777777777778
     except Cancelled:
         final = {"state": "cancelled", "error": "cancelled by the user"}
         store.append_log(job_id, [f"{now_iso()} cancelled"])

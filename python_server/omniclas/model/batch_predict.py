@@ -8,26 +8,34 @@ from typing import Iterator, Sequence
 BATCH = 64
 
 
-def _decode(path) -> tuple[list | None, str | None]:
+def _decode(path, roots=None) -> tuple[list | None, str | None]:
     from ..data.imageio import read_pages
-    from ..errors import ImageReadError
+    from ..data.roots import read_under_roots
+    from ..errors import OmniClasError
 
     try:
-        return read_pages(path), None
-    except ImageReadError as err:  # an unreadable file is an error row, not the end of the batch
+        if roots is None:
+            return read_pages(path), None
+        try:
+            data = read_under_roots(path, roots)
+        except OSError as err:
+            return None, f"{path}: cannot read file ({err.strerror or err})"
+        return read_pages(data, str(path)), None
+    except OmniClasError as err:  # an unreadable or forbidden file is an error row, not the end of the batch
         return None, str(err)
 
 
-def predict_rows(model, paths: Sequence, batch_size: int = BATCH) -> Iterator[tuple[int, list[dict]]]:
+def predict_rows(model, paths: Sequence, batch_size: int = BATCH, roots=None) -> Iterator[tuple[int, list[dict]]]:
     """For each batch of ``paths``: (files in it, their rows). A row is a result dict (``image``, ``slice`` for a
-    stack's page, ``class``, ``confidence``, ``probabilities``, or ``error``), as ``report.results_csv`` writes."""
+    stack's page, ``class``, ``confidence``, ``probabilities``, or ``error``), as ``report.results_csv`` writes.
+    ``roots``: each file must resolve under one of these folders when it is opened (else an error row)."""
     from .predictor import describe
 
     classes = list(model.classes)
     starts = range(0, len(paths), batch_size)
 
     def decode(start):
-        return [_decode(p) for p in paths[start:start + batch_size]]
+        return [_decode(p, roots) for p in paths[start:start + batch_size]]
 
     # one batch ahead: the next files decode (PIL and tifffile release the GIL) while the model runs, and no more
     with ThreadPoolExecutor(1) as pool:

@@ -27,6 +27,10 @@ from .onnx_framework import to_probabilities
 
 PACKAGE_FILE = "package.zip"
 RUNNABLE = ("onnx", "torchscript")
+MAX_TEXT_BYTES = 16 << 20  # a description, documentation or other text file of a package (bioimageio.yaml, .md)
+MAX_MEMBER_BYTES = 2 << 30  # any file of a package (ONNX itself stops at 2 GB)
+MAX_PACKAGE_BYTES = 4 << 30  # all the files of a package, unpacked
+TEXT_SUFFIXES = (".yaml", ".yml", ".md", ".json", ".txt", ".cff", ".bib")
 
 
 class BioimageioImportError(OmniClasError):
@@ -37,6 +41,32 @@ def _require():
     from ..export.bioimageio import require_bioimageio
 
     require_bioimageio(FrameworkUnavailable, field="framework")
+
+
+def check_package_sizes(src: Path) -> None:
+    """Refuse a package whose files are over the size limits, from the sizes its zip directory (or the folder)
+    declares, before any is read: a 2 GB bioimageio.yaml must not be loaded into memory to find out. zipfile never
+    reads a member beyond its declared size, so the check bounds what the import reads."""
+    import zipfile
+
+    if src.is_dir():
+        sizes = [(str(p.relative_to(src)), p.stat().st_size) for p in src.rglob("*") if p.is_file()]
+    else:
+        try:
+            with zipfile.ZipFile(src) as zf:
+                sizes = [(info.filename, info.file_size) for info in zf.infolist() if not info.is_dir()]
+        except (zipfile.BadZipFile, OSError) as err:
+            raise BioimageioImportError(f"{src}: not a BioImage Model Zoo package (not a readable zip: {err})",
+                                        field="file") from None
+    for name, size in sizes:
+        limit = MAX_TEXT_BYTES if name.lower().endswith(TEXT_SUFFIXES) else MAX_MEMBER_BYTES
+        if size > limit:
+            raise BioimageioImportError(f"{src}: its file {name[:200]} is {size / (1 << 20):.0f} MB unpacked, over "
+                                        f"the limit of {limit >> 20} MB for such a file", field="file")
+    total = sum(size for _, size in sizes)
+    if total > MAX_PACKAGE_BYTES:
+        raise BioimageioImportError(f"{src}: its files are {total >> 20} MB unpacked, over the limit of "
+                                    f"{MAX_PACKAGE_BYTES >> 20} MB for a package", field="file")
 
 
 def load_package(source, io_checks: bool):
@@ -196,6 +226,7 @@ class BioimageioFramework(Framework):
         src = Path(source).expanduser()
         if not src.exists():
             raise RunFolderError(f"BioImage Model Zoo package not found: {src}", field="file")
+        check_package_sizes(src)
         descr = load_package(src, io_checks=True)
         spec = classifier_spec(descr, src)
         if src.is_file():

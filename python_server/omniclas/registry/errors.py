@@ -39,3 +39,13 @@ class RunFolderError(OmniClasError):
     """A run folder to register lacks its weights or manifest, or they are unreadable."""
 
     http_status = 400
+
+
+class ModelsFolderNotWritable(OmniClasError):
+    """The models folder cannot be written: read-only or not the server's to write (403), or full (507)."""
+
+    http_status = 403
+
+
+class ModelsFolderFull(ModelsFolderNotWritable):
+    http_status = 507

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.imageio import Budget, is_image_file, iter_pages
+from ..data.roots import read_under_roots
 from ..errors import DatasetError, ImageReadError
 from ..report.measures import check_measures, compute
 from .manifest import input_size
@@ -109,10 +110,14 @@ def evaluate(registry, dataset, measures=None, predictors=None, labels_file=None
 
     for p, lab in zip(paths, labels):
         file_budget = Budget(max_pixels=limits.max_pixels, image_bytes=limits.image_bytes)
-        try:
-            pages = list(iter_pages(p, str(p), file_budget, size=size))
+        try:  # with roots, the file is resolved under them again as it is opened (a link made meanwhile)
+            pages = list(iter_pages(read_under_roots(p, roots) if roots is not None else p, str(p), file_budget,
+                                    size=size))
         except ImageReadError as err:  # unreadable or too large: named and counted, like training does
             skipped.append({"path": str(p), "reason": str(err)})
+            continue
+        except OSError as err:
+            skipped.append({"path": str(p), "reason": f"{p}: cannot read file ({err.strerror or err})"})
             continue
         held += pages
         held_bytes += file_budget.held

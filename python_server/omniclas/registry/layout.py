@@ -23,6 +23,7 @@ records its names in an index.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -34,14 +35,14 @@ import uuid
 from pathlib import Path
 
 from ..data.files import write_atomic
-from .errors import ModelIntegrityError
+from .errors import ModelIntegrityError, ModelsFolderFull, ModelsFolderNotWritable
 
 INDEX = "index.json"
 JOURNAL = ".journal.json"
 LOCK = ".lock"
 INDEX_FORMAT = "omniclas-registry/2"
 MANIFEST = "manifest.json"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # use fullmatch: "$" also matches before a final "\n"
 CRASH_ENV = "OMNICLAS_CRASH_AT"  # test hook: the process kills itself (SIGKILL) at the named step of a write
 
 
@@ -109,12 +110,31 @@ class Layout:
 
     @contextlib.contextmanager
     def writing(self):
-        """Serialise writers (threads and processes), and finish or undo what a crashed writer left."""
+        """Serialise writers (threads and processes), and finish or undo what a crashed writer left. A models
+        folder that cannot be written (read-only, another user's, full) is said so, naming it."""
         with self._thread_lock:
-            self.root.mkdir(parents=True, exist_ok=True)
-            with self._flock(exclusive=True):
-                self._recover()
-                yield
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                with self._flock(exclusive=True):
+                    self._recover()
+                    yield
+            except OSError as err:
+                self._not_writable(err)
+                raise
+
+    def _not_writable(self, err: OSError) -> None:
+        """Raise the user's error for ``err`` when it is the models folder that cannot be written."""
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+            return
+        root = os.path.abspath(self.root)
+        if err.filename is not None and not os.path.abspath(os.fsdecode(err.filename)).startswith(root):
+            return  # another file (e.g. the run folder being registered): not the models folder's fault
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ModelsFolderFull(f"the models folder {root} is full ({err.strerror}); free some space there",
+                                   field="models_root") from None
+        raise ModelsFolderNotWritable(
+            f"the models folder {root} cannot be written ({err.strerror}): it is read-only, or not this user's to "
+            f"write; make it writable, or use another models folder (--models-root)", field="models_root") from None
 
     # ------------------------------------------------------------------ index
     def models(self) -> dict[str, str]:
@@ -141,14 +161,14 @@ class Layout:
             raise ModelIntegrityError(f"{index_path}: unreadable registry index ({err}); restore it from a "
                                       f"backup, or delete it to rebuild it from the model folders") from None
         models = {n: f for n, f in models.items()
-                  if isinstance(n, str) and NAME_RE.match(n) and isinstance(f, str) and NAME_RE.match(f)}
+                  if isinstance(n, str) and NAME_RE.fullmatch(n) and isinstance(f, str) and NAME_RE.fullmatch(f)}
         self._cached = (key, models)
         return dict(models)
 
     def _infer(self) -> dict[str, str]:
         """A registry from before the index: every ``<name>/<version>/`` folder is a model."""
         return {d.name: d.name for d in sorted(self.root.iterdir())
-                if d.is_dir() and NAME_RE.match(d.name) and any(is_version_folder(v) for v in d.iterdir())}
+                if d.is_dir() and NAME_RE.fullmatch(d.name) and any(is_version_folder(v) for v in d.iterdir())}
 
     def write_index(self, models: dict[str, str], step: str | None = None) -> None:
         body = {"format": INDEX_FORMAT, "models": {n: {"folder": models[n]} for n in sorted(models)}}
@@ -181,7 +201,7 @@ class Layout:
                 folders = []
             named = set(self.models().values())
             for f in folders:
-                if isinstance(f, str) and NAME_RE.match(f) and f not in named:
+                if isinstance(f, str) and NAME_RE.fullmatch(f) and f not in named:
                     self.retire(self.root / f)
             self.end_journal()
         models = self.models()

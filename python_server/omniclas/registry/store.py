@@ -66,11 +66,15 @@ def default_root() -> Path:
 
 
 def check_name(name: str, field: str = "name") -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        shown = name if not isinstance(name, str) or len(name) <= 120 else name[:117] + "..."
         raise InvalidName(
-            f"invalid model name {name!r}: use 1-100 letters, digits, '_', '-' or '.', starting with a letter or digit",
+            f"invalid model name {shown!r}: use 1-100 letters, digits, '_', '-' or '.', starting with a letter or digit",
             field=field)
     return name
+
+
+MAX_VERSION_DIGITS = 9
 
 
 def parse_ref(ref: str, field: str = "model") -> tuple[str, int | None]:
@@ -82,9 +86,12 @@ def parse_ref(ref: str, field: str = "model") -> tuple[str, int | None]:
     if not sep:
         return name, None
     ver = ver[1:] if ver[:1] in ("v", "V") else ver
-    if not (ver.isascii() and ver.isdigit()) or int(ver) < 1:
-        raise InvalidName(f"invalid model version in {ref!r}: use name@1, name@2, ...", field=field)
-    return name, int(ver)
+    digits = ver.lstrip("0")  # checked before int(): Python refuses to convert more than 4300 digits
+    if not (ver.isascii() and ver.isdigit()) or not digits or len(digits) > MAX_VERSION_DIGITS:
+        shown = ref if len(ref) <= 120 else ref[:117] + "..."
+        raise InvalidName(f"invalid model version in {shown!r}: use name@1, name@2, ... (at most "
+                          f"{MAX_VERSION_DIGITS} digits)", field=field)
+    return name, int(digits)
 
 
 def _softmax_top(classes: list[str], probs: np.ndarray) -> dict:

@@ -14,6 +14,7 @@ from .measures import wilson_interval
 
 MIN_TEST_PER_CLASS = 10  # mean test images per class
 MIN_TEST_IN_A_CLASS = 5  # test images of the class with the fewest
+FIRM_HALF_WIDTH = 0.05  # a test accuracy whose 95% interval is this narrow or narrower judges the model overall
 
 
 def interval(accuracy: float | None, n: int) -> tuple[float, float] | None:
@@ -80,6 +81,10 @@ def small_test_set(m: dict) -> str | None:
         reasons.append(f"{who} {least} (fewer than {MIN_TEST_IN_A_CLASS})")
     if not reasons:
         return None
+    low, high = interval(t.get("accuracy"), n) or (0.0, 1.0)
+    if high - low <= 2 * FIRM_HALF_WIDTH:  # many images in all: the overall figure holds, the per-class ones do not
+        return (f"The per-class test figures are weak: " + " and ".join(reasons) + f". The overall test accuracy "
+                f"rests on {n} test images (95% interval {low:.3f} to {high:.3f}) and is the firmer figure.")
     return (f"The test set is too small to judge this model: {n} test image{'s' if n != 1 else ''}, "
             + " and ".join(reasons) + ". Its accuracy can be far from the model's; rely on the estimate.")
 
@@ -98,8 +103,8 @@ def selection_rule(m: dict) -> str | None:
 
 
 def automatic_labels_text(m: dict) -> str:
-    """What the saved model trained on besides the manual labels: '95 in the saved model's training set, taken in
-    rounds 0 to 1 (rule: threshold 0.8)'."""
+    """What the saved model trained on besides the manual labels: '95 in the saved model's training set, labelled
+    at the end of rounds 0 to 1 (rule: threshold 0.8)'."""
     from ..config import PROCESSES
 
     rule = selection_rule(m)
@@ -108,18 +113,21 @@ def automatic_labels_text(m: dict) -> str:
         return f"none: {process.name if process else m.get('process')} trains on the labelled images only"
     auto = m.get("auto_labelled") or []
     taken = sorted({a.get("iteration") for a in auto if a.get("iteration") is not None})
-    when = "" if not taken else (f", taken in round {taken[0]}" if len(taken) == 1
-                                 else f", taken in rounds {taken[0]} to {taken[-1]}")
+    # a label taken at the end of round k is trained on from round k + 1: said so, or "taken in round 0" beside
+    # "round 1 kept" reads as a contradiction
+    when = "" if not taken else (f", labelled at the end of round {taken[0]}" if len(taken) == 1
+                                 else f", labelled at the end of rounds {taken[0]} to {taken[-1]}")
     return f"{len(auto) or 'none'} in the saved model's training set{when} (rule: {rule})"
 
 
 def rounds_text(m: dict) -> str:
-    """'3, round 2 kept; stopped after round 2: the selection rule 'threshold' took no image' (the stop reason is
-    about the last round, said as such)."""
+    """'3 (rounds 0 to 2), round 2 kept; stopped after round 2: the selection rule 'threshold' took no image' (rounds
+    count from 0, said so; the stop reason is about the last round, said as such)."""
     rounds = m.get("iterations") or []
     last = rounds[-1].get("iteration") if rounds else None
     stop = m.get("stop_reason") or "-"
-    return (f"{len(rounds)}, round {m.get('best_iteration')} kept; "
+    numbered = "" if last is None else f" (round {last})" if len(rounds) == 1 else f" (rounds {rounds[0].get('iteration')} to {last})"
+    return (f"{len(rounds)}{numbered}, round {m.get('best_iteration')} kept; "
             + (f"stopped after round {last}: {stop}" if last is not None else f"stopped: {stop}"))
 
 

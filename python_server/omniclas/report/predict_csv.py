@@ -78,11 +78,12 @@ def _merge(into: Tally, part: Tally) -> None:
 
 def predict_to_csv(model, paths: Sequence, csv_path, resume: bool = False, batch_size: int = 64,
                    on_batch: Callable[[int, int], None] | None = None,
-                   cancel: Callable[[], bool] | None = None) -> Tally:
+                   cancel: Callable[[], bool] | None = None, roots=None) -> Tally:
     """Classify ``paths`` into ``csv_path``, flushed after each batch. With ``resume``, an existing CSV keeps its
     rows and only the images it lacks are classified and appended; otherwise it is replaced, but only once the
     first batch is classified (an error before then leaves it as it was). ``on_batch(done, total)`` is called at
-    the start and after each batch; ``cancel()`` is asked after each batch (raises ``Cancelled``)."""
+    the start and after each batch; ``cancel()`` is asked after each batch (raises ``Cancelled``). ``roots``: each
+    file must resolve under one of these folders as it is opened (else its row is an error)."""
     from ..model.batch_predict import predict_rows
 
     csv_path, classes = Path(csv_path), list(model.classes)
@@ -96,7 +97,7 @@ def predict_to_csv(model, paths: Sequence, csv_path, resume: bool = False, batch
         on_batch(finished, total)
     out = None
     try:
-        for n, rows in predict_rows(model, todo, batch_size):
+        for n, rows in predict_rows(model, todo, batch_size, roots):
             if out is None:
                 out = open(csv_path, "a" if appending else "w", newline="", encoding="utf-8")
                 writer = results_csv.ResultsCsvWriter(out, classes, write_header=not appending)

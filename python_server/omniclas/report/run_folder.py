@@ -42,7 +42,8 @@ def test_metrics(classes, y_true, probs) -> dict:
 
 def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, best_round, stop_reason, candidates,
               selection, automl, data_paths,
-              y_test, test_probs, views, estimate, runtime, wall_time_s, stage_seconds, student=None) -> dict:
+              y_test, test_probs, views, estimate, runtime, wall_time_s, stage_seconds, work=None,
+              student=None) -> dict:
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,6 +86,7 @@ def write_run(out_dir: Path, predictor, *, cfg, dataset, split, history, auto, b
         "versions": package_versions(),
         "wall_time_s": round(wall_time_s, 1),
         "stage_seconds": dict(stage_seconds),  # features, training, labelling, ...: where the time went
+        "work": dict(work or {}),  # by kind of work (features, fit, vote, ...): units done and their seconds
     })
     write_atomic(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=1).encode())
     write_atomic(out_dir / "report.md", render_report(manifest).encode())

@@ -35,6 +35,7 @@ from ..data.roots import parse_roots
 from ..jobs import JobManager
 from ..registry import Registry, default_root
 from .auth import MIN_TOKEN_LENGTH, check_request
+from .bodies import BoundedRequest, check_body_size
 from .errors import MB, register_error_handlers
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         cfg["MAX_UPLOAD_MB"] = None  # a byte limit set directly: messages give it in MB
     if cfg.get("TOKEN") and len(cfg["TOKEN"]) < MIN_TOKEN_LENGTH:
         log.warning("the access token has %d characters; use at least %d", len(cfg["TOKEN"]), MIN_TOKEN_LENGTH)
+    app.request_class = BoundedRequest
     app.json.sort_keys = False
 
     from .api import jobs_bp, meta_bp, models_bp
@@ -102,6 +104,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     for bp in (meta_bp, models_bp, jobs_bp, objects_bp):
         app.register_blueprint(bp, url_prefix=API_PREFIX)
     app.before_request(check_request)
+    app.before_request(check_body_size)
     register_error_handlers(app)
 
     @app.get("/health")

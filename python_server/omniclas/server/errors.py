@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 _STATUS = ((ImageReadError, 400), (DatasetError, 400), (ConfigError, 400), (BackboneUnavailable, 400),
            (Cancelled, 409))
 MB = 1 << 20  # --max-upload-mb counts MB of 1024 x 1024 bytes
+MAX_MESSAGE_CHARS = 2000  # an error message never echoes a request back in full
 
 
 def status_for(err: OmniClasError) -> int:
@@ -39,9 +40,10 @@ def status_for(err: OmniClasError) -> int:
 
 
 def error_body(status: int, message: str, field: str | None = None, **extra) -> dict:
+    message = message if len(message) <= MAX_MESSAGE_CHARS else message[:MAX_MESSAGE_CHARS - 3] + "..."
     body = {"status": status, "message": message}
     if field:
-        body["field"] = field
+        body["field"] = field[:200]
     body.update(extra)
     return {"error": body}
 
@@ -72,7 +74,9 @@ def register_error_handlers(app) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(err):
-        return error_response(413, upload_limit_message(app.config))
+        from .bodies import form_limit_message
+
+        return error_response(413, form_limit_message() or upload_limit_message(app.config))
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):

@@ -60,7 +60,7 @@ def _maybe(description: str | None = None, **field) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------ values
-REF_PATTERN = NAME_RE.pattern[:-1] + "(@[vV]?0*[1-9][0-9]*)?$"
+REF_PATTERN = NAME_RE.pattern[:-1] + "(@[vV]?0*[1-9][0-9]{0,8})?$"  # MAX_VERSION_DIGITS
 ModelName = Annotated[str, Field(pattern=NAME_RE.pattern, description="a model name: 1-100 letters, digits, '_', "
                                  "'-' or '.', starting with a letter or digit")]
 ModelRef = Annotated[str, Field(pattern=REF_PATTERN, description="a model name, optionally with a version: 'cells' "
@@ -83,7 +83,8 @@ def _upload(value: Any) -> FileStorage:
 
 
 Upload = Annotated[Any, BeforeValidator(_upload), WithJsonSchema({
-    "type": "string", "format": "binary", "description": "a PNG, JPEG, TIFF or BMP file (read by its content)"})]
+    "type": "string", "format": "binary", "description": "a PNG, JPEG, TIFF or BMP file (read by its content); a file "
+    "that cannot be read as one gets an error entry in the answer (200), the other files are still answered"})]
 
 
 def _digits(value: Any) -> Any:
@@ -143,7 +144,8 @@ class ObjectsForm(Body):
     FIELDS_ARE: ClassVar[str] = "form field"
     labels: Annotated[list[Upload], BeforeValidator(_as_list)] = Field(
         default_factory=list, description="a label image per image (PNG or TIFF, one channel of integers: 0 = background, n = object "
-                          "n), matched by name (the image's stem, or with _masks, _cp_masks, _labels), else by order",
+                          "n), matched by name (the image's stem, or with _masks, _cp_masks, _labels), else by order; a part "
+                          "that is not a readable label image gives its image an error entry (200), not a refusal",
         json_schema_extra={CONFIG_MAX_ITEMS: "MAX_FILES"})
     padding: float = Field(0.0, ge=0, le=MAX_PADDING, description="context around each object, as a fraction of its "
                            "box (default 0: the bounding box)")
@@ -302,14 +304,19 @@ def describe(schema: dict) -> str:
     return schema.get("description") or "a value of the documented type"
 
 
+UNKNOWN_SHOWN = 10  # unknown fields named in a refusal; the rest are counted
+
+
 def refusal(err: ValidationError, model: type[BaseModel]) -> ConfigError:
     """The first problem pydantic found with a request, as the API's error (400): its message names the field and
     says what the field takes."""
     errors = sorted(err.errors(include_url=False), key=lambda e: e["type"] != "missing")
     unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
     if unknown:
-        return ConfigError(f"unknown {model.FIELDS_ARE}(s): {', '.join(unknown)}; this route takes "
-                           f"{', '.join(model.model_fields)}", field=unknown[0])
+        shown = ", ".join(name if len(name) <= 60 else name[:57] + "..." for name in unknown[:UNKNOWN_SHOWN])
+        more = f" and {len(unknown) - UNKNOWN_SHOWN} more" if len(unknown) > UNKNOWN_SHOWN else ""
+        return ConfigError(f"unknown {model.FIELDS_ARE}(s): {shown}{more}; this route takes "
+                           f"{', '.join(model.model_fields)}", field=unknown[0][:60])
     first = errors[0]
     if not first["loc"]:
         return ConfigError("the request body must be a JSON object (Content-Type: application/json)", field="body")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import _thread
 import atexit
+import errno
 import logging
 import os
 import secrets
@@ -10,36 +11,17 @@ import signal
 import sys
 from pathlib import Path
 
-from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
-from waitress.task import ErrorTask
 
 from ..errors import OmniClasError
 from .auth import MIN_TOKEN_LENGTH
-from .errors import MB, waitress_error_body
+from .channel import ClientLimits, GuardedChannel
+from .errors import MB
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WILDCARD = ("0.0.0.0", "::", "")
 
 log = logging.getLogger(__name__)
-
-
-class JsonErrorTask(ErrorTask):
-    """waitress's own error answers (a body over the limit, a malformed request) as the API's JSON errors."""
-
-    def execute(self):
-        error = self.request.error
-        config = getattr(self.channel.server, "app_config", {})
-        body = waitress_error_body(error.code, error.reason, error.body, config)
-        self.status = f"{error.code} {error.reason}"
-        self.response_headers.append(("Content-Type", "application/json"))
-        self.set_close_on_finish()
-        self.content_length = len(body)
-        self.write(body)
-
-
-class JsonErrorChannel(HTTPChannel):
-    error_task_class = JsonErrorTask
 
 
 def allowed_hosts(host: str, extra=()) -> list[str] | None:
@@ -55,12 +37,23 @@ def allowed_hosts(host: str, extra=()) -> list[str] | None:
     return [host, *LOOPBACK, *extra]
 
 
+def _allow_open_files(n: int) -> None:
+    """Raise the soft limit on open files towards ``n`` (each connection holds one), as far as the hard limit."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < n:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n if hard == resource.RLIM_INFINITY else min(n, hard), hard))
+
+
 def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_roots=(), jobs_dir=None,
           queue=None, token=None, require_token: bool = False, threads: int = 4, max_upload_mb: float = 64,
           max_pixels: int = 40_000_000, max_image_mb: float = 256, max_decoded_mb: float = 512, bf16=None,
           worker_threads: int = 1, allowed_host=(), public_read: bool = False, parent_pid: int | None = None,
-          max_objects: int = 10_000,
-          out=None) -> None:
+          max_objects: int = 10_000, max_connections: int = 1000, header_timeout: float = 10.0,
+          idle_timeout: int = 30, out=None) -> None:
     from waitress import create_server
 
     from ..registry import models_root_choice
@@ -109,15 +102,23 @@ def serve(host: str = "127.0.0.1", port: int = 5000, models_root=None, dataset_r
     cfg = app.config
     sockets: dict = {}
     try:
+        _allow_open_files(max_connections + 64)
+        # poll, not select: select() stops at 1024 descriptors; idle connections are looked at every second
         server = create_server(app, map=sockets, host=host, port=port, threads=threads, ident="omniclas",
-                               max_request_body_size=int(max_upload_mb * MB), clear_untrusted_proxy_headers=True)
+                               max_request_body_size=int(max_upload_mb * MB), clear_untrusted_proxy_headers=True,
+                               connection_limit=int(max_connections), channel_timeout=int(idle_timeout),
+                               cleanup_interval=1, asyncore_use_poll=True)
     except OSError as err:
         services.close()
-        raise OmniClasError(f"cannot listen on {host}:{port}: {err.strerror or err}", field="port") from None
+        busy = err.errno == errno.EADDRINUSE  # say what to do: another program (an earlier server?) holds the port
+        raise OmniClasError(f"cannot listen on {host}:{port}: {err.strerror or err}"
+                            + (f"; another program uses this port: stop it, or choose another port with --port "
+                               f"{port + 1}" if busy else ""), field="port") from None
     for listener in sockets.values():
         if isinstance(listener, BaseWSGIServer):
-            listener.channel_class = JsonErrorChannel
+            listener.channel_class = GuardedChannel
             listener.app_config = cfg
+            listener.client_limits = ClientLimits(header_s=float(header_timeout))
     port = server.effective_port
     shown_host = f"[{host}]" if ":" in host else host
     print(f"OmniClas serving http://{shown_host}:{port}/api/v1 (OpenAPI: /api/v1/openapi.json)", file=out)

@@ -213,6 +213,8 @@ public final class Dto {
         public String error;
         /** True for interrupted, failed and cancelled jobs: POST /jobs/id/resume continues them. */
         public boolean resumable;
+        /** How many times the job was started (a resume starts another attempt). */
+        public Integer attempts;
         /** Only in the 202 answer of POST /jobs, which names the id "job_id". */
         @SerializedName("job_id") public String jobId;
 

@@ -256,8 +256,33 @@ public class HttpOmniClasClient implements OmniClasClient {
             if (value == null) throw new OmniClasException(0, "The server sent an empty answer.", null);
             return value;
         } catch (JsonParseException e) {
-            throw new OmniClasException(0, "The server at " + serverUrl + " did not answer with OmniClas JSON: "
-                    + abbreviate(text), null);
+            throw notOmniClas(serverUrl, 0, text);
+        }
+    }
+
+    /**
+     * "This address answers but is not an OmniClas server": a web page or other text where OmniClas JSON was due
+     * (never the raw HTML).
+     */
+    static OmniClasException notOmniClas(String serverUrl, int code, String text) {
+        String t = text == null ? "" : text.trim();
+        String what = t.startsWith("<") ? "a web page" : t.isEmpty() ? "an empty answer" : "\"" + abbreviate(t) + "\"";
+        return new OmniClasException(code, "The address " + serverUrl + " answers but is not an OmniClas server (it sent "
+                + what + (code > 0 ? ", HTTP " + code : "") + "). Check the URL and its port in Plugins > OmniClas > "
+                + "Server Settings...", "url");
+    }
+
+    /** The URL as a URI with a host, or an error that says it is not one (not Java's parser message). */
+    private void checkUrl(String url) throws OmniClasException {
+        java.net.URI uri;
+        try {
+            uri = new java.net.URI(url);
+        } catch (java.net.URISyntaxException e) {
+            uri = null;
+        }
+        if (uri == null || uri.getHost() == null || !("http".equals(uri.getScheme()) || "https".equals(uri.getScheme()))) {
+            throw new OmniClasException(0, "\"" + serverUrl + "\" is not a URL: give the server's address like "
+                    + DEFAULT_URL + " (Plugins > OmniClas > Server Settings...).", "url");
         }
     }
 
@@ -297,6 +322,7 @@ public class HttpOmniClasClient implements OmniClasClient {
     private void exchange(String method, String path, byte[] body, String contentType, int timeoutMs, OutputStream sink)
             throws OmniClasException {
         String url = apiBase + path;
+        checkUrl(url);
         HttpURLConnection con = null;
         try {
             con = (HttpURLConnection) new URL(url).openConnection();
@@ -322,7 +348,10 @@ public class HttpOmniClasClient implements OmniClasClient {
                 return;
             }
             InputStream in = con.getErrorStream();
-            throw errorFrom(code, in == null ? "" : new String(readAll(in), StandardCharsets.UTF_8));
+            String text = in == null ? "" : new String(readAll(in), StandardCharsets.UTF_8);
+            String t = text.trim();
+            if (!t.isEmpty() && !t.startsWith("{")) throw notOmniClas(serverUrl, code, text); // OmniClas errors are JSON
+            throw errorFrom(code, text);
         } catch (ConnectException | UnknownHostException | NoRouteToHostException e) {
             throw OmniClasException.unreachable(serverUrl, e);
         } catch (SocketTimeoutException e) {

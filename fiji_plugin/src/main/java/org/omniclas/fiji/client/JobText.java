@@ -87,8 +87,8 @@ public final class JobText {
                 sb.append(", iteration ").append(p.iteration).append(p.maxIterations != null && p.maxIterations > 0 ? "/" + p.maxIterations : "");
             if (p.epoch != null && (p.epoch > 0 || (p.epochs != null && p.epochs > 0)))
                 sb.append(", epoch ").append(p.epoch).append(p.epochs != null && p.epochs > 0 ? "/" + p.epochs : "");
-            if (p.fraction != null) sb.append(", ").append(Math.round(p.fraction * 100)).append("%");
-            if (p.etaSeconds != null && p.etaSeconds > 0) sb.append(", ETA ").append(formatEta(p.etaSeconds));
+            if (p.fraction != null) sb.append(", ").append(percent(p.fraction));
+            if (p.etaSeconds != null) sb.append(", ETA ").append(formatEta(p.etaSeconds));
             if (p.message != null && !p.message.isEmpty()) sb.append(" - ").append(p.message);
         }
         if ("finished".equals(job.state) && job.result != null && job.result.testAccuracy != null) {
@@ -121,6 +121,15 @@ public final class JobText {
         s += " on " + images + " test image" + (images == 1 ? "" : "s");
         if (fewest < FEW_TEST_IMAGES_PER_CLASS) s += " (too few to judge: under " + FEW_TEST_IMAGES_PER_CLASS + " per class)";
         return s;
+    }
+
+    /**
+     * The engine's fraction as the CLI prints it ("84.5%"), cut (not rounded) to a tenth, so that a job that is not
+     * done never reads 100%.
+     */
+    public static String percent(double fraction) {
+        double tenths = Math.floor(Math.max(0, Math.min(1, fraction)) * 1000 + 1e-9) / 10;
+        return String.format(java.util.Locale.ROOT, "%.1f%%", tenths);
     }
 
     public static String formatEta(double seconds) {

@@ -34,9 +34,26 @@ public class OmniClasException extends Exception {
         return new OmniClasException("Cannot reach the OmniClas server at " + url + why + ".\n\n"
                 + "Fiji starts it for you once Plugins > OmniClas > Server Settings... knows the OmniClas\n"
                 + "environment (macro: run(\"Server Settings...\", \"start\")), or start it in a terminal:\n"
-                + "    omniclas serve --dataset-root FOLDER\n"
+                + "    " + serveCommand(url) + "\n"
                 + "(FOLDER holds the datasets you train on).", cause);
     }
+
+    /** {@code omniclas serve} for the server at {@code url}: its port (and a host other than loopback) given. */
+    static String serveCommand(String url) {
+        StringBuilder cmd = new StringBuilder("omniclas serve");
+        try {
+            java.net.URI uri = new java.net.URI(url);
+            String host = uri.getHost();
+            if (host != null && !host.equals("127.0.0.1") && !host.equals("localhost")) cmd.append(" --host ").append(host);
+            if (uri.getPort() > 0 && uri.getPort() != DEFAULT_PORT) cmd.append(" --port ").append(uri.getPort());
+        } catch (java.net.URISyntaxException e) {
+            // the URL's own problem is said elsewhere
+        }
+        return cmd.append(" --dataset-root FOLDER").toString();
+    }
+
+    /** The port of {@code omniclas serve} when none is given. */
+    public static final int DEFAULT_PORT = 5000;
 
     public int getStatus() { return status; }
     public String getField() { return field; }

@@ -193,6 +193,9 @@ public final class ServerLauncher {
     public Path logFile() { return logFile; }
     public boolean isAlive() { return process.isAlive(); }
 
+    /** "exit code 1" once the process ended, "running" before. */
+    public String exitText() { return process.isAlive() ? "running" : "exit code " + process.exitValue(); }
+
     /**
      * Polls {@code GET /health} until the server answers.
      * @throws OmniClasException when the server exits first (with its log), when {@code timeoutMs} passes, or

@@ -361,12 +361,17 @@ public class DatasetFolder {
         Map<Long, List<Path>> bySize = new HashMap<>();
         for (Path p : allImages()) bySize.computeIfAbsent(Files.size(p), k -> new ArrayList<>()).add(p);
         List<Path> files;
-        try (Stream<Path> s = Files.list(src)) {
-            files = s.filter(DatasetFolder::isImage).sorted().collect(Collectors.toList());
+        try (Stream<Path> s = Files.list(src)) { // every file but hidden ones: a readme.txt is named, not passed over
+            files = s.filter(p -> Files.isRegularFile(p) && !p.getFileName().toString().startsWith("."))
+                    .sorted().collect(Collectors.toList());
         }
         int copied = 0;
         List<String> unreadable = new ArrayList<>();
         for (Path f : files) {
+            if (!isImage(f)) {
+                unreadable.add(f.getFileName() + ": not an image (" + String.join(", ", new java.util.TreeSet<>(IMAGE_EXTENSIONS)) + ")");
+                continue;
+            }
             if (alreadyThere(f, bySize)) continue;
             String why = problem.apply(f);
             if (why != null) {

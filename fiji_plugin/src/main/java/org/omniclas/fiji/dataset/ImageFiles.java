@@ -22,18 +22,35 @@ import java.util.Locale;
 public final class ImageFiles {
     private ImageFiles() {}
 
-    /** Why {@code file} is not a readable image, or null when it is. */
+    /** The server's words for a file it cannot read (data/imageio.py), so both say the same of one file. */
+    public static final String UNREADABLE = "not a readable PNG, JPEG, TIFF or BMP image";
+
+    /**
+     * Why {@code file} is not a readable image, or null when it is, in the server's words: "not a readable PNG, JPEG,
+     * TIFF or BMP image (image file is truncated)", not ImageIO's "Unexpected end of ZLIB input stream".
+     */
     public static String problem(Path file) {
         try {
             if (isTiff(file)) return tiffProblem(file);
             decode(file);
             return null;
         } catch (IOException e) {
-            return "not a readable image (" + reason(e) + ")";
+            return UNREADABLE + " (" + serverWords(e) + ")";
         } catch (RuntimeException | OutOfMemoryError e) {
-            return "not a readable image (" + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage()) + ")";
+            return UNREADABLE + " (" + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage()) + ")";
         }
     }
+
+    private static String serverWords(IOException e) {
+        String why = reason(e);
+        String lower = why.toLowerCase(Locale.ROOT);
+        if (e instanceof java.io.EOFException || lower.contains("unexpected end") || lower.contains("premature end")
+                || lower.contains("truncated")) return "image file is truncated";
+        if (why.equals(UNKNOWN)) return "unknown format";
+        return why;
+    }
+
+    private static final String UNKNOWN = "not a PNG, JPEG, GIF or BMP image";
 
     public static boolean isTiff(Path file) {
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
@@ -48,7 +65,7 @@ public final class ImageFiles {
         try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
             if (in == null) throw new IOException("cannot be opened");
             Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
-            if (!readers.hasNext()) throw new IOException("not a PNG, JPEG, GIF or BMP image");
+            if (!readers.hasNext()) throw new IOException(UNKNOWN);
             ImageReader reader = readers.next();
             StringBuilder warning = new StringBuilder();
             reader.addIIOReadWarningListener((source, text) -> {
@@ -68,7 +85,7 @@ public final class ImageFiles {
     private static String tiffProblem(Path file) throws IOException {
         Path dir = file.toAbsolutePath().getParent();
         FileInfo[] info = new TiffDecoder(dir.toString() + java.io.File.separator, file.getFileName().toString()).getTiffInfo();
-        if (info == null || info.length == 0) return "not a TIFF image";
+        if (info == null || info.length == 0) return UNREADABLE + " (not a TIFF image)";
         long size = Files.size(file);
         for (FileInfo fi : info) {
             long end = fi.getOffset();
@@ -82,7 +99,7 @@ public final class ImageFiles {
                 end = Math.max(end, fi.getOffset() + (long) fi.width * fi.height * fi.getBytesPerPixel() * pages
                         + (long) fi.gapBetweenImages * (pages - 1));
             }
-            if (end > size) return "not a readable image (the file is truncated: " + size + " of " + end + " bytes)";
+            if (end > size) return UNREADABLE + " (image file is truncated: " + size + " of " + end + " bytes)";
         }
         return null;
     }

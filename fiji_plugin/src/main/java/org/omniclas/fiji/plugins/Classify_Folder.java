@@ -22,7 +22,8 @@ import java.nio.file.Paths;
 /**
  * Plugins > OmniClas > Classify Folder...: every image of a folder → "OmniClas Results" (unattended also the
  * standard Results table), saved as CSV. A file that cannot be read gets an error row; the others are classified.
- * Macro: {@code run("Classify Folder...", "model=NAME folder=/path csv=/path/results.csv");} (csv= empty: not saved)
+ * Macro: {@code run("Classify Folder...", "model=NAME folder=/path csv=/path/results.csv");} (csv= empty: not saved;
+ * nothing is ever written into the image folder unasked)
  * <p>With {@code labels=/path/to/label/images}: one row per object, each image with its label image matched by name
  * ({@code A01.png} -> {@code A01_cp_masks.png}, {@code A01_masks.tif}, ...; docs/objects.md), and the object
  * options {@code padding= mask_outside= min_area= exclude_border} of Classify Image.
@@ -33,7 +34,7 @@ import java.nio.file.Paths;
  */
 public class Classify_Folder implements PlugIn {
     /** The CSV field's label; the file it names is the one written. */
-    public static final String CSV_LABEL = "CSV (empty = do not save; default <folder>/" + ImageClassifier.DEFAULT_CSV_NAME + ")";
+    public static final String CSV_LABEL = "CSV (empty = do not save)";
     /** The job field's label (macro key job=). */
     public static final String JOB_LABEL = "Job (auto = on the server above " + FolderJob.THRESHOLD + " images)";
 
@@ -81,7 +82,6 @@ public class Classify_Folder implements PlugIn {
             if (rt == null) rt = labels.isEmpty() ? classifier.classifyFolder(folder, new ResultsTable())
                     : objectClassifier.classifyFolder(folder, Paths.get(labels), new ResultsTable());
             ImageClassifier.show(rt);
-            if (csv.isEmpty() && o.isInteractive()) csv = ImageClassifier.defaultCsv(folder.toFile());
             if (!csv.isEmpty()) ImageClassifier.saveCsv(rt, csv);
             ImageClassifier.tell(rt, asJob ? job.failed() : labels.isEmpty() ? classifier.failed() : objectClassifier.failed());
         } catch (OmniClasException e) {

@@ -66,9 +66,9 @@ public class Classify_Image implements PlugIn {
                     return;
                 }
                 rt = new ObjectClassifier(client, model.trim(), objects.serverOptions())
-                        .classify(images.get(0), objects.source(), ImageClassifier.table());
+                        .classify(images.get(0), objects.source(), new ResultsTable());
             } else {
-                rt = classifier.classifyImages(images, ImageClassifier.table());
+                rt = classifier.classifyImages(images, new ResultsTable());
             }
             ImageClassifier.show(rt);
             if (!csv.isEmpty()) ImageClassifier.saveCsv(rt, csv);

@@ -42,7 +42,7 @@ public class Label_Images implements PlugIn {
                 + "Training reads the dataset on the server, in place: put it under one of the server's\n"
                 + "dataset roots (" + roots.source + "): " + roots.text());
         ImagePlus active = WindowManager.getCurrentImage();
-        ObjectDialog objects = new ObjectDialog(o, active);
+        ObjectDialog objects = ObjectDialog.whenAnImageIsOpen(o, active);
         if (!o.show()) return;
         String source = o.nextString().trim();
         String dataset = o.nextString().trim();
@@ -74,7 +74,7 @@ public class Label_Images implements PlugIn {
                 if (Reporter.unattended() || !done.unreadable.isEmpty()) {
                     IJ.log("OmniClas: " + done.copied + " image(s) copied from " + src + " into " + ds.unlabelledDir());
                 }
-                for (String bad : done.unreadable) IJ.log("OmniClas: not copied, not a readable image: " + bad);
+                for (String bad : done.unreadable) IJ.log("OmniClas: not copied: " + bad);
                 if (!done.unreadable.isEmpty() && !Reporter.unattended()) Reporter.info(done.summary());
             }
             if (objects.wanted() && !addObjectCrops(active, objects, ds)) return;

@@ -51,8 +51,10 @@ public class Server_Settings implements PlugIn {
                 }, "OmniClas connection test").start();
             });
             ServerLauncher mine = ServerGate.running();
-            gd.addMessage(mine == null ? "Fiji has not started a server."
-                    : "Fiji started a server: " + String.join(" ", mine.command()) + "\n(log: " + mine.logFile() + ")");
+            String dead = ServerGate.died();
+            gd.addMessage(mine != null ? "Fiji started a server: " + String.join(" ", mine.command()) + "\n(log: " + mine.logFile() + ")"
+                    : dead != null ? dead + " Tick \"Start the server now\" to start it again."
+                    : "Fiji has not started a server.");
         }
         if (!o.show()) return;
         String url = o.nextString().trim();
@@ -65,7 +67,9 @@ public class Server_Settings implements PlugIn {
         boolean stop = o.nextBoolean();
         Settings.save(url, token);
         Settings.saveServerStart(executable, modelsRoot, datasetRoots);
-        if (stop && !ServerGate.stop()) IJ.log("OmniClas: Fiji has not started a server; nothing to stop.");
+        String dead = ServerGate.died();
+        if (stop && !ServerGate.stop()) IJ.log("OmniClas: " + (dead != null ? dead + " Nothing to stop."
+                : "Fiji has not started a server; nothing to stop."));
         if (start) start();
         if (test) test(url, token);
     }

@@ -99,8 +99,8 @@ public class FolderJob {
     }
 
     /**
-     * A resumed predict job (Jobs...): followed to its end, its results shown as Classify Folder shows them (on a
-     * desktop also saved as the folder's default CSV).
+     * A resumed predict job (Jobs...): followed to its end, its results shown as Classify Folder shows them. Nothing
+     * is written into the image folder: the server keeps the job's results.csv (the Log says where).
      */
     public static void showResumed(OmniClasClient client, Dto.Job job) throws OmniClasException {
         Path folder = Paths.get(job.specText("folder"));
@@ -108,13 +108,8 @@ public class FolderJob {
         ResultsTable rt = fj.finish(fj.follow(job.id()), folder, new ResultsTable());
         if (rt == null) return;
         ImageClassifier.show(rt);
-        if (!Reporter.unattended() && folder.toFile().isDirectory()) {
-            try {
-                ImageClassifier.saveCsv(rt, ImageClassifier.defaultCsv(folder.toFile()));
-            } catch (IOException e) {
-                IJ.log("OmniClas: " + e.getMessage());
-            }
-        }
+        IJ.log("OmniClas: job " + job.id() + ": the results are in the table " + ImageClassifier.TABLE
+                + " (its File > Save As... saves them); the server keeps them as GET /api/v1/jobs/" + job.id() + "/results.csv");
         ImageClassifier.tell(rt, fj.failed());
     }
 

@@ -14,7 +14,6 @@ import org.omniclas.fiji.dataset.ImageFiles;
 import org.omniclas.fiji.dataset.DatasetFolder;
 
 import java.awt.GraphicsEnvironment;
-import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -47,15 +46,10 @@ public class ImageClassifier {
     /** The table filled by the last run (also when headless, where no window shows it). */
     public static ResultsTable lastResults() { return last; }
 
-    /** The open "OmniClas Results" table to append to, or a new one. */
-    public static ResultsTable table() {
-        ResultsTable rt = null;
-        if (!GraphicsEnvironment.isHeadless()) rt = ResultsTable.getResultsTable(TABLE);
-        return rt != null ? rt : new ResultsTable();
-    }
 
     /**
-     * Shows the table as "OmniClas Results" (on a desktop). Unattended (headless, batch mode, -batch) it also
+     * Shows the table as "OmniClas Results" (on a desktop), in place of the last run's: every command fills a new
+     * table, so the table and the CSV saved from it hold one run's rows only (issue 22). Unattended (headless, batch mode, -batch) it also
      * becomes ImageJ's standard Results table, so that macros read it with {@code nResults},
      * {@code getResultString("class", i)} and {@code Table.size("Results")}: headless ImageJ has no named tables.
      */
@@ -232,12 +226,5 @@ public class ImageClassifier {
             if (imp != null) out.add(imp);
         }
         return out;
-    }
-
-    /** Classify Folder's CSV when none is named: no underscore, which ImageJ's dialogs would show as a space. */
-    public static final String DEFAULT_CSV_NAME = "omniclas-results.csv";
-
-    public static String defaultCsv(File folder) {
-        return new File(folder, DEFAULT_CSV_NAME).getPath();
     }
 }

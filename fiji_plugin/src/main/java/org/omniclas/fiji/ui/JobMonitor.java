@@ -30,6 +30,7 @@ public class JobMonitor {
     public static final String TITLE = "OmniClas training";
     private final OmniClasClient client;
     private final String jobId;
+    private final org.omniclas.fiji.client.ShownProgress shown = new org.omniclas.fiji.client.ShownProgress();
     private volatile boolean cancelRequested;
     private long pollMs = 1000;
     private volatile JFrame frame;
@@ -79,7 +80,7 @@ public class JobMonitor {
                 : "Cancel training job " + jobId + "?\n\nIt stops at its next step. Resume (Jobs...) continues it later,\n"
                         + "from the last stage it finished.";
         java.util.concurrent.atomic.AtomicInteger answer = new java.util.concurrent.atomic.AtomicInteger(-1);
-        Edt.runAndWait(() -> answer.set(javax.swing.JOptionPane.showOptionDialog(parent, text,
+        Edt.runAndWait(() -> answer.set(javax.swing.JOptionPane.showOptionDialog(parent, ScreenFit.wrap(text),
                 predict ? "Cancel classification?" : CONFIRM_TITLE, javax.swing.JOptionPane.DEFAULT_OPTION,
                 javax.swing.JOptionPane.WARNING_MESSAGE, null, buttons, buttons[1])));
         return answer.get() == 0;
@@ -117,7 +118,7 @@ public class JobMonitor {
                 }
                 Dto.Job job;
                 try {
-                    job = client.job(jobId);
+                    job = shown.show(client.job(jobId)); // a late answer never moves the bar back
                     failures = 0;
                 } catch (OmniClasException e) {
                     if (!e.isConnectionFailure() || ++failures > 5) throw e;
@@ -195,6 +196,8 @@ public class JobMonitor {
         frame.setMinimumSize(new Dimension(500, 250));
         frame.pack();
         frame.setLocationRelativeTo(null);
+        ScreenFit.install();
+        ScreenFit.fit(frame);
         frame.setVisible(true);
     }
 
@@ -204,7 +207,7 @@ public class JobMonitor {
             label.setText(line);
             if (job.progress != null && job.progress.fraction != null) {
                 bar.setValue((int) Math.round(job.progress.fraction * 1000));
-                bar.setString(Math.round(job.progress.fraction * 100) + "%");
+                bar.setString(JobText.percent(job.progress.fraction));
             }
             if (tail != null) {
                 java.util.List<String> lines = new java.util.ArrayList<>();

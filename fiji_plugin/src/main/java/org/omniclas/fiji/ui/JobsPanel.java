@@ -10,11 +10,11 @@ import org.omniclas.fiji.client.OmniClasException;
 import javax.swing.BorderFactory;
 import javax.swing.JButton;
 import javax.swing.JLabel;
-import javax.swing.JOptionPane;
 import javax.swing.JPanel;
 import javax.swing.JProgressBar;
 import javax.swing.JScrollPane;
 import javax.swing.JSplitPane;
+import javax.swing.JOptionPane;
 import javax.swing.JTable;
 import javax.swing.JTextArea;
 import javax.swing.ListSelectionModel;
@@ -52,6 +52,7 @@ public class JobsPanel extends JPanel {
     private final JButton register = button("Register...", "registerJob", this::registerSelected);
     private final JButton report = button("Open report", "jobReport", this::openReport);
     private final Timer timer = new Timer(2000, e -> refresh());
+    private final org.omniclas.fiji.client.ShownProgress shown = new org.omniclas.fiji.client.ShownProgress();
     private boolean busy;
     private Dto.Catalog catalog;
     private boolean restoring; // the list is being reloaded: selection events are ours, not the user's
@@ -157,7 +158,8 @@ public class JobsPanel extends JPanel {
             @Override protected void done() {
                 busy = false;
                 try {
-                    List<Dto.Job> jobs = get();
+                    List<Dto.Job> jobs = new ArrayList<>();
+                    for (Dto.Job j : get()) jobs.add(shown.show(j)); // a late answer never moves a bar back
                     String keep = selected() == null ? null : selected().id(); // as now: the user may have clicked meanwhile
                     restoring = true;
                     try {
@@ -196,7 +198,7 @@ public class JobsPanel extends JPanel {
                 + "<br>" + esc(JobText.options(job.spec, job.isPredict() ? null : catalog)) + "</body></html>");
         double f = "finished".equals(job.state) ? 1.0 : job.progress != null && job.progress.fraction != null ? job.progress.fraction : 0.0;
         bar.setValue((int) Math.round(f * 1000));
-        bar.setString(Math.round(f * 100) + "%");
+        bar.setString(JobText.percent(f));
         if (fresh) log.setText("");
         String id = job.id();
         new SwingWorker<List<String>, Void>() {
@@ -320,10 +322,15 @@ public class JobsPanel extends JPanel {
     /** The name to register under, or null; a name in use is confirmed (a new version) or replaced. */
     private String askName(Dto.Job job, String proposal, List<Dto.Model> existing) {
         while (true) {
-            String name = (String) JOptionPane.showInputDialog(this, "Register the model of job " + job.id() + " as:",
-                    "Register model", JOptionPane.PLAIN_MESSAGE, null, null, proposal);
+            String name = TextPrompt.ask(this, "Register the model of job " + job.id() + " as:", "Register model", proposal);
             if (name == null || name.trim().isEmpty()) return null;
-            ModelNames.Answer answer = ModelNames.ask(this, existing, name.trim());
+            String bad = ModelNames.problem(name.trim());
+            if (bad != null) {
+                JOptionPane.showMessageDialog(this, ScreenFit.wrap(bad), "Register model", JOptionPane.WARNING_MESSAGE);
+                proposal = ModelNames.sanitize(name.trim(), ModelNames.MAX_LENGTH);
+                continue;
+            }
+            ModelNames.Answer answer = ModelNames.ask(this, existing, name.trim(), job.result == null ? null : job.result.classes);
             if (answer == ModelNames.Answer.NEW_VERSION) return name.trim();
             if (answer == ModelNames.Answer.CANCEL) return null;
             proposal = ModelNames.freeName(existing, name.trim());
@@ -339,8 +346,7 @@ public class JobsPanel extends JPanel {
     /** "<dataset folder>_classifier". */
     public static String defaultModelName(Dto.Job job) {
         String ds = job.specText("dataset");
-        String base = ds.isEmpty() ? "model" : Paths.get(ds).getFileName().toString();
-        return base.replaceAll("[^A-Za-z0-9._-]", "_") + "_classifier";
+        return ModelNames.propose(ds.isEmpty() ? null : String.valueOf(Paths.get(ds).getFileName()));
     }
 
     // ------------------------------------------------------------------ macro form
@@ -437,8 +443,8 @@ public class JobsPanel extends JPanel {
                     String ds = JobText.folder(j);
                     return ds.isEmpty() ? "" : Paths.get(ds).getFileName().toString();
                 }
-                case 4: return "finished".equals(j.state) ? "100%" : j.progress != null && j.progress.fraction != null && j.isActive()
-                        ? Math.round(j.progress.fraction * 100) + "%" : "";
+                case 4: return "finished".equals(j.state) ? JobText.percent(1) : j.progress != null && j.progress.fraction != null && j.isActive()
+                        ? JobText.percent(j.progress.fraction) : "";
                 case 5: return j.created == null ? "" : j.created.replace('T', ' ').replaceFirst("(\\d\\d:\\d\\d):\\d\\d.*$", "$1");
                 default: return j.result == null || j.result.testAccuracy == null ? "" : IJ.d2s(j.result.testAccuracy * 100, 1) + " %";
             }

@@ -173,6 +173,8 @@ public class LabelWindow extends JFrame {
         setPreferredSize(new Dimension(1000, 700));
         pack();
         setLocationRelativeTo(null);
+        ScreenFit.install();
+        ScreenFit.fit(this);
         refresh();
         catList.setSelectedIndex(1); // Unlabelled
     }
@@ -411,12 +413,12 @@ public class LabelWindow extends JFrame {
     }
 
     public void addCategory() {
-        String name = JOptionPane.showInputDialog(this, "Name of the new category:", "Add category", JOptionPane.PLAIN_MESSAGE);
+        String name = TextPrompt.ask(this, "Name of the new category:", "Add category", "");
         if (name == null) return;
         name = name.trim();
         String why = DatasetFolder.validateName(name, categories);
         if (why != null) {
-            JOptionPane.showMessageDialog(this, why, "Add category", JOptionPane.WARNING_MESSAGE);
+            JOptionPane.showMessageDialog(this, ScreenFit.wrap(why), "Add category", JOptionPane.WARNING_MESSAGE);
             return;
         }
         try {
@@ -443,15 +445,14 @@ public class LabelWindow extends JFrame {
     public void renameCategory() {
         String old = selectedCategory("rename");
         if (old == null) return;
-        String name = (String) JOptionPane.showInputDialog(this, "New name for \"" + old + "\":", "Rename category",
-                JOptionPane.PLAIN_MESSAGE, null, null, old);
+        String name = TextPrompt.ask(this, "New name for \"" + old + "\":", "Rename category", old);
         if (name == null || name.trim().equals(old)) return;
         name = name.trim();
         List<String> others = new ArrayList<>(categories);
         others.remove(old);
         String why = DatasetFolder.validateName(name, others);
         if (why != null) {
-            JOptionPane.showMessageDialog(this, why, "Rename category", JOptionPane.WARNING_MESSAGE);
+            JOptionPane.showMessageDialog(this, ScreenFit.wrap(why), "Rename category", JOptionPane.WARNING_MESSAGE);
             return;
         }
         try {
@@ -506,7 +507,7 @@ public class LabelWindow extends JFrame {
                     refresh();
                     setStatus(done.summary().split("\n")[0]);
                     if (!done.unreadable.isEmpty()) {
-                        JOptionPane.showMessageDialog(LabelWindow.this, done.summary(), "Import", JOptionPane.WARNING_MESSAGE);
+                        JOptionPane.showMessageDialog(LabelWindow.this, ScreenFit.wrap(done.summary()), "Import", JOptionPane.WARNING_MESSAGE);
                     }
                 } catch (Exception e) {
                     Reporter.unexpected("Import failed", e.getCause() != null ? e.getCause() : e);

@@ -170,6 +170,7 @@ public class ModelsWindow extends JFrame {
         SwingUtilities.invokeLater(() -> {
             if (instance == null || !instance.isDisplayable()) instance = new ModelsWindow();
             instance.setVisible(true);
+            instance.setExtendedState(instance.getExtendedState() & ~java.awt.Frame.ICONIFIED); // Jobs... restores it
             instance.toFront();
             instance.refresh();
             instance.tabs.setSelectedIndex(jobsTab ? 1 : 0);
@@ -215,6 +216,8 @@ public class ModelsWindow extends JFrame {
         setPreferredSize(new Dimension(980, 420));
         pack();
         setLocationRelativeTo(null);
+        ScreenFit.install();
+        ScreenFit.fit(this);
     }
 
     private JButton button(String text, Runnable action) {
@@ -323,8 +326,7 @@ public class ModelsWindow extends JFrame {
     private void renameSelected() {
         Dto.Model m = selected();
         if (m == null) return;
-        String name = (String) JOptionPane.showInputDialog(this, "New name for model \"" + m.name + "\":", "Rename model",
-                JOptionPane.PLAIN_MESSAGE, null, null, m.name);
+        String name = TextPrompt.ask(this, "New name for model \"" + m.name + "\":", "Rename model", m.name);
         if (name == null || name.trim().isEmpty() || name.trim().equals(m.name)) return;
         background("Renaming...", () -> {
             client.renameModel(m.name, name.trim());

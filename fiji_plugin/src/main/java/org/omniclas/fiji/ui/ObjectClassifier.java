@@ -70,7 +70,11 @@ public class ObjectClassifier {
         return o;
     }
 
-    /** The object sources a dialog offers: none, the ROI Manager, and every open image but {@code except}. */
+    /**
+     * The object sources a dialog offers: none, the ROI Manager, and every open image but {@code except} that can be
+     * a label image of it: grey values (8, 16 or 32 bits; an RGB image holds colours, not object numbers) and, when
+     * {@code except} is given, its width and height.
+     */
     public static String[] sources(ImagePlus except) {
         List<String> out = new ArrayList<>();
         out.add(NONE);
@@ -78,9 +82,15 @@ public class ObjectClassifier {
         int[] ids = WindowManager.getIDList();
         if (ids != null) for (int id : ids) {
             ImagePlus imp = WindowManager.getImage(id);
-            if (imp != null && imp != except) out.add(imp.getTitle());
+            if (imp != null && imp != except && canLabel(imp, except)) out.add(imp.getTitle());
         }
         return out.toArray(new String[0]);
+    }
+
+    public static boolean canLabel(ImagePlus labels, ImagePlus image) {
+        int type = labels.getType();
+        boolean grey = type == ImagePlus.GRAY8 || type == ImagePlus.GRAY16 || type == ImagePlus.GRAY32;
+        return grey && (image == null || (labels.getWidth() == image.getWidth() && labels.getHeight() == image.getHeight()));
     }
 
     /** The ROIs of the ROI Manager (in batch mode, the macro's hidden one). */
@@ -170,7 +180,7 @@ public class ObjectClassifier {
         }
         objects.sort(Comparator.comparingInt(r -> r.object));
         List<String> classes = classesOf(objects);
-        Overlay overlay = new Overlay();
+        Overlay overlay = withoutOurs(imp.getOverlay()); // a second run replaces the first's outlines, not the user's
         ImageProcessor labelPlane = labelImage == null ? null
                 : labelImage.getStack().getProcessor(labelImage.getCurrentSlice());
         for (Dto.ObjectResult r : objects) {
@@ -182,6 +192,7 @@ public class ObjectClassifier {
             roi.setStrokeColor(colour);
             roi.setName(name);
             roi.setPosition(0);
+            roi.setProperty(OVERLAY_TAG, "1");
             overlay.add(roi);
             if (rm != null) {
                 rm.getRoi(r.object - 1).setStrokeColor(colour);
@@ -195,6 +206,17 @@ public class ObjectClassifier {
         logSummary(answer.objects, imp.getTitle());
         legend(classes);
         return rt;
+    }
+
+    /** Marks the outlines a run adds to the overlay, so that the next run removes them and nothing else. */
+    static final String OVERLAY_TAG = "omniclas";
+
+    /** A copy of {@code overlay} (null: an empty one) without the outlines an earlier run added. */
+    static Overlay withoutOurs(Overlay overlay) {
+        Overlay out = new Overlay();
+        if (overlay == null) return out;
+        for (Roi r : overlay.toArray()) if (r.getProperty(OVERLAY_TAG) == null) out.add(r);
+        return out;
     }
 
     /** The plane {@link ImageEncoder#planeToTiff} numbers for the image's current position. */

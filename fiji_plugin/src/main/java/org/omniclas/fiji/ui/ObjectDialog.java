@@ -21,6 +21,26 @@ public final class ObjectDialog {
     private boolean excludeBorder;
 
     private final boolean withSource;
+    private boolean shown = true;
+
+    /**
+     * Label Images: the object fields only where they can be used. On a desktop with no image open, plain
+     * labelling shows none of them (issue 22); a macro reads its keys as always.
+     */
+    public static ObjectDialog whenAnImageIsOpen(Options o, ImagePlus active) {
+        if (active != null || !o.isInteractive()) {
+            if (o.isInteractive()) o.addMessage("Objects of the active image (optional; None: label whole images):");
+            return new ObjectDialog(o, active);
+        }
+        ObjectDialog none = new ObjectDialog(o);
+        none.shown = false;
+        return none;
+    }
+
+    private ObjectDialog(Options o) {
+        this.o = o;
+        this.withSource = true;
+    }
 
     /** Adds the fields; {@code active}: the image the objects belong to (not offered as its own label image). */
     public ObjectDialog(Options o, ImagePlus active) {
@@ -40,6 +60,7 @@ public final class ObjectDialog {
 
     /** Reads the fields; call after the fields added before them were read (Options reads per kind, in order). */
     public void read() {
+        if (!shown) return; // no fields: whole images, no objects
         if (withSource) source = o.nextChoice();
         padding = o.nextNumber();
         maskOutside = o.nextChoice();

@@ -28,7 +28,7 @@ public class Options {
             gd = null;
             macro = parse(Macro.getOptions());
         } else {
-            gd = new GenericDialog(title);
+            gd = new FittedDialog(title); // wraps long lines and opens on the screen
             macro = null;
         }
     }

@@ -72,7 +72,7 @@ public final class ReportOpener {
     /** "No web browser could be opened. The report is saved as: PATH", with a button that copies the path. */
     static void showPath(Component parent, Path file, String what) {
         String[] buttons = {COPY_PATH, "OK"};
-        int answer = JOptionPane.showOptionDialog(parent, message(file, what), TITLE, JOptionPane.DEFAULT_OPTION,
+        int answer = JOptionPane.showOptionDialog(parent, ScreenFit.wrap(message(file, what)), TITLE, JOptionPane.DEFAULT_OPTION,
                 JOptionPane.INFORMATION_MESSAGE, null, buttons, buttons[0]);
         if (answer == 0) copy(file.toString());
     }

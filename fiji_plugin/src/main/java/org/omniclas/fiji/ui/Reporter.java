@@ -61,7 +61,8 @@ public final class Reporter {
             }
             abortMacro();
         } else {
-            IJ.error(title, message); // (aborts a running macro after the dialog)
+            ScreenFit.install(); // a window manager's frame must not hide the OK button
+            IJ.error(title, ScreenFit.wrap(message)); // (aborts a running macro after the dialog)
         }
     }
 
@@ -96,6 +97,9 @@ public final class Reporter {
     /** A message that is not an error: a dialog on the desktop, the Log when unattended. */
     public static void info(String message) {
         if (unattended()) IJ.log(TITLE + ": " + message);
-        else IJ.showMessage(TITLE, message);
+        else {
+            ScreenFit.install();
+            IJ.showMessage(TITLE, ScreenFit.wrap(message));
+        }
     }
 }

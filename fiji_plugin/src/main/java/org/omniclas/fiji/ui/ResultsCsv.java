@@ -14,7 +14,7 @@ import java.util.List;
 
 /**
  * A results table as a CSV file: UTF-8, RFC 4180 quoting (ImageJ's own saveAs neither escapes quotes nor fixes the
- * encoding), numbers as the table shows them, a number that does not apply (NaN) empty, and the {@code error}
+ * encoding), numbers written as the CLI writes them ({@link #cell}), a number that does not apply (NaN) empty, and the {@code error}
  * column last, as docs/results-csv.md has it. Written to a temporary file and renamed, so a failed write never
  * leaves half a file. {@link #parse} reads such a file back (a predict job's results.csv).
  */
@@ -47,10 +47,30 @@ public final class ResultsCsv {
         }
     }
 
-    /** The cell as the table shows it; NaN (no value) is empty. */
+    /** Columns written as whole numbers, as the CLI writes them. */
+    private static final java.util.Set<String> WHOLE = new java.util.HashSet<>(java.util.Arrays.asList(
+            "slice", "object", "bbox_x", "bbox_y", "bbox_width", "bbox_height", "area"));
+
+    /**
+     * The cell as the CLI writes it (docs/results-csv.md; issue 22: Fiji wrote 8.349E-6 where the CLI wrote
+     * 0.000008): confidence and probabilities with {@value #PROBABILITY_DECIMALS} decimals, centroids with 2, counts
+     * as whole numbers, text as it is; NaN (no value) is empty.
+     */
     static String cell(ResultsTable rt, String column, int row) {
         String text = rt.getStringValue(column, row);
-        return "NaN".equals(text) && Double.isNaN(rt.getValue(column, row)) ? "" : text;
+        double v = rt.getValue(column, row);
+        if (Double.isNaN(v)) return "NaN".equals(text) ? "" : text; // a text column (image, class, error)
+        if (column.equals("confidence") || column.startsWith(ResultRows.PROBABILITY_PREFIX)) return fixed(v, PROBABILITY_DECIMALS);
+        if (column.equals("x") || column.equals("y")) return fixed(v, 2);
+        if (WHOLE.contains(column) && v == Math.rint(v)) return String.valueOf((long) v);
+        return text;
+    }
+
+    /** As the CLI writes confidence and probabilities (report/results_csv.py DECIMALS). */
+    public static final int PROBABILITY_DECIMALS = 6;
+
+    private static String fixed(double v, int decimals) {
+        return String.format(java.util.Locale.ROOT, "%." + decimals + "f", v);
     }
 
     static String line(List<String> cells) {

@@ -64,11 +64,12 @@ public final class ServerGate {
             Recorder.disableCommandRecording(); // nothing ran
             return false;
         }
-        String text = "No OmniClas server answers at " + Settings.url() + ".\nStart one now?\n\n"
+        String dead = died();
+        String text = (dead != null ? dead + "\nStart it again?\n\n" : "No OmniClas server answers at " + Settings.url() + ".\nStart one now?\n\n")
                 + "Program: " + String.join(" ", cmd.subList(0, cmd.indexOf("serve") + 1)) + "\nModels: " + Settings.modelsRootText() + "\nDataset roots: "
                 + (cfg.datasetRoots.isEmpty() ? "(none: training will be refused)" : String.join("; ", cfg.datasetRoots))
                 + "\n(it stops when ImageJ quits)";
-        int answer = choose(text, "Start server", "Server Settings...", "Cancel");
+        int answer = choose(text, dead != null ? "Start it again" : "Start server", "Server Settings...", "Cancel");
         if (answer == 1) IJ.doCommand("Server Settings...");
         if (answer != 0) {
             Recorder.disableCommandRecording(); // nothing ran
@@ -133,6 +134,15 @@ public final class ServerGate {
         return started != null && started.isAlive() ? started : null;
     }
 
+    /**
+     * "The server Fiji started has stopped (exit code 1; log: /tmp/omniclas-server-x.log)." when the server Fiji
+     * started is gone without being stopped; null otherwise (none started, or it runs).
+     */
+    public static synchronized String died() {
+        if (started == null || started.isAlive()) return null;
+        return "The server Fiji started has stopped (" + started.exitText() + "; log: " + started.logFile() + ").";
+    }
+
     private static boolean watching;
 
     /** Besides the JVM shutdown hook: ImageJ closing its window (Fiji may keep the JVM alive) stops the server. */
@@ -179,7 +189,7 @@ public final class ServerGate {
     /** A modal choice on the event thread; returns the index of the button pressed, -1 when closed. */
     static int choose(String message, String... buttons) {
         AtomicInteger answer = new AtomicInteger(-1);
-        Runnable r = () -> answer.set(JOptionPane.showOptionDialog(IJ.getInstance(), message, "OmniClas",
+        Runnable r = () -> answer.set(JOptionPane.showOptionDialog(IJ.getInstance(), ScreenFit.wrap(message), "OmniClas",
                 JOptionPane.DEFAULT_OPTION, JOptionPane.QUESTION_MESSAGE, null, buttons, buttons[0]));
         Edt.runAndWait(r);
         return answer.get();

@@ -191,6 +191,8 @@ public final class TrainDialog extends JDialog {
         fill();
         pack();
         setLocationRelativeTo(null);
+        ScreenFit.install();
+        ScreenFit.fit(this);
     }
 
     private void nameChanged() {
@@ -255,7 +257,10 @@ public final class TrainDialog extends JDialog {
         advancedToggle.setText((advancedToggle.isSelected() ? "\u25be Advanced options" : "\u25b8 Advanced options") + " (" + advancedShown + ")");
         advancedPanel.setVisible(advancedToggle.isSelected());
         recheck();
-        if (isShowing()) pack();
+        if (isShowing()) {
+            pack();
+            ScreenFit.fit(this);
+        }
     }
 
     /** A row's input changed: into the model; a controlling option re-evaluates which rows show. */
@@ -296,7 +301,7 @@ public final class TrainDialog extends JDialog {
             if (!modelNameEdited) {
                 updating = true;
                 Path name = check.root.getFileName();
-                modelName.setText(name == null ? "" : name + "_classifier");
+                modelName.setText(ModelNames.propose(name == null ? null : name.toString()));
                 updating = false;
             }
         } else if (text.isEmpty()) {
@@ -312,6 +317,8 @@ public final class TrainDialog extends JDialog {
             out.addAll(check.errors(form.process().needsUnlabelled));
             if (rootsAuthoritative && !DatasetCheck.underRoots(check.root, roots.roots)) out.add(outsideRoots());
         }
+        String name = modelName.getText().trim();
+        if (!name.isEmpty() && ModelNames.problem(name) != null) out.add(ModelNames.problem(name));
         out.addAll(badInput.values());
         out.addAll(form.problems());
         return out;

@@ -3,7 +3,6 @@ package org.omniclas.fiji.ui;
 import ij.IJ;
 import ij.Macro;
 import ij.WindowManager;
-import ij.gui.GenericDialog;
 import ij.measure.ResultsTable;
 import ij.plugin.frame.Recorder;
 import org.omniclas.fiji.client.Dto;
@@ -14,7 +13,6 @@ import org.omniclas.fiji.client.TrainingOptions;
 import org.omniclas.fiji.dataset.DatasetCheck;
 
 import java.awt.Frame;
-import java.awt.Rectangle;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -79,6 +77,11 @@ public class TrainWizard {
                 modelName = c.modelName;
             }
             Settings.put(Settings.KEY_LAST_DATASET, dataset.toString());
+            String badName = modelName.isEmpty() ? null : ModelNames.problem(modelName);
+            if (badName != null) { // before hours of training, not at the end
+                Reporter.error("Train Classifier: " + badName + " (option model_name=; empty: do not register)");
+                return;
+            }
 
             List<String> errors = check(form, dataset, roots, authoritative);
             if (!errors.isEmpty()) {
@@ -105,7 +108,7 @@ public class TrainWizard {
 
     static String defaultModelName(Path dataset) {
         Path n = dataset.getFileName();
-        return (n == null ? "model" : n.toString()).replaceAll("[^A-Za-z0-9._-]", "_") + "_classifier";
+        return ModelNames.propose(n == null ? null : n.toString());
     }
 
     /** What stops the job before it is sent: the dataset (by the server's rules), the roots, the option values. */
@@ -206,6 +209,10 @@ public class TrainWizard {
         return finish(client, job, name, interactive);
     }
 
+    /** What the Register dialog's second button does (it has no third: closing it does the same). */
+    static final String DONT_REGISTER_TEXT = "Don't register: the trained model stays with its job on the server; "
+            + "Plugins > OmniClas > Jobs... > Register... registers it later.";
+
     /** Results table + registration. Returns the registered model or null. */
     public static Dto.Model finish(OmniClasClient client, Dto.Job job, String modelName, boolean interactive)
             throws OmniClasException {
@@ -238,24 +245,28 @@ public class TrainWizard {
         }
         List<Dto.Model> existing = client.models();
         while (interactive) {
-            GenericDialog gd = new GenericDialog("OmniClas - Register model");
+            FittedDialog gd = new FittedDialog("OmniClas - Register model");
             gd.addMessage((r != null && r.estimateText != null ? "Estimated accuracy " + r.estimateText + "\n" : "")
                     + Character.toUpperCase(acc.charAt(0)) + acc.substring(1) + "\n(per class: table \"OmniClas Training "
                     + job.id() + "\")" + (r != null && r.automl != null ? "\n" + r.automl : ""));
             gd.addStringField("Register as", modelName, 25);
-            String inUse = ModelNames.warning(existing, modelName);
-            if (inUse != null) gd.addMessage(inUse.replace(": registering", ":\nregistering").replace(" Choose", "\nChoose"));
-            gd.enableYesNoCancel("Register", "Don't register");
-            if (tableWindow != null) {
-                java.awt.Point p = beside(tableWindow.getBounds(), new java.awt.Dimension(480, 220),
-                        java.awt.Toolkit.getDefaultToolkit().getScreenSize());
-                gd.setLocation(p.x, p.y);
-            }
+            String inUse = ModelNames.warning(existing, modelName, r == null ? null : r.classes);
+            if (inUse != null) gd.addMessage(inUse);
+            gd.addMessage(DONT_REGISTER_TEXT);
+            gd.setOKLabel("Register");
+            gd.setCancelLabel("Don't register");
+            if (tableWindow != null) gd.placeBeside(tableWindow.getBounds());
             gd.showDialog();
-            if (gd.wasCanceled() || !gd.wasOKed()) return null;
+            if (gd.wasCanceled()) return null;
             modelName = gd.getNextString().trim();
+            String badName = ModelNames.problem(modelName.isEmpty() ? null : modelName);
+            if (badName != null) {
+                IJ.showMessage("OmniClas - Register model", ScreenFit.wrap(badName));
+                modelName = ModelNames.sanitize(modelName, ModelNames.MAX_LENGTH); // offered in the dialog again
+                continue;
+            }
             ModelNames.Answer answer = modelName.isEmpty() ? ModelNames.Answer.NEW_VERSION
-                    : ModelNames.ask(IJ.getInstance(), existing, modelName);
+                    : ModelNames.ask(IJ.getInstance(), existing, modelName, r == null ? null : r.classes);
             if (answer == ModelNames.Answer.CANCEL) return null;
             if (answer == ModelNames.Answer.NEW_VERSION) break;
             modelName = ModelNames.freeName(existing, modelName); // offered in the dialog again
@@ -266,21 +277,12 @@ public class TrainWizard {
             return null;
         }
         Dto.Model m = client.registerJob(job.id(), modelName);
-        IJ.log("OmniClas: registered model " + m.name + (ModelNames.find(existing, m.name) == null ? ""
-                : " as version " + m.version + " (the name was in use)"));
+        Dto.Model before = ModelNames.find(existing, m.name);
+        IJ.log("OmniClas: registered model " + m.name + (before == null ? ""
+                : " as version " + m.version + " (the name was in use)." + ModelNames.classesDiffer(before, r == null ? null : r.classes)));
         Settings.put(Settings.KEY_LAST_MODEL, m.name);
         ModelsWindow.modelsChanged();
         return m;
     }
 
-    /**
-     * Where the Register dialog goes so that it never covers the per-class table: right of the table, else below
-     * it, else left of it (a GenericDialog's size is known only once shown, so {@code dialog} is an estimate).
-     */
-    static java.awt.Point beside(Rectangle table, java.awt.Dimension dialog, java.awt.Dimension screen) {
-        int gap = 12;
-        if (table.x + table.width + gap + dialog.width <= screen.width) return new java.awt.Point(table.x + table.width + gap, table.y);
-        if (table.y + table.height + gap + dialog.height <= screen.height) return new java.awt.Point(table.x, table.y + table.height + gap);
-        return new java.awt.Point(Math.max(0, table.x - gap - dialog.width), table.y);
-    }
 }

@@ -235,7 +235,38 @@ public class HttpOmniClasClientTest {
             new HttpOmniClasClient(url, null).models();
             fail();
         } catch (OmniClasException e) {
-            assertTrue(e.getMessage(), e.getMessage().contains("did not answer with OmniClas JSON"));
+            assertEquals("The address " + url + " answers but is not an OmniClas server (it sent a web page). Check the "
+                    + "URL and its port in Plugins > OmniClas > Server Settings...", e.getMessage());
         }
+    }
+
+    /** Issue 22 item 7: another web server's error page is not shown raw; a malformed URL is said to be one. */
+    @Test public void anotherServerOrABadUrlIsSaidInWords() {
+        answer("GET /api/v1/health", 404, "<!DOCTYPE html><html><body><h1>Not Found</h1></body></html>");
+        try {
+            new HttpOmniClasClient(url, null).health();
+            fail();
+        } catch (OmniClasException e) {
+            assertTrue(e.getMessage(), e.getMessage().startsWith("The address " + url + " answers but is not an OmniClas "
+                    + "server (it sent a web page, HTTP 404)."));
+            assertFalse(e.getMessage().contains("<"));
+        }
+        for (String bad : new String[]{"http://local host:5000", "http://:5000", "ftp://127.0.0.1:5000"}) {
+            try {
+                new HttpOmniClasClient(bad, null).health();
+                fail(bad);
+            } catch (OmniClasException e) {
+                assertEquals("\"" + bad + "\" is not a URL: give the server's address like http://127.0.0.1:5000 "
+                        + "(Plugins > OmniClas > Server Settings...).", e.getMessage());
+            }
+        }
+    }
+
+    /** Issue 22 item 8: the advice names the port the user set. */
+    @Test public void theStartCommandNamesTheUsersPort() {
+        assertEquals("omniclas serve --port 5055 --dataset-root FOLDER", OmniClasException.serveCommand("http://127.0.0.1:5055"));
+        assertEquals("omniclas serve --dataset-root FOLDER", OmniClasException.serveCommand("http://localhost:5000"));
+        assertTrue(OmniClasException.unreachable("http://127.0.0.1:5055", null).getMessage()
+                .contains("    omniclas serve --port 5055 --dataset-root FOLDER\n"));
     }
 }

@@ -157,6 +157,7 @@ public class ServerLauncherTest {
             assertTrue(e.getMessage(), e.getMessage().contains("$ " + script + " serve --host 127.0.0.1 --port 5123"));
         }
         assertFalse(s.isAlive());
+        assertEquals("exit code 2", s.exitText()); // what Fiji says of a server it started that died (issue 22)
         s.stop();
     }
 

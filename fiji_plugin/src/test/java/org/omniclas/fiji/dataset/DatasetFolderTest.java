@@ -180,7 +180,11 @@ public class DatasetFolderTest {
         Files.write(src.resolve("c2.jpg"), "22".getBytes(StandardCharsets.UTF_8));
         Files.write(src.resolve("skip.txt"), "t".getBytes(StandardCharsets.UTF_8));
         img("unlabelled", "c2.jpg", "different");
-        assertEquals(2, ds.importFrom(src, f -> null).copied);
+        DatasetFolder.Import first = ds.importFrom(src, f -> null);
+        assertEquals(2, first.copied);
+        // issue 22: a file that is not an image is named, not passed over
+        assertEquals(java.util.Collections.singletonList("skip.txt: not an image (bmp, gif, jpeg, jpg, png, tif, tiff)"),
+                first.unreadable);
         assertEquals("1", read(root.resolve("unlabelled/c1.png")));
         assertEquals("22", read(root.resolve("unlabelled/c2_1.jpg")));
         assertEquals("different", read(root.resolve("unlabelled/c2.jpg")));

@@ -51,7 +51,7 @@ public class ImageFilesTest {
     @Test public void truncatedPngJpegAndTiffAreNamedAsSuch() throws IOException {
         String png = ImageFiles.problem(fixture("corrupt/A01_Cell162_truncated.png"));
         assertNotNull(png);
-        assertTrue(png, png.startsWith("not a readable image ("));
+        assertEquals("not a readable PNG, JPEG, TIFF or BMP image (image file is truncated)", png); // the server's words
         Path jpeg = tmp.getRoot().toPath().resolve("cell.jpg");
         assertTrue(ImageIO.write(ImageIO.read(pngs("bbbc013/NuclearGFP", 1).get(0).toFile()), "jpg", jpeg.toFile()));
         assertNull(ImageFiles.problem(jpeg));
@@ -59,9 +59,9 @@ public class ImageFilesTest {
                 ImageFiles.problem(truncated(jpeg, "half.jpg")));
         String tiff = ImageFiles.problem(truncated(fixture("tiff/nuclear_gfp_stack_3pages.tif"), "half.tif"));
         assertNotNull(tiff);
-        assertTrue(tiff, tiff.contains("truncated") || tiff.startsWith("not a readable image"));
+        assertTrue(tiff, tiff.startsWith("not a readable PNG, JPEG, TIFF or BMP image (") && tiff.contains("truncated"));
         Path text = Files.write(tmp.getRoot().toPath().resolve("notes.png"), "not an image".getBytes());
-        assertEquals("not a readable image (not a PNG, JPEG, GIF or BMP image)", ImageFiles.problem(text));
+        assertEquals("not a readable PNG, JPEG, TIFF or BMP image (unknown format)", ImageFiles.problem(text));
     }
 
     /** Label Images' import: the readable images are copied, the broken one is named with its reason and left out. */
@@ -73,11 +73,11 @@ public class ImageFilesTest {
         DatasetFolder.Import done = ds.importFrom(source);
         assertEquals(4, done.copied);
         assertEquals(1, done.unreadable.size());
-        assertTrue(done.unreadable.get(0), done.unreadable.get(0).startsWith("broken.png: not a readable image ("));
+        assertTrue(done.unreadable.get(0), done.unreadable.get(0).startsWith("broken.png: not a readable PNG, JPEG, TIFF or BMP image ("));
         assertEquals(4, ds.count(null));
         assertFalse(Files.exists(ds.unlabelledDir().resolve("broken.png")));
         assertTrue(done.summary(), done.summary().startsWith("4 image(s) copied into unlabelled/. 1 file was not copied, "
-                + "as it is not a readable image:\nbroken.png: not a readable image ("));
+                + "as it is not a readable image:\nbroken.png: not a readable PNG, JPEG, TIFF or BMP image ("));
         assertTrue(Files.exists(source.resolve("broken.png"))); // the source is only read
     }
 }

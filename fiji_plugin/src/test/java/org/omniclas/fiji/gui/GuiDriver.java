@@ -211,6 +211,14 @@ abstract class GuiDriver {
         });
         robot.waitForIdle();
         sleep(250);
+        onScreen(w);
+    }
+
+    /** Issue 22: every window the harness meets lies within the screen it opened on, buttons included. */
+    protected static void onScreen(Window w) throws Exception {
+        Rectangle b = onEdt(w::getBounds);
+        Rectangle screen = onEdt(() -> w.getGraphicsConfiguration().getBounds());
+        if (!screen.contains(b)) throw new IllegalStateException("'" + title(w) + "' at " + b + " is not within the screen " + screen);
     }
 
     protected void click(Component c) throws Exception {

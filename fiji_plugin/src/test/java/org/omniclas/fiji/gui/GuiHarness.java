@@ -303,6 +303,11 @@ public final class GuiHarness extends GuiDriver {
     private void addCategory(AbstractButton add, String name) throws Exception {
         Set<Window> before = visibleWindows();
         click(add);
+        waitFor("Add category dialog", 10000, () -> newWindow(before) != null);
+        Window d = newWindow(before);
+        settle(d);
+        // the keyboard is in the name field from the start (issue 22)
+        waitFor("focus in the name field", 5000, () -> onEdt(() -> d.getFocusOwner() instanceof JTextField));
         answerInputDialog(before, name);
         waitFor("category " + name, 5000, () -> new File(labelWindow().getDataset().getRoot().toFile(), name).isDirectory());
     }

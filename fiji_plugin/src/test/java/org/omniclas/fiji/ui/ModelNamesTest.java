@@ -39,4 +39,28 @@ public class ModelNamesTest {
         assertEquals("1", ModelsWindow.ModelTable.versionCell(models().get(1))); // one version: no choice
         assertEquals("old", models().get(2).ref());
     }
+
+    /** Issue 22: the wizard proposed "my cells ü_classifier", which the registry refuses. */
+    @Test public void theProposedNameIsOneTheRegistryTakes() {
+        assertEquals("my_cells_classifier", ModelNames.propose("my cells \u00fc"));
+        assertEquals("model_classifier", ModelNames.propose(null));
+        assertEquals("model_classifier", ModelNames.propose(" \u00fc "));
+        assertEquals("hidden_classifier", ModelNames.propose(".hidden"));
+        StringBuilder longName = new StringBuilder();
+        for (int i = 0; i < 30; i++) longName.append("plate ");
+        String proposed = ModelNames.propose(longName.toString());
+        assertTrue(proposed, proposed.length() <= ModelNames.MAX_LENGTH && proposed.endsWith("_classifier"));
+        for (String p : new String[]{ModelNames.propose("my cells \u00fc"), proposed, ModelNames.propose(".hidden")}) {
+            assertNull(p, ModelNames.problem(p));
+        }
+    }
+
+    @Test public void aRefusedNameSaysWhy() {
+        assertEquals("The model name \"my cells \u00fc_classifier\" cannot be registered: ' ' and '\u00fc' are not allowed; "
+                + "use 1-100 letters, digits, '_', '-' or '.', starting with a letter or digit.",
+                ModelNames.problem("my cells \u00fc_classifier"));
+        assertTrue(ModelNames.problem("_cells").contains("it starts with '_'"));
+        assertTrue(ModelNames.problem(new String(new char[101]).replace('\0', 'a')).contains("101 characters long"));
+        assertNull(ModelNames.problem("cells-v2.1_final"));
+    }
 }

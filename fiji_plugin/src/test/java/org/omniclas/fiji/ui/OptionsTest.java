@@ -72,7 +72,7 @@ public class OptionsTest {
         job.progress.epoch = 3;
         job.progress.epochs = 10;
         job.progress.fraction = 0.42;
-        assertEquals("OmniClas job j1: running, training, epoch 3/10, 42%", org.omniclas.fiji.client.JobText.describe(job));
+        assertEquals("OmniClas job j1: running, training, epoch 3/10, 42.0%", org.omniclas.fiji.client.JobText.describe(job));
     }
 
     @Test public void modelMetricsColumn() {

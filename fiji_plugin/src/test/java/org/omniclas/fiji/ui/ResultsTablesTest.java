@@ -74,7 +74,7 @@ public class ResultsTablesTest {
         ImageClassifier.saveCsv(rt, csv.toString());
         List<String> lines = Files.readAllLines(csv, StandardCharsets.UTF_8);
         assertEquals("image,slice,class,confidence,p_NuclearGFP,p_NoGFP,p_Cytoplasmic,error", lines.get(0));
-        assertEquals("\"cell, \"\"one\"\".tif\",1,NuclearGFP,0.9000,0.9000,0.0700,0.0300,", lines.get(1));
+        assertEquals("\"cell, \"\"one\"\".tif\",1,NuclearGFP,0.900000,0.900000,0.070000,0.030000,", lines.get(1));
         assertEquals("broken.png,,,,,,,broken.png: not a readable PNG, JPEG, TIFF or BMP image (image file is truncated)"
                 .replace("broken.png: not a readable PNG, JPEG, TIFF or BMP image (image file is truncated)",
                         "\"broken.png: not a readable PNG, JPEG, TIFF or BMP image (image file is truncated)\""), lines.get(3));
@@ -100,8 +100,8 @@ public class ResultsTablesTest {
         ImageClassifier.saveCsv(rt, csv.toString());
         List<String> lines = Files.readAllLines(csv, StandardCharsets.UTF_8);
         assertEquals("image,slice,class,confidence,p_NuclearGFP,p_NoGFP,p_Cytoplasmic,p_Mitotic,p_Interphase,error", lines.get(0));
-        assertEquals("stack,2,NoGFP,1.0000,0.0000,1.0000,0.0000,,,", lines.get(2)); // not 0 where a class is not the model's
-        assertEquals("x.tif,1,Mitotic,0.6000,,,,0.6000,0.4000,", lines.get(4));
+        assertEquals("stack,2,NoGFP,1.000000,0.000000,1.000000,0.000000,,,", lines.get(2)); // not 0 where a class is not the model's
+        assertEquals("x.tif,1,Mitotic,0.600000,,,,0.600000,0.400000,", lines.get(4));
     }
 
     @Test public void perClassTableAlwaysShowsThreeDecimals() {
@@ -126,5 +126,17 @@ public class ResultsTablesTest {
         assertEquals("interrupted", jt.getStringValue("state", 0));
         assertEquals(1, (int) jt.getValue("resumable", 0));
         assertEquals("my_cells_classifier", JobsPanel.defaultModelName(j));
+    }
+
+    /** Issue 22 item 5: numbers as the CLI writes them, never ImageJ's 8.349E-6, whatever the table shows. */
+    @Test public void smallProbabilitiesAreWrittenAsTheCliWritesThem() throws Exception {
+        ResultsTable rt = new ResultsTable();
+        ResultRows.add(rt, "a.png", 1, result("{\"class\":\"NoGFP\",\"confidence\":0.99997,"
+                + "\"probabilities\":{\"NuclearGFP\":0.000008349,\"NoGFP\":0.99997,\"Cytoplasmic\":0.000021651}}"), CLASSES);
+        rt.setDecimalPlaces(rt.getColumnIndex("p_NuclearGFP"), ResultsTable.AUTO_FORMAT); // as a shown table may be
+        Path csv = tmp.getRoot().toPath().resolve("small.csv");
+        ImageClassifier.saveCsv(rt, csv.toString());
+        assertEquals("a.png,1,NoGFP,0.999970,0.000008,0.999970,0.000022,",
+                Files.readAllLines(csv, StandardCharsets.UTF_8).get(1));
     }
 }

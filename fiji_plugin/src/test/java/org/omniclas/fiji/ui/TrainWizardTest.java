@@ -11,9 +11,6 @@ import org.omniclas.fiji.client.OmniClasException;
 import org.omniclas.fiji.client.TrainingOptions;
 import org.omniclas.fiji.client.TrainingOptionsTest;
 
-import java.awt.Dimension;
-import java.awt.Point;
-import java.awt.Rectangle;
 import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
@@ -115,18 +112,5 @@ public class TrainWizardTest {
         TrainingOptions replay = new TrainingOptions(TrainingOptionsTest.catalog());
         replay.read(parsed);
         assertEquals(form.spec(parsed.get("dataset")), replay.spec("/data/my cells"));
-    }
-
-    @Test public void registerDialogNeverCoversTheTable() {
-        Dimension screen = new Dimension(1280, 1024), dialog = new Dimension(480, 220);
-        Rectangle table = new Rectangle(100, 100, 500, 300);
-        Point p = TrainWizard.beside(table, dialog, screen);
-        assertFalse(new Rectangle(p, dialog).intersects(table));
-        assertEquals(new Point(612, 100), p);
-        Rectangle wide = new Rectangle(300, 100, 900, 300); // no room on the right: below
-        assertEquals(new Point(300, 412), TrainWizard.beside(wide, dialog, screen));
-        Rectangle big = new Rectangle(600, 50, 680, 900); // no room right or below: left
-        Point left = TrainWizard.beside(big, dialog, screen);
-        assertFalse(new Rectangle(left, dialog).intersects(big));
     }
 }

@@ -61,7 +61,7 @@ public class UnreadableImagesTest {
             }
             assertEquals(1, c.failed().size());
             assertEquals("10 result rows; 1 image could not be read: broken.png", ImageClassifier.summary(rt.size(), c.failed()));
-            Path csv = dir.resolve(ImageClassifier.DEFAULT_CSV_NAME);
+            Path csv = dir.resolve("omniclas-results.csv");
             ImageClassifier.saveCsv(rt, csv.toString());
             List<String> lines = Files.readAllLines(csv, StandardCharsets.UTF_8);
             assertEquals("image,slice,class,confidence,p_A,p_B,error", lines.get(0));

@@ -1,0 +1,59 @@
+"""One plan for the whole run: the work left from where the run stands (:class:`~.progress.Reporter`).
+
+Made when the run starts, from what it knows then (every body to convert, every feature the store lacks under
+every candidate view, every candidate's fits over every round, the labelling passes, the saving), and revised as it
+learns: views dropped on the held-out labels, candidates halved or stopped, automatic labels taken. Revisions mostly
+remove work, so the fraction shown moves forward; the rates are measured as the work is done.
+"""
+from __future__ import annotations
+
+from .chains import MAX_FIT_ROWS
+from .progress import fit_units
+
+DEFAULT_TAKE = 0.5  # share of the remaining pool a round is expected to label before one has been measured
+
+
+def expect_rest(inputs, views, candidates, strategy) -> None:
+    """Revise the plan of head fits and labelling passes from the candidates' state (features are planned by
+    :meth:`RunInputs.expect_features`)."""
+    report = inputs.report
+    active = [c for c in candidates if c.active]
+    if not active or inputs.cfg.head == "finetune":
+        report.expect("fit", 0.0)
+        report.expect("vote", 0.0)
+        return
+    pool, n_views = len(inputs.pool_idx), len(views.train)
+    combos_per = {id(c): len(c.spec.backbones) * len(c.spec.label_views) for c in active}
+    first_unjudged = min(len(c.rs.history) for c in active)
+    last = max(c.spec.max_rounds for c in active)
+    fits = votes = 0.0
+    shared_round0 = set()
+    for r in range(min(c.rs.next_round for c in active), last + 1):
+        alive = [c for c in strategy.expected(active, first_unjudged, r) if r <= c.spec.max_rounds]
+        for c in alive:
+            if r >= len(c.rs.history):  # its fits of round r are still to come
+                rows = min(MAX_FIT_ROWS, (len(c.main.train_idx) + _expected_auto(c, r, pool)) * n_views)
+                per_chain = fit_units(rows, inputs.n_classes)
+                if r == 0:  # round 0 is shared by every candidate
+                    new = [b for b in c.spec.backbones if b not in shared_round0]
+                    shared_round0.update(new)
+                    fits += per_chain * len(new) * len(inputs.chains)
+                else:
+                    fits += per_chain * len(c.spec.backbones) * len(inputs.chains)
+        for c in alive:  # each chain's models x views score the pool images it has not labelled yet
+            if c.rs.next_round <= r < c.spec.max_rounds:
+                votes += (pool - _expected_auto(c, r, pool)) * combos_per[id(c)] * len(c.chains)
+    report.expect("fit", fits)
+    report.expect("vote", votes)
+
+
+def _expected_auto(cand, r: int, pool: int) -> int:
+    """Automatic labels the candidate's chains are expected to train on in round ``r``: what its main chain holds,
+    plus the share of the remaining pool its last round took, for each round to come."""
+    have = len(cand.main.auto_idx)
+    if r <= cand.rs.next_round or not pool:
+        return have if r >= 1 else 0
+    last = next((h for h in reversed(cand.rs.history) if h.get("remaining_before")), None)
+    take = last["labelled"] / last["remaining_before"] if last else DEFAULT_TAKE
+    remaining = pool - have
+    return int(pool - remaining * (1 - take) ** (r - cand.rs.next_round))
