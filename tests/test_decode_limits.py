@@ -106,7 +106,7 @@ def test_a_png_whose_pixel_data_ends_early_is_refused_not_read_with_black_rows()
     grey = np.asarray(Image.open(src).convert("L"))
     h, w = grey.shape
     rows = b"".join(b"\x00" + grey[r].tobytes() for r in range(h // 2))  # half the rows, a complete stream
-    with pytest.raises(ImageReadError, match=rf"cut\.png: .*truncated: its pixel data ends after {len(rows)} of "):
+    with pytest.raises(ImageReadError, match=r"cut\.png: .*\(image file is truncated\)$"):  # Pillow's and Fiji's words
         read_pages(_png(w, h, 8, rows), "cut.png")
     whole = b"".join(b"\x00" + grey[r].tobytes() for r in range(h))
     assert np.array_equal(read_pages(_png(w, h, 8, whole), "whole.png")[0][:, :, 0], grey)

@@ -297,8 +297,8 @@ def check_png_complete(data: bytes, label: str, field) -> None:
     except zlib.error:
         return  # corrupt data: Pillow names it
     if got < expected:
-        raise ImageReadError(f"{label}: not a readable {FORMATS} image (truncated: its pixel data ends after "
-                             f"{got} of {expected} bytes)", field=field)
+        # Pillow's own words for a cut file, which Fiji's Label Images gives too: one message for one file.
+        raise ImageReadError(f"{label}: not a readable {FORMATS} image (image file is truncated)", field=field)
 
 
 def tiff_series(tif, label: str, budget: Budget, first_only: bool, field) -> list:
