@@ -146,11 +146,13 @@ class ImageBank:
                         if i < self.resident:
                             raise err
                         self.failed[i] = str(err)
+                    if x_unit is None:  # no image of the batch could be read
+                        continue
                     for view in dict.fromkeys(v for _, v in todo):
-                        x_view = apply_view(x_unit, view) if x_unit is not None else None  # once for every body
+                        x_view = apply_view(x_unit, view)  # once for every body
                         for (backbone, v), wanted in todo.items():
-                            rows = np.flatnonzero(np.isin(ok, wanted)) if v == view else []
-                            if len(rows):
+                            rows = np.flatnonzero(np.isin(ok, wanted))
+                            if v == view and len(rows):
                                 self._compute(backbone, view, ok[rows].tolist(), x_view[rows])
         self.store.flush()
 

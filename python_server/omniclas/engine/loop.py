@@ -151,12 +151,12 @@ def _fit_round(inputs: RunInputs, views, active: list[Candidate], it: int) -> No
            + (f" ({len(inputs.folds)} folds each)" if inputs.folds else ""))
     fitted = {id(chain): [None] * len(cand.spec.backbones) for cand in active for chain in cand.chains}
     shared = {}  # round-0 fits depend on the chain alone: candidates share them
+    pin_views = views.train if inputs.cfg.head != "finetune" else []  # fine-tuned heads train on pixels
     for backbone in dict.fromkeys(b for cand in active for b in cand.spec.backbones):
         users = [(cand, c, chain, m) for cand in active for c, chain in enumerate(cand.chains)
                  for m, b in enumerate(cand.spec.backbones) if b == backbone]
         pool_rows = [chain.fit_set(ch.MAX_FIT_ROWS, len(views.train))[2] for _, _, chain, _ in users]
-        pin = inputs.cfg.head != "finetune"  # fine-tuned heads train on pixels
-        with inputs.bank.pinned(backbone, views.train if pin else [], np.concatenate(pool_rows)):
+        with inputs.bank.pinned(backbone, pin_views, np.concatenate(pool_rows)):
             for cand, c, chain, m in users:
                 fitted[id(chain)][m] = _fit(inputs, views, chain, c, m, backbone, shared)
     for cand in active:
