@@ -26,6 +26,14 @@ def test_eta_comes_from_measured_throughput_over_the_whole_plan():
     assert r.seconds_left() == pytest.approx(400 / 50 + 800_000 * 5e-6)
 
 
+def test_a_cached_body_loading_fast_does_not_make_the_rest_look_cheaper():
+    r = Reporter()
+    r.plan("compile", 3)
+    r.plan("fit", 1_000_000)
+    r.credit("compile", 3, 1.5)  # three cached bodies loaded in 0.5 s each, against a prior of 5 s to convert one
+    assert r.seconds_left() == pytest.approx(1_000_000 * PRIOR_SECONDS["fit"])  # the fit's prior, unscaled
+
+
 def test_fraction_never_decreases_when_a_rate_turns_out_slower():
     events = []
     r = Reporter(events.append)

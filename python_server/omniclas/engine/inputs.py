@@ -11,6 +11,11 @@ from .chains import Chain, make_folds
 from .features import ImageBank
 from .views import ViewPlan, candidate_views, choose_views, plan_views
 
+# Until the views are chosen on held-out labels, the plan counts each optional view's test and pool features at
+# this share: the views kept on average over the fast-AutoML benchmark's runs (benchmarks/results/automl.md: 2 to 6
+# of 6, 4.6 on average). Counting them all made the first ETA up to 3x too long where two views were kept.
+EXPECTED_VIEW_SHARE = 0.75
+
 
 def choose_image_size(typical_side: int) -> int:
     """Network input size from the images' typical side: a multiple of 32 between 128 and 224 px.
@@ -74,11 +79,19 @@ class RunInputs:
         needs the bodies converted)."""
         if not self.linear:
             return self.report.expect("features", 0)  # fine-tuned heads read pixels
+        share = 1.0 if views or not self._views_to_choose() else EXPECTED_VIEW_SHARE
         views = views or self.provisional_views()
-        parts = [(self.train_idx, set(views.train) | set(views.predict)), (self.test_idx, set(views.predict)),
-                 (self.pool_idx, set(views.label) | set(views.train))]
-        self.report.expect("features", sum(len(self.bank.missing(b, v, idx)) if lookup else len(idx)
-                                           for idx, vs in parts for v in sorted(vs) for b in self.cfg.backbones))
+        # every candidate view of the labelled images is computed to choose among them
+        parts = [(self.train_idx, set(views.train) | set(views.predict), 1.0), (self.test_idx, set(views.predict), share),
+                 (self.pool_idx, set(views.label) | set(views.train), share)]
+        self.report.expect("features", sum((len(self.bank.missing(b, v, idx)) if lookup else len(idx))
+                                           * (1.0 if v == "original" else weight)
+                                           for idx, vs, weight in parts for v in sorted(vs) for b in self.cfg.backbones))
+
+    def _views_to_choose(self) -> bool:
+        cfg = self.cfg
+        return bool(self.linear and cfg.auto_views and self.folds
+                    and len(candidate_views(cfg.transforms, cfg.train_views, cfg.predict_views)) > 1)
 
     def plan_views(self, state: dict | None) -> ViewPlan:
         """Compute the labelled images' features, choose the views on held-out labels (or take them all), then
@@ -92,7 +105,7 @@ class RunInputs:
             self.expect_features(ViewPlan(**state["views"]) if state and state.get("views") else None)
         if state and state.get("views"):
             views = ViewPlan(**state["views"])
-        elif self.linear and cfg.auto_views and self.folds and len(candidates) > 1:
+        elif self._views_to_choose():
             report(stage="features", message=f"features of {len(self.train_idx)} labelled images, {len(candidates)} "
                    f"views")
             self.bank.ensure(self.train_idx, [(b, v) for b in backbones for v in candidates])
