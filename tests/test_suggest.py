@@ -3,6 +3,7 @@ fixture set's real images and a real tiny model trained on them."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -147,3 +148,70 @@ def test_openapi_documents_suggest(client):
     assert "200" in route["responses"]
     schema = doc["components"]["schemas"]
     assert any(name.startswith("SuggestBody") for name in schema)
+
+
+def test_a_finished_training_job_serves_as_the_model(client):
+    from omniclas.jobs.runner import claim, execute, runner_token
+
+    spec = {"dataset": "bbbc013", "process": "nd", "head": "linear", "image_size": 64,
+            "backbones": ["efficientnet_lite0"]}
+    job = client.post(f"{API}/jobs", json=spec).get_json()
+    store = client.application.extensions["omniclas"].jobs.store
+    token = runner_token()  # the job runs here, in this process, as a worker would run it
+    assert execute(store, store.claim_next(lambda j: claim(j, token)), token)["state"] == "finished"
+    resp = post(client, dataset="bbbc013", job=job["id"], n=4)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert body["model"] == f"job:{job['id']}" and body["strategy"] == "uncertain"
+    assert all(r["guess"] in CLASSES for r in body["suggestions"]) and len(body["suggestions"]) == 4
+
+
+# ------------------------------------------------------------------------------------------------ command line
+def run_cli(*argv) -> int:
+    from omniclas.cli import main
+
+    return main(list(argv))
+
+
+def test_cli_writes_the_csv_best_first(models_root, tmp_path, capsys):
+    import csv
+
+    out = tmp_path / "next.csv"
+    assert run_cli("suggest", str(DATA_ROOT / "bbbc013"), "--model", "cells", "--n", "5", "--csv", str(out),
+                   "--models-root", str(models_root)) == 0
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["rank", "image", "reason", "guess", "confidence"]
+    assert [int(r["rank"]) for r in rows] == [1, 2, 3, 4, 5]
+    pool = DATA_ROOT / "bbbc013" / "unlabelled"
+    assert all(Path(r["image"]).parent == pool and Path(r["image"]).is_file() for r in rows)  # a path to move
+    assert len({r["image"] for r in rows}) == 5
+    assert all(r["guess"] in CLASSES and 0 < float(r["confidence"]) <= 1 and r["reason"] for r in rows)
+    assert "5 images to label next (uncertain)" in capsys.readouterr().out
+
+
+def test_cli_cold_start_prints_a_table(capsys):
+    assert run_cli("suggest", str(DATA_ROOT / "bbbc013"), "--n", "3") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "(cold-start)" in lines[0] and len(lines) == 4
+    assert [line.split()[0] for line in lines[1:]] == ["1", "2", "3"]
+    assert all("unlabelled/" in line for line in lines[1:])
+
+
+@pytest.mark.parametrize("args, contains", [
+    (["--n", "0"], "n must be an integer from 1 to 500"),
+    (["--n", "501"], "n must be an integer from 1 to 500"),
+    (["--model", "nosuchmodel"], "nosuchmodel"),
+    (["--csv", "/nonexistent-folder/next.csv"], "does not exist"),
+])
+def test_cli_bad_input_is_one_clear_line(models_root, capsys, args, contains):
+    assert run_cli("suggest", str(DATA_ROOT / "bbbc013"), "--models-root", str(models_root), *args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and contains in err and "Traceback" not in err
+
+
+def test_cli_refuses_a_dataset_without_a_pool_and_a_model_of_another_dataset(models_root, own_root, capsys):
+    assert run_cli("suggest", str(DATA_ROOT / "bccd_wbc")) == 2
+    assert "unlabelled" in capsys.readouterr().err
+    assert run_cli("suggest", str(own_root / "blood"), "--model", "cells", "--models-root", str(models_root)) == 2
+    assert "none in common" in capsys.readouterr().err

@@ -178,8 +178,9 @@ def _cold_start(pool: Pool, n: int, notes: list[str], seed: int) -> list[Pick]:
     known = np.array([i for i in everything[:len(labelled)] if int(i) not in bank.failed], dtype=int)
     picks = typiclust(bank.features(backbone, pool_idx), bank.features(backbone, known), n, seed)
     if labelled:
-        notes.append(f"cold start: {len(labelled)} labelled images are too few for a model, or none was given; "
-                     f"these images are typical of groups of the pool that no labelled image covers")
+        notes.append(f"no model given: a cold start, typical images of groups of the pool that none of the "
+                     f"{len(labelled)} labelled images covers; with a model trained on them, the suggestions are "
+                     f"the images it is least sure of")
     return [Pick(int(pool_idx[p.index]) - len(labelled), p.reason) for p in picks]
 
 
