@@ -116,6 +116,7 @@ def test_more_than_the_pool_suggests_the_whole_pool(client, own_root):
 @pytest.mark.parametrize("body, status, field, contains", [
     ({"dataset": "bccd_wbc"}, 400, "dataset", "unlabelled"),  # no unlabelled/ images
     ({"dataset": "nowhere"}, 404, "dataset", "not found"),
+    ({"dataset": "0" * 600}, 404, "dataset", "not found"),  # longer than a file name may be
     ({"dataset": "/etc"}, 403, "dataset", "outside"),
     ({"dataset": "bbbc013", "model": "nosuchmodel"}, 404, "model", "nosuchmodel"),
     ({"dataset": "bbbc013", "model": "../x"}, 400, "model", None),
