@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python_server"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_processes import SHARED, class_sources, hide_labels, mean_sd  # noqa: E402
+from bench_processes import SHARED, hide_labels, mean_sd  # noqa: E402
 from omniclas.config import ENSEMBLE_BACKBONES  # noqa: E402
 from omniclas.data.files import sha256_file  # noqa: E402
 from omniclas.data.imageio import read_image  # noqa: E402

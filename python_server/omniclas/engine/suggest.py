@@ -26,7 +26,6 @@ from .progress import Reporter
 from .suggest_pick import Pick, typiclust, uncertain_batch
 
 SIZE_SAMPLE = 32  # images whose sides choose the cold start's input size (as training does from labelled ones)
-STRATEGIES = ("cold-start", "uncertain")
 
 
 @dataclass
