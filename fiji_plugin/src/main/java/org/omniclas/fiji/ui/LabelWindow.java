@@ -66,6 +66,7 @@ public class LabelWindow extends JFrame {
     public static final int THUMB = 96;
     static final String ALL = "\u0000all";
     static final String UNLABELLED = "\u0000unlabelled";
+    static final String LABEL_NEXT = "\u0000next";
 
     private final DatasetFolder ds;
     private final CategoryKeys keys;
@@ -83,6 +84,7 @@ public class LabelWindow extends JFrame {
     private List<String> categories = new ArrayList<>();
     private Map<Path, String> categoryOf = new HashMap<>();
     private SwingWorker<Void, Void> predicting;
+    private final LabelNext next;
 
     public static LabelWindow open(DatasetFolder ds) {
         final LabelWindow[] w = new LabelWindow[1];
@@ -99,6 +101,7 @@ public class LabelWindow extends JFrame {
         this.ds = ds;
         this.keys = CategoryKeys.of(ds.getRoot());
         this.thumbs = new ThumbnailCache(THUMB, 4000, p -> SwingUtilities.invokeLater(grid::repaint));
+        this.next = new LabelNext(this, ds.getRoot());
         setName("omniclas-label-window");
         setDefaultCloseOperation(WindowConstants.DISPOSE_ON_CLOSE);
         addWindowListener(new WindowAdapter() {
@@ -161,6 +164,8 @@ public class LabelWindow extends JFrame {
         sortUncertain.setName("sortUncertainty");
         sortUncertain.addActionListener(e -> fillGrid(null));
         tools.add(sortUncertain);
+        tools.add(next.nextButton);
+        tools.add(next.retrainButton);
 
         JSplitPane split = new JSplitPane(JSplitPane.HORIZONTAL_SPLIT, left, new JScrollPane(grid));
         split.setDividerLocation(220);
@@ -180,6 +185,9 @@ public class LabelWindow extends JFrame {
     }
 
     public DatasetFolder getDataset() { return ds; }
+
+    /** The Label next batch (empty until "Label next" or "Retrain quickly" asked the server). */
+    public NextBatch nextBatch() { return next.batch; }
 
     /** The model's suggestion for an image (after "Ask the model..."), or null. */
     public Dto.PredictResult suggestion(Path image) { return suggestions.get(image); }
@@ -253,6 +261,10 @@ public class LabelWindow extends JFrame {
         List<String> items = new ArrayList<>();
         items.add(ALL);
         items.add(UNLABELLED);
+        if (!next.batch.isEmpty()) {
+            items.add(LABEL_NEXT);
+            counts.put(LABEL_NEXT, waiting().size());
+        }
         items.addAll(categories);
         boolean same = items.size() == catModel.size();
         for (int i = 0; same && i < items.size(); i++) same = items.get(i).equals(catModel.get(i));
@@ -277,12 +289,15 @@ public class LabelWindow extends JFrame {
         if (filter == null) filter = UNLABELLED;
         Set<Path> wasSelected = new HashSet<>(grid.getSelectedValuesList());
         List<Path> items = new ArrayList<>();
-        for (Map.Entry<Path, String> e : categoryOf.entrySet()) {
+        if (LABEL_NEXT.equals(filter)) items.addAll(waiting()); // best first, as the server ranked them
+        else for (Map.Entry<Path, String> e : categoryOf.entrySet()) {
             String c = e.getValue();
             if (ALL.equals(filter) || (UNLABELLED.equals(filter) && c == null) || filter.equals(c)) items.add(e.getKey());
         }
         Comparator<Path> byName = Comparator.comparing((Path p) -> p.getFileName().toString()).thenComparing(Path::toString);
-        if (sortUncertain.isSelected()) {
+        if (LABEL_NEXT.equals(filter)) {
+            // kept in rank order
+        } else if (sortUncertain.isSelected()) {
             items.sort(Comparator.comparingDouble((Path p) -> {
                 Dto.PredictResult r = suggestions.get(p);
                 return categoryOf.get(p) == null && r != null ? r.confidence : 2.0;
@@ -308,14 +323,41 @@ public class LabelWindow extends JFrame {
         updateStatus();
     }
 
+    /** The batch's images still in unlabelled/, best first. */
+    private List<Path> waiting() {
+        return next.batch.waiting(p -> categoryOf.containsKey(p) && categoryOf.get(p) == null);
+    }
+
+    /** Shows the Label next batch (after the server answered). */
+    void showNext() {
+        refresh();
+        catList.setSelectedValue(LABEL_NEXT, true);
+        fillGrid(0);
+        grid.requestFocusInWindow(); // the category keys act at once
+    }
+
     private void updateStatus() {
+        if (LABEL_NEXT.equals(catList.getSelectedValue())) {
+            List<Path> sel = grid.getSelectedValuesList();
+            status.setText(next.batch.summary(gridModel.size())
+                    + (sel.size() == 1 ? "  |  " + next.batch.describe(sel.get(0)) : "  |  keys 1-9 file the selected images"));
+            return;
+        }
         int sel = grid.getSelectedIndices().length;
         Integer un = counts.get(UNLABELLED);
         status.setText(gridModel.size() + " shown, " + sel + " selected, " + (un == null ? 0 : un) + " unlabelled"
                 + (ds.canUndo() ? "  |  Ctrl+Z undoes the last move" : ""));
     }
 
-    private void setStatus(String s) { status.setText(s); }
+    void setStatus(String s) { status.setText(s); }
+
+    /** A file moved (filed, undone, accepted): its thumbnail, suggestion and batch entry follow it. */
+    private void moved(Path from, Path to) {
+        thumbs.renamed(from, to);
+        Dto.PredictResult r = suggestions.remove(from);
+        if (r != null) suggestions.put(to, r);
+        next.batch.renamed(from, to);
+    }
 
     // ------------------------------------------------------------------ actions
 
@@ -333,11 +375,7 @@ public class LabelWindow extends JFrame {
     private void move(List<Path> images, String category, int keepIndex) {
         try {
             List<Path> to = ds.moveAll(images, category);
-            for (int i = 0; i < images.size(); i++) {
-                thumbs.renamed(images.get(i), to.get(i));
-                Dto.PredictResult r = suggestions.remove(images.get(i));
-                if (r != null) suggestions.put(to.get(i), r);
-            }
+            for (int i = 0; i < images.size(); i++) moved(images.get(i), to.get(i));
             refreshKeeping(keepIndex);
             setStatus(images.size() + " image(s) moved to " + (category == null ? DatasetFolder.UNLABELLED : category)
                     + ".  Ctrl+Z undoes.");
@@ -358,11 +396,7 @@ public class LabelWindow extends JFrame {
     public void undo() {
         try {
             List<DatasetFolder.Move> done = ds.undo();
-            for (DatasetFolder.Move m : done) {
-                thumbs.renamed(m.from, m.to);
-                Dto.PredictResult r = suggestions.remove(m.from);
-                if (r != null) suggestions.put(m.to, r);
-            }
+            for (DatasetFolder.Move m : done) moved(m.from, m.to);
             refresh();
             setStatus(done.isEmpty() ? "Nothing to undo." : "Undone: " + done.size() + " image(s) moved back.");
         } catch (IOException e) {
@@ -399,9 +433,7 @@ public class LabelWindow extends JFrame {
         try {
             Map<Path, Path> moved = ds.assign(byClass);
             for (Map.Entry<Path, Path> e : moved.entrySet()) {
-                thumbs.renamed(e.getKey(), e.getValue());
-                Dto.PredictResult r = suggestions.remove(e.getKey());
-                if (r != null) suggestions.put(e.getValue(), r);
+                moved(e.getKey(), e.getValue());
                 n++;
             }
             refreshKeeping(first);
@@ -571,6 +603,7 @@ public class LabelWindow extends JFrame {
 
     private void predict(OmniClasClient client, String model) {
         Settings.put(Settings.KEY_LAST_MODEL, model);
+        next.asked(model);
         List<Path> todo;
         try {
             todo = ds.images(null);
@@ -635,10 +668,14 @@ public class LabelWindow extends JFrame {
             name.setText(p.getFileName().toString());
             String cat = categoryOf.get(p);
             Dto.PredictResult r = suggestions.get(p);
+            String suggested = next.batch.label(p);
             Color border = selected ? list.getSelectionBackground() : list.getBackground();
             if (cat != null) {
                 info.setText(cat);
                 info.setForeground(new Color(0, 100, 0));
+            } else if (suggested != null) {
+                info.setText(suggested);
+                info.setForeground(new Color(0, 70, 160));
             } else if (r != null) {
                 info.setText("? " + r.className + " " + Math.round(r.confidence * 100) + "%");
                 info.setForeground(r.confidence >= 0.8 ? new Color(0, 110, 0) : r.confidence >= 0.5 ? new Color(160, 100, 0) : new Color(180, 0, 0));
@@ -649,7 +686,7 @@ public class LabelWindow extends JFrame {
             setBackground(selected ? list.getSelectionBackground() : list.getBackground());
             name.setForeground(selected ? list.getSelectionForeground() : list.getForeground());
             setBorder(BorderFactory.createLineBorder(border, 3));
-            setToolTipText(r == null || cat != null ? p.toString()
+            setToolTipText(suggested != null && cat == null ? next.batch.describe(p) : r == null || cat != null ? p.toString()
                     : p + "  (model: " + r.className + ", " + Math.round(r.confidence * 100) + "%)");
             return this;
         }
@@ -665,6 +702,7 @@ public class LabelWindow extends JFrame {
             String text;
             if (ALL.equals(v)) text = "All images";
             else if (UNLABELLED.equals(v)) text = "Unlabelled";
+            else if (LABEL_NEXT.equals(v)) text = "Label next";
             else {
                 int k = keys.keyOf(v);
                 text = (k > 0 ? "[" + k + "] " : "") + v;

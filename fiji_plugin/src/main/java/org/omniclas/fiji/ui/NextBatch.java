@@ -1,0 +1,137 @@
+package org.omniclas.fiji.ui;
+
+import org.omniclas.fiji.client.Dto;
+import org.omniclas.fiji.client.OmniClasClient;
+import org.omniclas.fiji.client.OmniClasException;
+import org.omniclas.fiji.dataset.DatasetFolder;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Predicate;
+
+/**
+ * "Label next" of the labelling window without its Swing: the batch POST /suggest chose, best first, kept by
+ * where each file is now. An image waits while it is in unlabelled/; filed into a class it leaves the batch, and
+ * Ctrl+Z brings it back. The next batch comes from the model this window retrained (a job), or the one chosen in
+ * "Ask the model", or none (a cold start).
+ */
+public final class NextBatch {
+    /** Images per batch: what a biologist files in a few minutes. */
+    public static final int SIZE = 24;
+    /** The process of "Retrain quickly": N.D. trains heads on the cached features, no distillation. */
+    public static final String QUICK_PROCESS = "nd";
+
+    private final Path root;
+    private Map<Path, Dto.Suggestion> entries = new LinkedHashMap<>(); // best first
+    private Dto.SuggestResponse answer;
+    private int outside;
+    private String model;
+    private String job;
+
+    public NextBatch(Path root) {
+        this.root = root.toAbsolutePath().normalize();
+    }
+
+    /** The next batches come from this registered model (null: none). */
+    public void useModel(String name) {
+        model = name;
+        job = null;
+    }
+
+    /** The next batches come from this finished training job's model. */
+    public void useJob(String id) {
+        job = id;
+        model = null;
+    }
+
+    /** The quick retrain's job the batches come from, or null. */
+    public String job() { return job; }
+
+    /** POST /suggest for {@code n} images, then {@link #take} the answer. Blocks: never on the EDT. */
+    public void request(OmniClasClient client, int n) throws OmniClasException {
+        take(client.suggest(root.toString(), model, job, n));
+    }
+
+    /** "Retrain quickly": submits N.D. on the dataset; {@link #useJob} once it has finished. */
+    public Dto.Job submitRetrain(OmniClasClient client) throws OmniClasException {
+        Map<String, Object> spec = new LinkedHashMap<>();
+        spec.put("dataset", root.toString());
+        spec.put("process", QUICK_PROCESS);
+        return client.submitJob(spec);
+    }
+
+    /** Replaces the batch; an image named outside the dataset's unlabelled/ is left out (and counted). */
+    public void take(Dto.SuggestResponse r) {
+        Path unlabelled = root.resolve(DatasetFolder.UNLABELLED);
+        Map<Path, Dto.Suggestion> next = new LinkedHashMap<>();
+        int out = 0;
+        for (Dto.Suggestion s : r.suggestions) {
+            Path p = s.image == null ? null : root.resolve(s.image).normalize();
+            if (p == null || !p.startsWith(unlabelled) || p.equals(unlabelled)) out++;
+            else next.put(p, s);
+        }
+        entries = next;
+        answer = r;
+        outside = out;
+    }
+
+    /** Follows a file that was moved (filed, undone, its category renamed). */
+    public void renamed(Path from, Path to) {
+        if (!entries.containsKey(from)) return;
+        Map<Path, Dto.Suggestion> next = new LinkedHashMap<>();
+        for (Map.Entry<Path, Dto.Suggestion> e : entries.entrySet()) {
+            next.put(e.getKey().equals(from) ? to : e.getKey(), e.getValue());
+        }
+        entries = next;
+    }
+
+    /** The images of the batch still to file, best first: those {@code unlabelled} says are in unlabelled/. */
+    public List<Path> waiting(Predicate<Path> unlabelled) {
+        List<Path> out = new ArrayList<>();
+        for (Path p : entries.keySet()) if (unlabelled.test(p)) out.add(p);
+        return out;
+    }
+
+    public boolean isEmpty() { return answer == null; }
+
+    public Dto.Suggestion get(Path image) { return entries.get(image); }
+
+    /** Under a thumbnail: the model's guess with its confidence, or why the image was chosen. */
+    public String label(Path image) {
+        Dto.Suggestion s = entries.get(image);
+        if (s == null) return null;
+        if (s.guess != null && s.confidence != null) return "? " + s.guess + " " + Math.round(s.confidence * 100) + "%";
+        return s.reason == null ? "suggested" : s.reason;
+    }
+
+    /** For a tooltip or the status line: rank, reason and guess in full. */
+    public String describe(Path image) {
+        Dto.Suggestion s = entries.get(image);
+        if (s == null) return null;
+        String text = "#" + s.rank + " " + image.getFileName() + ": " + (s.reason == null ? "suggested" : s.reason);
+        if (s.guess != null) {
+            text += "; the model says " + s.guess
+                    + (s.confidence == null ? "" : String.format(Locale.ROOT, " (%.0f%%)", s.confidence * 100));
+        }
+        return text;
+    }
+
+    /**
+     * "Label next: 21 of 24 to file (cold start: no model yet). Notes." What chose the batch, how much is left,
+     * and the server's notes (classes the model has not seen, ...).
+     */
+    public String summary(int waiting) {
+        if (answer == null) return "Label next: no batch yet.";
+        String by = "cold-start".equals(answer.strategy) ? "cold start, typical and diverse images: no model yet"
+                : (answer.strategy == null ? "" : answer.strategy + " images") + (answer.model == null ? "" : " of model " + answer.model);
+        StringBuilder sb = new StringBuilder("Label next: " + waiting + " of " + entries.size() + " to file (" + by + ").");
+        if (entries.isEmpty()) sb.append(" The server suggested no image.");
+        if (outside > 0) sb.append(" ").append(outside).append(" suggestion(s) outside unlabelled/ left out.");
+        for (String note : answer.notes) sb.append(" ").append(note);
+        return sb.toString();
+    }
+}
