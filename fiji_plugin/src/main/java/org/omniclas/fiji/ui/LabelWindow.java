@@ -189,6 +189,9 @@ public class LabelWindow extends JFrame {
     /** The Label next batch (empty until "Label next" or "Retrain quickly" asked the server). */
     public NextBatch nextBatch() { return next.batch; }
 
+    /** Whether the grid shows the Label next batch. */
+    public boolean showsLabelNext() { return LABEL_NEXT.equals(catList.getSelectedValue()); }
+
     /** The model's suggestion for an image (after "Ask the model..."), or null. */
     public Dto.PredictResult suggestion(Path image) { return suggestions.get(image); }
 

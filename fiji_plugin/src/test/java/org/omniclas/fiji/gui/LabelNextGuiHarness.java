@@ -1,0 +1,135 @@
+package org.omniclas.fiji.gui;
+
+import ij.IJ;
+import ij.ImageJ;
+import org.omniclas.fiji.dataset.CategoryKeys;
+import org.omniclas.fiji.ui.JobMonitor;
+import org.omniclas.fiji.ui.LabelWindow;
+import org.omniclas.fiji.ui.Reporter;
+
+import javax.swing.AbstractButton;
+import javax.swing.JLabel;
+import javax.swing.JList;
+import java.awt.event.KeyEvent;
+import java.io.File;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * GUI test scenario of Label next (issue 25), run under Xvfb by tests/test_fiji_label_next.py against a live
+ * server: Label Images on a fresh dataset, "Label next" (the cold-start batch, a reason under each thumbnail),
+ * key 1 files the first suggested image, which leaves the batch. With {@code retrain=1}, "Retrain quickly" then
+ * trains N.D. and the batch comes back with the model's guesses. Prints what it saw; exit code 0 = all steps ran.
+ * <p>Args: outDir source dataset url=... [retrain=1]
+ */
+public final class LabelNextGuiHarness extends GuiDriver {
+    private LabelNextGuiHarness(File out) throws Exception {
+        super(out);
+    }
+
+    public static void main(String[] args) throws Exception {
+        File out = new File(args[0]);
+        out.mkdirs();
+        LabelNextGuiHarness h = new LabelNextGuiHarness(out);
+        for (int i = 3; i < args.length; i++) {
+            int eq = args[i].indexOf('=');
+            if (eq > 0) h.opt.put(args[i].substring(0, eq), args[i].substring(eq + 1));
+        }
+        int rc = 0;
+        try {
+            h.run(args[1], args[2]);
+            h.say("DONE");
+        } catch (Throwable t) {
+            h.say("FAILED " + t);
+            for (StackTraceElement e : t.getStackTrace()) h.say("  at " + e);
+            h.say("LAST_ERROR " + Reporter.lastError());
+            h.shot("zz_label_next_failure");
+            rc = 1;
+        } finally {
+            h.log.close();
+            System.exit(rc);
+        }
+    }
+
+    private void run(String source, String dataset) throws Exception {
+        Reporter.setHandler((title, message) -> { }); // an error is read from lastError, not a dialog that blocks
+        ImageJ ij = new ImageJ();
+        waitFor("ImageJ window", 20000, ij::isShowing);
+        Thread t = new Thread(() -> IJ.run("Label Images...", "source=[" + source + "] dataset=[" + dataset + "]"), "label");
+        t.start();
+        waitFor("label window", 60000, () -> showing(LabelWindow.class) != null);
+        LabelWindow lw = showing(LabelWindow.class);
+        onEdt(() -> { lw.setBounds(0, 0, 1100, 760); return null; });
+        @SuppressWarnings("unchecked")
+        JList<Path> grid = onEdt(() -> find(lw.getContentPane(), JList.class, "grid"));
+        JLabel status = onEdt(() -> find(lw.getContentPane(), JLabel.class, "status"));
+        AbstractButton next = onEdt(() -> find(lw.getContentPane(), AbstractButton.class, "labelNext"));
+        String key1 = CategoryKeys.of(new File(dataset).toPath()).category(1);
+        say("KEY1 " + key1);
+
+        click(next);
+        // the server reads the pool's features first (seconds once the feature store has them)
+        waitFor("the Label next batch", 300000, () -> onEdt(() -> lw.showsLabelNext() && grid.getModel().getSize() > 0)
+                || Reporter.lastError() != null);
+        if (Reporter.lastError() != null) throw new IllegalStateException("Label next: " + Reporter.lastError());
+        int n = onEdt(() -> grid.getModel().getSize());
+        say("BATCH " + n);
+        for (String line : shown(lw, grid)) say("SHOWN " + line);
+        say("STATUS " + onEdt(status::getText));
+        sleep(1000); // thumbnails, for the screenshot only
+        shot("40_label_next");
+        docShot("label_next", lw);
+
+        Path first = onEdt(() -> grid.getModel().getElementAt(0));
+        selectCells(grid, 0, 0);
+        key(KeyEvent.VK_1);
+        File filed = new File(new File(dataset, key1), first.getFileName().toString());
+        waitFor("the image filed into " + key1, 10000, filed::isFile);
+        waitFor("the image gone from the batch", 10000, () -> onEdt(() -> grid.getModel().getSize() == n - 1
+                && !contains(grid, first) && lw.showsLabelNext()));
+        say("FILED " + first.getFileName() + " -> " + key1);
+        say("AFTER " + onEdt(() -> grid.getModel().getSize()));
+        say("SELECTED_NOW " + onEdt(() -> grid.getSelectedValue() == null ? "none" : grid.getSelectedValue().getFileName().toString()));
+        shot("41_label_next_filed");
+
+        if ("1".equals(opt.get("retrain"))) retrain(lw, grid, status);
+        onEdt(() -> { lw.dispose(); return null; });
+    }
+
+    /** Retrain quickly: the progress window shows, then the batch comes back from the new model, with guesses. */
+    private void retrain(LabelWindow lw, JList<Path> grid, JLabel status) throws Exception {
+        AbstractButton retrain = onEdt(() -> find(lw.getContentPane(), AbstractButton.class, "retrain"));
+        click(retrain);
+        waitFor("the progress window", 60000, () -> titled(JobMonitor.TITLE) != null || lw.nextBatch().job() != null
+                || Reporter.lastError() != null);
+        say("PROGRESS_WINDOW " + (titled(JobMonitor.TITLE) != null || lw.nextBatch().job() != null));
+        waitFor("the batch of the retrained model", 600000, () -> Reporter.lastError() != null
+                || onEdt(() -> lw.nextBatch().job() != null && retrain.isEnabled() && lw.showsLabelNext()
+                        && grid.getModel().getSize() > 0));
+        if (Reporter.lastError() != null) throw new IllegalStateException("Retrain quickly: " + Reporter.lastError());
+        say("JOB " + lw.nextBatch().job());
+        say("RETRAINED_BATCH " + onEdt(() -> grid.getModel().getSize()));
+        for (String line : shown(lw, grid)) say("GUESS " + line);
+        say("RETRAINED_STATUS " + onEdt(status::getText));
+        sleep(1000);
+        shot("42_label_next_retrained");
+    }
+
+    /** "name | text under its thumbnail" for each image shown. */
+    private static List<String> shown(LabelWindow lw, JList<Path> grid) throws Exception {
+        return onEdt(() -> {
+            List<String> out = new ArrayList<>();
+            for (int i = 0; i < grid.getModel().getSize(); i++) {
+                Path p = grid.getModel().getElementAt(i);
+                out.add(p.getFileName() + " | " + lw.nextBatch().label(p));
+            }
+            return out;
+        });
+    }
+
+    private static boolean contains(JList<Path> grid, Path p) {
+        for (int i = 0; i < grid.getModel().getSize(); i++) if (grid.getModel().getElementAt(i).equals(p)) return true;
+        return false;
+    }
+}
