@@ -171,8 +171,13 @@ public class HttpOmniClasClient implements OmniClasClient {
         if (model != null) body.put("model", model);
         if (job != null) body.put("job", job);
         body.put("n", n);
-        // a pool the feature store has not seen yet is read first: as slow as a predict
-        return parse(send("POST", "/suggest", json(body), JSON, predictTimeoutMs), Dto.SuggestResponse.class);
+        try { // a pool the feature store has not seen yet is read first: as slow as a predict
+            return parse(send("POST", "/suggest", json(body), JSON, predictTimeoutMs), Dto.SuggestResponse.class);
+        } catch (OmniClasException e) {
+            if (e.getStatus() != 404 || !e.getMessage().startsWith("The requested URL was not found")) throw e;
+            throw new OmniClasException(404, "The OmniClas server at " + serverUrl + " cannot suggest images to label "
+                    + "(it has no /api/v1/suggest): update the server to the version of this plugin.", null);
+        }
     }
 
     @Override public Dto.Job submitJob(Map<String, Object> spec) throws OmniClasException {

@@ -208,6 +208,18 @@ public class HttpOmniClasClientTest {
         }
     }
 
+    @Test public void anOlderServerWithoutSuggestIsNamed() {
+        answer("POST /api/v1/suggest", 404, "{\"error\":{\"status\":404,\"message\":\"The requested URL was not found "
+                + "on the server. If you entered the URL manually please check your spelling and try again.\"}}");
+        try {
+            new HttpOmniClasClient(url, null).suggest("/d", null, null, 24);
+            fail();
+        } catch (OmniClasException e) {
+            assertEquals("The OmniClas server at " + url + " cannot suggest images to label (it has no "
+                    + "/api/v1/suggest): update the server to the version of this plugin.", e.getMessage());
+        }
+    }
+
     @Test public void serverErrorMessageIsShownAsIs() {
         answer("POST /api/v1/models/x/rename", 404, "{\"error\":{\"status\":404,\"message\":\"no model named 'x'\",\"field\":\"model\"}}");
         try {
