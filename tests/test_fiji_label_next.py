@@ -48,6 +48,7 @@ def test_label_next_files_a_suggested_image_and_retrains(xvfb, harness, tmp_path
         unlabelled_after = {p.name for p in (dataset / "unlabelled").iterdir()}
         key1 = _lines(out, "KEY1")[0]
         filed_dir = {p.name for p in (dataset / key1).iterdir()}
+        accepted_into = {d.name: {p.name for p in d.iterdir()} for d in dataset.iterdir() if d.is_dir()}
     finally:
         shutil.rmtree(dataset, ignore_errors=True)
     assert "[harness] DONE" in out
@@ -78,4 +79,8 @@ def test_label_next_files_a_suggested_image_and_retrains(xvfb, harness, tmp_path
         cls, pct = text[2:].rsplit(" ", 1)
         assert text.startswith("? ") and cls in {"NoGFP", "NuclearGFP"} and pct.endswith("%"), text
     assert "(cold start" not in _lines(out, "RETRAINED_STATUS")[0]
+
+    # A accepts the guess shown under the selected image: filed into that class, out of the batch
+    name, cls = _lines(out, "ACCEPTED")[0].split(" -> ")
+    assert dict(guesses)[name].startswith(f"? {cls} ") and name in accepted_into[cls]
 

@@ -412,23 +412,30 @@ public class LabelWindow extends JFrame {
      * Moves the selected images that have a suggestion to the suggested category, creating it if needed, as one
      * undoable step: Ctrl+Z puts the images back and removes a category folder this step created.
      */
+    /** The class shown under an image: the Label next batch's guess, else Ask the model's; null when none. */
+    private String guessOf(Path p) {
+        String guess = next.batch.guess(p);
+        Dto.PredictResult r = suggestions.get(p);
+        return guess != null ? guess : r == null ? null : r.className;
+    }
+
     public void acceptSuggestions() {
         List<Path> sel = grid.getSelectedValuesList();
         Map<String, List<Path>> byClass = new LinkedHashMap<>();
         for (Path p : sel) {
-            Dto.PredictResult r = suggestions.get(p);
-            if (r == null || r.className == null) continue;
-            if (!categories.contains(r.className)) {
-                String why = DatasetFolder.validateName(r.className, categories);
+            String guess = guessOf(p);
+            if (guess == null) continue;
+            if (!categories.contains(guess)) {
+                String why = DatasetFolder.validateName(guess, categories);
                 if (why != null) {
-                    Reporter.error("Suggested class \"" + r.className + "\" cannot be a category: " + why);
+                    Reporter.error("Suggested class \"" + guess + "\" cannot be a category: " + why);
                     return;
                 }
             }
-            byClass.computeIfAbsent(r.className, k -> new ArrayList<>()).add(p);
+            byClass.computeIfAbsent(guess, k -> new ArrayList<>()).add(p);
         }
         if (byClass.isEmpty()) {
-            setStatus("No suggestion for the selection; use \"Ask the model...\" first.");
+            setStatus("No suggestion for the selection; use \"Ask the model...\" or \"Retrain quickly\" first.");
             return;
         }
         int first = grid.getMinSelectionIndex();
@@ -671,7 +678,8 @@ public class LabelWindow extends JFrame {
             name.setText(p.getFileName().toString());
             String cat = categoryOf.get(p);
             Dto.PredictResult r = suggestions.get(p);
-            String suggested = next.batch.label(p);
+            String guess = next.batch.guess(p);
+            String suggested = guess != null || r == null ? next.batch.label(p) : null; // the class shown is what A takes
             Color border = selected ? list.getSelectionBackground() : list.getBackground();
             if (cat != null) {
                 info.setText(cat);

@@ -100,6 +100,12 @@ public final class NextBatch {
 
     public Dto.Suggestion get(Path image) { return entries.get(image); }
 
+    /** The model's class for an image of the batch, or null (no model, or not in the batch). */
+    public String guess(Path image) {
+        Dto.Suggestion s = entries.get(image);
+        return s == null ? null : s.guess;
+    }
+
     /** Under a thumbnail: the model's guess with its confidence, or why the image was chosen. */
     public String label(Path image) {
         Dto.Suggestion s = entries.get(image);

@@ -114,6 +114,18 @@ public final class LabelNextGuiHarness extends GuiDriver {
         say("RETRAINED_STATUS " + onEdt(status::getText));
         sleep(1000);
         shot("42_label_next_retrained");
+
+        // A accepts the shown guess of the first image: filed into that class, out of the batch
+        int n = onEdt(() -> grid.getModel().getSize());
+        Path first = onEdt(() -> grid.getModel().getElementAt(0));
+        String guess = lw.nextBatch().guess(first);
+        selectCells(grid, 0, 0);
+        key(KeyEvent.VK_A);
+        File accepted = new File(first.getParent().getParent().resolve(guess).toFile(), first.getFileName().toString());
+        waitFor("the guess accepted", 10000, accepted::isFile);
+        waitFor("the accepted image gone from the batch", 10000,
+                () -> onEdt(() -> grid.getModel().getSize() == n - 1 && !contains(grid, first)));
+        say("ACCEPTED " + first.getFileName() + " -> " + guess);
     }
 
     /** "name | text under its thumbnail" for each image shown. */

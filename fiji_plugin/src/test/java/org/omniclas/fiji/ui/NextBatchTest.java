@@ -137,6 +137,7 @@ public class NextBatchTest {
         List<Path> onDisk = ds.images(null).stream().sorted().limit(4).collect(Collectors.toList());
         assertEquals(onDisk, waiting); // the server's order, as files of this dataset
         assertEquals("typical of cluster 1", batch.label(waiting.get(0)));
+        assertNull(batch.guess(waiting.get(0)));
         assertTrue(batch.describe(waiting.get(1)), batch.describe(waiting.get(1)).startsWith("#2 " + waiting.get(1).getFileName() + ": typical of cluster 2"));
         assertTrue(batch.summary(4), batch.summary(4).startsWith("Label next: 4 of 4 to file (cold start"));
         assertTrue(batch.summary(4).endsWith("no model yet"));
@@ -169,6 +170,7 @@ public class NextBatchTest {
         List<Path> waiting = batch.waiting(unlabelled());
         assertEquals(3, waiting.size());
         assertEquals("? Cells 62%", batch.label(waiting.get(0)));
+        assertEquals("Cells", batch.guess(waiting.get(0)));
         assertTrue(batch.describe(waiting.get(0)).endsWith("the model says Cells (62%)"));
         assertTrue(batch.summary(3), batch.summary(3).startsWith("Label next: 3 of 3 to file (uncertain images of model job j1)"));
     }
