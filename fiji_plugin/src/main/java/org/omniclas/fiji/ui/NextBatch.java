@@ -132,8 +132,9 @@ public final class NextBatch {
      */
     public String summary(int waiting) {
         if (answer == null) return "Label next: no batch yet.";
-        String by = "cold-start".equals(answer.strategy) ? "cold start, typical and diverse images: no model yet"
-                : (answer.strategy == null ? "" : answer.strategy + " images") + (answer.model == null ? "" : " of model " + answer.model);
+        String by = "cold-start".equals(answer.strategy) ? "cold start: typical, diverse images; no model yet"
+                : "uncertain".equals(answer.strategy) ? "the images " + (answer.model == null ? "the model" : answer.model)
+                + " is least sure of" : String.valueOf(answer.strategy);
         StringBuilder sb = new StringBuilder("Label next: " + waiting + " of " + entries.size() + " to file (" + by + ").");
         if (entries.isEmpty()) sb.append(" The server suggested no image.");
         if (outside > 0) sb.append(" ").append(outside).append(" suggestion(s) outside unlabelled/ left out.");

@@ -172,7 +172,7 @@ public class NextBatchTest {
         assertEquals("? Cells 62%", batch.label(waiting.get(0)));
         assertEquals("Cells", batch.guess(waiting.get(0)));
         assertTrue(batch.describe(waiting.get(0)).endsWith("the model says Cells (62%)"));
-        assertTrue(batch.summary(3), batch.summary(3).startsWith("Label next: 3 of 3 to file (uncertain images of model job j1)"));
+        assertTrue(batch.summary(3), batch.summary(3).startsWith("Label next: 3 of 3 to file (the images job j1 is least sure of)"));
     }
 
     @Test public void imagesOutsideUnlabelledAreLeftOutAndCounted() throws Exception {
