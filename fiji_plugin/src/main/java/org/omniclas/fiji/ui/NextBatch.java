@@ -51,9 +51,17 @@ public final class NextBatch {
     /** The quick retrain's job the batches come from, or null. */
     public String job() { return job; }
 
-    /** POST /suggest for {@code n} images, then {@link #take} the answer. Blocks: never on the EDT. */
+    /**
+     * POST /suggest for {@code n} images, then {@link #take} the answer. Blocks: never on the EDT. A model or job
+     * the server refuses (another dataset's, deleted) is forgotten: the next request is a cold start.
+     */
     public void request(OmniClasClient client, int n) throws OmniClasException {
-        take(client.suggest(root.toString(), model, job, n));
+        try {
+            take(client.suggest(root.toString(), model, job, n));
+        } catch (OmniClasException e) {
+            if ("model".equals(e.getField()) || "job".equals(e.getField())) useModel(null);
+            throw e;
+        }
     }
 
     /** "Retrain quickly": submits N.D. on the dataset; {@link #useJob} once it has finished. */

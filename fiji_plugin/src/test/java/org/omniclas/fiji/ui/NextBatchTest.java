@@ -185,7 +185,7 @@ public class NextBatchTest {
         }
     }
 
-    @Test public void theServersRefusalIsItsOwnWordsAndKeepsTheBatch() throws Exception {
+    @Test public void theServersRefusalIsItsOwnWordsKeepsTheBatchAndForgetsTheModel() throws Exception {
         NextBatch batch = new NextBatch(root);
         batch.request(client, 2);
         List<Path> before = batch.waiting(unlabelled());
@@ -199,5 +199,9 @@ public class NextBatchTest {
             assertEquals("model", e.getField());
         }
         assertEquals(before, batch.waiting(unlabelled()));
+        refuse = false;
+        batch.request(client, 2); // the refused model is forgotten: a cold start
+        JsonObject last = sent.get(sent.size() - 1);
+        assertFalse(last.toString(), last.has("model") || last.has("job"));
     }
 }
