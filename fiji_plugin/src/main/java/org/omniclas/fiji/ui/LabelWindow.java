@@ -3,7 +3,6 @@ package org.omniclas.fiji.ui;
 import ij.IJ;
 import ij.ImagePlus;
 import org.omniclas.fiji.client.Dto;
-import org.omniclas.fiji.client.OmniClasClient;
 import org.omniclas.fiji.dataset.CategoryKeys;
 import org.omniclas.fiji.dataset.DatasetFolder;
 
@@ -78,12 +77,11 @@ public class LabelWindow extends JFrame {
     private final JComboBox<String> target = new JComboBox<>();
     private final JCheckBox sortUncertain = new JCheckBox("Unlabelled by uncertainty");
     private final JLabel status = new JLabel(" ");
-    private final JButton askButton = new JButton("Ask the model...");
     private final Map<Path, Dto.PredictResult> suggestions = new ConcurrentHashMap<>();
     private final Map<String, Integer> counts = new HashMap<>();
     private List<String> categories = new ArrayList<>();
     private Map<Path, String> categoryOf = new HashMap<>();
-    private SwingWorker<Void, Void> predicting;
+    private final AskModel ask;
     private final LabelNext next;
 
     public static LabelWindow open(DatasetFolder ds) {
@@ -102,12 +100,13 @@ public class LabelWindow extends JFrame {
         this.keys = CategoryKeys.of(ds.getRoot());
         this.thumbs = new ThumbnailCache(THUMB, 4000, p -> SwingUtilities.invokeLater(grid::repaint));
         this.next = new LabelNext(this, ds.getRoot());
+        this.ask = new AskModel(this, ds, suggestions, next::asked);
         setName("omniclas-label-window");
         setDefaultCloseOperation(WindowConstants.DISPOSE_ON_CLOSE);
         addWindowListener(new WindowAdapter() {
             @Override public void windowClosed(WindowEvent e) {
                 thumbs.shutdown();
-                if (predicting != null) predicting.cancel(true);
+                ask.cancel();
             }
         });
 
@@ -158,9 +157,7 @@ public class LabelWindow extends JFrame {
         tools.add(button("Unassign (key 0)", "unassign", () -> assignSelected(null)));
         tools.add(button("Undo (Ctrl+Z)", "undo", this::undo));
         tools.add(button("Import...", "import", this::importFolder));
-        askButton.setName("ask");
-        askButton.addActionListener(e -> askModel());
-        tools.add(askButton);
+        tools.add(ask.button);
         sortUncertain.setName("sortUncertainty");
         sortUncertain.addActionListener(e -> fillGrid(null));
         tools.add(sortUncertain);
@@ -353,6 +350,15 @@ public class LabelWindow extends JFrame {
     }
 
     void setStatus(String s) { status.setText(s); }
+
+    void repaintGrid() { grid.repaint(); }
+
+    /** After "Ask the model": the unlabelled images, least certain first, the first one selected. */
+    void showAsked() {
+        sortUncertain.setSelected(true);
+        catList.setSelectedIndex(1);
+        fillGrid(0);
+    }
 
     /** A file moved (filed, undone, accepted): its thumbnail, suggestion and batch entry follow it. */
     private void moved(Path from, Path to) {
@@ -564,88 +570,6 @@ public class LabelWindow extends JFrame {
             if (imp != null) imp.show();
             else Reporter.error("ImageJ cannot open " + p);
         }, "OmniClas open").start();
-    }
-
-    // ------------------------------------------------------------------ ask the model
-
-    public void askModel() {
-        if (predicting != null && !predicting.isDone()) {
-            predicting.cancel(true);
-            return;
-        }
-        OmniClasClient client = Settings.client();
-        askButton.setEnabled(false);
-        setStatus("Asking the server for its models...");
-        new SwingWorker<List<Dto.Model>, Void>() {
-            @Override protected List<Dto.Model> doInBackground() throws Exception {
-                OmniClasClient c = ServerGate.connect(); // offers to start a server when none answers
-                return c == null ? null : c.models(); // null: no server (the user was told)
-            }
-            @Override protected void done() {
-                askButton.setEnabled(true);
-                List<Dto.Model> models;
-                try {
-                    models = get();
-                } catch (Exception e) {
-                    Throwable why = e.getCause() != null ? e.getCause() : e;
-                    setStatus("Ask the model: no answer from the server (" + Settings.url() + ").");
-                    Reporter.unexpected("OmniClas", why);
-                    return;
-                }
-                if (models == null) {
-                    setStatus("Ask the model: no server at " + Settings.url() + ".");
-                    return;
-                }
-                if (models.isEmpty()) {
-                    setStatus(" ");
-                    Reporter.error("The server has no registered model yet; train one first (Train Classifier...).");
-                    return;
-                }
-                String[] names = models.stream().map(m -> m.name).toArray(String[]::new);
-                String last = Settings.get(Settings.KEY_LAST_MODEL, names[0]);
-                String choice = (String) JOptionPane.showInputDialog(LabelWindow.this,
-                        "Model that suggests classes for the unlabelled images:", "Ask the model",
-                        JOptionPane.PLAIN_MESSAGE, null, names, java.util.Arrays.asList(names).contains(last) ? last : names[0]);
-                if (choice != null) predict(client, choice);
-            }
-        }.execute();
-    }
-
-    private void predict(OmniClasClient client, String model) {
-        Settings.put(Settings.KEY_LAST_MODEL, model);
-        next.asked(model);
-        List<Path> todo;
-        try {
-            todo = ds.images(null);
-        } catch (IOException e) {
-            Reporter.unexpected("Cannot read the dataset folder", e);
-            return;
-        }
-        askButton.setText("Stop asking");
-        ModelSuggestions asking = new ModelSuggestions(suggestions);
-        predicting = new SwingWorker<Void, Void>() {
-            @Override protected Void doInBackground() throws Exception {
-                asking.ask(client, model, todo, this::isCancelled, done -> SwingUtilities.invokeLater(() -> {
-                    setStatus("Model " + model + ": " + done + " / " + todo.size() + " unlabelled images");
-                    grid.repaint();
-                }));
-                return null;
-            }
-            @Override protected void done() {
-                askButton.setText("Ask the model...");
-                try {
-                    if (!isCancelled()) get();
-                    sortUncertain.setSelected(true);
-                    catList.setSelectedIndex(1);
-                    fillGrid(0);
-                    setStatus(asking.summary() + ". Least certain first; A or Enter accepts, 1-9 assigns.");
-                } catch (Exception e) {
-                    setStatus("Ask the model stopped: " + asking.summary() + ".");
-                    Reporter.unexpected("OmniClas", e.getCause() != null ? e.getCause() : e);
-                }
-            }
-        };
-        predicting.execute();
     }
 
     // ------------------------------------------------------------------ renderers
