@@ -11,6 +11,7 @@ HEADS = ("linear", "finetune", "auto")
 SINGLE_BACKBONE = ("efficientnet_lite0",)
 ENSEMBLE_BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 PAPER_SINGLE_BACKBONE = ("resnet50",)
+SUGGEST_N, SUGGEST_N_MAX = 24, 500  # images `suggest` names per batch by default, and at most
 PAPER_ENSEMBLE_BACKBONES = ("resnet34", "resnet50", "resnet101", "densenet121")
 
 

@@ -3,6 +3,7 @@
 - :mod:`.train`: ``train``, ``demo``, ``backbones``, ``processes``
 - :mod:`.predict`: ``predict``, ``info``
 - :mod:`.objects`: ``predict --objects`` (one row per object of a label image), ``crops``
+- :mod:`.suggest`: ``suggest`` (which unlabelled images to label next)
 - :mod:`.models`: the registry (``register``, ``models``, ``delete``, ``rename``, ``export``, ``import-onnx``,
   ``import-bioimageio``, ``evaluate``)
 - :mod:`.serve`: ``serve``, ``worker``
@@ -21,7 +22,7 @@ import sys
 
 from .. import __version__
 from ..errors import OmniClasError
-from . import fiji, models, objects, predict, serve, train
+from . import fiji, models, objects, predict, serve, suggest, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"omniclas {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (train, predict, objects, models, serve, fiji):
+    for group in (train, predict, objects, suggest, models, serve, fiji):
         group.add_commands(sub)
     return parser
 

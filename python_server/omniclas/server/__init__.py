@@ -100,8 +100,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from .api import jobs_bp, meta_bp, models_bp
     from .objects import objects_bp
+    from .suggest import suggest_bp
 
-    for bp in (meta_bp, models_bp, jobs_bp, objects_bp):
+    for bp in (meta_bp, models_bp, jobs_bp, objects_bp, suggest_bp):
         app.register_blueprint(bp, url_prefix=API_PREFIX)
     app.before_request(check_request)
     app.before_request(check_body_size)

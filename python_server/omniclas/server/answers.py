@@ -227,3 +227,20 @@ class LogLines(Answer):
     lines: list[str]
 
 
+
+
+class Suggestion(Answer):
+    rank: int = Field(ge=1, description="1 = label first")
+    image: str = Field(description="the image's path relative to the dataset folder ('unlabelled/a.png')")
+    reason: str = Field(description="why it is suggested, in words")
+    guess: str | None = Field(description="the model's class for it (null without a model)")
+    confidence: float | None = Field(description="the model's confidence in its guess (null without a model)")
+
+
+class Suggestions(Answer):
+    dataset: str = Field(description="the dataset folder, resolved")
+    model: str | None = Field(description="'name@version', 'job:<id>', or null (a cold start)")
+    strategy: Literal["cold-start", "uncertain"]
+    notes: list[str] = Field(description="what the caller should know: classes added since the model was trained, "
+                                         "images left out, fewer images than asked")
+    suggestions: list[Suggestion] = Field(description="best first")

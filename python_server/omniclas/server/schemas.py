@@ -32,7 +32,7 @@ from pydantic import (
 )
 from werkzeug.datastructures import FileStorage
 
-from ..config import OPTIONS, PROCESSES, Option
+from ..config import OPTIONS, PROCESSES, SUGGEST_N, SUGGEST_N_MAX, Option
 from ..data.objects import MASK_OUTSIDE, MAX_PADDING
 from ..data.roots import MAX_PATH_CHARS
 from ..errors import ConfigError
@@ -136,6 +136,18 @@ class EvaluateBody(Body):
     measures: Annotated[list[Measure], Field(min_length=1)] | None = Field(
         None, description=f"default: {', '.join(DEFAULT_MEASURES)}")
     labels: ServerPath | None = Field(None, description="class list file, one class per line")
+
+
+class SuggestBody(Body):
+    """POST /suggest: which images of the dataset's unlabelled/ to label next."""
+
+    dataset: ServerPath = Field(description="the dataset folder (<dataset>/<class>/..., <dataset>/unlabelled/...): a "
+                                            "path under one of the server's dataset roots")
+    model: ModelRef | None = Field(None, description="a registered model: the images it is least sure of; without "
+                                                     "model and job, a cold start (typical, diverse images)")
+    job: JobId | None = Field(None, description="instead of model: a finished training job, whose run is used")
+    n: Annotated[int, Field(ge=1, le=SUGGEST_N_MAX), BeforeValidator(_whole)] = Field(
+        SUGGEST_N, description="how many images to suggest")
 
 
 class ObjectsForm(Body):
