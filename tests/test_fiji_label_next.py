@@ -59,7 +59,8 @@ def test_label_next_files_a_suggested_image_and_retrains(xvfb, harness, tmp_path
     assert batch == len(shown) == 24  # the plugin asks for 24; the pool has 30
     assert {name for name, _ in shown} <= {f.name for f in source.iterdir()}
     assert all(reason and reason != "None" and not reason.startswith("? ") for _, reason in shown), shown
-    assert _lines(out, "STATUS")[0].startswith(f"Label next: {batch} of {batch} to file (cold start")
+    status = _lines(out, "STATUS")[0]  # what chose the batch, then the selected image's reason in full
+    assert status.startswith(f"Label next: {batch} of {batch} to file (cold start") and f"#1 {shown[0][0]}: " in status
 
     # key 1 filed the first suggested image: on disk in key 1's class, out of unlabelled/ and out of the batch
     first = shown[0][0]

@@ -1,8 +1,6 @@
 package org.omniclas.fiji.ui;
 
-import ij.IJ;
 import org.omniclas.fiji.client.Dto;
-import org.omniclas.fiji.client.JobText;
 import org.omniclas.fiji.client.OmniClasClient;
 import org.omniclas.fiji.dataset.DatasetCheck;
 
@@ -89,7 +87,6 @@ final class LabelNext {
                 OmniClasClient c = ServerGate.connect();
                 if (c == null) return null;
                 Dto.Job sent = batch.submitRetrain(c);
-                IJ.log("OmniClas: quick retrain job " + sent.id() + " submitted: " + root + "; process=" + NextBatch.QUICK_PROCESS);
                 Dto.Job job = new JobMonitor(c, sent.id(), "N.D. (no distillation) on " + root + ", for the next batch").follow();
                 if ("finished".equals(job.state)) {
                     batch.useJob(job.id());
@@ -110,8 +107,7 @@ final class LabelNext {
                 if (job == null) {
                     window.setStatus("Retrain quickly: no server at " + Settings.url() + ".");
                 } else if ("finished".equals(job.state)) {
-                    window.showNext();
-                    IJ.log("OmniClas: quick retrain job " + job.id() + " finished, " + JobText.testAccuracy(job.result));
+                    window.showNext(); // (no Log window: it would cover the grid)
                 } else if ("cancelled".equals(job.state)) {
                     window.setStatus("Retrain quickly: job " + job.id() + " cancelled; the batch is unchanged.");
                 } else {

@@ -339,10 +339,15 @@ public class LabelWindow extends JFrame {
     private void updateStatus() {
         if (LABEL_NEXT.equals(catList.getSelectedValue())) {
             List<Path> sel = grid.getSelectedValuesList();
+            String notes = next.batch.notes();
             status.setText(next.batch.summary(gridModel.size())
-                    + (sel.size() == 1 ? "  |  " + next.batch.describe(sel.get(0)) : "  |  keys 1-9 file the selected images"));
+                    + (sel.size() == 1 ? "  |  " + next.batch.describe(sel.get(0)) : "  |  keys 1-9 file the selected images")
+                    + (notes.isEmpty() ? "" : "  |  " + notes));
+            status.setToolTipText("<html><body style='width: 500px'>" // the whole line, however narrow the window
+                    + status.getText().replace("&", "&amp;").replace("<", "&lt;") + "</body></html>");
             return;
         }
+        status.setToolTipText(null);
         int sel = grid.getSelectedIndices().length;
         Integer un = counts.get(UNLABELLED);
         status.setText(gridModel.size() + " shown, " + sel + " selected, " + (un == null ? 0 : un) + " unlabelled"

@@ -134,10 +134,7 @@ public final class NextBatch {
         return text;
     }
 
-    /**
-     * "Label next: 21 of 24 to file (cold start: no model yet). Notes." What chose the batch, how much is left,
-     * and the server's notes (classes the model has not seen, ...).
-     */
+    /** "Label next: 21 of 24 to file (cold start: ...)." What chose the batch and how much is left. */
     public String summary(int waiting) {
         if (answer == null) return "Label next: no batch yet.";
         String by = "cold-start".equals(answer.strategy) ? "cold start: typical, diverse images; no model yet"
@@ -146,7 +143,11 @@ public final class NextBatch {
         StringBuilder sb = new StringBuilder("Label next: " + waiting + " of " + entries.size() + " to file (" + by + ").");
         if (entries.isEmpty()) sb.append(" The server suggested no image.");
         if (outside > 0) sb.append(" ").append(outside).append(" suggestion(s) outside unlabelled/ left out.");
-        for (String note : answer.notes) sb.append(" ").append(note);
         return sb.toString();
+    }
+
+    /** The server's notes on the batch (classes the model has not seen, fewer images than asked, ...); "" if none. */
+    public String notes() {
+        return answer == null ? "" : String.join(" ", answer.notes);
     }
 }

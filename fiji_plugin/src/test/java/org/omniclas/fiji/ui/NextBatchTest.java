@@ -140,7 +140,7 @@ public class NextBatchTest {
         assertNull(batch.guess(waiting.get(0)));
         assertTrue(batch.describe(waiting.get(1)), batch.describe(waiting.get(1)).startsWith("#2 " + waiting.get(1).getFileName() + ": typical of cluster 2"));
         assertTrue(batch.summary(4), batch.summary(4).startsWith("Label next: 4 of 4 to file (cold start"));
-        assertTrue(batch.summary(4).endsWith("no model yet"));
+        assertEquals("no model yet", batch.notes());
         assertNull(batch.label(ds.images(null).stream().sorted().collect(Collectors.toList()).get(6))); // not in the batch
 
         // filed with a key: it leaves the batch; Ctrl+Z brings it back where it was in the order
