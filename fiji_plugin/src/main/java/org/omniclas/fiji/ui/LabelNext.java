@@ -2,7 +2,6 @@ package org.omniclas.fiji.ui;
 
 import org.omniclas.fiji.client.Dto;
 import org.omniclas.fiji.client.OmniClasClient;
-import org.omniclas.fiji.dataset.DatasetCheck;
 
 import javax.swing.JButton;
 import javax.swing.SwingWorker;
@@ -71,7 +70,7 @@ final class LabelNext {
     void retrain() {
         List<String> problems;
         try {
-            problems = DatasetCheck.of(root).errors(false);
+            problems = batch.retrainProblems();
         } catch (IOException e) {
             Reporter.unexpected("Cannot read the dataset folder", e);
             return;

@@ -3,8 +3,10 @@ package org.omniclas.fiji.ui;
 import org.omniclas.fiji.client.Dto;
 import org.omniclas.fiji.client.OmniClasClient;
 import org.omniclas.fiji.client.OmniClasException;
+import org.omniclas.fiji.dataset.DatasetCheck;
 import org.omniclas.fiji.dataset.DatasetFolder;
 
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -62,6 +64,11 @@ public final class NextBatch {
             if ("model".equals(e.getField()) || "job".equals(e.getField())) useModel(null);
             throw e;
         }
+    }
+
+    /** What stops "Retrain quickly" before it is sent (the server's rules, as Train Classifier checks them). */
+    public List<String> retrainProblems() throws IOException {
+        return DatasetCheck.of(root).errors(false); // N.D. needs no unlabelled images
     }
 
     /** "Retrain quickly": submits N.D. on the dataset; {@link #useJob} once it has finished. */

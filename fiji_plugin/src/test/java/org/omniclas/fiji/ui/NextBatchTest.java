@@ -153,6 +153,18 @@ public class NextBatchTest {
         assertEquals(waiting, batch.waiting(unlabelled()));
     }
 
+    @Test public void retrainIsCheckedFirstAsTrainClassifierChecks() throws Exception {
+        NextBatch batch = new NextBatch(root);
+        assertTrue(batch.retrainProblems().get(0).startsWith("No class folders in " + root));
+        ds.createCategory("Cells");
+        ds.moveAll(ds.images(null).subList(0, 3), "Cells");
+        assertEquals(Collections.singletonList("Only one class (\"Cells\"): a classifier needs at least two."),
+                batch.retrainProblems());
+        ds.createCategory("Debris");
+        ds.moveAll(ds.images(null).subList(0, 3), "Debris");
+        assertEquals(Collections.emptyList(), batch.retrainProblems());
+    }
+
     @Test public void retrainSendsNdThenTheBatchComesFromItsJob() throws Exception {
         NextBatch batch = new NextBatch(root);
         batch.useModel("asked-before");
