@@ -32,24 +32,7 @@ public final class LabelNextGuiHarness extends GuiDriver {
         File out = new File(args[0]);
         out.mkdirs();
         LabelNextGuiHarness h = new LabelNextGuiHarness(out);
-        for (int i = 3; i < args.length; i++) {
-            int eq = args[i].indexOf('=');
-            if (eq > 0) h.opt.put(args[i].substring(0, eq), args[i].substring(eq + 1));
-        }
-        int rc = 0;
-        try {
-            h.run(args[1], args[2]);
-            h.say("DONE");
-        } catch (Throwable t) {
-            h.say("FAILED " + t);
-            for (StackTraceElement e : t.getStackTrace()) h.say("  at " + e);
-            h.say("LAST_ERROR " + Reporter.lastError());
-            h.shot("zz_label_next_failure");
-            rc = 1;
-        } finally {
-            h.log.close();
-            System.exit(rc);
-        }
+        h.runAndExit(args, "zz_label_next_failure", h::run);
     }
 
     private void run(String source, String dataset) throws Exception {
