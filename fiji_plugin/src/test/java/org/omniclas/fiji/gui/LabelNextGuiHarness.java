@@ -68,8 +68,8 @@ public final class LabelNextGuiHarness extends GuiDriver {
         selectCells(grid, 0, 0);
         key(KeyEvent.VK_1);
         File filed = new File(new File(dataset, key1), first.getFileName().toString());
-        waitFor("the image filed into " + key1, 10000, filed::isFile);
-        waitFor("the image gone from the batch", 10000, () -> onEdt(() -> grid.getModel().getSize() == n - 1
+        waitFor("the image filed into " + key1, 30000, filed::isFile);
+        waitFor("the image gone from the batch", 30000, () -> onEdt(() -> grid.getModel().getSize() == n - 1
                 && !contains(grid, first) && lw.showsLabelNext()));
         say("FILED " + first.getFileName() + " -> " + key1);
         say("AFTER " + onEdt(() -> grid.getModel().getSize()));
@@ -84,9 +84,9 @@ public final class LabelNextGuiHarness extends GuiDriver {
     private void retrain(LabelWindow lw, JList<Path> grid, JLabel status) throws Exception {
         AbstractButton retrain = onEdt(() -> find(lw.getContentPane(), AbstractButton.class, "retrain"));
         click(retrain);
-        waitFor("the progress window", 60000, () -> titled(JobMonitor.TITLE) != null || lw.nextBatch().job() != null
-                || Reporter.lastError() != null);
-        say("PROGRESS_WINDOW " + (titled(JobMonitor.TITLE) != null || lw.nextBatch().job() != null));
+        // (the window shows at least one poll interval, 1 s: long enough to be seen every 0.1 s)
+        waitFor("the progress window", 60000, () -> titled(JobMonitor.TITLE) != null || Reporter.lastError() != null);
+        say("PROGRESS_WINDOW " + (titled(JobMonitor.TITLE) != null));
         waitFor("the batch of the retrained model", 600000, () -> Reporter.lastError() != null
                 || onEdt(() -> lw.nextBatch().job() != null && retrain.isEnabled() && lw.showsLabelNext()
                         && grid.getModel().getSize() > 0));
@@ -105,8 +105,8 @@ public final class LabelNextGuiHarness extends GuiDriver {
         selectCells(grid, 0, 0);
         key(KeyEvent.VK_A);
         File accepted = new File(first.getParent().getParent().resolve(guess).toFile(), first.getFileName().toString());
-        waitFor("the guess accepted", 10000, accepted::isFile);
-        waitFor("the accepted image gone from the batch", 10000,
+        waitFor("the guess accepted", 30000, accepted::isFile);
+        waitFor("the accepted image gone from the batch", 30000,
                 () -> onEdt(() -> grid.getModel().getSize() == n - 1 && !contains(grid, first)));
         say("ACCEPTED " + first.getFileName() + " -> " + guess);
     }
