@@ -419,10 +419,6 @@ public class LabelWindow extends JFrame {
         }
     }
 
-    /**
-     * Moves the selected images that have a suggestion to the suggested category, creating it if needed, as one
-     * undoable step: Ctrl+Z puts the images back and removes a category folder this step created.
-     */
     /** The class shown under an image: the Label next batch's guess, else Ask the model's; null when none. */
     private String guessOf(Path p) {
         String guess = next.batch.guess(p);
@@ -430,6 +426,10 @@ public class LabelWindow extends JFrame {
         return guess != null ? guess : r == null ? null : r.className;
     }
 
+    /**
+     * Moves the selected images that have a suggestion to the suggested category, creating it if needed, as one
+     * undoable step: Ctrl+Z puts the images back and removes a category folder this step created.
+     */
     public void acceptSuggestions() {
         List<Path> sel = grid.getSelectedValuesList();
         Map<String, List<Path>> byClass = new LinkedHashMap<>();
@@ -512,11 +512,8 @@ public class LabelWindow extends JFrame {
             Path oldDir = ds.dirOf(old);
             Path newDir = ds.renameCategory(old, name);
             keys.renamed(old, name);
-            for (Path p : new ArrayList<>(suggestions.keySet())) {
-                if (p.startsWith(oldDir)) suggestions.put(newDir.resolve(oldDir.relativize(p)), suggestions.remove(p));
-            }
             for (Path p : new ArrayList<>(categoryOf.keySet())) {
-                if (p.startsWith(oldDir)) thumbs.renamed(p, newDir.resolve(oldDir.relativize(p)));
+                if (p.startsWith(oldDir)) moved(p, newDir.resolve(oldDir.relativize(p)));
             }
             catList.clearSelection();
             refresh();
