@@ -43,6 +43,11 @@ def own_root(tmp_path_factory):
     for f in pool[:6]:
         shutil.copy(f, blood / "unlabelled" / f.name)
     (root / "empty_pool" / "A").mkdir(parents=True)
+    cut = DATA_ROOT / "corrupt" / "A01_Cell162_truncated.png"  # a real PNG cut in half
+    for name, good in (("damaged", pool[:5]), ("all_damaged", [])):
+        (root / name / "unlabelled").mkdir(parents=True)
+        for f in [*good, cut]:
+            shutil.copy(f, root / name / "unlabelled" / f.name)
     return root
 
 
@@ -135,6 +140,14 @@ def test_model_of_another_dataset_is_refused(client, own_root):
 def test_empty_pool_folder_is_refused(client, own_root):
     (own_root / "empty_pool" / "unlabelled").mkdir(exist_ok=True)
     assert_error(post(client, dataset=str(own_root / "empty_pool")), 400, "dataset", "is empty")
+
+
+def test_unreadable_pool_images_are_left_out_with_a_note(client, own_root):
+    body = post(client, dataset=str(own_root / "damaged"), n=5).get_json()
+    assert sorted(r["image"] for r in body["suggestions"]) == sorted(
+        f"unlabelled/{f.name}" for f in (own_root / "damaged" / "unlabelled").iterdir() if "truncated" not in f.name)
+    assert any("1 unreadable image" in note and "A01_Cell162_truncated.png" in note for note in body["notes"])
+    assert_error(post(client, dataset=str(own_root / "all_damaged")), 400, "dataset", "can be read")
 
 
 def test_unfinished_job_is_refused(client):

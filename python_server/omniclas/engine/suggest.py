@@ -121,7 +121,11 @@ def _readable(bank: ImageBank, indices, notes: list[str], pool: Pool) -> np.ndar
         first = bank.failed[int(bad[0])]
         notes.append(f"{len(bad)} unreadable image{'s' if len(bad) > 1 else ''} in {UNLABELLED_DIR}/ left out "
                      f"(first: {first})")
-    return np.array([i for i in indices if int(i) not in bank.failed], dtype=int)
+    left = np.array([i for i in indices if int(i) not in bank.failed], dtype=int)
+    if not len(left):
+        raise DatasetError(f"none of the {len(indices)} images in {pool.root / UNLABELLED_DIR} can be read (first: "
+                           f"{bank.failed[int(bad[0])]})", field="dataset")
+    return left
 
 
 def suggest(dataset, n: int = SUGGEST_N, model=None, model_name: str | None = None, seed: int = 0) -> Suggestions:
@@ -234,6 +238,8 @@ def _generic_model(pool: Pool, model, n: int, notes: list[str], seed: int) -> li
                 notes.append(f"unreadable image left out: {err}")
         if images:
             probs.append(np.asarray(model.predict_proba(images), dtype=np.float32))
+    if not probs:
+        raise DatasetError(f"none of the images in {pool.root / UNLABELLED_DIR} can be read", field="dataset")
     p = np.concatenate(probs)
     picks = uncertain_batch(p[None], p, n, model.classes, seed)
     return [Pick(ok[q.index], q.reason, q.guess, q.confidence) for q in picks]
