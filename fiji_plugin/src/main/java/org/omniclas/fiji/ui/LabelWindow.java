@@ -9,7 +9,6 @@ import org.omniclas.fiji.dataset.DatasetFolder;
 import javax.swing.AbstractAction;
 import javax.swing.BorderFactory;
 import javax.swing.DefaultListModel;
-import javax.swing.ImageIcon;
 import javax.swing.InputMap;
 import javax.swing.JButton;
 import javax.swing.JCheckBox;
@@ -24,15 +23,11 @@ import javax.swing.JPanel;
 import javax.swing.JScrollPane;
 import javax.swing.JSplitPane;
 import javax.swing.KeyStroke;
-import javax.swing.ListCellRenderer;
 import javax.swing.ListSelectionModel;
-import javax.swing.SwingConstants;
 import javax.swing.SwingUtilities;
 import javax.swing.SwingWorker;
 import javax.swing.WindowConstants;
 import java.awt.BorderLayout;
-import java.awt.Color;
-import java.awt.Component;
 import java.awt.Dimension;
 import java.awt.FlowLayout;
 import java.awt.GridLayout;
@@ -42,7 +37,6 @@ import java.awt.event.MouseAdapter;
 import java.awt.event.MouseEvent;
 import java.awt.event.WindowAdapter;
 import java.awt.event.WindowEvent;
-import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -117,7 +111,7 @@ public class LabelWindow extends JFrame {
         grid.setFixedCellWidth(THUMB + 40); // room for "? CytoplasmicGFP 97%"
         grid.setFixedCellHeight(THUMB + 40);
         grid.setSelectionMode(ListSelectionModel.MULTIPLE_INTERVAL_SELECTION);
-        grid.setCellRenderer(new ThumbRenderer());
+        grid.setCellRenderer(new LabelCells.Thumb(thumbs, p -> categoryOf.get(p), suggestions::get, next.batch));
         grid.addMouseListener(new MouseAdapter() {
             @Override public void mouseClicked(MouseEvent e) {
                 if (e.getClickCount() == 2) {
@@ -131,7 +125,7 @@ public class LabelWindow extends JFrame {
         // ---- categories
         catList.setName("categories");
         catList.setSelectionMode(ListSelectionModel.SINGLE_SELECTION);
-        catList.setCellRenderer(new CategoryRenderer());
+        catList.setCellRenderer(new LabelCells.Category(counts, keys));
         catList.addListSelectionListener(e -> { if (!e.getValueIsAdjusting()) fillGrid(null); });
         JPanel catButtons = new JPanel(new GridLayout(0, 1, 2, 2));
         catButtons.add(button("Add category...", "addCategory", this::addCategory));
@@ -572,79 +566,5 @@ public class LabelWindow extends JFrame {
             if (imp != null) imp.show();
             else Reporter.error("ImageJ cannot open " + p);
         }, "OmniClas open").start();
-    }
-
-    // ------------------------------------------------------------------ renderers
-
-    private final class ThumbRenderer extends JPanel implements ListCellRenderer<Path> {
-        private static final long serialVersionUID = 1L;
-        private final JLabel icon = new JLabel();
-        private final JLabel name = new JLabel();
-        private final JLabel info = new JLabel();
-        private final ImageIcon blank = new ImageIcon(new BufferedImage(THUMB, THUMB, BufferedImage.TYPE_INT_RGB));
-
-        ThumbRenderer() {
-            super(new BorderLayout(0, 1));
-            icon.setHorizontalAlignment(SwingConstants.CENTER);
-            icon.setPreferredSize(new Dimension(THUMB, THUMB));
-            name.setFont(name.getFont().deriveFont(10f));
-            info.setFont(info.getFont().deriveFont(10f));
-            JPanel text = new JPanel(new GridLayout(2, 1));
-            text.setOpaque(false);
-            text.add(name);
-            text.add(info);
-            add(icon, BorderLayout.CENTER);
-            add(text, BorderLayout.SOUTH);
-        }
-
-        @Override
-        public Component getListCellRendererComponent(JList<? extends Path> list, Path p, int index, boolean selected, boolean focus) {
-            BufferedImage img = thumbs.get(p);
-            icon.setIcon(img == null ? blank : new ImageIcon(img));
-            name.setText(p.getFileName().toString());
-            String cat = categoryOf.get(p);
-            Dto.PredictResult r = suggestions.get(p);
-            String guess = next.batch.guess(p);
-            String suggested = guess != null || r == null ? next.batch.label(p) : null; // the class shown is what A takes
-            Color border = selected ? list.getSelectionBackground() : list.getBackground();
-            if (cat != null) {
-                info.setText(cat);
-                info.setForeground(new Color(0, 100, 0));
-            } else if (suggested != null) {
-                info.setText(suggested);
-                info.setForeground(new Color(0, 70, 160));
-            } else if (r != null) {
-                info.setText("? " + r.className + " " + Math.round(r.confidence * 100) + "%");
-                info.setForeground(r.confidence >= 0.8 ? new Color(0, 110, 0) : r.confidence >= 0.5 ? new Color(160, 100, 0) : new Color(180, 0, 0));
-            } else {
-                info.setText("unlabelled");
-                info.setForeground(Color.GRAY);
-            }
-            setBackground(selected ? list.getSelectionBackground() : list.getBackground());
-            name.setForeground(selected ? list.getSelectionForeground() : list.getForeground());
-            setBorder(BorderFactory.createLineBorder(border, 3));
-            setToolTipText(suggested != null && cat == null ? next.batch.describe(p) : r == null || cat != null ? p.toString()
-                    : p + "  (model: " + r.className + ", " + Math.round(r.confidence * 100) + "%)");
-            return this;
-        }
-    }
-
-    private final class CategoryRenderer extends javax.swing.DefaultListCellRenderer {
-        private static final long serialVersionUID = 1L;
-
-        @Override
-        public Component getListCellRendererComponent(JList<?> list, Object value, int index, boolean selected, boolean focus) {
-            String v = (String) value;
-            Integer n = counts.get(v);
-            String text;
-            if (ALL.equals(v)) text = "All images";
-            else if (UNLABELLED.equals(v)) text = "Unlabelled";
-            else if (LABEL_NEXT.equals(v)) text = "Label next";
-            else {
-                int k = keys.keyOf(v);
-                text = (k > 0 ? "[" + k + "] " : "") + v;
-            }
-            return super.getListCellRendererComponent(list, text + " (" + (n == null ? 0 : n) + ")", index, selected, focus);
-        }
     }
 }
