@@ -67,6 +67,13 @@ abstract class GuiDriver {
         this.log = new FileWriter(new File(out, "harness.log"));
     }
 
+    /** The harness's output folder, {@code args[0]}, made if needed. */
+    protected static File outDir(String[] args) {
+        File out = new File(args[0]);
+        out.mkdirs();
+        return out;
+    }
+
     protected interface Scenario { void run(String first, String second) throws Exception; }
 
     /**

@@ -24,14 +24,12 @@ import java.util.List;
  * <p>Args: outDir source dataset url=... [retrain=1]
  */
 public final class LabelNextGuiHarness extends GuiDriver {
-    private LabelNextGuiHarness(File out) throws Exception {
-        super(out);
+    private LabelNextGuiHarness(String[] args) throws Exception {
+        super(outDir(args));
     }
 
     public static void main(String[] args) throws Exception {
-        File out = new File(args[0]);
-        out.mkdirs();
-        LabelNextGuiHarness h = new LabelNextGuiHarness(out);
+        LabelNextGuiHarness h = new LabelNextGuiHarness(args);
         h.runAndExit(args, "zz_label_next_failure", h::run);
     }
 
