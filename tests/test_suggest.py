@@ -48,6 +48,10 @@ def own_root(tmp_path_factory):
         (root / name / "unlabelled").mkdir(parents=True)
         for f in [*good, cut]:
             shutil.copy(f, root / name / "unlabelled" / f.name)
+    outside = tmp_path_factory.mktemp("outside")  # under no dataset root
+    shutil.copy(pool[0], outside / pool[0].name)
+    (root / "sneaky" / "unlabelled").mkdir(parents=True)
+    (root / "sneaky" / "unlabelled" / pool[0].name).symlink_to(outside / pool[0].name)
     return root
 
 
@@ -116,6 +120,7 @@ def test_more_than_the_pool_suggests_the_whole_pool(client, own_root):
 @pytest.mark.parametrize("body, status, field, contains", [
     ({"dataset": "bccd_wbc"}, 400, "dataset", "unlabelled"),  # no unlabelled/ images
     ({"dataset": "nowhere"}, 404, "dataset", "not found"),
+    ({"dataset": "0" * 600}, 404, "dataset", "not found"),  # longer than a file name may be
     ({"dataset": "/etc"}, 403, "dataset", "outside"),
     ({"dataset": "bbbc013", "model": "nosuchmodel"}, 404, "model", "nosuchmodel"),
     ({"dataset": "bbbc013", "model": "../x"}, 400, "model", None),
@@ -129,6 +134,10 @@ def test_more_than_the_pool_suggests_the_whole_pool(client, own_root):
 ])
 def test_bad_requests_name_the_field(client, body, status, field, contains):
     assert_error(post(client, **body), status, field, contains)
+
+
+def test_pool_images_leading_out_of_the_roots_are_refused(client, own_root):
+    assert_error(post(client, dataset=str(own_root / "sneaky")), 403, "dataset", "outside")
 
 
 def test_model_of_another_dataset_is_refused(client, own_root):
@@ -228,3 +237,12 @@ def test_cli_refuses_a_dataset_without_a_pool_and_a_model_of_another_dataset(mod
     assert "unlabelled" in capsys.readouterr().err
     assert run_cli("suggest", str(own_root / "blood"), "--model", "cells", "--models-root", str(models_root)) == 2
     assert "none in common" in capsys.readouterr().err
+
+
+def test_python_api_takes_a_run_folder(models_root):
+    import omniclas
+
+    run = next((models_root / "cells").iterdir())  # the registered version folder reads as a model folder
+    result = omniclas.suggest(DATA_ROOT / "bbbc013", n=2, model=run)
+    assert result.strategy == "uncertain" and result.model == str(run)
+    assert [r.rank for r in result.rows] == [1, 2] and all(r.guess in CLASSES for r in result.rows)

@@ -8,6 +8,7 @@ from ..data.roots import check_tree_under_roots, resolve_under_roots
 from ..errors import ConfigError
 from ..jobs.manager import DatasetNotFound, JobNotFound, JobStateError
 from .answers import Error, Suggestions
+from .api import _is_dir
 from .openapi import Answers, validate
 from .schemas import SuggestBody
 
@@ -26,7 +27,7 @@ def suggest():
     svc = current_app.extensions["omniclas"]
     roots = current_app.config["DATASET_ROOTS"]
     dataset = resolve_under_roots(body.dataset, roots)
-    if not dataset.is_dir():
+    if not _is_dir(dataset):  # a name too long for the file system is not found either
         raise DatasetNotFound(f"dataset folder not found: {body.dataset}", field="dataset")
     check_tree_under_roots(dataset, roots)
     if body.model and body.job:
