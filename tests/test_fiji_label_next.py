@@ -33,6 +33,7 @@ def test_label_next_files_a_suggested_image_and_retrains(xvfb, harness, tmp_path
         (dataset / cls).mkdir(parents=True)
         for f in sorted((bbbc013 / cls).glob("*.png"))[:4]:
             shutil.copy(f, dataset / cls / f.name)
+    jobs_before = {j["id"] for j in _get(live_server.api("jobs"))["jobs"]}
     cp = os.pathsep.join(str(p) for p in fiji_jvm.classpath() + [TEST_CLASSES])
     cmd = ["java", f"-Duser.home={home}", f"-Dplugins.dir={ij_home}", f"-Dij.dir={ij_home}", "-cp", cp,
            "org.omniclas.fiji.gui.LabelNextGuiHarness", str(artifacts), str(source), str(dataset), "retrain=1"]
@@ -48,6 +49,7 @@ def test_label_next_files_a_suggested_image_and_retrains(xvfb, harness, tmp_path
         unlabelled_after = {p.name for p in (dataset / "unlabelled").iterdir()}
         key1 = _lines(out, "KEY1")[0]
         filed_dir = {p.name for p in (dataset / key1).iterdir()}
+        jobs_after = {j["id"] for j in _get(live_server.api("jobs"))["jobs"]}
         accepted_into = {d.name: {p.name for p in d.iterdir()} for d in dataset.iterdir() if d.is_dir()}
     finally:
         shutil.rmtree(dataset, ignore_errors=True)
@@ -69,7 +71,11 @@ def test_label_next_files_a_suggested_image_and_retrains(xvfb, harness, tmp_path
     assert int(_lines(out, "AFTER")[0]) == batch - 1
     assert _lines(out, "SELECTED_NOW")[0] == shown[1][0]  # the next one is selected, ready for its key
 
-    # Retrain quickly: a progress window, then the batch from the new model, each image with a guess
+    # Retrain quickly: refused while a class folder is empty, in the plugin's words, before any job is sent; then a
+    # progress window, and the batch from the new model, each image with a guess
+    refused = _lines(out, "REFUSED")[0]
+    assert refused.startswith(f"Retrain quickly: {dataset} cannot be trained on yet:|- Class folder \"Debris\" is empty")
+    assert len(jobs_after - jobs_before) == 1  # the refused retrain sent nothing
     assert _lines(out, "PROGRESS_WINDOW") == ["true"]
     job = _lines(out, "JOB")[0]
     spec = _get(live_server.api(f"jobs/{job}"))["spec"]

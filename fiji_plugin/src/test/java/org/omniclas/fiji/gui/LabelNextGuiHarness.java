@@ -78,9 +78,22 @@ public final class LabelNextGuiHarness extends GuiDriver {
         onEdt(() -> { lw.dispose(); return null; });
     }
 
-    /** Retrain quickly: the progress window shows, then the batch comes back from the new model, with guesses. */
+    /**
+     * Retrain quickly: first refused before anything is sent while a class folder is empty (the plugin's error, as
+     * Train Classifier gives it); then the progress window shows, and the batch comes back from the new model.
+     */
     private void retrain(LabelWindow lw, JList<Path> grid, JLabel status) throws Exception {
         AbstractButton retrain = onEdt(() -> find(lw.getContentPane(), AbstractButton.class, "retrain"));
+        File empty = new File(lw.getDataset().getRoot().toFile(), "Debris");
+        if (!empty.mkdir()) throw new IllegalStateException("cannot make " + empty);
+        click(retrain);
+        waitFor("the refusal", 30000, () -> Reporter.lastError() != null);
+        say("REFUSED " + Reporter.lastError().replace('\n', '|'));
+        Reporter.clearLastError();
+        if (!empty.delete()) throw new IllegalStateException("cannot remove " + empty);
+        if (!onEdt(retrain::isEnabled)) throw new IllegalStateException("Retrain quickly stayed disabled");
+
+        click(retrain);
         click(retrain);
         // (the window shows at least one poll interval, 1 s: long enough to be seen every 0.1 s)
         waitFor("the progress window", 60000, () -> titled(JobMonitor.TITLE) != null || Reporter.lastError() != null);
