@@ -233,6 +233,28 @@ public final class Dto {
         }
     }
 
+    /** One image of POST /suggest: where it is (relative to the dataset), why it was chosen, the model's guess. */
+    public static class Suggestion {
+        public int rank;
+        /** The file's path relative to the dataset, "unlabelled/a.png". */
+        public String image;
+        public String reason;
+        /** The model's class for it, null before any model. */
+        public String guess;
+        public Double confidence;
+    }
+
+    /** POST /suggest: the images to label next, best first. */
+    public static class SuggestResponse {
+        public String dataset;
+        /** The model that chose them, null for a cold start. */
+        public String model;
+        /** "cold-start" (no model) or "uncertain". */
+        public String strategy;
+        public List<String> notes = new ArrayList<>();
+        public List<Suggestion> suggestions = new ArrayList<>();
+    }
+
     static class ModelsResponse { List<Model> models = new ArrayList<>(); }
     static class BackbonesResponse { List<Backbone> backbones = new ArrayList<>(); }
     static class JobsResponse { List<Job> jobs = new ArrayList<>(); }

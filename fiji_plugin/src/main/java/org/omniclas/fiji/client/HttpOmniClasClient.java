@@ -164,6 +164,22 @@ public class HttpOmniClasClient implements OmniClasClient {
         return "----OmniClas" + UUID.randomUUID().toString().replace("-", "");
     }
 
+    @Override public Dto.SuggestResponse suggest(String dataset, String model, String job, int n)
+            throws OmniClasException {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("dataset", dataset);
+        if (model != null) body.put("model", model);
+        if (job != null) body.put("job", job);
+        body.put("n", n);
+        try { // a pool the feature store has not seen yet is read first: as slow as a predict
+            return parse(send("POST", "/suggest", json(body), JSON, predictTimeoutMs), Dto.SuggestResponse.class);
+        } catch (OmniClasException e) {
+            if (e.getStatus() != 404 || !e.getMessage().startsWith("The requested URL was not found")) throw e;
+            throw new OmniClasException(404, "The OmniClas server at " + serverUrl + " cannot suggest images to label "
+                    + "(it has no /api/v1/suggest): update the server to the version of this plugin.", null);
+        }
+    }
+
     @Override public Dto.Job submitJob(Map<String, Object> spec) throws OmniClasException {
         Dto.Job job = postJson("/jobs", spec, Dto.Job.class);
         if (job.id == null) job.id = job.jobId;
@@ -246,8 +262,13 @@ public class HttpOmniClasClient implements OmniClasClient {
     }
 
     private <T> T postJson(String path, Object body, Class<T> type) throws OmniClasException {
-        byte[] bytes = GSON.toJson(body == null ? new JsonObject() : body).getBytes(StandardCharsets.UTF_8);
-        return parse(send("POST", path, bytes, "application/json; charset=utf-8", readTimeoutMs), type);
+        return parse(send("POST", path, json(body), JSON, readTimeoutMs), type);
+    }
+
+    private static final String JSON = "application/json; charset=utf-8";
+
+    private static byte[] json(Object body) {
+        return GSON.toJson(body == null ? new JsonObject() : body).getBytes(StandardCharsets.UTF_8);
     }
 
     private <T> T parse(String text, Class<T> type) throws OmniClasException {

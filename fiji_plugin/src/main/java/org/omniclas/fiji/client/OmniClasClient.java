@@ -24,6 +24,11 @@ public interface OmniClasClient {
     /** POST /crops: a zip of one PNG per object ({@code <stem>__obj<n>.png}) and objects.json. */
     byte[] cropObjects(List<ImagePart> images, List<ImagePart> labels, Map<String, String> options)
             throws OmniClasException;
+    /**
+     * POST /suggest: the {@code n} images of {@code dataset}'s unlabelled/ to label next. {@code model} (a registry
+     * name) or {@code job} (a finished training job's id) chooses by the model's uncertainty; neither: a cold start.
+     */
+    Dto.SuggestResponse suggest(String dataset, String model, String job, int n) throws OmniClasException;
     /** POST /jobs with {dataset, process, option name: value, ...}. */
     Dto.Job submitJob(Map<String, Object> spec) throws OmniClasException;
     List<Dto.Job> jobs() throws OmniClasException;

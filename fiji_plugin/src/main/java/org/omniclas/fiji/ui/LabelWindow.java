@@ -3,14 +3,12 @@ package org.omniclas.fiji.ui;
 import ij.IJ;
 import ij.ImagePlus;
 import org.omniclas.fiji.client.Dto;
-import org.omniclas.fiji.client.OmniClasClient;
 import org.omniclas.fiji.dataset.CategoryKeys;
 import org.omniclas.fiji.dataset.DatasetFolder;
 
 import javax.swing.AbstractAction;
 import javax.swing.BorderFactory;
 import javax.swing.DefaultListModel;
-import javax.swing.ImageIcon;
 import javax.swing.InputMap;
 import javax.swing.JButton;
 import javax.swing.JCheckBox;
@@ -25,15 +23,11 @@ import javax.swing.JPanel;
 import javax.swing.JScrollPane;
 import javax.swing.JSplitPane;
 import javax.swing.KeyStroke;
-import javax.swing.ListCellRenderer;
 import javax.swing.ListSelectionModel;
-import javax.swing.SwingConstants;
 import javax.swing.SwingUtilities;
 import javax.swing.SwingWorker;
 import javax.swing.WindowConstants;
 import java.awt.BorderLayout;
-import java.awt.Color;
-import java.awt.Component;
 import java.awt.Dimension;
 import java.awt.FlowLayout;
 import java.awt.GridLayout;
@@ -43,7 +37,6 @@ import java.awt.event.MouseAdapter;
 import java.awt.event.MouseEvent;
 import java.awt.event.WindowAdapter;
 import java.awt.event.WindowEvent;
-import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -66,6 +59,7 @@ public class LabelWindow extends JFrame {
     public static final int THUMB = 96;
     static final String ALL = "\u0000all";
     static final String UNLABELLED = "\u0000unlabelled";
+    static final String LABEL_NEXT = "\u0000next";
 
     private final DatasetFolder ds;
     private final CategoryKeys keys;
@@ -77,12 +71,12 @@ public class LabelWindow extends JFrame {
     private final JComboBox<String> target = new JComboBox<>();
     private final JCheckBox sortUncertain = new JCheckBox("Unlabelled by uncertainty");
     private final JLabel status = new JLabel(" ");
-    private final JButton askButton = new JButton("Ask the model...");
     private final Map<Path, Dto.PredictResult> suggestions = new ConcurrentHashMap<>();
     private final Map<String, Integer> counts = new HashMap<>();
     private List<String> categories = new ArrayList<>();
     private Map<Path, String> categoryOf = new HashMap<>();
-    private SwingWorker<Void, Void> predicting;
+    private final AskModel ask;
+    private final LabelNext next;
 
     public static LabelWindow open(DatasetFolder ds) {
         final LabelWindow[] w = new LabelWindow[1];
@@ -99,12 +93,14 @@ public class LabelWindow extends JFrame {
         this.ds = ds;
         this.keys = CategoryKeys.of(ds.getRoot());
         this.thumbs = new ThumbnailCache(THUMB, 4000, p -> SwingUtilities.invokeLater(grid::repaint));
+        this.next = new LabelNext(this, ds.getRoot());
+        this.ask = new AskModel(this, ds, suggestions, next::asked);
         setName("omniclas-label-window");
         setDefaultCloseOperation(WindowConstants.DISPOSE_ON_CLOSE);
         addWindowListener(new WindowAdapter() {
             @Override public void windowClosed(WindowEvent e) {
                 thumbs.shutdown();
-                if (predicting != null) predicting.cancel(true);
+                ask.cancel();
             }
         });
 
@@ -115,7 +111,7 @@ public class LabelWindow extends JFrame {
         grid.setFixedCellWidth(THUMB + 40); // room for "? CytoplasmicGFP 97%"
         grid.setFixedCellHeight(THUMB + 40);
         grid.setSelectionMode(ListSelectionModel.MULTIPLE_INTERVAL_SELECTION);
-        grid.setCellRenderer(new ThumbRenderer());
+        grid.setCellRenderer(new LabelCells.Thumb(thumbs, p -> categoryOf.get(p), suggestions::get, next.batch));
         grid.addMouseListener(new MouseAdapter() {
             @Override public void mouseClicked(MouseEvent e) {
                 if (e.getClickCount() == 2) {
@@ -129,7 +125,7 @@ public class LabelWindow extends JFrame {
         // ---- categories
         catList.setName("categories");
         catList.setSelectionMode(ListSelectionModel.SINGLE_SELECTION);
-        catList.setCellRenderer(new CategoryRenderer());
+        catList.setCellRenderer(new LabelCells.Category(counts, keys));
         catList.addListSelectionListener(e -> { if (!e.getValueIsAdjusting()) fillGrid(null); });
         JPanel catButtons = new JPanel(new GridLayout(0, 1, 2, 2));
         catButtons.add(button("Add category...", "addCategory", this::addCategory));
@@ -155,12 +151,12 @@ public class LabelWindow extends JFrame {
         tools.add(button("Unassign (key 0)", "unassign", () -> assignSelected(null)));
         tools.add(button("Undo (Ctrl+Z)", "undo", this::undo));
         tools.add(button("Import...", "import", this::importFolder));
-        askButton.setName("ask");
-        askButton.addActionListener(e -> askModel());
-        tools.add(askButton);
+        tools.add(ask.button);
         sortUncertain.setName("sortUncertainty");
         sortUncertain.addActionListener(e -> fillGrid(null));
         tools.add(sortUncertain);
+        tools.add(next.nextButton);
+        tools.add(next.retrainButton);
 
         JSplitPane split = new JSplitPane(JSplitPane.HORIZONTAL_SPLIT, left, new JScrollPane(grid));
         split.setDividerLocation(220);
@@ -180,6 +176,12 @@ public class LabelWindow extends JFrame {
     }
 
     public DatasetFolder getDataset() { return ds; }
+
+    /** The Label next batch (empty until "Label next" or "Retrain quickly" asked the server). */
+    public NextBatch nextBatch() { return next.batch; }
+
+    /** Whether the grid shows the Label next batch. */
+    public boolean showsLabelNext() { return LABEL_NEXT.equals(catList.getSelectedValue()); }
 
     /** The model's suggestion for an image (after "Ask the model..."), or null. */
     public Dto.PredictResult suggestion(Path image) { return suggestions.get(image); }
@@ -253,6 +255,10 @@ public class LabelWindow extends JFrame {
         List<String> items = new ArrayList<>();
         items.add(ALL);
         items.add(UNLABELLED);
+        if (!next.batch.isEmpty()) {
+            items.add(LABEL_NEXT);
+            counts.put(LABEL_NEXT, waiting().size());
+        }
         items.addAll(categories);
         boolean same = items.size() == catModel.size();
         for (int i = 0; same && i < items.size(); i++) same = items.get(i).equals(catModel.get(i));
@@ -277,12 +283,15 @@ public class LabelWindow extends JFrame {
         if (filter == null) filter = UNLABELLED;
         Set<Path> wasSelected = new HashSet<>(grid.getSelectedValuesList());
         List<Path> items = new ArrayList<>();
-        for (Map.Entry<Path, String> e : categoryOf.entrySet()) {
+        if (LABEL_NEXT.equals(filter)) items.addAll(waiting()); // best first, as the server ranked them
+        else for (Map.Entry<Path, String> e : categoryOf.entrySet()) {
             String c = e.getValue();
             if (ALL.equals(filter) || (UNLABELLED.equals(filter) && c == null) || filter.equals(c)) items.add(e.getKey());
         }
         Comparator<Path> byName = Comparator.comparing((Path p) -> p.getFileName().toString()).thenComparing(Path::toString);
-        if (sortUncertain.isSelected()) {
+        if (LABEL_NEXT.equals(filter)) {
+            // kept in rank order
+        } else if (sortUncertain.isSelected()) {
             items.sort(Comparator.comparingDouble((Path p) -> {
                 Dto.PredictResult r = suggestions.get(p);
                 return categoryOf.get(p) == null && r != null ? r.confidence : 2.0;
@@ -308,14 +317,55 @@ public class LabelWindow extends JFrame {
         updateStatus();
     }
 
+    /** The batch's images still in unlabelled/, best first. */
+    private List<Path> waiting() {
+        return next.batch.waiting(p -> categoryOf.containsKey(p) && categoryOf.get(p) == null);
+    }
+
+    /** Shows the Label next batch (after the server answered). */
+    void showNext() {
+        refresh();
+        catList.setSelectedValue(LABEL_NEXT, true);
+        fillGrid(0);
+        grid.requestFocusInWindow(); // the category keys act at once
+    }
+
     private void updateStatus() {
+        if (LABEL_NEXT.equals(catList.getSelectedValue())) {
+            List<Path> sel = grid.getSelectedValuesList();
+            String notes = next.batch.notes();
+            status.setText(next.batch.summary(gridModel.size())
+                    + (sel.size() == 1 ? "  |  " + next.batch.describe(sel.get(0)) : "  |  keys 1-9 file the selected images")
+                    + (notes.isEmpty() ? "" : "  |  " + notes));
+            status.setToolTipText("<html><body style='width: 500px'>" // the whole line, however narrow the window
+                    + status.getText().replace("&", "&amp;").replace("<", "&lt;") + "</body></html>");
+            return;
+        }
+        status.setToolTipText(null);
         int sel = grid.getSelectedIndices().length;
         Integer un = counts.get(UNLABELLED);
         status.setText(gridModel.size() + " shown, " + sel + " selected, " + (un == null ? 0 : un) + " unlabelled"
                 + (ds.canUndo() ? "  |  Ctrl+Z undoes the last move" : ""));
     }
 
-    private void setStatus(String s) { status.setText(s); }
+    void setStatus(String s) { status.setText(s); }
+
+    void repaintGrid() { grid.repaint(); }
+
+    /** After "Ask the model": the unlabelled images, least certain first, the first one selected. */
+    void showAsked() {
+        sortUncertain.setSelected(true);
+        catList.setSelectedIndex(1);
+        fillGrid(0);
+    }
+
+    /** A file moved (filed, undone, accepted): its thumbnail, suggestion and batch entry follow it. */
+    private void moved(Path from, Path to) {
+        thumbs.renamed(from, to);
+        Dto.PredictResult r = suggestions.remove(from);
+        if (r != null) suggestions.put(to, r);
+        next.batch.renamed(from, to);
+    }
 
     // ------------------------------------------------------------------ actions
 
@@ -333,11 +383,7 @@ public class LabelWindow extends JFrame {
     private void move(List<Path> images, String category, int keepIndex) {
         try {
             List<Path> to = ds.moveAll(images, category);
-            for (int i = 0; i < images.size(); i++) {
-                thumbs.renamed(images.get(i), to.get(i));
-                Dto.PredictResult r = suggestions.remove(images.get(i));
-                if (r != null) suggestions.put(to.get(i), r);
-            }
+            for (int i = 0; i < images.size(); i++) moved(images.get(i), to.get(i));
             refreshKeeping(keepIndex);
             setStatus(images.size() + " image(s) moved to " + (category == null ? DatasetFolder.UNLABELLED : category)
                     + ".  Ctrl+Z undoes.");
@@ -358,17 +404,20 @@ public class LabelWindow extends JFrame {
     public void undo() {
         try {
             List<DatasetFolder.Move> done = ds.undo();
-            for (DatasetFolder.Move m : done) {
-                thumbs.renamed(m.from, m.to);
-                Dto.PredictResult r = suggestions.remove(m.from);
-                if (r != null) suggestions.put(m.to, r);
-            }
+            for (DatasetFolder.Move m : done) moved(m.from, m.to);
             refresh();
             setStatus(done.isEmpty() ? "Nothing to undo." : "Undone: " + done.size() + " image(s) moved back.");
         } catch (IOException e) {
             Reporter.unexpected("Undo failed", e);
             refresh();
         }
+    }
+
+    /** The class shown under an image: the Label next batch's guess, else Ask the model's; null when none. */
+    private String guessOf(Path p) {
+        String guess = next.batch.guess(p);
+        Dto.PredictResult r = suggestions.get(p);
+        return guess != null ? guess : r == null ? null : r.className;
     }
 
     /**
@@ -379,19 +428,19 @@ public class LabelWindow extends JFrame {
         List<Path> sel = grid.getSelectedValuesList();
         Map<String, List<Path>> byClass = new LinkedHashMap<>();
         for (Path p : sel) {
-            Dto.PredictResult r = suggestions.get(p);
-            if (r == null || r.className == null) continue;
-            if (!categories.contains(r.className)) {
-                String why = DatasetFolder.validateName(r.className, categories);
+            String guess = guessOf(p);
+            if (guess == null) continue;
+            if (!categories.contains(guess)) {
+                String why = DatasetFolder.validateName(guess, categories);
                 if (why != null) {
-                    Reporter.error("Suggested class \"" + r.className + "\" cannot be a category: " + why);
+                    Reporter.error("Suggested class \"" + guess + "\" cannot be a category: " + why);
                     return;
                 }
             }
-            byClass.computeIfAbsent(r.className, k -> new ArrayList<>()).add(p);
+            byClass.computeIfAbsent(guess, k -> new ArrayList<>()).add(p);
         }
         if (byClass.isEmpty()) {
-            setStatus("No suggestion for the selection; use \"Ask the model...\" first.");
+            setStatus("No suggestion for the selection; use \"Ask the model...\" or \"Retrain quickly\" first.");
             return;
         }
         int first = grid.getMinSelectionIndex();
@@ -399,9 +448,7 @@ public class LabelWindow extends JFrame {
         try {
             Map<Path, Path> moved = ds.assign(byClass);
             for (Map.Entry<Path, Path> e : moved.entrySet()) {
-                thumbs.renamed(e.getKey(), e.getValue());
-                Dto.PredictResult r = suggestions.remove(e.getKey());
-                if (r != null) suggestions.put(e.getValue(), r);
+                moved(e.getKey(), e.getValue());
                 n++;
             }
             refreshKeeping(first);
@@ -459,11 +506,8 @@ public class LabelWindow extends JFrame {
             Path oldDir = ds.dirOf(old);
             Path newDir = ds.renameCategory(old, name);
             keys.renamed(old, name);
-            for (Path p : new ArrayList<>(suggestions.keySet())) {
-                if (p.startsWith(oldDir)) suggestions.put(newDir.resolve(oldDir.relativize(p)), suggestions.remove(p));
-            }
             for (Path p : new ArrayList<>(categoryOf.keySet())) {
-                if (p.startsWith(oldDir)) thumbs.renamed(p, newDir.resolve(oldDir.relativize(p)));
+                if (p.startsWith(oldDir)) moved(p, newDir.resolve(oldDir.relativize(p)));
             }
             catList.clearSelection();
             refresh();
@@ -522,154 +566,5 @@ public class LabelWindow extends JFrame {
             if (imp != null) imp.show();
             else Reporter.error("ImageJ cannot open " + p);
         }, "OmniClas open").start();
-    }
-
-    // ------------------------------------------------------------------ ask the model
-
-    public void askModel() {
-        if (predicting != null && !predicting.isDone()) {
-            predicting.cancel(true);
-            return;
-        }
-        OmniClasClient client = Settings.client();
-        askButton.setEnabled(false);
-        setStatus("Asking the server for its models...");
-        new SwingWorker<List<Dto.Model>, Void>() {
-            @Override protected List<Dto.Model> doInBackground() throws Exception {
-                OmniClasClient c = ServerGate.connect(); // offers to start a server when none answers
-                return c == null ? null : c.models(); // null: no server (the user was told)
-            }
-            @Override protected void done() {
-                askButton.setEnabled(true);
-                List<Dto.Model> models;
-                try {
-                    models = get();
-                } catch (Exception e) {
-                    Throwable why = e.getCause() != null ? e.getCause() : e;
-                    setStatus("Ask the model: no answer from the server (" + Settings.url() + ").");
-                    Reporter.unexpected("OmniClas", why);
-                    return;
-                }
-                if (models == null) {
-                    setStatus("Ask the model: no server at " + Settings.url() + ".");
-                    return;
-                }
-                if (models.isEmpty()) {
-                    setStatus(" ");
-                    Reporter.error("The server has no registered model yet; train one first (Train Classifier...).");
-                    return;
-                }
-                String[] names = models.stream().map(m -> m.name).toArray(String[]::new);
-                String last = Settings.get(Settings.KEY_LAST_MODEL, names[0]);
-                String choice = (String) JOptionPane.showInputDialog(LabelWindow.this,
-                        "Model that suggests classes for the unlabelled images:", "Ask the model",
-                        JOptionPane.PLAIN_MESSAGE, null, names, java.util.Arrays.asList(names).contains(last) ? last : names[0]);
-                if (choice != null) predict(client, choice);
-            }
-        }.execute();
-    }
-
-    private void predict(OmniClasClient client, String model) {
-        Settings.put(Settings.KEY_LAST_MODEL, model);
-        List<Path> todo;
-        try {
-            todo = ds.images(null);
-        } catch (IOException e) {
-            Reporter.unexpected("Cannot read the dataset folder", e);
-            return;
-        }
-        askButton.setText("Stop asking");
-        ModelSuggestions asking = new ModelSuggestions(suggestions);
-        predicting = new SwingWorker<Void, Void>() {
-            @Override protected Void doInBackground() throws Exception {
-                asking.ask(client, model, todo, this::isCancelled, done -> SwingUtilities.invokeLater(() -> {
-                    setStatus("Model " + model + ": " + done + " / " + todo.size() + " unlabelled images");
-                    grid.repaint();
-                }));
-                return null;
-            }
-            @Override protected void done() {
-                askButton.setText("Ask the model...");
-                try {
-                    if (!isCancelled()) get();
-                    sortUncertain.setSelected(true);
-                    catList.setSelectedIndex(1);
-                    fillGrid(0);
-                    setStatus(asking.summary() + ". Least certain first; A or Enter accepts, 1-9 assigns.");
-                } catch (Exception e) {
-                    setStatus("Ask the model stopped: " + asking.summary() + ".");
-                    Reporter.unexpected("OmniClas", e.getCause() != null ? e.getCause() : e);
-                }
-            }
-        };
-        predicting.execute();
-    }
-
-    // ------------------------------------------------------------------ renderers
-
-    private final class ThumbRenderer extends JPanel implements ListCellRenderer<Path> {
-        private static final long serialVersionUID = 1L;
-        private final JLabel icon = new JLabel();
-        private final JLabel name = new JLabel();
-        private final JLabel info = new JLabel();
-        private final ImageIcon blank = new ImageIcon(new BufferedImage(THUMB, THUMB, BufferedImage.TYPE_INT_RGB));
-
-        ThumbRenderer() {
-            super(new BorderLayout(0, 1));
-            icon.setHorizontalAlignment(SwingConstants.CENTER);
-            icon.setPreferredSize(new Dimension(THUMB, THUMB));
-            name.setFont(name.getFont().deriveFont(10f));
-            info.setFont(info.getFont().deriveFont(10f));
-            JPanel text = new JPanel(new GridLayout(2, 1));
-            text.setOpaque(false);
-            text.add(name);
-            text.add(info);
-            add(icon, BorderLayout.CENTER);
-            add(text, BorderLayout.SOUTH);
-        }
-
-        @Override
-        public Component getListCellRendererComponent(JList<? extends Path> list, Path p, int index, boolean selected, boolean focus) {
-            BufferedImage img = thumbs.get(p);
-            icon.setIcon(img == null ? blank : new ImageIcon(img));
-            name.setText(p.getFileName().toString());
-            String cat = categoryOf.get(p);
-            Dto.PredictResult r = suggestions.get(p);
-            Color border = selected ? list.getSelectionBackground() : list.getBackground();
-            if (cat != null) {
-                info.setText(cat);
-                info.setForeground(new Color(0, 100, 0));
-            } else if (r != null) {
-                info.setText("? " + r.className + " " + Math.round(r.confidence * 100) + "%");
-                info.setForeground(r.confidence >= 0.8 ? new Color(0, 110, 0) : r.confidence >= 0.5 ? new Color(160, 100, 0) : new Color(180, 0, 0));
-            } else {
-                info.setText("unlabelled");
-                info.setForeground(Color.GRAY);
-            }
-            setBackground(selected ? list.getSelectionBackground() : list.getBackground());
-            name.setForeground(selected ? list.getSelectionForeground() : list.getForeground());
-            setBorder(BorderFactory.createLineBorder(border, 3));
-            setToolTipText(r == null || cat != null ? p.toString()
-                    : p + "  (model: " + r.className + ", " + Math.round(r.confidence * 100) + "%)");
-            return this;
-        }
-    }
-
-    private final class CategoryRenderer extends javax.swing.DefaultListCellRenderer {
-        private static final long serialVersionUID = 1L;
-
-        @Override
-        public Component getListCellRendererComponent(JList<?> list, Object value, int index, boolean selected, boolean focus) {
-            String v = (String) value;
-            Integer n = counts.get(v);
-            String text;
-            if (ALL.equals(v)) text = "All images";
-            else if (UNLABELLED.equals(v)) text = "Unlabelled";
-            else {
-                int k = keys.keyOf(v);
-                text = (k > 0 ? "[" + k + "] " : "") + v;
-            }
-            return super.getListCellRendererComponent(list, text + " (" + (n == null ? 0 : n) + ")", index, selected, focus);
-        }
     }
 }

@@ -172,6 +172,54 @@ public class HttpOmniClasClientTest {
         assertEquals("tail=5", seen.get(4).query);
     }
 
+    @Test public void suggestSendsOnlyTheGivenChoicesAndReadsTheBatch() throws Exception {
+        answer("POST /api/v1/suggest", 200, "{\"dataset\":\"/d\",\"model\":null,\"strategy\":\"cold-start\","
+                + "\"notes\":[\"no model yet\"],\"suggestions\":[{\"rank\":1,\"image\":\"unlabelled/a.png\","
+                + "\"reason\":\"typical of cluster 1\",\"guess\":null,\"confidence\":null},{\"rank\":2,"
+                + "\"image\":\"unlabelled/b.png\",\"reason\":\"uncertain\",\"guess\":\"X\",\"confidence\":0.51}]}");
+        HttpOmniClasClient c = new HttpOmniClasClient(url, null);
+        Dto.SuggestResponse r = c.suggest("/d", null, null, 24);
+        assertEquals("cold-start", r.strategy);
+        assertNull(r.model);
+        assertEquals(Collections.singletonList("no model yet"), r.notes);
+        assertEquals("unlabelled/a.png", r.suggestions.get(0).image);
+        assertNull(r.suggestions.get(0).guess);
+        assertNull(r.suggestions.get(0).confidence);
+        assertEquals(0.51, r.suggestions.get(1).confidence, 1e-9);
+        JsonObject cold = HttpOmniClasClient.gson().fromJson(new String(seen.get(0).body, StandardCharsets.UTF_8), JsonObject.class);
+        assertEquals("{\"dataset\":\"/d\",\"n\":24}", cold.toString()); // no model, no job: a cold start
+        assertTrue(seen.get(0).contentType.startsWith("application/json"));
+        c.suggest("/d", null, "j7", 12);
+        JsonObject byJob = HttpOmniClasClient.gson().fromJson(new String(seen.get(1).body, StandardCharsets.UTF_8), JsonObject.class);
+        assertEquals("j7", byJob.get("job").getAsString());
+        assertFalse(byJob.has("model"));
+        assertEquals(12, byJob.get("n").getAsInt());
+    }
+
+    @Test public void suggestErrorsAreTheServersWords() {
+        answer("POST /api/v1/suggest", 400, "{\"error\":{\"status\":400,\"message\":\"/d/unlabelled has no images\","
+                + "\"field\":\"dataset\"}}");
+        try {
+            new HttpOmniClasClient(url, null).suggest("/d", "m", null, 24);
+            fail();
+        } catch (OmniClasException e) {
+            assertEquals("/d/unlabelled has no images", e.getMessage());
+            assertEquals("dataset", e.getField());
+        }
+    }
+
+    @Test public void anOlderServerWithoutSuggestIsNamed() {
+        answer("POST /api/v1/suggest", 404, "{\"error\":{\"status\":404,\"message\":\"The requested URL was not found "
+                + "on the server. If you entered the URL manually please check your spelling and try again.\"}}");
+        try {
+            new HttpOmniClasClient(url, null).suggest("/d", null, null, 24);
+            fail();
+        } catch (OmniClasException e) {
+            assertEquals("The OmniClas server at " + url + " cannot suggest images to label (it has no "
+                    + "/api/v1/suggest): update the server to the version of this plugin.", e.getMessage());
+        }
+    }
+
     @Test public void serverErrorMessageIsShownAsIs() {
         answer("POST /api/v1/models/x/rename", 404, "{\"error\":{\"status\":404,\"message\":\"no model named 'x'\",\"field\":\"model\"}}");
         try {

@@ -67,6 +67,41 @@ abstract class GuiDriver {
         this.log = new FileWriter(new File(out, "harness.log"));
     }
 
+    /** The harness's output folder, {@code args[0]}, made if needed. */
+    protected static File outDir(String[] args) {
+        File out = new File(args[0]);
+        out.mkdirs();
+        return out;
+    }
+
+    protected interface Scenario { void run(String first, String second) throws Exception; }
+
+    /**
+     * A harness's main: options from {@code args[3..]} (key=value), the scenario on {@code args[1]} and
+     * {@code args[2]}, then DONE, or FAILED with the trace, the plugin's last error and screenshot
+     * {@code failureShot}; exits 0 or 1.
+     */
+    protected void runAndExit(String[] args, String failureShot, Scenario scenario) throws IOException {
+        for (int i = 3; i < args.length; i++) {
+            int eq = args[i].indexOf('=');
+            if (eq > 0) opt.put(args[i].substring(0, eq), args[i].substring(eq + 1));
+        }
+        int rc = 0;
+        try {
+            scenario.run(args[1], args[2]);
+            say("DONE");
+        } catch (Throwable t) {
+            say("FAILED " + t);
+            for (StackTraceElement e : t.getStackTrace()) say("  at " + e);
+            say("LAST_ERROR " + org.omniclas.fiji.ui.Reporter.lastError());
+            shot(failureShot);
+            rc = 1;
+        } finally {
+            log.close();
+            System.exit(rc);
+        }
+    }
+
     protected String need(String key) {
         String v = opt.get(key);
         if (v == null || v.isEmpty()) throw new IllegalArgumentException("harness option " + key + "= is missing");
