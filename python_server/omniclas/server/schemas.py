@@ -111,6 +111,10 @@ def _as_list(value: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------ requests
+UNSURE_THRESHOLD_HELP = ("a result is unsure below this calibrated confidence (0..1); default: the threshold the run "
+                         "fitted for its target precision (docs/calibration.md)")
+
+
 class Body(BaseModel):
     """A request body or query: a field the model does not name is refused."""
 
@@ -156,7 +160,7 @@ class ObjectsForm(Body):
     @property
     def wants_objects(self) -> bool:
         """Label images, or an object option, sent."""
-        return bool(self.labels) or bool(self.model_fields_set - {"model", "images", "labels"})
+        return bool(self.labels) or bool(self.model_fields_set - {"model", "images", "labels", "unsure_threshold"})
 
 
 class PredictForm(ObjectsForm):
@@ -164,6 +168,7 @@ class PredictForm(ObjectsForm):
     images: Annotated[list[Upload], BeforeValidator(_as_list)] = Field(
         min_length=1, description="one or more images (a stack gives one result per page; with labels, one result "
                                   "per object)", json_schema_extra={CONFIG_MAX_ITEMS: "MAX_FILES"})
+    unsure_threshold: float | None = Field(None, ge=0, le=1, description=UNSURE_THRESHOLD_HELP)
 
 
 class CropsForm(ObjectsForm):
@@ -240,6 +245,7 @@ class PredictJobSpec(Body):
         None, description="images per shard (RQ mode: one RQ job per shard; default 2000)")
     batch_size: Annotated[int, Field(ge=1, le=1024), BeforeValidator(_whole)] | None = Field(
         None, description="images classified at a time (default 64)")
+    unsure_threshold: Annotated[float, Field(ge=0, le=1)] | None = Field(None, description=UNSURE_THRESHOLD_HELP)
 
 
 def _kind(body: Any) -> str | None:

@@ -1,0 +1,114 @@
+"""Calibrated confidence and "unsure": a temperature fitted on a run's held-out predictions, and the confidence
+below which a prediction is marked unsure.
+
+Temperature scaling (Guo et al. 2017) divides the log-probabilities by one scalar ``T`` and renormalises: the
+ranking of the classes never changes, only how confident the model says it is. The threshold is the lowest
+calibrated confidence at which the held-out predictions at or above it are right at least as often as the target
+precision. Both are fitted once per run (``manifest["calibration"]``); a run from before calibration has
+temperature 1 and no threshold (nothing is marked unsure).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+
+MIN_HELD_OUT = 20  # fewer held-out predictions than this: no temperature fitted (T = 1), no threshold
+T_BOUNDS = (0.05, 20.0)
+ECE_BINS = 15
+EPS = 1e-12
+
+
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities (rows) with their log-probabilities divided by ``temperature``, renormalised."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if temperature == 1.0:
+        return probs
+    return np.exp(log_softmax(np.log(np.clip(probs, EPS, 1.0)) / temperature, axis=-1))
+
+
+def nll(probs: np.ndarray, y: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], EPS, 1.0))))
+
+
+def fit_temperature(probs: np.ndarray, y: np.ndarray) -> float:
+    """The temperature that minimises the held-out negative log-likelihood (bounded scalar search)."""
+    res = minimize_scalar(lambda t: nll(apply_temperature(probs, t), y), bounds=T_BOUNDS, method="bounded")
+    return float(res.x)
+
+
+def ece(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Expected calibration error: the gap between confidence and accuracy, averaged over equal-width confidence
+    bins weighted by their share of the predictions."""
+    if not len(y):
+        return 0.0
+    conf, right = probs.max(1), probs.argmax(1) == y
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    gap = 0.0
+    for b in np.unique(which):
+        inside = which == b
+        gap += inside.mean() * abs(right[inside].mean() - conf[inside].mean())
+    return float(gap)
+
+
+def reliability(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict]:
+    """Per non-empty confidence bin: its range, mean confidence, accuracy and count (the reliability diagram)."""
+    conf, right = probs.max(1), probs.argmax(1) == y
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    return [{"low": b / bins, "high": (b + 1) / bins, "confidence": float(conf[which == b].mean()),
+             "accuracy": float(right[which == b].mean()), "count": int((which == b).sum())}
+            for b in np.unique(which)]
+
+
+def coverage_curve(probs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coverage (share of predictions kept, the most confident first) and the accuracy of those kept."""
+    order = np.argsort(-probs.max(1), kind="stable")
+    right = (probs.argmax(1) == y)[order]
+    n = np.arange(1, len(y) + 1)
+    return n / max(len(y), 1), np.cumsum(right) / n
+
+
+def precision_threshold(conf: np.ndarray, right: np.ndarray, target: float) -> float | None:
+    """The lowest confidence ``t`` such that the predictions with confidence >= ``t`` are right at least ``target``
+    of the time; None where no confidence reaches it."""
+    order = np.argsort(-conf, kind="stable")
+    conf, right = conf[order], right[order]
+    # only cut between distinct confidences: tied predictions are kept or marked together
+    last_of_tie = np.r_[conf[1:] != conf[:-1], True]
+    precision = np.cumsum(right) / np.arange(1, len(conf) + 1)
+    ok = np.flatnonzero(last_of_tie & (precision >= target))
+    return float(conf[ok[-1]]) if len(ok) else None
+
+
+def calibrate(probs: np.ndarray, y: np.ndarray, target: float) -> dict:
+    """The manifest's ``calibration`` from held-out probabilities ``probs`` (rows) and true labels ``y``."""
+    out = {"method": "temperature", "target_precision": target, "held_out_images": int(len(y))}
+    if len(y) < MIN_HELD_OUT:
+        return {**out, "temperature": 1.0, "threshold": None,
+                "note": f"only {len(y)} held-out predictions (fewer than {MIN_HELD_OUT}): temperature 1 and no "
+                        "threshold; nothing is marked unsure"}
+    probs = np.asarray(probs, dtype=np.float64)
+    temperature = fit_temperature(probs, y)
+    calibrated = apply_temperature(probs, temperature)
+    conf, right = calibrated.max(1), calibrated.argmax(1) == y
+    threshold = precision_threshold(conf, right, target)
+    kept = conf >= threshold if threshold is not None else np.zeros(len(y), dtype=bool)
+    out.update({"temperature": round(temperature, 4), "threshold": None if threshold is None else round(threshold, 6),
+                "ece_before": round(ece(probs, y), 4), "ece_after": round(ece(calibrated, y), 4),
+                "coverage": round(float(kept.mean()), 4),
+                "precision": round(float(right[kept].mean()), 4) if kept.any() else None})
+    if threshold is None:
+        out["note"] = (f"no confidence reaches precision {target} on the held-out predictions: every prediction "
+                       "is marked unsure")
+    return out
+
+
+def settings(manifest: dict, threshold: float | None = None) -> tuple[float, float | None, bool]:
+    """(temperature, threshold, every prediction unsure) for a model's manifest; ``threshold`` overrides the
+    manifest's. A model without calibration: temperature 1, no threshold, nothing unsure."""
+    cal = manifest.get("calibration") or {}
+    temperature = float(cal.get("temperature") or 1.0)
+    if threshold is not None:
+        return temperature, float(threshold), False
+    all_unsure = bool(cal) and cal.get("threshold") is None and cal.get("held_out_images", 0) >= MIN_HELD_OUT
+    return temperature, cal.get("threshold"), all_unsure
