@@ -96,7 +96,11 @@ def calibrate(probs: np.ndarray, y: np.ndarray, target: float) -> dict:
     out.update({"temperature": round(temperature, 4), "threshold": None if threshold is None else round(threshold, 6),
                 "ece_before": round(ece(probs, y), 4), "ece_after": round(ece(calibrated, y), 4),
                 "coverage": round(float(kept.mean()), 4),
-                "precision": round(float(right[kept].mean()), 4) if kept.any() else None})
+                "precision": round(float(right[kept].mean()), 4) if kept.any() else None,
+                # the evidence, for the report's reliability diagram and coverage curve
+                "held_out": {"confidence_before": [round(float(c), 4) for c in probs.max(1)],
+                             "confidence": [round(float(c), 6) for c in conf],
+                             "right": "".join("1" if r else "0" for r in right)}})
     if threshold is None:
         out["note"] = (f"no confidence reaches precision {target} on the held-out predictions: every prediction "
                        "is marked unsure")
