@@ -53,7 +53,7 @@ def calibration(cfg, rs, y_test, test_probs, student=None) -> dict:
     if len(y_test):
         calibrated = cal.apply_temperature(test_probs, out["temperature"])
         conf, right = calibrated.max(1), calibrated.argmax(1) == y_test
-        sure = conf >= out["threshold"] if out["threshold"] is not None else np.zeros(len(y_test), dtype=bool)
+        sure = ~cal.unsure_mask(conf, *cal.settings({"calibration": out})[1:])
         out["test"] = {"images": int(len(y_test)), "ece_before": round(cal.ece(test_probs, y_test), 4),
                        "ece_after": round(cal.ece(calibrated, y_test), 4), "coverage": round(float(sure.mean()), 4),
                        "precision": round(float(right[sure].mean()), 4) if sure.any() else None}
@@ -96,7 +96,7 @@ def save_run(inputs, out_dir: Path, views, choice, candidates, started: float, s
         data_paths=inputs.paths,
         candidates=[{"backbone": m.backbone, "kind": m.kind, "test_accuracy": a, "kept": i in kept}
                     for i, (m, a) in enumerate(zip(models, member_test))],
-        y_test=inputs.y_test, test_probs=kept_test,
+        y_test=inputs.y_test, test_probs=cal.apply_temperature(kept_test, model_manifest["calibration"]["temperature"]),
         views=views.to_dict(), estimate=inputs.estimate, student=student.summary if student else None,
         runtime=bank.runtime_info, wall_time_s=time.monotonic() - started, stage_seconds=inputs.report.stage_seconds,
         work=inputs.report.summary())

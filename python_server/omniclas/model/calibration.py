@@ -13,7 +13,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
-MIN_HELD_OUT = 20  # fewer held-out predictions than this: no temperature fitted (T = 1), no threshold
+MIN_HELD_OUT = 10  # fewer held-out predictions than this: no temperature fitted (T = 1), no threshold
 T_BOUNDS = (0.05, 20.0)
 ECE_BINS = 15
 EPS = 1e-12
@@ -40,9 +40,11 @@ def fit_temperature(probs: np.ndarray, y: np.ndarray) -> float:
 def ece(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
     """Expected calibration error: the gap between confidence and accuracy, averaged over equal-width confidence
     bins weighted by their share of the predictions."""
-    if not len(y):
-        return 0.0
-    conf, right = probs.max(1), probs.argmax(1) == y
+    return confidence_ece(probs.max(1), probs.argmax(1) == y, bins) if len(y) else 0.0
+
+
+def confidence_ece(conf: np.ndarray, right: np.ndarray, bins: int = ECE_BINS) -> float:
+    """:func:`ece` from each prediction's confidence and whether it was right."""
     which = np.minimum((conf * bins).astype(int), bins - 1)
     gap = 0.0
     for b in np.unique(which):
@@ -92,7 +94,7 @@ def calibrate(probs: np.ndarray, y: np.ndarray, target: float) -> dict:
     calibrated = apply_temperature(probs, temperature)
     conf, right = calibrated.max(1), calibrated.argmax(1) == y
     threshold = precision_threshold(conf, right, target)
-    kept = conf >= threshold if threshold is not None else np.zeros(len(y), dtype=bool)
+    kept = ~unsure_mask(conf, threshold, threshold is None)
     out.update({"temperature": round(temperature, 4), "threshold": None if threshold is None else round(threshold, 6),
                 "ece_before": round(ece(probs, y), 4), "ece_after": round(ece(calibrated, y), 4),
                 "coverage": round(float(kept.mean()), 4),
@@ -102,9 +104,17 @@ def calibrate(probs: np.ndarray, y: np.ndarray, target: float) -> dict:
                              "confidence": [round(float(c), 6) for c in conf],
                              "right": "".join("1" if r else "0" for r in right)}})
     if threshold is None:
+        out["all_unsure"] = True
         out["note"] = (f"no confidence reaches precision {target} on the held-out predictions: every prediction "
                        "is marked unsure")
     return out
+
+
+def unsure_mask(conf: np.ndarray, threshold: float | None, all_unsure: bool) -> np.ndarray:
+    """Which predictions are unsure, from their calibrated confidences."""
+    if all_unsure:
+        return np.ones(len(conf), dtype=bool)
+    return conf < threshold if threshold is not None else np.zeros(len(conf), dtype=bool)
 
 
 def settings(manifest: dict, threshold: float | None = None) -> tuple[float, float | None, bool]:
@@ -114,5 +124,4 @@ def settings(manifest: dict, threshold: float | None = None) -> tuple[float, flo
     temperature = float(cal.get("temperature") or 1.0)
     if threshold is not None:
         return temperature, float(threshold), False
-    all_unsure = bool(cal) and cal.get("threshold") is None and cal.get("held_out_images", 0) >= MIN_HELD_OUT
-    return temperature, cal.get("threshold"), all_unsure
+    return temperature, cal.get("threshold"), bool(cal.get("all_unsure"))
