@@ -53,21 +53,19 @@ def confidence_ece(conf: np.ndarray, right: np.ndarray, bins: int = ECE_BINS) ->
     return float(gap)
 
 
-def reliability(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict]:
+def reliability(conf: np.ndarray, right: np.ndarray, bins: int = 10) -> list[dict]:
     """Per non-empty confidence bin: its range, mean confidence, accuracy and count (the reliability diagram)."""
-    conf, right = probs.max(1), probs.argmax(1) == y
     which = np.minimum((conf * bins).astype(int), bins - 1)
     return [{"low": b / bins, "high": (b + 1) / bins, "confidence": float(conf[which == b].mean()),
              "accuracy": float(right[which == b].mean()), "count": int((which == b).sum())}
             for b in np.unique(which)]
 
 
-def coverage_curve(probs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def coverage_curve(conf: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Coverage (share of predictions kept, the most confident first) and the accuracy of those kept."""
-    order = np.argsort(-probs.max(1), kind="stable")
-    right = (probs.argmax(1) == y)[order]
-    n = np.arange(1, len(y) + 1)
-    return n / max(len(y), 1), np.cumsum(right) / n
+    right = np.asarray(right)[np.argsort(-np.asarray(conf), kind="stable")]
+    n = np.arange(1, len(right) + 1)
+    return n / max(len(right), 1), np.cumsum(right) / n
 
 
 def precision_threshold(conf: np.ndarray, right: np.ndarray, target: float) -> float | None:
