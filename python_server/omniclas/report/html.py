@@ -306,7 +306,7 @@ def calibration_section(m: dict) -> str:
     fig = calibration_plot(sets, m["calibration"].get("threshold"), _pyplot())
     return (out + "<p>Left: how often predictions are right against how confident they are (on the diagonal, "
             "confidence means what it says). Right: accuracy of the most confident share of the images; "
-            'predictions below the unsure threshold are marked unsure.</p><img alt="calibration" '
+            'predictions below the unsure threshold are marked unsure.</p><img class=plot alt="calibration" '
             f'src="{_figure_png(fig)}"></section>')
 
 
