@@ -32,6 +32,23 @@ from omniclas.model.calibration import confidence_ece, settings, unsure_mask  # 
 SETS = ("bbbc013", "bccd_wbc", "fashion_mnist_sub100", "flowers5")
 ECE_TARGET = 0.03
 PRECISION_SLACK = 0.01
+BULKY = ("test_confidence", "test_right", "held_out_predictions", "cal")  # in the JSON lines, not the log
+
+
+def dump_probabilities(folder: Path) -> None:
+    """With --dump: each run's raw held-out and test probabilities (before the temperature) into an .npz, to try
+    other calibrations without training again."""
+    from omniclas.engine import outputs
+
+    fitted = outputs.calibration
+
+    def calibration(cfg, rs, y_test, test_probs, student=None):
+        np.savez(folder / f"{Path(cfg.out_dir).name}.npz", held=rs.kept_probs, held_y=rs.kept_y, test=test_probs,
+                 test_y=y_test)
+        return fitted(cfg, rs, y_test, test_probs, student)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    outputs.calibration = calibration
 
 
 def run_one(dataset: str, k: int, seed: int, process: str, work: Path) -> dict:
@@ -50,7 +67,16 @@ def run_one(dataset: str, k: int, seed: int, process: str, work: Path) -> dict:
             "test_accuracy": m["test"]["accuracy"], "wall_s": round(time.monotonic() - start, 1),
             # calibrated confidence and right/wrong per test image, for the pooled figures
             "test_confidence": [p["confidence"] for p in m["test_predictions"]],
-            "test_right": "".join("1" if p["true"] == p["predicted"] else "0" for p in m["test_predictions"])}
+            "test_right": "".join("1" if p["true"] == p["predicted"] else "0" for p in m["test_predictions"]),
+            "held_out_predictions": c.get("held_out")}
+
+
+def noise_floor(runs: list[dict], draws: int = 200) -> float:
+    """The ECE a perfectly calibrated model with the same confidences would show on these test images (each right
+    with the probability its confidence says): what the test set's size alone adds to the measured ECE."""
+    conf = np.concatenate([r["test_confidence"] for r in runs])
+    rng = np.random.default_rng(0)
+    return float(np.mean([confidence_ece(conf, rng.random(len(conf)) < conf) for _ in range(draws)]))
 
 
 def pooled(runs: list[dict]) -> tuple[float, float | None, float]:
@@ -75,8 +101,9 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         groups[(r["dataset"], r["k"], r["process"])].append(r)
     out = ["| dataset | k | process | seeds | test images | T | test ECE before | test ECE after | pooled ECE after "
-           f"(<= {ECE_TARGET}) | coverage | precision not unsure | pooled precision (>= target - {PRECISION_SLACK}) "
-           "| test accuracy |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           f"(<= {ECE_TARGET}) | pooled ECE if perfectly calibrated | coverage | precision not unsure | pooled "
+           f"precision (>= target - {PRECISION_SLACK}) | test accuracy |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (dataset, k, process), runs in groups.items():
         t = [r["test"] or {} for r in runs]
         p_ece, p_prec, p_cov = pooled(runs)
@@ -85,6 +112,7 @@ def table(rows: list[dict]) -> str:
             f"| {dataset} | {k} | {process} | {len(runs)} | {sum(x.get('images', 0) for x in t)} | "
             f"{fmt([r['temperature'] for r in runs])} | {fmt([x.get('ece_before') for x in t])} | "
             f"{fmt([x.get('ece_after') for x in t])} | {p_ece:.3f} {'ok' if p_ece <= ECE_TARGET else 'MISSED'} | "
+            f"{noise_floor(runs):.3f} | "
             f"{fmt([x.get('coverage') for x in t])} | {fmt([x.get('precision') for x in t])} | "
             + (f"{p_prec:.3f} {'ok' if p_prec >= target else 'MISSED'}" if p_prec is not None else "- (all unsure)")
             + f" | {fmt([r['test_accuracy'] for r in runs])} |")
@@ -99,7 +127,14 @@ def main() -> None:
     ap.add_argument("--processes", default="nd")
     ap.add_argument("--jsonl", default=str(ROOT / "benchmarks/results/calibration.jsonl"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/calibration.md"))
+    ap.add_argument("--table-only", action="store_true", help="no runs: the table from the rows in --jsonl")
+    ap.add_argument("--dump", help="a folder for each run's raw held-out and test probabilities (.npz)")
     args = ap.parse_args()
+    if args.dump:
+        dump_probabilities(Path(args.dump))
+    if args.table_only:
+        rows = [json.loads(line) for line in open(args.jsonl)]
+        return write_table(rows, args.out)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-calibration-") as tmp:
         for process in args.processes.split(","):
@@ -108,12 +143,16 @@ def main() -> None:
                     for seed in map(int, args.seeds.split(",")):
                         row = run_one(dataset, k, seed, process, Path(tmp))
                         rows.append(row)
-                        print(json.dumps({x: v for x, v in row.items() if not x.startswith("test_")}), flush=True)
+                        print(json.dumps({x: v for x, v in row.items() if x not in BULKY}), flush=True)
                         with open(args.jsonl, "a") as f:
                             f.write(json.dumps(row) + "\n")
+    write_table(rows, args.out)
+
+
+def write_table(rows: list[dict], out: str) -> None:
     text = table(rows)
     print(text)
-    Path(args.out).write_text("# Calibration and unsure (benchmarks/bench_calibration.py)\n\n"
+    Path(out).write_text("# Calibration and unsure (benchmarks/bench_calibration.py)\n\n"
                               f"Command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`\n\n"
                               + text + "\n")
 

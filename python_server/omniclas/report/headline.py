@@ -166,10 +166,10 @@ def unsure_text(m: dict) -> str:
         return "none (a run from before calibration): confidences as the model gives them, nothing marked unsure"
     if c.get("threshold") is None:
         return f"temperature {c['temperature']:.2f}; " + c.get("note", "nothing is marked unsure")
-    text = (f"temperature {c['temperature']:.2f}; unsure below confidence {c['threshold']:.3f}: on the "
-            f"{c['held_out_images']} held-out predictions, {c['coverage']:.0%} not unsure, right "
-            f"{c['precision']:.3f} of the time (target {c['target_precision']}); held-out ECE "
-            f"{c['ece_before']:.3f} -> {c['ece_after']:.3f}")
+    text = (f"unsure below confidence {c['threshold']:.3f}: on the {c['held_out_images']} held-out predictions, "
+            f"{c['coverage']:.0%} not unsure, right {c['precision']:.3f} of the time (target "
+            f"{c['target_precision']}); temperature {c['temperature']:.2f}, held-out ECE {c['ece_before']:.3f} -> "
+            f"{c['ece_after']:.3f}")
     t = c.get("test")
     if t:
         text += (f"; test set: ECE {t['ece_before']:.3f} -> {t['ece_after']:.3f}, {t['coverage']:.0%} not unsure"
