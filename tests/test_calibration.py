@@ -28,9 +28,16 @@ def test_the_temperature_undoes_a_known_overconfidence():
 def test_the_threshold_is_the_lowest_confidence_that_reaches_the_precision():
     conf = np.array([0.99, 0.95, 0.9, 0.8, 0.7, 0.6])
     right = np.array([1, 1, 1, 0, 1, 0], dtype=bool)
-    assert cal.precision_threshold(conf, right, 0.8) == 0.7  # 4 of 5 at or above 0.7
-    assert cal.precision_threshold(conf, right, 0.95) == 0.9
+    assert cal.precision_threshold(conf, right, 0.8) == 0.7  # 4 of 5 right at or above 0.7
+    # 3 of 3 are right at or above 0.9, but their confidences promise only 0.947 on average: 0.95 is the cut
+    assert cal.precision_threshold(conf, right, 0.95) == 0.95
     assert cal.precision_threshold(conf, ~right, 0.95) is None  # the most confident is wrong: never reached
+
+
+def test_a_few_predictions_pull_the_temperature_less():
+    assert cal.shrunk(2.0, 50) == pytest.approx(2 ** 0.5)
+    assert cal.shrunk(2.0, 5000) == pytest.approx(2.0, rel=0.01)
+    assert cal.shrunk(0.5, 10) == pytest.approx(0.5 ** (10 / 60))
 
 
 def test_too_few_held_out_predictions_fall_back_to_temperature_one():
@@ -51,10 +58,13 @@ def test_a_run_records_its_calibration(nd_run):
     assert len(conf) == len(right) == c["held_out_images"]
     assert c["threshold"] is not None
     sure = conf >= c["threshold"]
-    assert right[sure].mean() >= 0.95 and sure.mean() == pytest.approx(c["coverage"], abs=1e-4)
+    assert right[sure].mean() >= 0.95 and conf[sure].mean() >= 0.95
+    assert sure.mean() == pytest.approx(c["coverage"], abs=1e-4)
     lower = conf[conf < c["threshold"]]
-    if len(lower):  # one step lower, the precision is no longer reached
-        assert right[conf >= lower.max()].mean() < 0.95
+    if len(lower):  # one step lower, the precision is no longer reached, as counted or as expected
+        wider = conf >= lower.max()
+        assert min(right[wider].mean(), conf[wider].mean()) < 0.95
+    assert c["temperature"] == pytest.approx(cal.shrunk(c["temperature_fitted"], c["held_out_images"]), abs=1e-4)
     assert 0 <= c["ece_after"] <= 1 and 0 <= c["ece_before"] <= 1
     assert set(c["test"]) == {"images", "ece_before", "ece_after", "coverage", "precision"}
     saved = json.loads((nd_run.run_dir / "manifest.json").read_text())["calibration"]

@@ -2,10 +2,13 @@
 below which a prediction is marked unsure.
 
 Temperature scaling (Guo et al. 2017) divides the log-probabilities by one scalar ``T`` and renormalises: the
-ranking of the classes never changes, only how confident the model says it is. The threshold is the lowest
-calibrated confidence at which the held-out predictions at or above it are right at least as often as the target
-precision. Both are fitted once per run (``manifest["calibration"]``); a run from before calibration has
-temperature 1 and no threshold (nothing is marked unsure).
+ranking of the classes never changes, only how confident the model says it is. With a handful of labels the fitted
+``T`` is noisy, so its logarithm is shrunk toward 0 (``T = 1``) as if :data:`PRIOR_PREDICTIONS` more predictions
+agreed with the model as it is. The threshold is the lowest calibrated confidence at which the held-out predictions
+at or above it are right at least as often as the target precision, counted and as their calibrated confidences
+expect (the stricter of the two: the count alone picks the luckiest cut of a small set). Both are fitted once per
+run (``manifest["calibration"]``); a run from before calibration has temperature 1 and no threshold (nothing is
+marked unsure). benchmarks/results/calibration.md measures them.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from scipy.special import log_softmax
 
 MIN_HELD_OUT = 10  # fewer held-out predictions than this: no temperature fitted (T = 1), no threshold
 T_BOUNDS = (0.05, 20.0)
+PRIOR_PREDICTIONS = 50  # how strongly T is pulled toward 1: weight n / (n + 50) on the fitted log T
 ECE_BINS = 15
 EPS = 1e-12
 
@@ -35,6 +39,11 @@ def fit_temperature(probs: np.ndarray, y: np.ndarray) -> float:
     """The temperature that minimises the held-out negative log-likelihood (bounded scalar search)."""
     res = minimize_scalar(lambda t: nll(apply_temperature(probs, t), y), bounds=T_BOUNDS, method="bounded")
     return float(res.x)
+
+
+def shrunk(temperature: float, n: int) -> float:
+    """``temperature`` fitted on ``n`` predictions, its logarithm shrunk toward 0 by n / (n + PRIOR_PREDICTIONS)."""
+    return float(np.exp(np.log(temperature) * n / (n + PRIOR_PREDICTIONS)))
 
 
 def ece(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
@@ -70,14 +79,20 @@ def coverage_curve(conf: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.
 
 def precision_threshold(conf: np.ndarray, right: np.ndarray, target: float) -> float | None:
     """The lowest confidence ``t`` such that the predictions with confidence >= ``t`` are right at least ``target``
-    of the time; None where no confidence reaches it."""
+    of the time, counted and as their (calibrated) confidences expect: the higher of the two cuts. None where no
+    confidence reaches it."""
     order = np.argsort(-conf, kind="stable")
     conf, right = conf[order], right[order]
     # only cut between distinct confidences: tied predictions are kept or marked together
     last_of_tie = np.r_[conf[1:] != conf[:-1], True]
-    precision = np.cumsum(right) / np.arange(1, len(conf) + 1)
-    ok = np.flatnonzero(last_of_tie & (precision >= target))
-    return float(conf[ok[-1]]) if len(ok) else None
+    n = np.arange(1, len(conf) + 1)
+    cuts = []
+    for precision in (np.cumsum(right) / n, np.cumsum(conf) / n):
+        ok = np.flatnonzero(last_of_tie & (precision >= target))
+        if not len(ok):
+            return None
+        cuts.append(float(conf[ok[-1]]))
+    return max(cuts)
 
 
 def calibrate(probs: np.ndarray, y: np.ndarray, target: float) -> dict:
@@ -88,12 +103,13 @@ def calibrate(probs: np.ndarray, y: np.ndarray, target: float) -> dict:
                 "note": f"only {len(y)} held-out predictions (fewer than {MIN_HELD_OUT}): temperature 1 and no "
                         "threshold; nothing is marked unsure"}
     probs = np.asarray(probs, dtype=np.float64)
-    temperature = fit_temperature(probs, y)
+    fitted = fit_temperature(probs, y)
+    temperature = round(shrunk(fitted, len(y)), 4)  # as recorded: predict time applies this very value
     calibrated = apply_temperature(probs, temperature)
     conf, right = calibrated.max(1), calibrated.argmax(1) == y
     threshold = precision_threshold(conf, right, target)
     kept = ~unsure_mask(conf, threshold, threshold is None)
-    out.update({"temperature": round(temperature, 4), "threshold": None if threshold is None else round(threshold, 6),
+    out.update({"temperature": temperature, "temperature_fitted": round(fitted, 4), "threshold": None if threshold is None else round(threshold, 6),
                 "ece_before": round(ece(probs, y), 4), "ece_after": round(ece(calibrated, y), 4),
                 "coverage": round(float(kept.mean()), 4),
                 "precision": round(float(right[kept].mean()), 4) if kept.any() else None,
