@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zlib
 
@@ -554,3 +555,26 @@ def test_bad_requests_never_500(client):
         resp = getattr(client, method)(API + path, data=b"\xff\xfe", content_type="application/json")
         assert 400 <= resp.status_code < 500, (method, path, resp.status_code)
         assert resp.get_json()["error"]["message"]
+
+
+def test_predict_answers_unsure_and_the_runner_up_and_takes_a_threshold(client):
+    """Every result carries unsure and the runner-up; unsure_threshold moves the line (docs/calibration.md)."""
+    paths = real_images(2)
+
+    def predict(**extra):
+        r = client.post(f"{API}/predict", data={"model": "cells", "images": upload(paths), **extra},
+                        content_type="multipart/form-data")
+        assert r.status_code == 200, r.get_data(as_text=True)
+        return r.get_json()["results"]
+
+    for x in predict():
+        assert isinstance(x["unsure"], bool)
+        assert x["runner_up"]["class"] != x["class"] and x["runner_up"]["probability"] <= x["confidence"]
+        assert x["runner_up"] == x["top"][1]
+    assert all(x["unsure"] for x in predict(unsure_threshold="1"))
+    assert not any(x["unsure"] for x in predict(unsure_threshold="0"))
+    assert_error(client.post(f"{API}/predict", data={"model": "cells", "images": upload(paths),
+                                                     "unsure_threshold": "1.5"}, content_type="multipart/form-data"),
+                 400, "unsure_threshold")
+    doc = client.get(f"{API}/openapi.json").get_json()
+    assert "unsure_threshold" in json.dumps(doc) and "runner_up" in json.dumps(doc)
