@@ -244,7 +244,8 @@ def test_classify_folder_saves_csv(ij, server, tmp_path, real_image):
     with csv.open(newline="", encoding="utf-8") as f:
         rows = list(csvlib.reader(f))
     classes = model_classes(ij, server)
-    assert rows[0] == ["image", "slice", "class", "confidence"] + [f"p_{c}" for c in classes] + ["error"]
+    assert rows[0] == ["image", "slice", "class", "confidence", "unsure", "runner_up", "runner_up_p"] + \
+        [f"p_{c}" for c in classes] + ["error"]
     assert len(rows) - 1 == len(list(folder.glob("*.png")))
     assert all(r[2] in classes and r[-1] == "" and r[1] == "1" for r in rows[1:]), rows[:3]
 

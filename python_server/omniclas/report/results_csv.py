@@ -35,6 +35,15 @@ def _number(value) -> str:
     return "" if value is None else f"{float(value):.{DECIMALS}f}"
 
 
+def unsure_cells(result: dict) -> list[str]:
+    """The ``unsure``, ``runner_up`` and ``runner_up_p`` cells of a result (empty on an error row)."""
+    if "class" not in result:
+        return ["", "", ""]
+    runner_up = result.get("runner_up") or {}
+    return ["true" if result.get("unsure") else "false", str(runner_up.get("class", "")),
+            _number(runner_up.get("probability"))]
+
+
 def row(result: dict, classes: list[str], objects: bool = False) -> list[str]:
     """One result as the cells of one row (see the module doc)."""
     failed = "class" not in result
@@ -42,10 +51,8 @@ def row(result: dict, classes: list[str], objects: bool = False) -> list[str]:
     cells = [str(result["image"]), str(result.get("slice") or 1)]
     if objects:
         cells += ["" if result.get(k) is None else str(result[k]) for k in OBJECT_COLUMNS]
-    runner_up = result.get("runner_up") or {}
-    cells += ["", "", "", "", ""] if failed else [
-        str(result["class"]), _number(result["confidence"]), "true" if result.get("unsure") else "false",
-        str(runner_up.get("class", "")), _number(runner_up.get("probability"))]
+    cells += ["", ""] if failed else [str(result["class"]), _number(result["confidence"])]
+    cells += unsure_cells(result)
     cells += [""] * len(classes) if failed else [_number(probs.get(c)) for c in classes]
     return cells + [str(result.get("error") or "")]
 
