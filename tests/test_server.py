@@ -557,24 +557,16 @@ def test_bad_requests_never_500(client):
         assert resp.get_json()["error"]["message"]
 
 
-def test_predict_answers_unsure_and_the_runner_up_and_takes_a_threshold(client):
-    """Every result carries unsure and the runner-up; unsure_threshold moves the line (docs/calibration.md)."""
+
+def test_predict_answers_unsure_and_the_runner_up(client, models_root):
+    """Every result carries unsure (against the run's threshold) and the runner-up (docs/calibration.md)."""
     paths = real_images(2)
-
-    def predict(**extra):
-        r = client.post(f"{API}/predict", data={"model": "cells", "images": upload(paths), **extra},
-                        content_type="multipart/form-data")
-        assert r.status_code == 200, r.get_data(as_text=True)
-        return r.get_json()["results"]
-
-    for x in predict():
-        assert isinstance(x["unsure"], bool)
+    r = post_images(client, upload(paths))
+    assert r.status_code == 200, r.get_data(as_text=True)
+    threshold = Registry(models_root).model_info("cells")["manifest"]["calibration"]["threshold"]
+    for x in r.get_json()["results"]:
+        assert x["unsure"] == (x["confidence"] < threshold)
         assert x["runner_up"]["class"] != x["class"] and x["runner_up"]["probability"] <= x["confidence"]
         assert x["runner_up"] == x["top"][1]
-    assert all(x["unsure"] for x in predict(unsure_threshold="1"))
-    assert not any(x["unsure"] for x in predict(unsure_threshold="0"))
-    assert_error(client.post(f"{API}/predict", data={"model": "cells", "images": upload(paths),
-                                                     "unsure_threshold": "1.5"}, content_type="multipart/form-data"),
-                 400, "unsure_threshold")
     doc = client.get(f"{API}/openapi.json").get_json()
-    assert "unsure_threshold" in json.dumps(doc) and "runner_up" in json.dumps(doc)
+    assert "runner_up" in json.dumps(doc) and "unsure_threshold" in json.dumps(doc)  # the predict job's field
