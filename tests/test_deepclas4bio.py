@@ -88,6 +88,8 @@ def test_predict(cwd):
     assert {k: d[k] for k in ("type", "image", "framework", "model")} == {
         "type": "classification", "image": img, "framework": "omniclas", "model": "cells"}
     assert d["class"] in CLASSES and 0 < d["confidence"] <= 1 and "slices" not in d
+    assert isinstance(d["unsure"], bool) and d["runner_up"]["class"] in CLASSES and d["runner_up"]["class"] != d["class"]
+    assert d["runner_up"]["probability"] <= d["confidence"]
     assert dc.predict_main(["-i", img, "-f", "omniclas", "-m", "cells"]) == 0  # the old script flags
     assert data_json(cwd)["class"] == d["class"]
 

@@ -334,7 +334,7 @@ def test_cancel_then_resume_gives_the_uninterrupted_result(small_bbbc013, tmp_pa
     checkpoint = json.loads((out / "checkpoint" / "state.json").read_text())
     assert checkpoint["candidates"][0]["next_round"] == 1
     resumed = train(_cfg(small_bbbc013, out, **kw), resume=True)
-    for key in ("iterations", "test", "auto_labelled", "best_iteration", "view_plan"):
+    for key in ("iterations", "test", "auto_labelled", "best_iteration", "view_plan", "calibration"):
         assert resumed.manifest[key] == whole.manifest[key], key
     with pytest.raises(ConfigError, match="already holds a finished run"):
         train(_cfg(small_bbbc013, out, process="nd"))

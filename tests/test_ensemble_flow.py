@@ -15,6 +15,7 @@ from live_server import ROOT, server_env
 from omniclas.config import TrainConfig
 from omniclas.engine import train
 from omniclas.data.imageio import read_image
+from omniclas.model.calibration import apply_temperature
 from omniclas.model.predictor import Predictor
 from omniclas.registry import Registry
 
@@ -51,7 +52,8 @@ def test_registry_predicts_as_the_run_folder(registry, ensemble_run, images):
     direct = Predictor.load(ensemble_run.run_dir).predict_proba(images)
     results = registry.predict_batch("cells-ensemble", images)
     assert [r["class"] for r in results] == [CLASSES[i] for i in direct.argmax(1)]
-    np.testing.assert_allclose([r["confidence"] for r in results], direct.max(1), atol=1e-5)
+    calibrated = apply_temperature(direct, ensemble_run.manifest["calibration"]["temperature"])
+    np.testing.assert_allclose([r["confidence"] for r in results], calibrated.max(1), atol=1e-5)
     info = registry.model_info("cells-ensemble")
     assert info["backbone"] == "efficientnet_lite0+efficientnet_lite1" and len(info["manifest"]["members"]) == 2
 

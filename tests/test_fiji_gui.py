@@ -595,9 +595,13 @@ def test_classify_rois_of_the_roi_manager(xvfb, harness, tmp_path, live_server):
         shown = [line.split(" ", 1) for line in _lines(out, tag)]
         assert len(shown) == 12, tag
         for (colour, name), w in zip(shown, want):
-            assert tuple(int(v) for v in colour.split(",")) == PALETTE[classes.index(w["class"])], (tag, name)
+            grey = (192, 192, 192)  # ObjectClassifier.UNSURE: light grey
+            assert tuple(int(v) for v in colour.split(",")) == (grey if w["unsure"] else
+                                                                PALETTE[classes.index(w["class"])]), (tag, name)
             cls, conf = name[:-1].split(" (")
-            assert cls == w["class"] and float(conf) == pytest.approx(w["confidence"], abs=0.006)
+            assert conf.endswith(", unsure") == w["unsure"]
+            assert cls == w["class"] and float(conf.removesuffix(", unsure")) == pytest.approx(w["confidence"],
+                                                                                             abs=0.006)
     log = _lines(out, "LOG")[0]
     assert f"OmniClas colours: {classes[0]} = red, {classes[1]} = green, {classes[2]} = blue" in log
     assert "field.png: 12 objects, 12 classified" in log

@@ -197,7 +197,9 @@ def test_classify_real_image_macro(ij, server, real_image):
     row = rows[0]
     classes = model_classes(ij, server)
     # the columns of docs/results-csv.md: one probability per class of the model, in its order, then error
-    assert list(row) == ["image", "slice", "class", "confidence"] + [f"p_{c}" for c in classes] + ["error"]
+    assert list(row) == ["image", "slice", "class", "confidence", "unsure", "runner_up", "runner_up_p"] + \
+        [f"p_{c}" for c in classes] + ["error"]
+    assert row["unsure"] in ("true", "false") and row["runner_up"] in classes and row["runner_up"] != row["class"]
     assert row["class"] in classes and row["error"] == ""
     assert 0.0 <= row["confidence"] <= 1.0 and math.isclose(row[f"p_{row['class']}"], row["confidence"], abs_tol=1e-3)
     assert math.isclose(sum(row[f"p_{c}"] for c in classes), 1.0, abs_tol=1e-3)
@@ -242,7 +244,8 @@ def test_classify_folder_saves_csv(ij, server, tmp_path, real_image):
     with csv.open(newline="", encoding="utf-8") as f:
         rows = list(csvlib.reader(f))
     classes = model_classes(ij, server)
-    assert rows[0] == ["image", "slice", "class", "confidence"] + [f"p_{c}" for c in classes] + ["error"]
+    assert rows[0] == ["image", "slice", "class", "confidence", "unsure", "runner_up", "runner_up_p"] + \
+        [f"p_{c}" for c in classes] + ["error"]
     assert len(rows) - 1 == len(list(folder.glob("*.png")))
     assert all(r[2] in classes and r[-1] == "" and r[1] == "1" for r in rows[1:]), rows[:3]
 

@@ -107,8 +107,11 @@ def test_classify_an_open_label_image_colours_the_overlay(ij, server, field, cap
     for (name, colour), row in zip(overlay, rows):
         if row["class"]:
             cls, conf = name[:-1].split(" (")
-            assert cls == row["class"] and float(conf) == pytest.approx(row["confidence"], abs=0.006)
-            want_colour = Color(*PALETTE[classes.index(row["class"])])
+            unsure = conf.endswith(", unsure")  # unsure objects: light grey, and said in their name
+            assert unsure == (row["unsure"] == "true")
+            assert cls == row["class"] and float(conf.removesuffix(", unsure")) == pytest.approx(row["confidence"],
+                                                                                                 abs=0.006)
+            want_colour = Color.lightGray if unsure else Color(*PALETTE[classes.index(row["class"])])
         else:
             assert name == "not classified"
             want_colour = Color.gray

@@ -204,7 +204,8 @@ def test_predict_objects_csv_reports_and_matches_a_folder(nd_run, tmp_path, caps
     assert header[:10] == ["image", "slice", "object", "x", "y", "bbox_x", "bbox_y", "bbox_width", "bbox_height",
                            "area"]
     assert header[10:12] == ["class", "confidence"] and header[-1] == "error"
-    assert header[12:-1] == [f"p_{c}" for c in nd_run.manifest["classes"]]
+    assert header[12:15] == ["unsure", "runner_up", "runner_up_p"]
+    assert header[15:-1] == [f"p_{c}" for c in nd_run.manifest["classes"]]
     by_image = {}
     for r in rows:
         by_image.setdefault(r["image"].rsplit("/", 1)[-1], []).append(r)

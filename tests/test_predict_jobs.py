@@ -69,7 +69,17 @@ def test_predict_job_in_the_embedded_worker(live_server, cli_rows):
     assert got.status_code == 200 and got.headers["Content-Type"].startswith("text/csv")
     same_rows(rows_of(got.text), cli_rows)
     assert res["counts"] == {c: sum(r["class"] == c for r in cli_rows) for c in res["counts"]}
+    assert [r["unsure"] for r in rows_of(got.text)] == [r["unsure"] for r in cli_rows]
+    assert res["unsure"] == sum(r["unsure"] == "true" for r in cli_rows)
     assert requests.post(live_server.api(f"jobs/{jid}/register"), json={"name": "x"}, timeout=10).status_code == 409
+
+
+def test_a_predict_job_takes_its_own_unsure_threshold(live_server):
+    r = requests.post(live_server.api("jobs"), json={"kind": "predict", "model": live_server.model,
+                                                     "folder": "bbbc013", "unsure_threshold": 1}, timeout=30)
+    assert r.status_code == 202, r.text
+    job = wait(lambda j: requests.get(live_server.api(f"jobs/{j}"), timeout=10).json(), r.json()["job_id"])
+    assert job["state"] == "finished" and job["result"]["unsure"] == job["result"]["rows"] == 100
 
 
 def test_bad_predict_requests_name_the_field(live_server, tmp_path):

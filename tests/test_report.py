@@ -146,6 +146,13 @@ def test_real_run_report_holds_every_section_and_its_images_decode(run_dir):
     rounds_plot = decode(page.images["rounds"][0]["src"])
     assert rounds_plot.width >= 800 and len(page.images["rounds"]) == 1
     assert len(page.images["confusion"]) == 1
+    # calibration: its line in the summary and report.md, one figure (reliability, accuracy against coverage)
+    c = m["calibration"]
+    line = f"unsure below confidence {c['threshold']:.3f}: on the {c['held_out_images']} held-out predictions"
+    assert line in summary and f"temperature {c['temperature']:.2f}" in summary
+    assert f"Calibration: {line}" in (run_dir / "report.md").read_text()
+    (figure,) = page.images["calibration"]
+    assert decode(figure["src"]).width >= 800
     # the class table: every class once, worst F1 first
     assert sorted(r[0] for r in page.rows) == sorted(m["classes"])
     f1 = [float(r[3]) for r in page.rows]

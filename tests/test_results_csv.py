@@ -17,17 +17,20 @@ CLASSES = ["Cytoplasmic, GFP", 'say "nuclear"', "NoGFP"]  # a comma and quotes: 
 
 
 def test_header_rows_and_quoting_read_back():
-    good = {"image": "a,b.png", "class": CLASSES[1], "confidence": 0.75,
+    good = {"image": "a,b.png", "class": CLASSES[1], "confidence": 0.75, "unsure": True,
+            "runner_up": {"class": CLASSES[0], "probability": 0.125},
             "probabilities": {CLASSES[0]: 0.125, CLASSES[1]: 0.75, CLASSES[2]: 0.125}}
     page = dict(good, image="stack.tif", slice=3)
     bad = {"image": "broken.png", "error": "broken.png: not a readable PNG, JPEG, TIFF or BMP image (truncated)"}
     text = results_csv.to_text([good, page, bad], CLASSES)
     assert text.endswith("\r\n")
     rows = list(csv.reader(io.StringIO(text, newline="")))
-    assert rows[0] == ["image", "slice", "class", "confidence", *(f"p_{c}" for c in CLASSES), "error"]
-    assert rows[1] == ["a,b.png", "1", CLASSES[1], "0.750000", "0.125000", "0.750000", "0.125000", ""]
+    assert rows[0] == ["image", "slice", "class", "confidence", "unsure", "runner_up", "runner_up_p",
+                       *(f"p_{c}" for c in CLASSES), "error"]
+    assert rows[1] == ["a,b.png", "1", CLASSES[1], "0.750000", "true", CLASSES[0], "0.125000", "0.125000", "0.750000",
+                       "0.125000", ""]
     assert rows[2][:2] == ["stack.tif", "3"]
-    assert rows[3] == ["broken.png", "1", "", "", "", "", "", bad["error"]]
+    assert rows[3] == ["broken.png", "1", "", "", "", "", "", "", "", "", bad["error"]]
     objects = results_csv.header(CLASSES, objects=True)
     assert objects[:10] == ["image", "slice", "object", "x", "y", "bbox_x", "bbox_y", "bbox_width", "bbox_height",
                             "area"]
@@ -57,12 +60,14 @@ def test_predict_writes_the_format_for_images_stacks_and_errors(nd_run, small_bb
     with open(out, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     classes = nd_run.manifest["classes"]
-    assert list(rows[0]) == ["image", "slice", "class", "confidence", *(f"p_{c}" for c in classes), "error"]
+    assert list(rows[0]) == ["image", "slice", "class", "confidence", "unsure", "runner_up", "runner_up_p",
+                             *(f"p_{c}" for c in classes), "error"]
     assert [(r["image"], r["slice"]) for r in rows] == [(str(images[0]), "1"), (str(stack), "1"), (str(stack), "2"),
                                                         (str(broken), "1")]
     for r in rows[:3]:
         probs = [float(r[f"p_{c}"]) for c in classes]
         assert sum(probs) == pytest.approx(1, abs=1e-4) and r["error"] == ""
         assert r["class"] == classes[int(np.argmax(probs))] and float(r["confidence"]) == max(probs)
-    assert rows[3]["class"] == rows[3]["confidence"] == "" and "truncated" in rows[3]["error"]
+    assert all(r["unsure"] in ("true", "false") and r["runner_up"] in classes for r in rows[:3])
+    assert rows[3]["class"] == rows[3]["confidence"] == rows[3]["unsure"] == "" and "truncated" in rows[3]["error"]
     assert all(rows[3][f"p_{c}"] == "" for c in classes)

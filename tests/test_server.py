@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zlib
 
@@ -13,6 +14,7 @@ from PIL import Image
 from live_server import DATA_ROOT, require_data, small_dataset
 
 from omniclas.data.imageio import read_image
+from omniclas.model.predictor import describe_for
 from omniclas.registry import Registry
 from omniclas.server import create_app
 
@@ -256,9 +258,10 @@ def test_large_images_are_squashed_early_with_the_same_result(client, models_roo
     assert r.status_code == 200, r.get_data(as_text=True)
     got = r.get_json()["results"][0]
     model = Registry(models_root, bf16=False).load("cells")[3]
-    want = np.asarray(model.predict_proba([big]))[0]  # the predictor resizes the full-size image itself
-    for c, p in zip(model.classes, want):
-        assert got["probabilities"][c] == pytest.approx(float(p), abs=1e-5)
+    raw = np.asarray(model.predict_proba([big]))[0]  # the predictor resizes the full-size image itself
+    want = describe_for(model, raw)["probabilities"]  # calibrated by the run's temperature
+    for c, p in want.items():
+        assert got["probabilities"][c] == pytest.approx(p, abs=1e-5)
 
 
 def test_predict_tiff_stack_gives_slices(client, tmp_path):
@@ -552,3 +555,18 @@ def test_bad_requests_never_500(client):
         resp = getattr(client, method)(API + path, data=b"\xff\xfe", content_type="application/json")
         assert 400 <= resp.status_code < 500, (method, path, resp.status_code)
         assert resp.get_json()["error"]["message"]
+
+
+
+def test_predict_answers_unsure_and_the_runner_up(client, models_root):
+    """Every result carries unsure (against the run's threshold) and the runner-up (docs/calibration.md)."""
+    paths = real_images(2)
+    r = post_images(client, upload(paths))
+    assert r.status_code == 200, r.get_data(as_text=True)
+    threshold = Registry(models_root).model_info("cells")["manifest"]["calibration"]["threshold"]
+    for x in r.get_json()["results"]:
+        assert x["unsure"] == (x["confidence"] < threshold)
+        assert x["runner_up"]["class"] != x["class"] and x["runner_up"]["probability"] <= x["confidence"]
+        assert x["runner_up"] == x["top"][1]
+    doc = client.get(f"{API}/openapi.json").get_json()
+    assert "runner_up" in json.dumps(doc) and "unsure_threshold" in json.dumps(doc)  # the predict job's field

@@ -132,6 +132,9 @@ OPTIONS: tuple[Option, ...] = (
            "and automatic labels and add it to the saved ensemble; auto: only where a held-out estimate says it "
            "pays and it fits in the time budget; on: always; off: never", choices=STUDENTS,
            applies={"head": ["linear"], "distills": True}, advanced=True),
+    Option("unsure_precision", "Unsure below precision", "number", "calibration: predictions less confident than "
+           "the threshold at which the held-out predictions reach this precision are marked unsure",
+           minimum=0.5, maximum=0.999, advanced=True),
     Option("max_iterations", "Maximum rounds", "integer", "stop after this many labelling rounds", minimum=0,
            maximum=50, applies={"iterative": True}),
     Option("transforms", "Test-time transforms", "multichoice", "views of each unlabelled image that vote on its "
@@ -170,6 +173,7 @@ class TrainConfig:
     threshold: float | None = None
     max_iterations: int | None = None
     time_budget: int = 0  # seconds AutoML may spend on candidates (0: no limit)
+    unsure_precision: float = 0.95  # the held-out precision the unsure threshold reaches (model/calibration.py)
     student: str = "auto"  # fine-tune a student after the rounds: auto (where it pays), on, off
     auto_views: bool = True
     train_views: bool = True
@@ -220,6 +224,9 @@ class TrainConfig:
             cfg.max_iterations = 1
         if cfg.time_budget < 0:
             raise ConfigError(f"time_budget must be >= 0 seconds, got {cfg.time_budget}", field="time_budget")
+        if not 0.5 <= cfg.unsure_precision <= 0.999:
+            raise ConfigError(f"unsure_precision must be between 0.5 and 0.999, got {cfg.unsure_precision}",
+                              field="unsure_precision")
         if cfg.max_iterations < 0:
             raise ConfigError("max_iterations must be >= 0", field="max_iterations")
         for name, allowed in (("head", HEADS), ("keep", KEEPS), ("runtime", RUNTIMES), ("student", STUDENTS)):

@@ -9,7 +9,7 @@ deepclas4bio-listFrameworks            ``{"type":"frameworks","frameworks":[...]
 deepclas4bio-listModels F              ``{"type":"models","framework":F,"models":[names]}`` (``[]`` for a
                                        framework OmniClas does not have, such as Keras)
 deepclas4bio-predict IMAGE F M         ``{"type":"classification","image","framework","model","class"}`` (+
-                                       confidence, probabilities; ``slices`` for a stack)
+                                       confidence, unsure, runner_up, probabilities; ``slices`` for a stack)
 deepclas4bio-predictBatch C.json       ``{"type":"classification","framework","model","results":[{"image","class"}]}``
 deepclas4bio-listMeasures              ``{"type":"measures","measures":[...]}``
 deepclas4bio-listReadDatasets          ``{"type":"readDatasets","readDatasets":[{"name","description"}]}``
@@ -312,10 +312,11 @@ class Predict(Command):
         results = reg.predict_batch(args.model, [args.image], skip_unreadable=False)  # its one image: an error
         first = results[0]
         out = {"type": "classification", "image": args.image, "framework": args.framework, "model": args.model,
-               "class": first["class"], "confidence": first["confidence"], "probabilities": first["probabilities"]}
+               "class": first["class"], "confidence": first["confidence"], "unsure": first["unsure"],
+               "runner_up": first["runner_up"], "probabilities": first["probabilities"]}
         if len(results) > 1:  # a stack: page 1 answers, every page is listed
-            out["slices"] = [{"slice": r["slice"], "class": r["class"], "confidence": r["confidence"]}
-                             for r in results]
+            out["slices"] = [{"slice": r["slice"], "class": r["class"], "confidence": r["confidence"],
+                              "unsure": r["unsure"]} for r in results]
         return out
 
 
@@ -387,7 +388,8 @@ class PredictBatch(_ConfigCommand):
                                     skip_unreadable=True)
         rows = []
         for r in results:
-            row = {"image": r["image"], "class": r.get("class"), "confidence": r.get("confidence")}
+            row = {"image": r["image"], "class": r.get("class"), "confidence": r.get("confidence"),
+                   "unsure": r.get("unsure"), "runner_up": r.get("runner_up")}
             if "slice" in r:
                 row["slice"] = r["slice"]
             if "error" in r:

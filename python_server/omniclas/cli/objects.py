@@ -159,16 +159,19 @@ def cmd_predict_objects(args) -> int:
 
 def results_csv_text(rows: list[dict], classes: list[str]) -> str:
     """The results CSV of FORMATS.md with the object columns: image, slice, object, x, y, bbox_x, bbox_y,
-    bbox_width, bbox_height, area, class, confidence, p_<class>..., error (docs/objects.md)."""
+    bbox_width, bbox_height, area, class, confidence, unsure, runner_up, runner_up_p, p_<class>..., error
+    (docs/objects.md)."""
     from ..data.objects import OBJECT_COLUMNS
+    from ..report.results_csv import UNSURE_COLUMNS, unsure_cells
 
     table = io.StringIO(newline="")
     w = csv.writer(table)
-    w.writerow(["image", "slice", *OBJECT_COLUMNS, "class", "confidence", *(f"p_{c}" for c in classes), "error"])
+    w.writerow(["image", "slice", *OBJECT_COLUMNS, "class", "confidence", *UNSURE_COLUMNS,
+                *(f"p_{c}" for c in classes), "error"])
     for r in rows:
         classified = "class" in r
         w.writerow([r["image"], r.get("slice", 1), *(_cell(r.get(c, ""), c) for c in OBJECT_COLUMNS),
-                    r.get("class", ""), f"{r['confidence']:.6f}" if classified else "",
+                    r.get("class", ""), f"{r['confidence']:.6f}" if classified else "", *unsure_cells(r),
                     *(f"{r['probabilities'][c]:.6f}" if classified else "" for c in classes), r.get("error", "")])
     return table.getvalue()
 

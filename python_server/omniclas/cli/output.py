@@ -79,6 +79,7 @@ def print_summary(manifest: dict, run_dir, out=None) -> None:
             ("rounds", headline.rounds_text(manifest)),
             ("automatic labels", headline.automatic_labels_text(manifest)),
             *([("student", headline.student_text(manifest))] if manifest.get("student") else []),
+            ("calibration", headline.unsure_text(manifest)),
             ("wall time", f"{manifest['wall_time_s']} s")]
     key_width = max(len(k) for k, _ in rows)
     room = width - key_width - 4

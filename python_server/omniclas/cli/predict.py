@@ -21,8 +21,11 @@ def add_commands(sub) -> None:
     p.add_argument("model", help="a run folder, or a registered model name")
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--csv", help="write the results to this CSV file as they come (image, slice, class, confidence, "
-                                 "one p_<class> column per class, error: docs/results-csv.md); an existing file is "
-                                 "replaced once the first batch is classified")
+                                 "unsure, runner-up, one p_<class> column per class, error: docs/results-csv.md); an "
+                                 "existing file is replaced once the first batch is classified")
+    p.add_argument("--unsure-threshold", type=float, default=None, metavar="X",
+                   help="mark a result unsure below this calibrated confidence (0..1); default: the threshold the "
+                        "run fitted for its target precision (docs/calibration.md)")
     p.add_argument("--resume", action="store_true",
                    help="with --csv: keep the rows the file holds and classify only the images it lacks")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images classified at a time (default 64)")
@@ -126,6 +129,9 @@ def cmd_predict(args) -> int:
         raise OmniClasError("--resume continues a CSV: give it with --csv", field="resume")
     if args.batch_size < 1:
         raise OmniClasError(f"--batch-size must be 1 or more, got {args.batch_size}", field="batch_size")
+    if args.unsure_threshold is not None and not 0.0 <= args.unsure_threshold <= 1.0:
+        raise OmniClasError(f"--unsure-threshold must be between 0 and 1, got {args.unsure_threshold}",
+                            field="unsure_threshold")
     if csv_path:  # checked before the work, not after it
         _check_writable(csv_path, "csv")
     model = _load_model(args.model, args.bf16, args.models_root)
@@ -137,21 +143,25 @@ def cmd_predict(args) -> int:
     progress, rows, failed = _Progress(), [], False
     progress(0, len(paths))
     done = 0
-    for n, batch in predict_rows(model, paths, args.batch_size):
+    unsure = 0
+    for n, batch in predict_rows(model, paths, args.batch_size, unsure_threshold=args.unsure_threshold):
         failed = failed or any("error" in r for r in batch)
         if args.json:
             rows += batch
         else:
             for r in batch:
                 where = f"{r['image']} [slice {r['slice']}]" if "slice" in r else r["image"]
-                print(f"{where}\t{r['class']}\t{r['confidence']:.3f}" if "class" in r
-                      else f"{where}\terror: {r['error']}")
+                unsure += bool(r.get("unsure"))
+                print(f"{where}\t{r['class']}\t{r['confidence']:.3f}" + ("\tunsure" if r.get("unsure") else "")
+                      if "class" in r else f"{where}\terror: {r['error']}")
             sys.stdout.flush()
         done += n
         progress(done, len(paths))
     progress.close()
     if args.json:
         print(json.dumps(rows, indent=1))
+    else:
+        print(unsure_summary(unsure, model), file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -161,7 +171,8 @@ def _predict_to_csv(model, paths, csv_path: Path, args) -> int:
 
     progress = _Progress()
     start = time.monotonic()
-    tally = predict_to_csv(model, paths, csv_path, resume=args.resume, batch_size=args.batch_size, on_batch=progress)
+    tally = predict_to_csv(model, paths, csv_path, resume=args.resume, batch_size=args.batch_size, on_batch=progress,
+                           unsure_threshold=args.unsure_threshold)
     progress.close()
     seconds = time.monotonic() - start
     new = tally.images - (progress.first or 0)
@@ -169,9 +180,21 @@ def _predict_to_csv(model, paths, csv_path: Path, args) -> int:
           + (f" ({progress.first} were in the CSV already)" if progress.first else ""))
     for cls in model.classes:
         print(f"  {cls}: {tally.counts.get(cls, 0)}")
+    print(unsure_summary(tally.unsure, model, args.unsure_threshold))
     print(f"Results: {csv_path}")
     print(f"{new / max(seconds, 1e-9):.1f} images/s ({new} images in {seconds:.1f} s)")
     return 1 if tally.errors else 0
+
+
+def unsure_summary(unsure: int, model, threshold: float | None = None) -> str:
+    """How many results are unsure, and below which confidence (or why none can be)."""
+    cal = (getattr(model, "manifest", None) or {}).get("calibration")
+    if threshold is None and cal:
+        threshold = cal.get("threshold")
+    if threshold is None:
+        why = cal.get("note", "") if cal else "this model has no calibration (trained before it, or not by OmniClas)"
+        return f"{unsure} unsure" + (f" ({why})" if why else "")
+    return f"{unsure} unsure (calibrated confidence below {threshold:.3f})"
 
 
 def cmd_info(args) -> int:

@@ -28,6 +28,8 @@ class RoundState:
     kept_models: list = field(default_factory=list)
     kept_right: np.ndarray | None = None  # per held-out label, right or wrong, at the kept round (paired choice)
     kept_p: np.ndarray | None = None  # per held-out label, the probability given to its true class
+    kept_probs: np.ndarray | None = None  # per held-out label, every class's probability (calibration)
+    kept_y: np.ndarray | None = None  # the held-out labels' true classes
     best_accuracy: float = -1.0
     below: int = 0  # consecutive rounds out of reach of the best
     stop_reason: str = ""

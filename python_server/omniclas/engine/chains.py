@@ -168,7 +168,8 @@ def estimate(cfg, bank, chains: list[Chain], folds, views: ViewPlan, n_classes: 
         probs, (acc, loss) = by_member[best], scores(by_member[best], y, n_classes)
     return {"estimate_accuracy": round(acc, 4), "estimate_loss": round(loss, 4), "estimate_images": int(len(y)),
             "estimate_by_backbone": per_backbone, "held_out_right": (probs.argmax(1) == y),
-            "held_out_p": probs[np.arange(len(y)), y].astype(np.float32)}
+            "held_out_p": probs[np.arange(len(y)), y].astype(np.float32),
+            "held_out_probs": probs.astype(np.float32), "held_out_y": y}
 
 
 def test_accuracy(cfg, bank, models, test_idx, y_test, views) -> float | None:

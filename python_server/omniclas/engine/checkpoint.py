@@ -73,6 +73,9 @@ def save(out_dir: Path, candidates, inputs) -> None:
         if cand.rs.kept_right is not None:
             arrays[f"{k}/kept_right"] = cand.rs.kept_right.astype(np.uint8)
             arrays[f"{k}/kept_p"] = cand.rs.kept_p.astype(np.float32)
+        if cand.rs.kept_probs is not None:
+            arrays[f"{k}/kept_probs"] = cand.rs.kept_probs.astype(np.float32)
+            arrays[f"{k}/kept_y"] = cand.rs.kept_y.astype(np.int64)
     ck = folder(out_dir)
     ck.mkdir(parents=True, exist_ok=True)
     save_file(arrays, str(ck / (ARRAYS + ".tmp")))
@@ -115,7 +118,8 @@ def restore(out_dir: Path, state: dict, candidates, inputs) -> None:
         cand.rs = RoundState(history=s["history"], next_round=s["next_round"], kept_round=s["kept_round"],
                              best_accuracy=s["best_accuracy"], below=s["below"], stop_reason=s["stop_reason"],
                              kept_right=right.astype(bool) if right is not None else None,
-                             kept_p=arrays.get(f"{k}/kept_p"), kept_models=kept)
+                             kept_p=arrays.get(f"{k}/kept_p"), kept_models=kept,
+                             kept_probs=arrays.get(f"{k}/kept_probs"), kept_y=arrays.get(f"{k}/kept_y"))
 
 
 def _save_network(path: Path, model: BaseModel) -> None:

@@ -204,12 +204,14 @@ def _judge(rs: RoundState, record: dict, models: list) -> bool:
     """Record the round; keep its models if its estimate is within one standard error of the best. True: stop,
     the estimate has been out of reach for ``PATIENCE`` rounds."""
     right, p_true = record.pop("held_out_right", None), record.pop("held_out_p", None)
+    probs, y = record.pop("held_out_probs", None), record.pop("held_out_y", None)
     rs.history.append(record)
     rs.best_accuracy = max(rs.best_accuracy, record["estimate_accuracy"])
     record["tolerance"] = round(ch.standard_error(rs.best_accuracy, record.get("estimate_images", 0)), 4)
     if record["estimate_accuracy"] >= rs.best_accuracy - record["tolerance"]:
         rs.kept_round, rs.kept_models, rs.kept_right, rs.kept_p, rs.below = (record["iteration"], list(models), right,
                                                                               p_true, 0)
+        rs.kept_probs, rs.kept_y = probs, y
         return False
     rs.below += 1
     return rs.below >= PATIENCE

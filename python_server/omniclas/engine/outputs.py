@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model import calibration as cal
 from ..model import network as net
 from ..model.backbones import get_backbone_cfg
 from ..model.predictor import Predictor
@@ -40,6 +41,25 @@ def auto_labelled(inputs, chain, kept_round: int) -> list[dict]:
             for i in idx]
 
 
+def calibration(cfg, rs, y_test, test_probs, student=None) -> dict:
+    """The temperature and unsure threshold fitted on the kept round's held-out predictions (:mod:`..model.
+    calibration`), and how they fare on the test set (reported, never used to fit)."""
+    probs = rs.kept_probs if rs.kept_probs is not None else np.zeros((0, test_probs.shape[1]))
+    y = rs.kept_y if rs.kept_y is not None else np.zeros(0, dtype=int)
+    out = cal.calibrate(probs, y, cfg.unsure_precision)
+    if student and student.model:
+        out["note"] = (out.get("note", "") + "; " if out.get("note") else "") + \
+            "fitted on the frozen ensemble's held-out predictions, before the student joined"
+    if len(y_test):
+        calibrated = cal.apply_temperature(test_probs, out["temperature"])
+        conf, right = calibrated.max(1), calibrated.argmax(1) == y_test
+        sure = ~cal.unsure_mask(conf, *cal.settings({"calibration": out})[1:])
+        out["test"] = {"images": int(len(y_test)), "ece_before": round(cal.ece(test_probs, y_test), 4),
+                       "ece_after": round(cal.ece(calibrated, y_test), 4), "coverage": round(float(sure.mean()), 4),
+                       "precision": round(float(right[sure].mean()), 4) if sure.any() else None}
+    return out
+
+
 def save_run(inputs, out_dir: Path, views, choice, candidates, started: float, student=None) -> RunResult:
     """Build the saved network from the kept candidate's kept round (and ``student``'s member, a
     :class:`~omniclas.engine.student_step.StudentOutcome`), score it on the test set, write the run."""
@@ -61,6 +81,9 @@ def save_run(inputs, out_dir: Path, views, choice, candidates, started: float, s
                           [(c.mean, c.std) for c in norms], views=views.predict if inputs.linear else ["original"])
     model_manifest = net.describe(network, [models[i].backbone for i in kept], [models[i].kind for i in kept],
                                   inputs.ds.classes, inputs.size)
+    kept_test = (np.mean([test_probs[i] for i in kept], axis=0) if len(inputs.test_idx)
+                 else np.zeros((0, inputs.n_classes)))
+    model_manifest["calibration"] = calibration(cfg, rs, inputs.y_test, kept_test, student)
     predictor = Predictor(network, model_manifest, bf16=cfg.bf16, batch_size=cfg.batch_size, runtime=cfg.runtime)
     inputs.report(stage="saving", message=f"writing {out_dir}")
     manifest = write_run(
@@ -73,8 +96,7 @@ def save_run(inputs, out_dir: Path, views, choice, candidates, started: float, s
         data_paths=inputs.paths,
         candidates=[{"backbone": m.backbone, "kind": m.kind, "test_accuracy": a, "kept": i in kept}
                     for i, (m, a) in enumerate(zip(models, member_test))],
-        y_test=inputs.y_test, test_probs=(np.mean([test_probs[i] for i in kept], axis=0) if len(inputs.test_idx)
-                                          else np.zeros((0, inputs.n_classes))),
+        y_test=inputs.y_test, test_probs=cal.apply_temperature(kept_test, model_manifest["calibration"]["temperature"]),
         views=views.to_dict(), estimate=inputs.estimate, student=student.summary if student else None,
         runtime=bank.runtime_info, wall_time_s=time.monotonic() - started, stage_seconds=inputs.report.stage_seconds,
         work=inputs.report.summary())

@@ -142,7 +142,8 @@ def run_shard(store: JobStore, job_id: str, n: int, token: str) -> str:
         (job_dir / "shards").mkdir(exist_ok=True)
         store.append_log(job_id, [f"{now_iso()} shard {n}: {len(paths)} images on {token}"])
         predict_to_csv(model, paths, job_dir / "shards" / f"{n}.csv", resume=True, batch_size=spec["batch_size"],
-                       on_batch=on_batch, cancel=cancel, roots=job.get("dataset_roots"))
+                       on_batch=on_batch, cancel=cancel, roots=job.get("dataset_roots"),
+                       unsure_threshold=spec.get("unsure_threshold"))
     except Cancelled:
         return _end(store, job_id, n, token, "cancelled", "cancelled by the user")
     except OmniClasError as err:

@@ -25,13 +25,14 @@ def _decode(path, roots=None) -> tuple[list | None, str | None]:
         return None, str(err)
 
 
-def predict_rows(model, paths: Sequence, batch_size: int = BATCH, roots=None) -> Iterator[tuple[int, list[dict]]]:
+def predict_rows(model, paths: Sequence, batch_size: int = BATCH, roots=None,
+                 unsure_threshold: float | None = None) -> Iterator[tuple[int, list[dict]]]:
     """For each batch of ``paths``: (files in it, their rows). A row is a result dict (``image``, ``slice`` for a
-    stack's page, ``class``, ``confidence``, ``probabilities``, or ``error``), as ``report.results_csv`` writes.
-    ``roots``: each file must resolve under one of these folders when it is opened (else an error row)."""
-    from .predictor import describe
+    stack's page, ``class``, ``confidence``, ``unsure``, ``runner_up``, ``probabilities``, or ``error``), as
+    ``report.results_csv`` writes. ``roots``: each file must resolve under one of these folders when it is opened
+    (else an error row). ``unsure_threshold``: instead of the model's own (:mod:`.calibration`)."""
+    from .predictor import describe_for
 
-    classes = list(model.classes)
     starts = range(0, len(paths), batch_size)
 
     def decode(start):
@@ -55,6 +56,6 @@ def predict_rows(model, paths: Sequence, batch_size: int = BATCH, roots=None) ->
                     row = {"image": str(path)}
                     if len(found) > 1:
                         row["slice"] = page_no
-                    rows.append({**row, **describe(classes, p)})
+                    rows.append({**row, **describe_for(model, p, unsure_threshold)})
                 at += len(found)
             yield len(batch), rows

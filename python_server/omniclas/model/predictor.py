@@ -10,6 +10,7 @@ import torch
 from ..data.imageio import read_image
 from ..data.preprocess import resize_batch, to_unit
 from ..errors import OmniClasError
+from . import calibration
 from . import network as net
 
 WEIGHTS_FILE = "model.safetensors"
@@ -24,9 +25,10 @@ class Predictor:
     """
 
     def __init__(self, model: net.Network, manifest: dict, bf16: bool | None = None, batch_size: int = 64,
-                 runtime: str = "auto"):
+                 runtime: str = "auto", unsure_threshold: float | None = None):
         self.model = model.eval()
         self.manifest = manifest
+        self.unsure_threshold = unsure_threshold  # None: the run's own (manifest["calibration"])
         self.classes: list[str] = list(manifest["classes"])
         self.input_size: tuple[int, int] = tuple(manifest["input_size"])
         self.bf16 = bf16
@@ -100,11 +102,24 @@ class Predictor:
         return object_rows(fields, self.predict_images, size=self.input_size)
 
     def describe(self, probs: np.ndarray) -> dict:
-        return describe(self.classes, probs)
+        return describe_for(self, probs, self.unsure_threshold)
 
 
-def describe(classes, probs: np.ndarray) -> dict:
-    """A result's class, confidence and probabilities from one row of class probabilities."""
-    best = int(np.argmax(probs))
-    return {"class": classes[best], "confidence": float(probs[best]),
+def describe_for(model, probs: np.ndarray, unsure_threshold: float | None = None) -> dict:
+    """One row of ``model``'s probabilities as a result: calibrated by the temperature its manifest records (none
+    for a model without one), ``unsure`` below its threshold or ``unsure_threshold`` where given."""
+    temperature, threshold, all_unsure = calibration.settings(getattr(model, "manifest", None) or {},
+                                                              unsure_threshold)
+    return describe(list(model.classes), calibration.apply_temperature(probs, temperature), threshold, all_unsure)
+
+
+def describe(classes, probs: np.ndarray, threshold: float | None = None, all_unsure: bool = False) -> dict:
+    """A result's class, confidence, probabilities, ``unsure`` (confidence below ``threshold``) and runner-up
+    (the second most probable class) from one row of class probabilities."""
+    order = np.argsort(-np.asarray(probs), kind="stable")
+    best = int(order[0])
+    confidence = float(probs[best])
+    runner_up = {"class": classes[int(order[1])], "probability": float(probs[order[1]])} if len(order) > 1 else None
+    return {"class": classes[best], "confidence": confidence,
+            "unsure": all_unsure or (threshold is not None and confidence < threshold), "runner_up": runner_up,
             "probabilities": {c: float(p) for c, p in zip(classes, probs)}}

@@ -36,6 +36,7 @@ class NativeModel:
     def __init__(self, predictor):
         self.predictor = predictor
         self.classes = list(predictor.classes)
+        self.manifest = predictor.manifest  # its calibration: temperature and unsure threshold
 
     def predict_proba(self, images):
         return self.predictor.predict_proba(images)

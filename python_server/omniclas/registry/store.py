@@ -94,15 +94,14 @@ def parse_ref(ref: str, field: str = "model") -> tuple[str, int | None]:
     return name, int(digits)
 
 
-def _softmax_top(classes: list[str], probs: np.ndarray) -> dict:
-    order = np.argsort(-probs, kind="stable")
-    best = int(order[0])
-    return {
-        "class": classes[best],
-        "confidence": float(probs[best]),
-        "probabilities": {c: float(p) for c, p in zip(classes, probs)},
-        "top": [{"class": classes[int(i)], "probability": float(probs[int(i)])} for i in order[:TOP_K]],
-    }
+def _softmax_top(model, probs: np.ndarray, unsure_threshold: float | None = None) -> dict:
+    """A result (calibrated, with ``unsure`` and the runner-up: :func:`~omniclas.model.predictor.describe_for`)
+    plus the ``TOP_K`` most probable classes."""
+    from ..model.predictor import describe_for
+
+    result = describe_for(model, probs, unsure_threshold)
+    ranked = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])[:TOP_K]
+    return {**result, "top": [{"class": c, "probability": p} for c, p in ranked]}
 
 
 class Registry:
@@ -258,12 +257,13 @@ class Registry:
                 del self._cache[key]
 
     @staticmethod
-    def classify(model, images: list[np.ndarray]) -> list[dict]:
-        """Results (without ``"image"``) for decoded ``HxWx3`` uint8 images, in chunks."""
+    def classify(model, images: list[np.ndarray], unsure_threshold: float | None = None) -> list[dict]:
+        """Results (without ``"image"``) for decoded ``HxWx3`` uint8 images, in chunks; ``unsure_threshold``
+        instead of the model's own."""
         out: list[dict] = []
         for start in range(0, len(images), PREDICT_CHUNK):
             probs = np.asarray(model.predict_proba(images[start:start + PREDICT_CHUNK]), dtype=np.float64)
-            out += [_softmax_top(list(model.classes), p) for p in probs]
+            out += [_softmax_top(model, p, unsure_threshold) for p in probs]
         return out
 
     def predict_arrays(self, ref: str, images: list[np.ndarray]) -> tuple[str, int, list[dict]]:
@@ -272,7 +272,8 @@ class Registry:
         return name, version, self.classify(model, images)
 
     def classify_files(self, ref: str, images: list, labels: list[str] | None = None, all_pages: bool = True,
-                       budget=None, skip_unreadable: bool = False, field: str | None = None):
+                       budget=None, skip_unreadable: bool = False, field: str | None = None,
+                       unsure_threshold: float | None = None):
         """Classify images given as paths, bytes or arrays; returns ``(name, version, results)``.
 
         A stack gives one result per page (``"slice"``: 1..n) unless ``all_pages`` is False. Each page is squashed
@@ -280,6 +281,7 @@ class Registry:
         the memory decoding may take. With ``skip_unreadable``, a file that cannot be read (corrupt, truncated, an
         unsupported format, over the per-image limits) gives ``{"image", "error": "<label>: <reason>"}`` in its
         place and the others are classified; only the request's own limits (pages, decoded bytes) still raise.
+        ``unsure_threshold``: the confidence below which a result is ``unsure``, instead of the model's own.
         """
         from ..data.imageio import iter_pages, to_rgb8
 
@@ -302,7 +304,7 @@ class Registry:
             for page_no, page in enumerate(pages, 1):
                 arrays.append(page)
                 owners.append((idx, label, page_no, len(pages)))
-        results = iter(self.classify(model, arrays) if arrays else [])
+        results = iter(self.classify(model, arrays, unsure_threshold) if arrays else [])
         out = []
         for idx, label, page_no, n_pages in owners:
             if page_no is None:

@@ -156,3 +156,22 @@ def student_text(m: dict) -> str:
         return (f"ran ({s['mode']}): {s['backbone']} from {s['cut']}, {s['epochs']} epoch(s) on {s['images']} images "
                 f"({s['automatic_labels']} automatic), {s['seconds']:.0f} s; {judged}")
     return f"not run ({s['mode']}): {s.get('reason', '')}" + (f"; {judged}" if est else "")
+
+
+def unsure_text(m: dict) -> str:
+    """The run's calibration in a line: its temperature, the unsure threshold and what it gives on the held-out
+    predictions (and the test set), or why nothing is marked unsure."""
+    c = m.get("calibration")
+    if not c:
+        return "none (a run from before calibration): confidences as the model gives them, nothing marked unsure"
+    if c.get("threshold") is None:
+        return f"temperature {c['temperature']:.2f}; " + c.get("note", "nothing is marked unsure")
+    text = (f"unsure below confidence {c['threshold']:.3f}: on the {c['held_out_images']} held-out predictions, "
+            f"{c['coverage']:.0%} not unsure, right {c['precision']:.3f} of the time (target "
+            f"{c['target_precision']}); temperature {c['temperature']:.2f}, held-out ECE {c['ece_before']:.3f} -> "
+            f"{c['ece_after']:.3f}")
+    t = c.get("test")
+    if t:
+        text += (f"; test set: ECE {t['ece_before']:.3f} -> {t['ece_after']:.3f}, {t['coverage']:.0%} not unsure"
+                 + (f", right {t['precision']:.3f}" if t.get("precision") is not None else ""))
+    return text + ("; " + c["note"] if c.get("note") else "")

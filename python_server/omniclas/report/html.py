@@ -3,7 +3,8 @@ PNG, a few lines of inline JavaScript, nothing fetched when it is opened).
 
 Sections (ids): ``summary`` (the cross-validated estimate and the test accuracy, each with its 95% Wilson interval
 and the images it rests on, a warning where the test set is too small to judge; process, selection rule, models,
-wall time per stage), ``rounds`` (train images, automatic labels taken, cross-validated estimate and pseudo-label
+wall time per stage), ``calibration`` (reliability diagram and accuracy against coverage, held-out and test),
+``rounds`` (train images, automatic labels taken, cross-validated estimate and pseudo-label
 agreement per round), ``confusion`` (a heatmap that stays readable at dozens of classes), ``classes`` (per-class
 precision, recall and F1, sortable, worst F1 first), ``gallery`` (automatic labels per class, lowest confidence
 first, with confidence, agreement and round) and ``mistakes`` (misclassified test images, true and predicted
@@ -31,7 +32,8 @@ THUMB = 96  # px, the longer side
 GALLERY_BUDGET = 320  # automatic-label thumbnails in the whole report
 GALLERY_PER_CLASS = (4, 24)  # at least, at most per class
 MISTAKES_MAX = 80
-NAV = (("summary", "Summary"), ("automl", "AutoML"), ("rounds", "Rounds"), ("confusion", "Confusion matrix"), ("classes", "Classes"),
+NAV = (("summary", "Summary"), ("automl", "AutoML"), ("rounds", "Rounds"), ("calibration", "Calibration"),
+       ("confusion", "Confusion matrix"), ("classes", "Classes"),
        ("gallery", "Automatic labels"), ("mistakes", "Misclassified test images"))
 
 
@@ -233,6 +235,7 @@ def summary_section(m: dict) -> str:
                        + (f", {est['folds']} folds)" if est.get("folds") else ")"))),
         ("Images", esc(", ".join(f"{v} {k}" for k, v in counts.items()))),
         ("Automatic labels", esc(headline.automatic_labels_text(m))),
+        ("Calibration", esc(headline.unsure_text(m)) + ' <a href="#calibration">(figure)</a>'),
         ("Runtime", esc(f"{(m.get('runtime') or {}).get('name', '-')} {(m.get('runtime') or {}).get('precision', '')}"
                         f"; seed {m.get('seed')}; created {m.get('created', '-')}")),
     ]
@@ -291,6 +294,20 @@ def rounds_section(m: dict) -> str:
          h["automatic_labels"], _fmt(h.get("estimate_accuracy")), _fmt(h.get("test_accuracy")),
          h.get("labelled", "-"), h.get("remaining_unlabelled", "-")] for h in iterations]))
     return "\n".join(out) + "</section>"
+
+
+def calibration_section(m: dict) -> str:
+    from .calibration_plot import calibration_plot, evidence
+
+    sets = evidence(m)
+    out = '<section id="calibration"><h2>Calibration</h2>'
+    if not (m.get("calibration") or {}).get("held_out"):
+        return out + "<p>This run has no held-out predictions to show calibration on.</p></section>"
+    fig = calibration_plot(sets, m["calibration"].get("threshold"), _pyplot())
+    return (out + "<p>Left: how often predictions are right against how confident they are (on the diagonal, "
+            "confidence means what it says). Right: accuracy of the most confident share of the images; "
+            'predictions below the unsure threshold are marked unsure.</p><img class=plot alt="calibration" '
+            f'src="{_figure_png(fig)}"></section>')
 
 
 def confusion_section(m: dict) -> str:
@@ -423,7 +440,8 @@ def render(m: dict) -> str:
     version = (m.get("versions") or {}).get("omniclas", "")  # the version that trained and wrote the run
     thumbs = Thumbnails(Path(str(m.get("dataset") or "")))
     title = f"OmniClas run: {Path(str(m.get('dataset'))).name}, process {m.get('process')}"
-    parts = [summary_section(m), automl_section(m), rounds_section(m), confusion_section(m), classes_section(m),
+    parts = [summary_section(m), automl_section(m), rounds_section(m), calibration_section(m), confusion_section(m),
+             classes_section(m),
              gallery_section(m, thumbs), mistakes_section(m, thumbs)]
     nav = "".join(f'<a href="#{i}">{esc(t)}</a>' for i, t in NAV)
     return (f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>"

@@ -31,6 +31,7 @@ def render_report(m: dict) -> str:
              f"- Rounds: {headline.rounds_text(m)}",
              f"- Automatic labels: {headline.automatic_labels_text(m)}",
              *([f"- Student: {headline.student_text(m)}"] if m.get("student") else []),
+             f"- Calibration: {headline.unsure_text(m)}",
              f"- Images: {m['counts']['train']} train, {m['counts']['valid']} validation, {m['counts']['test']} test, "
              f"{m['counts']['unlabelled']} unlabelled, {m['counts']['skipped']} unreadable (skipped)",
              f"- Runtime: {(m.get('runtime') or {}).get('name', '-')} {(m.get('runtime') or {}).get('precision', '')}; "

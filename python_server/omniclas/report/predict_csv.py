@@ -22,18 +22,20 @@ class Tally:
     rows: int = 0
     errors: int = 0
     counts: Counter = field(default_factory=Counter)
+    unsure: int = 0  # rows marked unsure
 
-    def add(self, cls: str, error: str) -> None:
+    def add(self, cls: str, error: str, unsure: bool = False) -> None:
         self.rows += 1
         if error:
             self.errors += 1
         elif cls:
             self.counts[cls] += 1
+            self.unsure += bool(unsure)
 
     def result(self, csv_path, classes) -> dict:
         """A finished predict job's result (docs/http-api.md)."""
         return {"csv": str(csv_path), "images": self.images, "rows": self.rows, "errors": self.errors,
-                "counts": {c: self.counts.get(c, 0) for c in classes}}
+                "unsure": self.unsure, "counts": {c: self.counts.get(c, 0) for c in classes}}
 
 
 def read_csv(path: Path, classes: Sequence[str], cut: bool = False, field_name: str = "csv") -> tuple[set, Tally]:
@@ -41,7 +43,7 @@ def read_csv(path: Path, classes: Sequence[str], cut: bool = False, field_name: 
     last line is dropped, and so are the last image's rows, which may lack pages of a stack (it is classified
     again)."""
     expected = results_csv.header(classes)
-    class_at = expected.index("class")
+    class_at, unsure_at = expected.index("class"), expected.index("unsure")
     done, tally, last, last_at, last_rows = set(), Tally(), None, None, Tally()
     with open(path, "r+b" if cut else "rb") as f:
         first = f.readline()
@@ -59,7 +61,8 @@ def read_csv(path: Path, classes: Sequence[str], cut: bool = False, field_name: 
                     done.add(last)
                     _merge(tally, last_rows)
                 last, last_at, last_rows = cells[0], at, Tally()
-            last_rows.add(cells[class_at] if len(cells) == len(expected) else "", cells[-1])
+            whole = len(cells) == len(expected)
+            last_rows.add(cells[class_at] if whole else "", cells[-1], whole and cells[unsure_at] == "true")
             at += len(line)
         if cut:
             f.truncate(last_at if last is not None else at)
@@ -74,11 +77,13 @@ def _merge(into: Tally, part: Tally) -> None:
     into.rows += part.rows
     into.errors += part.errors
     into.counts.update(part.counts)
+    into.unsure += part.unsure
 
 
 def predict_to_csv(model, paths: Sequence, csv_path, resume: bool = False, batch_size: int = 64,
                    on_batch: Callable[[int, int], None] | None = None,
-                   cancel: Callable[[], bool] | None = None, roots=None) -> Tally:
+                   cancel: Callable[[], bool] | None = None, roots=None,
+                   unsure_threshold: float | None = None) -> Tally:
     """Classify ``paths`` into ``csv_path``, flushed after each batch. With ``resume``, an existing CSV keeps its
     rows and only the images it lacks are classified and appended; otherwise it is replaced, but only once the
     first batch is classified (an error before then leaves it as it was). ``on_batch(done, total)`` is called at
@@ -97,13 +102,13 @@ def predict_to_csv(model, paths: Sequence, csv_path, resume: bool = False, batch
         on_batch(finished, total)
     out = None
     try:
-        for n, rows in predict_rows(model, todo, batch_size, roots):
+        for n, rows in predict_rows(model, todo, batch_size, roots, unsure_threshold):
             if out is None:
                 out = open(csv_path, "a" if appending else "w", newline="", encoding="utf-8")
                 writer = results_csv.ResultsCsvWriter(out, classes, write_header=not appending)
             for r in rows:
                 writer.write(r)
-                tally.add(r.get("class", ""), r.get("error", ""))
+                tally.add(r.get("class", ""), r.get("error", ""), bool(r.get("unsure")))
             out.flush()
             finished += n
             tally.images += n

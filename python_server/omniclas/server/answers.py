@@ -141,7 +141,9 @@ class Result(Answer):
     slice: int = _maybe("page of a stack (1, 2, ...)")
     error: str = _maybe("only for an image that could not be classified, which then has no class: 'NAME: reason'")
     class_: str = _maybe(alias="class")
-    confidence: float = _maybe()
+    confidence: float = _maybe("calibrated: the run's temperature applied (docs/calibration.md)")
+    unsure: bool = _maybe("the confidence is below the unsure threshold: check this result by eye")
+    runner_up: Top | None = _maybe("the second most probable class")
     probabilities: dict[str, float] = _maybe()
     top: list[Top] = _maybe(max_length=5)
 

@@ -111,6 +111,10 @@ def _as_list(value: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------ requests
+UNSURE_THRESHOLD_HELP = ("a result is unsure below this calibrated confidence (0..1); default: the threshold the run "
+                         "fitted for its target precision (docs/calibration.md)")
+
+
 class Body(BaseModel):
     """A request body or query: a field the model does not name is refused."""
 
@@ -252,6 +256,7 @@ class PredictJobSpec(Body):
         None, description="images per shard (RQ mode: one RQ job per shard; default 2000)")
     batch_size: Annotated[int, Field(ge=1, le=1024), BeforeValidator(_whole)] | None = Field(
         None, description="images classified at a time (default 64)")
+    unsure_threshold: Annotated[float, Field(ge=0, le=1)] | None = Field(None, description=UNSURE_THRESHOLD_HELP)
 
 
 def _kind(body: Any) -> str | None:

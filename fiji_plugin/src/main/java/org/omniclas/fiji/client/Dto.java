@@ -118,11 +118,18 @@ public final class Dto {
         public Integer slice;
         @SerializedName("class") public String className;
         public double confidence;
+        /** Below the run's unsure threshold (docs/calibration.md); null from a server before calibration. */
+        public Boolean unsure;
+        /** The second most probable class and its probability. */
+        @SerializedName("runner_up") public TopEntry runnerUp;
         public Map<String, Double> probabilities = new LinkedHashMap<>();
         public List<TopEntry> top = new ArrayList<>();
         public String error;
 
         public boolean isError() { return error != null && !error.isEmpty(); }
+
+        /** Classified, and marked unsure. */
+        public boolean isUnsure() { return !isError() && Boolean.TRUE.equals(unsure); }
 
         /** An error result for {@code image}. */
         public static PredictResult failed(String image, String error) {

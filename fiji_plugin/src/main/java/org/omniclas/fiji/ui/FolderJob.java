@@ -192,6 +192,13 @@ public class FolderJob {
                 String p = row.get(ResultRows.PROBABILITY_PREFIX + c);
                 if (!p.isEmpty()) r.probabilities.put(c, number(p));
             }
+            r.unsure = "true".equals(row.get(ResultRows.UNSURE)); // absent (an older server): false
+            String second = row.getOrDefault(ResultRows.RUNNER_UP, "");
+            if (!second.isEmpty()) {
+                r.runnerUp = new Dto.TopEntry();
+                r.runnerUp.className = second;
+                r.runnerUp.probability = number(row.get(ResultRows.RUNNER_UP_P));
+            }
             r.error = row.get(ResultRows.ERROR);
             if (r.isError()) failed.add(r.error);
             String slice = row.getOrDefault("slice", "");
@@ -221,14 +228,17 @@ public class FolderJob {
     static String counts(ResultsTable rt) {
         Map<String, Integer> counts = new LinkedHashMap<>();
         int errors = 0;
+        int unsure = 0;
         for (int i = 0; i < rt.size(); i++) {
             String c = rt.getStringValue("class", i);
             if (!rt.getStringValue(ResultRows.ERROR, i).isEmpty()) errors++;
             else counts.merge(c, 1, Integer::sum);
+            if ("true".equals(rt.getStringValue(ResultRows.UNSURE, i))) unsure++;
         }
         List<String> parts = new ArrayList<>();
         for (Map.Entry<String, Integer> e : counts.entrySet()) parts.add(e.getKey() + " " + e.getValue());
         return rt.size() + " rows: " + (parts.isEmpty() ? "none classified" : String.join(", ", parts))
+                + (unsure > 0 ? "; " + unsure + " unsure" : "")
                 + (errors > 0 ? "; " + errors + (errors == 1 ? " error" : " errors") : "");
     }
 }

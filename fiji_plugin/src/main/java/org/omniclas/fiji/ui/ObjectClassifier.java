@@ -35,7 +35,8 @@ import java.util.stream.Stream;
 /**
  * Classifies the objects of an image (docs/objects.md): ROIs of the ROI Manager or the objects of an open label
  * image, sent as the field plus a label image (see {@link ObjectLabels}). One row per object in the results
- * table; the image's overlay outlines each object in its class's colour with a "class (confidence)" label, ROIs
+ * table; the image's overlay outlines each object in its class's colour (light grey when unsure) with a
+ * "class (confidence)" label, ROIs
  * of the ROI Manager are renamed and coloured alike, and the Log lists the colours.
  */
 public class ObjectClassifier {
@@ -47,6 +48,8 @@ public class ObjectClassifier {
             Color.cyan, Color.yellow, Color.orange, Color.pink};
     static final String[] PALETTE_NAMES = {"red", "green", "blue", "magenta", "cyan", "yellow", "orange", "pink"};
     static final Color UNCLASSIFIED = Color.gray;
+    /** Objects classified but marked unsure (docs/calibration.md): check them by eye. */
+    static final Color UNSURE = Color.lightGray;
 
     private final OmniClasClient client;
     private final String model;
@@ -185,8 +188,9 @@ public class ObjectClassifier {
                 : labelImage.getStack().getProcessor(labelImage.getCurrentSlice());
         for (Dto.ObjectResult r : objects) {
             addRow(rt, imp.getTitle(), plane, r, classes);
-            Color colour = colour(classes, r.className);
-            String name = r.className == null ? NOT_CLASSIFIED : String.format(Locale.ROOT, "%s (%.2f)", r.className, r.confidence);
+            Color colour = colour(classes, r);
+            String name = r.className == null ? NOT_CLASSIFIED : String.format(Locale.ROOT, "%s (%.2f%s)", r.className,
+                    r.confidence, r.isUnsure() ? ", unsure" : "");
             Roi roi = rois != null ? (Roi) rois[r.object - 1].clone() : outline(labelPlane, r);
             if (roi == null) continue;
             roi.setStrokeColor(colour);
@@ -309,6 +313,11 @@ public class ObjectClassifier {
         return new ArrayList<>();
     }
 
+    /** The colour of an object's outline: grey when unsure, else its class's. */
+    public static Color colour(List<String> classes, Dto.PredictResult r) {
+        return r.isUnsure() ? UNSURE : colour(classes, r.className);
+    }
+
     /** The colour of a class: by its place in the model's class list. */
     public static Color colour(List<String> classes, String className) {
         int i = className == null ? -1 : classes.indexOf(className);
@@ -326,7 +335,7 @@ public class ObjectClassifier {
         if (classes.isEmpty()) return;
         StringBuilder sb = new StringBuilder("OmniClas colours:");
         for (int i = 0; i < classes.size(); i++) sb.append(i == 0 ? " " : ", ").append(classes.get(i)).append(" = ").append(colourName(classes, i));
-        IJ.log(sb.append(", " + NOT_CLASSIFIED + " = grey").toString());
+        IJ.log(sb.append(", unsure = light grey, " + NOT_CLASSIFIED + " = grey").toString());
     }
 
     /** One Log line per label image sent: objects, classified, and what was special (border, small, absent values). */

@@ -7,7 +7,8 @@ import java.util.List;
 
 /**
  * Rows of the "OmniClas Results" table in the one results format of the CLI, the server's batch jobs and Fiji
- * (docs/results-csv.md): {@code image, slice, class, confidence, p_<class>... (the model's class order), error}.
+ * (docs/results-csv.md): {@code image, slice, class, confidence, unsure, runner_up, runner_up_p, p_<class>... (the
+ * model's class order), error}.
  * An error row names the image and carries the message, with no class, confidence or probabilities. Numbers that
  * do not apply are NaN in the table and empty in the CSV ({@link ResultsCsv}).
  */
@@ -15,6 +16,9 @@ public final class ResultRows {
     public static final String ERROR = "error";
     /** Probability columns are named p_ + the class. */
     public static final String PROBABILITY_PREFIX = "p_";
+    public static final String UNSURE = "unsure";
+    public static final String RUNNER_UP = "runner_up";
+    public static final String RUNNER_UP_P = "runner_up_p";
     static final int DECIMALS = 4;
 
     private ResultRows() {}
@@ -37,12 +41,18 @@ public final class ResultRows {
         rt.setDecimalPlaces(rt.getColumnIndex("slice"), 0);
     }
 
-    /** class, confidence, one p_<class> per class of the model, and error ("" when the image was classified). */
+    /** class, confidence, unsure (true/false), the runner-up and its probability, one p_<class> per class of the
+     * model, and error ("" when the image was classified). */
     public static void prediction(ResultsTable rt, Dto.PredictResult r, List<String> classes) {
         boolean failed = r.isError();
         rt.addValue("class", failed || r.className == null ? "" : r.className);
         rt.addValue("confidence", failed ? Double.NaN : r.confidence);
         rt.setDecimalPlaces(rt.getColumnIndex("confidence"), DECIMALS);
+        rt.addValue(UNSURE, failed ? "" : String.valueOf(r.isUnsure()));
+        boolean second = !failed && r.runnerUp != null;
+        rt.addValue(RUNNER_UP, second && r.runnerUp.className != null ? r.runnerUp.className : "");
+        rt.addValue(RUNNER_UP_P, second ? r.runnerUp.probability : Double.NaN);
+        rt.setDecimalPlaces(rt.getColumnIndex(RUNNER_UP_P), DECIMALS);
         for (String c : classes) {
             Double p = failed || r.probabilities == null ? null : r.probabilities.get(c);
             String column = PROBABILITY_PREFIX + c;
@@ -58,8 +68,13 @@ public final class ResultRows {
             int col = rt.getColumnIndex(c);
             if (col < 0) continue;
             if (c.equals("slice")) rt.setDecimalPlaces(col, 0);
-            else if (c.equals("confidence") || c.startsWith(PROBABILITY_PREFIX)) rt.setDecimalPlaces(col, DECIMALS);
+            else if (isProbability(c)) rt.setDecimalPlaces(col, DECIMALS);
         }
+    }
+
+    /** Columns of probabilities: confidence, the runner-up's, and the p_<class> columns. */
+    public static boolean isProbability(String column) {
+        return column.equals("confidence") || column.equals(RUNNER_UP_P) || column.startsWith(PROBABILITY_PREFIX);
     }
 
     /** The model's classes in its order: from the model, else from the order of a result's probabilities. */

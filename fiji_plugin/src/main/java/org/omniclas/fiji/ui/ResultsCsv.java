@@ -60,7 +60,7 @@ public final class ResultsCsv {
         String text = rt.getStringValue(column, row);
         double v = rt.getValue(column, row);
         if (Double.isNaN(v)) return "NaN".equals(text) ? "" : text; // a text column (image, class, error)
-        if (column.equals("confidence") || column.startsWith(ResultRows.PROBABILITY_PREFIX)) return fixed(v, PROBABILITY_DECIMALS);
+        if (ResultRows.isProbability(column)) return fixed(v, PROBABILITY_DECIMALS);
         if (column.equals("x") || column.equals("y")) return fixed(v, 2);
         if (WHOLE.contains(column) && v == Math.rint(v)) return String.valueOf((long) v);
         return text;

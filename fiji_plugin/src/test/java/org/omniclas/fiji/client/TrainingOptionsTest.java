@@ -90,13 +90,14 @@ public class TrainingOptionsTest {
     @Test public void onlyOptionsThatApplyAreShown() {
         form.select("nd"); // no distillation: no transforms, threshold, rounds or selection rule
         assertEquals(Arrays.asList("backbones", "head", "keep"), shown(false));
-        assertEquals(Arrays.asList("train_views", "predict_views", "image_size", "batch_size", "seed"), shown(true));
+        assertEquals(Arrays.asList("unsure_precision", "train_views", "predict_views", "image_size", "batch_size",
+                "seed"), shown(true)); // every process calibrates: the unsure target applies to all
 
         form.select("imdd"); // the paper's threshold rule by default
         assertEquals(Arrays.asList("backbones", "head", "keep", "selection", "threshold", "max_iterations", "transforms"),
                 shown(false));
-        assertEquals(Arrays.asList("student", "auto_views", "train_views", "predict_views", "image_size", "batch_size",
-                "seed"), shown(true)); // the student learns from automatic labels: none for N.D.
+        assertEquals(Arrays.asList("student", "unsure_precision", "auto_views", "train_views", "predict_views",
+                "image_size", "batch_size", "seed"), shown(true)); // the student learns from automatic labels: none for N.D.
         assertEquals(0.8, (Double) form.value("threshold"), 1e-9);
         assertTrue(form.controlsOthers("selection"));
         form.set("selection", "balanced"); // the balanced rule takes no threshold

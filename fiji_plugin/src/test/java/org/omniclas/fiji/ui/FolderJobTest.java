@@ -45,7 +45,13 @@ public class FolderJobTest {
         assertEquals(2, server.count("GET /jobs/j1")); // running (50%), then finished
         assertEquals(1, server.count("GET /jobs/j1/results.csv"));
         assertEquals(0, server.count("POST /predict")); // no image left this machine
-        assertEquals(Arrays.asList("image", "slice", "class", "confidence", "p_A", "p_B", "error"), Arrays.asList(rt.getHeadings()));
+        assertEquals(Arrays.asList("image", "slice", "class", "confidence", "unsure", "runner_up", "runner_up_p", "p_A",
+                "p_B", "error"), Arrays.asList(rt.getHeadings()));
+        assertEquals("false", rt.getStringValue("unsure", 1));
+        assertEquals("true", rt.getStringValue("unsure", 2)); // the job's CSV marks it unsure: so does the table
+        assertEquals("A", rt.getStringValue("runner_up", 2));
+        assertEquals(0.4, rt.getValue("runner_up_p", 2), 1e-9);
+        assertEquals("", rt.getStringValue("unsure", 3));
         assertEquals(4, rt.size());
         assertEquals("b.png", rt.getStringValue("image", 1));
         assertEquals("B", rt.getStringValue("class", 1));
@@ -56,7 +62,7 @@ public class FolderJobTest {
         String error = "broken.png: not a readable PNG, JPEG, TIFF or BMP image"; // (quoted, with a comma)
         assertEquals(error, rt.getStringValue("error", 3));
         assertEquals(Arrays.asList(error), job.failed());
-        assertEquals("4 rows: A 1, B 2; 1 error", FolderJob.counts(rt));
+        assertEquals("4 rows: A 1, B 2; 1 unsure; 1 error", FolderJob.counts(rt));
         assertFalse(job.wasCancelled());
     }
 

@@ -23,11 +23,11 @@ import java.util.List;
  * POST /jobs answer 400 naming a field, as an older server ("kind") or a folder outside the roots ("folder").
  */
 public class PredictJobServer implements AutoCloseable {
-    public static final String CSV = "image,slice,class,confidence,p_A,p_B,error\r\n"
-            + "a.png,1,A,0.900000,0.900000,0.100000,\r\n"
-            + "b.png,1,B,0.700000,0.300000,0.700000,\r\n"
-            + "stack.tif,2,B,0.600000,0.400000,0.600000,\r\n"
-            + "broken.png,1,,,,,\"broken.png: not a readable PNG, JPEG, TIFF or BMP image\"\r\n";
+    public static final String CSV = "image,slice,class,confidence,unsure,runner_up,runner_up_p,p_A,p_B,error\r\n"
+            + "a.png,1,A,0.900000,false,B,0.100000,0.900000,0.100000,\r\n"
+            + "b.png,1,B,0.700000,false,A,0.300000,0.300000,0.700000,\r\n"
+            + "stack.tif,2,B,0.600000,true,A,0.400000,0.400000,0.600000,\r\n"
+            + "broken.png,1,,,,,,,,\"broken.png: not a readable PNG, JPEG, TIFF or BMP image\"\r\n";
 
     public final List<String> requests = Collections.synchronizedList(new ArrayList<>()); // "METHOD path"
     public volatile JsonObject submitted;

@@ -27,7 +27,8 @@ public class ResultsTablesTest {
 
     private static ResultsTable twoRows() {
         ResultsTable rt = new ResultsTable();
-        ResultRows.add(rt, "cell, \"one\".tif", 1, result("{\"class\":\"NuclearGFP\",\"confidence\":0.9,"
+        ResultRows.add(rt, "cell, \"one\".tif", 1, result("{\"class\":\"NuclearGFP\",\"confidence\":0.9,\"unsure\":false,"
+                + "\"runner_up\":{\"class\":\"NoGFP\",\"probability\":0.07},"
                 + "\"probabilities\":{\"NoGFP\":0.07,\"NuclearGFP\":0.9,\"Cytoplasmic\":0.03}}"), CLASSES);
         ResultRows.add(rt, "stack", 2, result("{\"class\":\"NoGFP\",\"confidence\":1.0,"
                 + "\"probabilities\":{\"NuclearGFP\":0.0,\"NoGFP\":1.0,\"Cytoplasmic\":0.0}}"), CLASSES);
@@ -39,7 +40,14 @@ public class ResultsTablesTest {
     /** The columns of docs/results-csv.md: one probability per class, in the model's order; errors in their own column. */
     @Test public void rowsHaveEveryColumnAndSteadyDecimals() {
         ResultsTable rt = twoRows();
-        assertEquals("image,slice,class,confidence,p_NuclearGFP,p_NoGFP,p_Cytoplasmic,error", String.join(",", rt.getHeadings()));
+        assertEquals("image,slice,class,confidence,unsure,runner_up,runner_up_p,p_NuclearGFP,p_NoGFP,p_Cytoplasmic,error",
+                String.join(",", rt.getHeadings()));
+        assertEquals("false", rt.getStringValue("unsure", 0));
+        assertEquals("NoGFP", rt.getStringValue("runner_up", 0));
+        assertEquals("0.0700", rt.getStringValue("runner_up_p", 0));
+        assertEquals("false", rt.getStringValue("unsure", 1)); // a server before calibration: nothing unsure
+        assertEquals("", rt.getStringValue("runner_up", 1));
+        assertEquals("", rt.getStringValue("unsure", 2)); // an error row
         assertEquals("0.9000", rt.getStringValue("confidence", 0));
         assertEquals("1.0000", rt.getStringValue("confidence", 1)); // not "1"
         assertEquals("0.0700", rt.getStringValue("p_NoGFP", 0));
@@ -73,9 +81,11 @@ public class ResultsTablesTest {
         Files.write(csv, "old".getBytes(StandardCharsets.UTF_8));
         ImageClassifier.saveCsv(rt, csv.toString());
         List<String> lines = Files.readAllLines(csv, StandardCharsets.UTF_8);
-        assertEquals("image,slice,class,confidence,p_NuclearGFP,p_NoGFP,p_Cytoplasmic,error", lines.get(0));
-        assertEquals("\"cell, \"\"one\"\".tif\",1,NuclearGFP,0.900000,0.900000,0.070000,0.030000,", lines.get(1));
-        assertEquals("broken.png,,,,,,,broken.png: not a readable PNG, JPEG, TIFF or BMP image (image file is truncated)"
+        assertEquals("image,slice,class,confidence,unsure,runner_up,runner_up_p,p_NuclearGFP,p_NoGFP,p_Cytoplasmic,error",
+                lines.get(0));
+        assertEquals("\"cell, \"\"one\"\".tif\",1,NuclearGFP,0.900000,false,NoGFP,0.070000,0.900000,0.070000,0.030000,",
+                lines.get(1));
+        assertEquals("broken.png,,,,,,,,,,broken.png: not a readable PNG, JPEG, TIFF or BMP image (image file is truncated)"
                 .replace("broken.png: not a readable PNG, JPEG, TIFF or BMP image (image file is truncated)",
                         "\"broken.png: not a readable PNG, JPEG, TIFF or BMP image (image file is truncated)\""), lines.get(3));
         assertEquals(4, lines.size());
@@ -94,14 +104,16 @@ public class ResultsTablesTest {
     /** Results of a second model appended to the table: its classes get columns, the error column stays last. */
     @Test public void anotherModelsClassesComeBeforeTheErrorColumn() throws Exception {
         ResultsTable rt = twoRows();
-        ResultRows.add(rt, "x.tif", 1, result("{\"class\":\"Mitotic\",\"confidence\":0.6,"
+        ResultRows.add(rt, "x.tif", 1, result("{\"class\":\"Mitotic\",\"confidence\":0.6,\"unsure\":true,"
+                + "\"runner_up\":{\"class\":\"Interphase\",\"probability\":0.4},"
                 + "\"probabilities\":{\"Mitotic\":0.6,\"Interphase\":0.4}}"), java.util.Arrays.asList("Mitotic", "Interphase"));
         Path csv = tmp.getRoot().toPath().resolve("two-models.csv");
         ImageClassifier.saveCsv(rt, csv.toString());
         List<String> lines = Files.readAllLines(csv, StandardCharsets.UTF_8);
-        assertEquals("image,slice,class,confidence,p_NuclearGFP,p_NoGFP,p_Cytoplasmic,p_Mitotic,p_Interphase,error", lines.get(0));
-        assertEquals("stack,2,NoGFP,1.000000,0.000000,1.000000,0.000000,,,", lines.get(2)); // not 0 where a class is not the model's
-        assertEquals("x.tif,1,Mitotic,0.600000,,,,0.600000,0.400000,", lines.get(4));
+        assertEquals("image,slice,class,confidence,unsure,runner_up,runner_up_p,p_NuclearGFP,p_NoGFP,p_Cytoplasmic,"
+                + "p_Mitotic,p_Interphase,error", lines.get(0));
+        assertEquals("stack,2,NoGFP,1.000000,false,,,0.000000,1.000000,0.000000,,,", lines.get(2)); // not 0 where a class is not the model's
+        assertEquals("x.tif,1,Mitotic,0.600000,true,Interphase,0.400000,,,,0.600000,0.400000,", lines.get(4));
     }
 
     @Test public void perClassTableAlwaysShowsThreeDecimals() {
@@ -136,7 +148,7 @@ public class ResultsTablesTest {
         rt.setDecimalPlaces(rt.getColumnIndex("p_NuclearGFP"), ResultsTable.AUTO_FORMAT); // as a shown table may be
         Path csv = tmp.getRoot().toPath().resolve("small.csv");
         ImageClassifier.saveCsv(rt, csv.toString());
-        assertEquals("a.png,1,NoGFP,0.999970,0.000008,0.999970,0.000022,",
+        assertEquals("a.png,1,NoGFP,0.999970,false,,,0.000008,0.999970,0.000022,",
                 Files.readAllLines(csv, StandardCharsets.UTF_8).get(1));
     }
 }

@@ -64,10 +64,10 @@ public class UnreadableImagesTest {
             Path csv = dir.resolve("omniclas-results.csv");
             ImageClassifier.saveCsv(rt, csv.toString());
             List<String> lines = Files.readAllLines(csv, StandardCharsets.UTF_8);
-            assertEquals("image,slice,class,confidence,p_A,p_B,error", lines.get(0));
+            assertEquals("image,slice,class,confidence,unsure,runner_up,runner_up_p,p_A,p_B,error", lines.get(0));
             assertEquals(11, lines.size());
             // as docs/results-csv.md has it: slice 1, no class, confidence or probabilities, the message in error
-            assertTrue(lines.get(bad + 1), lines.get(bad + 1).startsWith("broken.png,1,,,,,\"broken.png: not a readable"));
+            assertTrue(lines.get(bad + 1), lines.get(bad + 1).startsWith("broken.png,1,,,,,,,,\"broken.png: not a readable"));
         }
     }
 
