@@ -50,8 +50,10 @@ def test_reload_gives_identical_predictions(nd_run, small_bbbc013):
     reloaded = Predictor.load(nd_run.run_dir)
     assert np.array_equal(reloaded.predict_proba(images), nd_run.predictor.predict_proba(images))
     result = reloaded.predict_images(images[:1])[0]
-    assert set(result) == {"class", "confidence", "probabilities"}
+    assert set(result) == {"class", "confidence", "unsure", "runner_up", "probabilities"}
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    second = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])[1]
+    assert isinstance(result["unsure"], bool) and result["runner_up"]["class"] == second[0]
 
 
 def test_fast_runtime_agrees_with_torch_float32(nd_run, small_bbbc013):
