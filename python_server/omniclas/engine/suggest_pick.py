@@ -39,7 +39,9 @@ def embed(pool: np.ndarray, labelled: np.ndarray | None = None, seed: int = 0) -
     both /= np.linalg.norm(both, axis=1, keepdims=True) + 1e-8
     dims = min(REDUCED_DIMS, len(both) - 1, both.shape[1])
     if both.shape[1] > REDUCED_DIMS and dims >= 2:
-        both = PCA(dims, random_state=seed).fit_transform(both).astype(np.float32)
+        # exact, from the covariance: the randomized solver sklearn picks here crashed (SIGSEGV) in a process that
+        # also runs a JVM (ImageJ through JPype, as the tests and scyjava users do)
+        both = PCA(dims, svd_solver="covariance_eigh", random_state=seed).fit_transform(both).astype(np.float32)
     return both[:len(pool)], both[len(pool):]
 
 
