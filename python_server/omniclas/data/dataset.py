@@ -93,11 +93,11 @@ class Split:
         return out
 
 
-def _list_images(folder: Path) -> list[Path]:
+def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if is_image_file(p))
 
 
-def _class_dirs(folder: Path, exclude=()) -> list[Path]:
+def class_folders(folder: Path, exclude=()) -> list[Path]:
     return sorted(d for d in folder.iterdir()
                   if d.is_dir() and not d.name.startswith(".") and d.name.lower() not in exclude)
 
@@ -114,8 +114,8 @@ def load_dataset(root, progress=None) -> Dataset:
     if not root.is_dir():
         raise DatasetError(f"dataset path is not a folder: {root}", field="dataset")
     root = root.resolve()
-    class_dirs = _class_dirs(root, exclude=RESERVED_DIRS)
-    stray = _list_images(root)
+    class_dirs = class_folders(root, exclude=RESERVED_DIRS)
+    stray = list_images(root)
     if not class_dirs:
         hint = f" ({len(stray)} images lie directly in it; move them into one sub-folder per class)" if stray else ""
         raise DatasetError(f"{root}: no class folders found{hint}. Expected {root}/<class>/<image>.", field="dataset")
@@ -130,7 +130,7 @@ def load_dataset(root, progress=None) -> Dataset:
             reason = f"{other.relative_to(root)}: not a PNG, JPEG, TIFF or BMP image (skipped)"
             log.warning("skipping %s", reason)
             skipped.append({"path": str(other.relative_to(root)), "reason": reason})
-        return _list_images(folder)
+        return list_images(folder)
 
     def decode(paths: list[Path]) -> list[Path]:
         ok = []
@@ -161,7 +161,7 @@ def load_dataset(root, progress=None) -> Dataset:
     test = None
     if (root / TEST_DIR).is_dir():
         test = []
-        for d in _class_dirs(root / TEST_DIR):
+        for d in class_folders(root / TEST_DIR):
             if d.name not in classes:
                 raise DatasetError(f"test class folder {d} has no matching training class; expected one of {classes}",
                                    field="dataset")

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from ..config import SINGLE_BACKBONE, SUGGEST_N, SUGGEST_N_MAX
-from ..data.dataset import RESERVED_DIRS, UNLABELLED_DIR
+from ..data.dataset import RESERVED_DIRS, UNLABELLED_DIR, class_folders, list_images
 from ..data.files import sha256_file
-from ..data.imageio import is_image_file, read_image
+from ..data.imageio import read_image
 from ..errors import ConfigError, DatasetError, ImageReadError, OmniClasError
 from ..model import network as net
 from ..model.runtime import body_key
@@ -64,10 +64,6 @@ class Pool:
         return sorted(self.labelled)
 
 
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if is_image_file(p))
-
-
 def read_pool(dataset) -> Pool:
     """List ``dataset``; raise :class:`DatasetError` (field ``dataset``) where there is nothing to suggest."""
     root = Path(dataset).expanduser()
@@ -75,11 +71,10 @@ def read_pool(dataset) -> Pool:
         raise DatasetError(f"dataset folder not found: {dataset}" if not root.exists() else
                            f"dataset path is not a folder: {dataset}", field="dataset")
     root = root.resolve()
-    labelled = {d.name: _images(d) for d in sorted(root.iterdir())
-                if d.is_dir() and not d.name.startswith(".") and d.name.lower() not in RESERVED_DIRS}
+    labelled = {d.name: list_images(d) for d in class_folders(root, exclude=RESERVED_DIRS)}
     labelled = {name: files for name, files in labelled.items() if files}
     folder = root / UNLABELLED_DIR
-    unlabelled = _images(folder) if folder.is_dir() else []
+    unlabelled = list_images(folder) if folder.is_dir() else []
     if not unlabelled:
         where = "is empty (no PNG, JPEG, TIFF or BMP images)" if folder.is_dir() else "does not exist"
         raise DatasetError(f"{folder} {where}: suggest picks images to label from {UNLABELLED_DIR}/; put the images "
