@@ -53,13 +53,10 @@ def ece(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
 
 
 def confidence_ece(conf: np.ndarray, right: np.ndarray, bins: int = ECE_BINS) -> float:
-    """:func:`ece` from each prediction's confidence and whether it was right."""
-    which = np.minimum((conf * bins).astype(int), bins - 1)
-    gap = 0.0
-    for b in np.unique(which):
-        inside = which == b
-        gap += inside.mean() * abs(right[inside].mean() - conf[inside].mean())
-    return float(gap)
+    """:func:`ece` from each prediction's confidence and whether it was right: the reliability diagram's gaps,
+    weighted by their bins' counts."""
+    return float(sum(b["count"] * abs(b["accuracy"] - b["confidence"]) for b in reliability(conf, right, bins))
+                 / max(len(conf), 1))
 
 
 def reliability(conf: np.ndarray, right: np.ndarray, bins: int = 10) -> list[dict]:
