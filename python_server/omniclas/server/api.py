@@ -246,9 +246,7 @@ def evaluate():
     cfg = current_app.config
     body = request.context.json
     roots = cfg["DATASET_ROOTS"]
-    dataset = resolve_under_roots(body.dataset, roots)
-    if not _is_dir(dataset):
-        raise DatasetNotFound(f"dataset folder not found: {body.dataset}", field="dataset")
+    dataset = dataset_folder(body.dataset, roots)
     labels = body.labels
     if labels is not None:
         labels = resolve_under_roots(labels, roots, field="labels")
@@ -257,11 +255,17 @@ def evaluate():
     return jsonify(result)
 
 
-def _is_dir(path: Path) -> bool:
+def dataset_folder(name: str, roots) -> Path:
+    """The dataset folder ``name`` names under the dataset roots; not found where it is not a folder (a name too
+    long for the file system included)."""
+    dataset = resolve_under_roots(name, roots)
     try:
-        return path.is_dir()
+        found = dataset.is_dir()
     except OSError:
-        return False
+        found = False
+    if not found:
+        raise DatasetNotFound(f"dataset folder not found: {name}", field="dataset")
+    return dataset
 
 
 # ------------------------------------------------------------------------------------------------ jobs

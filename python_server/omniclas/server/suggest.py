@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from ..data.roots import check_tree_under_roots, resolve_under_roots
+from ..data.roots import check_tree_under_roots
 from ..errors import ConfigError
-from ..jobs.manager import DatasetNotFound, JobNotFound, JobStateError
+from ..jobs.manager import JobNotFound, JobStateError
 from .answers import Error, Suggestions
-from .api import _is_dir
+from .api import dataset_folder
 from .openapi import Answers, validate
 from .schemas import SuggestBody
 
@@ -26,9 +26,7 @@ def suggest():
     body = request.context.json
     svc = current_app.extensions["omniclas"]
     roots = current_app.config["DATASET_ROOTS"]
-    dataset = resolve_under_roots(body.dataset, roots)
-    if not _is_dir(dataset):  # a name too long for the file system is not found either
-        raise DatasetNotFound(f"dataset folder not found: {body.dataset}", field="dataset")
+    dataset = dataset_folder(body.dataset, roots)
     check_tree_under_roots(dataset, roots)
     if body.model and body.job:
         raise ConfigError("give model or job, not both", field="job")
