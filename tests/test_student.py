@@ -126,3 +126,37 @@ def test_auto_tries_no_student_on_a_handful_of_images(small_bbbc013, tmp_path):
     assert s["mode"] == "auto" and not s["ran"] and "too few images" in s["reason"]
     assert "student" not in r.manifest["stage_seconds"]  # skipped before anything was computed
     assert "Student: not run (auto): too few images" in (r.run_dir / "report.md").read_text()
+
+
+def test_auto_stops_after_the_first_fold_when_its_student_shows_no_gain(small_bbbc013, tmp_path, monkeypatch):
+    """A student that cannot learn (learning rates 0: it stays the linear head it starts from) corrects none of the
+    first fold's held-out answers: ``auto`` trains no second fold student and no final one. The plan made before
+    the rounds already held the first fold's student, and the fraction never went backwards."""
+    from omniclas.engine import progress, student
+
+    monkeypatch.setattr(student_step, "MIN_IMAGES", 0)  # the fixture set is small
+    monkeypatch.setattr(student_step, "EPOCHS", 2)
+    monkeypatch.setattr(student, "LR", 0.0)
+    monkeypatch.setattr(student, "HEAD_LR", 0.0)
+    planned = []
+    expect = progress.Reporter.expect
+
+    def recording(self, kind, units_left):
+        planned.append((self.state.stage, kind, units_left))
+        expect(self, kind, units_left)
+
+    monkeypatch.setattr(progress.Reporter, "expect", recording)
+    events = []
+    r = train(_cfg(small_bbbc013, tmp_path / "futile"), progress=events.append)
+    s = r.manifest["student"]
+    if "wrong on" in s.get("reason", ""):  # the frozen heads made fewer than 2 mistakes: nothing to estimate
+        pytest.skip(s["reason"])
+    assert not s["ran"] and s["estimate"]["futile"] and s["estimate"]["folds"] == 1
+    assert "first fold" in s["reason"]
+    assert [x["head"] for x in r.manifest["members"]] == ["linear"]
+    assert {e.epochs for e in events if e.stage == "student" and e.epochs} == {2}
+    assert not any("fold 2" in e.message for e in events)
+    assert any(stage in ("loading", "features") and kind == "student" and units > 0 for stage, kind, units in planned)
+    fractions = [e.fraction for e in events]
+    assert all(b >= a for a, b in zip(fractions, fractions[1:])), fractions
+    assert "Student: not run (auto)" in (r.run_dir / "report.md").read_text()

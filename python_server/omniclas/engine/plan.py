@@ -1,7 +1,8 @@
 """One plan for the whole run: the work left from where the run stands (:class:`~.progress.Reporter`).
 
 Made when the run starts, from what it knows then (every body to convert, every feature the store lacks under
-every candidate view, every candidate's fits over every round, the labelling passes, the saving), and revised as it
+every candidate view, every candidate's fits over every round, the labelling passes, the student's activations and
+its first estimate, the saving), and revised as it
 learns: views dropped on the held-out labels, candidates halved or stopped, automatic labels taken. Revisions mostly
 remove work, so the fraction shown moves forward; the rates are measured as the work is done.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from .chains import MAX_FIT_ROWS
 from .progress import fit_units
+from .student_step import expect_student, expected_wrong
 
 DEFAULT_TAKE = 0.5  # share of the remaining pool a round is expected to label before one has been measured
 
@@ -22,6 +24,10 @@ def expect_rest(inputs, views, candidates, strategy) -> None:
         report.expect("fit", 0.0)
         report.expect("vote", 0.0)
         return
+    # the student learns from the automatic labels of the kept candidate: the default's, as expected now
+    likely = next((c for c in active if c.spec.default), max(active, key=lambda c: c.spec.max_rounds))
+    expect_student(inputs, views, len(inputs.train_idx),
+                   _expected_auto(likely, likely.spec.max_rounds, len(inputs.pool_idx)), expected_wrong(likely))
     pool, n_views = len(inputs.pool_idx), len(views.train)
     combos_per = {id(c): len(c.spec.backbones) * len(c.spec.label_views) for c in active}
     first_unjudged = min(len(c.rs.history) for c in active)

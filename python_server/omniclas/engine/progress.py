@@ -24,8 +24,11 @@ from ..errors import Cancelled
 # * features: one image under one view through one body (Lite0-2 at 128-224 px, OpenVINO bf16);
 # * fit: a linear head's fit, in rows x (classes + PER_ROW) plus FIT_OVERHEAD;
 # * vote: one pool image scored by one (head, view) of one chain when labelling;
-# * save: writing the run folder with its report.
-PRIOR_SECONDS = {"compile": 5.0, "features": 1 / 60, "fit": 4e-6, "vote": 2e-6, "save": 4.0, "finetune": 0.05}
+# * save: writing the run folder with its report;
+# * activations: one image under one view through the student's frozen part;
+# * student: one training step of the student, 64 images at 128 px (0.25-0.35 s idle; :func:`.student.step_units`).
+PRIOR_SECONDS = {"compile": 5.0, "features": 1 / 60, "fit": 4e-6, "vote": 2e-6, "save": 4.0, "finetune": 0.05,
+                 "activations": 1 / 60, "student": 0.35}
 # A head fit's fixed cost (set-up, solver start), in rows x classes. Small: a larger fit also takes more solver
 # steps, so its cost grows faster than its rows; a large fixed cost made the first (small) fits of a run predict the
 # later ones 2x too cheap.

@@ -31,6 +31,17 @@ BATCH = 64
 EVAL_BATCH = 256
 
 
+def step_units(size: int) -> float:
+    """A training step's work for the plan (:mod:`.progress`): one batch at 128 px is one unit; the top's cost
+    grows with its activations' area."""
+    return (size / 128) ** 2
+
+
+def planned_steps(images: int, epochs: int, size: int) -> float:
+    """The plan's units for ``epochs`` epochs over ``images`` images."""
+    return epochs * math.ceil(images / BATCH) * step_units(size)
+
+
 @dataclass
 class StudentData:
     """What a student trains on: images, labels, and each image's weight in the loss."""
@@ -103,7 +114,7 @@ def fit_student(classifier, top, cache, data: StudentData, train_views, epochs: 
     y, w = torch.as_tensor(data.y), torch.as_tensor(data.weight)
     use_bf16 = bool(cache.bank.bf16 if cache.bank.bf16 is not None else bf16_supported())
     last = min(epochs, stop_after or epochs)
-    report.plan("student", max(0, last - done) * steps)
+    unit = step_units(cache.bank.size)  # planned by the caller (student_step.expect_student)
     for epoch in range(done, last):
         began = time.monotonic()
         g = torch.Generator().manual_seed(seed * 1009 + epoch)  # per epoch: a resumed epoch draws the same
@@ -119,7 +130,7 @@ def fit_student(classifier, top, cache, data: StudentData, train_views, epochs: 
             loss.backward()
             opt.step()
             sched.step()
-            report.credit("student", 1, time.monotonic() - step_began)
+            report.credit("student", unit, time.monotonic() - step_began)
             report(epoch=epoch + 1, epochs=epochs, batch=s + 1, batches=steps)
         record = {"epoch": epoch + 1, "loss": round(float(loss.detach()), 4)}
         seconds += time.monotonic() - began

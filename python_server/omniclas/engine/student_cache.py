@@ -88,17 +88,22 @@ class ActivationCache:
             self._tables[view] = self.bank.store.table(key.hexdigest()[:32], int(np.prod(self.shape)))
         return self._tables[view]
 
+    def missing(self, indices, views) -> list[int]:
+        """Those of ``indices`` whose activations under some of ``views`` the store lacks."""
+        digests = {int(i): self.bank.digest_of(int(i)) for i in indices}
+        return sorted({int(i) for v in views for i in indices if digests[int(i)] not in self.table(v)})
+
     def ensure(self, indices, views, report) -> None:
         """Compute the activations of ``indices`` under ``views`` that the store lacks, a batch at a time."""
-        digests = {int(i): self.bank.digest_of(int(i)) for i in indices}
-        todo = sorted({int(i) for v in views for i in indices if digests[int(i)] not in self.table(v)})
+        todo = self.missing(indices, views)
+        digests = {i: self.bank.digest_of(i) for i in todo}
         cfg = get_backbone_cfg(self.backbone)
-        report.plan("features", len(todo) * len(views))
+        # planned by the caller (student_step.expect_student)
         for start in range(0, len(todo), self.bank.batch_size):
             batch = todo[start:start + self.bank.batch_size]
             x_unit = to_unit(self.bank.pixels(batch))
             for v in views:
-                with report.work("features", len(batch)):
+                with report.work("activations", len(batch)):
                     rows = self._body()(normalise(apply_view(x_unit, v), cfg.mean, cfg.std)).numpy()
                 self.table(v).append([digests[i] for i in batch], rows)
             report(message=f"student: activations of {min(start + len(batch), len(todo))} / {len(todo)} images")

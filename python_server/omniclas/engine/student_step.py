@@ -10,8 +10,11 @@ held-out manual labels: the student averaged with the fold chain's own frozen he
 its members) against those frozen heads alone, on the same images. It pays when the average is more accurate
 by more than noise (the standard error of the paired difference, as AutoML replaces its default). The best epoch
 is where the final student stops (early stopping). Two folds of five, not all five: one student per fold would
-cost five times the student itself. The activations are cached once for every image any of these students reads,
-so the fold students cost only their training steps. Then the final student trains on the main chain (every
+cost five times the student itself. The activations are cached once, as each student first needs them. ``auto`` trains the second fold's student only where the
+first fold's showed a gain: where, at every epoch, the first fold's average answers no more of its held-out labels
+right than its frozen heads alone, the second fold would have to correct at least two answers beyond noise on its
+own, and the step stops there (a futility stop, as successive halving stops candidates), having computed only the
+first fold's activations and student. Then the final student trains on the main chain (every
 manual label, the kept round's automatic labels) and joins the saved network as a member. The test set is never
 read. Before anything is cached, ``auto`` checks that a student could pay at all: beating the frozen heads by
 more than noise needs at least two of their answers on the estimate's held-out labels to be wrong (w corrected
@@ -31,7 +34,7 @@ from . import checkpoint as ck
 from .base_models import BaseModel, predict_proba, scores
 from .chains import member_views
 from .views import paired_noise
-from .student import EPOCHS, StudentData, fit_student
+from .student import EPOCHS, StudentData, fit_student, planned_steps
 from .student_cache import ActivationCache, split_body
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,9 @@ ESTIMATE_FOLDS = 2
 # steps memorises them (on the 77-image fixture set the student alone fell to one class), and the estimate on so
 # few held-out labels cannot tell. ``on`` still trains one.
 MIN_IMAGES = 256
+# ``auto`` estimates a student only where the frozen heads are wrong on this many of the estimate's held-out labels:
+# a gain beyond noise needs w/n > sqrt(w)/n, that is w >= 2 answers to correct.
+MIN_WRONG = 2
 STUDENT_MODES = ("auto", "on", "off")
 
 
@@ -69,6 +75,42 @@ def _tensor(a):
     return torch.from_numpy(np.asarray(a, dtype=np.float32))
 
 
+def _tries(inputs, manual: int, automatic: int, wrong: int | None) -> bool:
+    """Whether the student step is expected to train anything, from what is known before it starts."""
+    cfg = inputs.cfg
+    if cfg.student == "off" or cfg.keep != "ensemble" or not inputs.linear:
+        return False
+    return cfg.student == "on" or bool(inputs.folds and automatic and manual + automatic >= MIN_IMAGES
+                                       and (wrong is None or wrong >= MIN_WRONG))
+
+
+def expected_wrong(cand) -> int | None:
+    """The kept round's wrong answers on the held-out labels the estimate would read (its first fold chains'), or
+    None before a round is judged."""
+    if cand.rs.kept_right is None:
+        return None
+    n = sum(len(c.held_idx) for c in cand.chains[1:1 + ESTIMATE_FOLDS])
+    return int((~np.asarray(cand.rs.kept_right[:n], dtype=bool)).sum())
+
+
+def expect_student(inputs, views, manual: int, automatic: int, wrong: int | None = None) -> None:
+    """Plan the student step (:mod:`.plan`) from the manual and the expected automatic labels, and the frozen
+    heads' ``wrong`` answers on the estimate's held-out labels where known: for ``auto``, the activations and the
+    first fold's student (the rest is added once that fold shows a gain); for ``on``, every fold's student and the
+    final one."""
+    report = inputs.report
+    if not _tries(inputs, manual, automatic, wrong):
+        report.expect("activations", 0)
+        report.expect("student", 0)
+        return
+    size, folds = inputs.bank.size, min(ESTIMATE_FOLDS, len(inputs.folds))
+    per_fold = round(manual * (1 - 1 / len(inputs.folds))) + automatic if folds else 0
+    fold_steps = planned_steps(per_fold, EPOCHS, size)
+    report.expect("activations", (manual + automatic) * len(dict.fromkeys(views.train + views.predict)))
+    report.expect("student", fold_steps if inputs.cfg.student == "auto" and folds
+                  else folds * fold_steps + planned_steps(manual + automatic, EPOCHS, size))
+
+
 def run_student(inputs, views, cand, out_dir, started: float) -> StudentOutcome:
     """The student step for the kept candidate ``cand`` (see the module doc)."""
     cfg, report = inputs.cfg, inputs.report
@@ -78,6 +120,8 @@ def run_student(inputs, views, cand, out_dir, started: float) -> StudentOutcome:
     def skip(reason: str) -> StudentOutcome:
         summary["reason"] = reason
         log.info("no student: %s", reason)
+        report.expect("activations", 0)
+        report.expect("student", 0)
         return StudentOutcome(None, summary)
 
     if mode == "off":
@@ -107,23 +151,25 @@ def run_student(inputs, views, cand, out_dir, started: float) -> StudentOutcome:
         return skip("too few manual labels for a held-out estimate")
     frozen = [_frozen(inputs, views, c) for c in folds]  # linear heads on cached features: cheap
     wrong = sum(int((p.argmax(1) != c.y_held).sum()) for p, c in zip(frozen, folds))
-    if mode == "auto" and wrong < 2:  # a gain beyond noise needs w/n > sqrt(w)/n: w >= 2 answers to correct
+    if mode == "auto" and wrong < MIN_WRONG:
         return skip(f"the frozen ensemble is wrong on {wrong} of the {sum(len(c.y_held) for c in folds)} "
                     f"held-out labels of the estimate: no student could beat it by more than noise")
     folder = ck.folder(out_dir) / "student"
     cache = ActivationCache(inputs.bank, backbone, stem, cut)
-    cache_views = list(dict.fromkeys(views.train + views.predict))
     m_index = kept[backbone][0]
-    needed = [cand.main.train_idx, auto_idx] + [a for c in folds for a in (c.train_idx, c.held_idx,
-                                                                            _automatic(c, rs.kept_round)[0])]
     report(stage="student", message=f"student: caching the activations entering {backbone}'s {cut}")
-    cache.ensure(np.unique(np.concatenate(needed)), cache_views, report)
     summary.update({"backbone": backbone, "cut": cut, "views": {"train": views.train, "predict": views.predict}})
+    final_images = len(cand.main.train_idx) + len(auto_idx)
 
     epochs = EPOCHS
     if folds:
-        est = _estimate(inputs, views, folds, frozen, m_index, backbone, cache, folder, rs.kept_round)
+        est = _estimate(inputs, views, folds, frozen, m_index, backbone, cache, folder, rs.kept_round,
+                        futile_stop=mode == "auto", final_images=final_images)
         summary["estimate"] = est
+        if est.get("futile"):
+            summary["seconds"] = round(time.monotonic() - began, 1)
+            return skip(f"the first fold's student, averaged with its frozen heads, answered no more of its "
+                        f"{est['images']} held-out labels right than the frozen heads alone at any epoch")
         epochs = est["best_epoch"]
         # beyond noise, as AutoML replaces its default: the student's cost and risk must be paid for
         pays = est["student"]["accuracy"] > est["ensemble"]["accuracy"] + est["student"]["noise"]
@@ -140,6 +186,7 @@ def run_student(inputs, views, cand, out_dir, started: float) -> StudentOutcome:
             return skip(f"it would take about {projected:.0f} s more, past the time budget of {cfg.time_budget} s")
     classifier, top, _, _ = _student_for(inputs, backbone, kept[backbone][1])
     data = StudentData.build(cand.main.train_idx, cand.main.y_train, auto_idx, auto_y, auto_conf, inputs.n_classes)
+    _ensure(inputs, cache, data.idx, views, planned_steps(len(data.idx), epochs, inputs.bank.size))
     report(stage="student", message=f"student: fine-tuning {backbone} from {cut} for {epochs} epochs on "
                                     f"{len(data.idx)} images ({len(auto_idx)} automatic)")
     fit = fit_student(classifier, top, cache, data, views.train, EPOCHS, cfg.seed, report,
@@ -156,17 +203,33 @@ def _frozen(inputs, views, chain) -> np.ndarray:
                     for v in member_views(m, views)], axis=0)
 
 
+def _ensure(inputs, cache, indices, views, steps_after: float) -> None:
+    """Cache the activations of ``indices`` a student reads, planning them and the ``steps_after`` to follow."""
+    cache_views = list(dict.fromkeys(views.train + views.predict))
+    indices = np.unique(np.asarray(indices, dtype=int))
+    inputs.report.expect("activations", len(cache.missing(indices, cache_views)) * len(cache_views))
+    inputs.report.expect("student", steps_after)
+    cache.ensure(indices, cache_views, inputs.report)
+
+
 def _estimate(inputs, views, folds, frozen_by_fold, m_index: int, backbone: str, cache, folder,
-              kept_round: int) -> dict:
+              kept_round: int, futile_stop: bool = False, final_images: int = 0) -> dict:
     """Students on the first fold chains, scored per epoch on their held-out labels against those chains' frozen
-    heads (see the module doc)."""
-    n_classes, report = inputs.n_classes, inputs.report
+    heads (see the module doc). With ``futile_stop``, a first fold with no gain at any epoch ends the estimate
+    (``"futile": True``)."""
+    n_classes, report, size = inputs.n_classes, inputs.report, inputs.bank.size
     ensemble, combined, alone, labels, seconds, image_epochs = [], [], [], [], 0.0, 0
     for f, (chain, frozen) in enumerate(zip(folds, frozen_by_fold)):
         members = len(chain.models)
         classifier, top, _, _ = _student_for(inputs, backbone, chain.models[m_index])
         a_idx, a_y, a_conf = _automatic(chain, kept_round)
         data = StudentData.build(chain.train_idx, chain.y_train, a_idx, a_y, a_conf, n_classes)
+        # the steps of this fold, and where the estimate is sure to go on, those of the later folds and the final
+        rest = 0 if futile_stop and f == 0 else (
+            sum(planned_steps(len(c.train_idx) + len(_automatic(c, kept_round)[0]), EPOCHS, size)
+                for c in folds[f + 1:]) + planned_steps(final_images, EPOCHS, size))
+        _ensure(inputs, cache, np.concatenate([chain.train_idx, chain.held_idx, a_idx]), views,
+                planned_steps(len(data.idx), EPOCHS, size) + rest)
         report(stage="student", message=f"student estimate: fold {f + 1} of {len(folds)}, {len(data.idx)} images")
         mine, mine_alone = [], []
 
@@ -180,13 +243,15 @@ def _estimate(inputs, views, folds, frozen_by_fold, m_index: int, backbone: str,
                           on_epoch=average)
         if len(mine) < EPOCHS:  # resumed: the epochs before the interruption have no probabilities in memory
             return _estimate_again(inputs, views, folds, frozen_by_fold, m_index, backbone, cache, folder,
-                                   kept_round)
+                                   kept_round, futile_stop=futile_stop, final_images=final_images)
         seconds += fit["seconds"]
         image_epochs += len(data.idx) * EPOCHS
         ensemble.append(frozen)
         combined.append(mine)
         alone.append(mine_alone)
         labels.append(chain.y_held)
+        if futile_stop and f == 0 and len(folds) > 1 and not _gains(mine, frozen, chain.y_held):
+            break
     y = np.concatenate(labels)
     ens = np.concatenate(ensemble)
     ens_acc, ens_loss = scores(ens, y, n_classes)
@@ -199,16 +264,24 @@ def _estimate(inputs, views, folds, frozen_by_fold, m_index: int, backbone: str,
                                                               n_classes)[0], 4),
                        "noise": round(paired_noise(probs.argmax(1) == y, ens.argmax(1) == y), 4)})
     best = max(epochs, key=lambda r: (r["accuracy"], -r["log_loss"], -r["epoch"]))
-    return {"folds": len(folds), "images": int(len(y)), "best_epoch": best["epoch"], "by_epoch": epochs,
+    return {"folds": len(labels), "images": int(len(y)), "best_epoch": best["epoch"], "by_epoch": epochs,
+            **({"futile": True} if len(labels) < len(folds) else {}),
             "ensemble": {"accuracy": round(ens_acc, 4), "log_loss": round(ens_loss, 4)},
             "student": {"accuracy": best["accuracy"], "log_loss": best["log_loss"],
                         "alone_accuracy": best["student_alone_accuracy"], "noise": best["noise"]},
             "seconds": round(seconds, 1), "seconds_per_image_epoch": seconds / max(image_epochs, 1)}
 
 
-def _estimate_again(inputs, views, folds, frozen_by_fold, m_index, backbone, cache, folder, kept_round) -> dict:
+def _gains(per_epoch, frozen, y) -> bool:
+    """Whether the student averaged with the frozen heads answers more of ``y`` right than they do, at any epoch."""
+    right = int((frozen.argmax(1) == y).sum())
+    return any(int((p.argmax(1) == y).sum()) > right for p in per_epoch)
+
+
+def _estimate_again(inputs, views, folds, frozen_by_fold, m_index, backbone, cache, folder, kept_round,
+                    **options) -> dict:
     """A resumed estimate: its fold students' finished epochs have no held-out probabilities in memory; train the
     folds again from the start (their checkpoints removed). Only the estimate pays this, never the final student."""
     for f in range(len(folds)):
         (folder / f"fold{f}.pt").unlink(missing_ok=True)
-    return _estimate(inputs, views, folds, frozen_by_fold, m_index, backbone, cache, folder, kept_round)
+    return _estimate(inputs, views, folds, frozen_by_fold, m_index, backbone, cache, folder, kept_round, **options)
