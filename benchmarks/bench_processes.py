@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python_server"))
 
 from omniclas.config import PROCESSES, TrainConfig  # noqa: E402
-from omniclas.data.dataset import _class_dirs, _list_images  # noqa: E402
+from omniclas.data.dataset import class_folders, list_images  # noqa: E402
 from omniclas.engine import train  # noqa: E402
 
 SHARED = (ROOT / ".." / "shared" / "data").resolve()
@@ -67,7 +67,7 @@ def class_sources(name: str) -> list[tuple[str, list[Path]]]:
     """(class name, image files) of a shared dataset; ``many`` prefixes each part's classes with its name."""
     if name == "many":
         return [(f"{part}__{c}", files) for part in MANY_PARTS for c, files in class_sources(part)]
-    return [(d.name, _list_images(d)) for d in _class_dirs(SHARED / name, exclude={"unlabelled", "test"})]
+    return [(d.name, list_images(d)) for d in class_folders(SHARED / name, exclude={"unlabelled", "test"})]
 
 
 def hide_labels(name: str, dst: Path, k: int, seed: int, max_per_class: int | None = None) -> dict[str, str]:
@@ -90,7 +90,7 @@ def hide_labels(name: str, dst: Path, k: int, seed: int, max_per_class: int | No
             (dst / "unlabelled" / link).symlink_to(f)
             truth[f"unlabelled/{link}"] = cls
     if name == "bbbc013":  # its real unlabelled crops join the pool, with no truth to score them
-        for f in _list_images(SHARED / name / "unlabelled"):
+        for f in list_images(SHARED / name / "unlabelled"):
             (dst / "unlabelled" / f"real__{f.name}").symlink_to(f)
     return truth
 

@@ -570,3 +570,30 @@ def test_predict_answers_unsure_and_the_runner_up(client, models_root):
         assert x["runner_up"] == x["top"][1]
     doc = client.get(f"{API}/openapi.json").get_json()
     assert "runner_up" in json.dumps(doc) and "unsure_threshold" in json.dumps(doc)  # the predict job's field
+
+
+def test_predict_takes_an_unsure_threshold_of_its_own(client):
+    """The threshold can be changed per request (images and objects), as on the command line; out of 0..1 it is
+    refused by name."""
+    paths = real_images(2)
+
+    def post(threshold):
+        return client.post(f"{API}/predict", content_type="multipart/form-data",
+                           data={"model": "cells", "images": upload(paths), "unsure_threshold": threshold})
+
+    every, none = post("1"), post("0")
+    assert every.status_code == none.status_code == 200, every.get_data(as_text=True)
+    assert all(x["unsure"] for x in every.get_json()["results"] if x["confidence"] < 1)
+    assert not any(x["unsure"] for x in none.get_json()["results"])
+    assert "objects" not in every.get_json()  # the threshold alone does not ask for objects
+    h, w = np.asarray(Image.open(paths[0])).shape[:2]
+    labels = np.zeros((h, w), np.uint16)
+    labels[: h // 2, : w // 2], labels[h // 2:, w // 2:] = 1, 2
+    objects = client.post(f"{API}/predict", content_type="multipart/form-data", data={
+        "model": "cells", "images": upload(paths[:1]), "unsure_threshold": "1",
+        "labels": [(io.BytesIO(encode(labels)), paths[0].stem + "_labels.png")]})
+    assert objects.status_code == 200, objects.get_data(as_text=True)
+    rows = [x for x in objects.get_json()["results"] if "class" in x]
+    assert rows and all(x["unsure"] for x in rows if x["confidence"] < 1)
+    assert_error(post("1.5"), 400, "unsure_threshold")
+

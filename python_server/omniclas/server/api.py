@@ -235,7 +235,8 @@ def predict():
     names = [f.filename or "upload" for f in files]
     # one result per image (page): an unreadable image gets its own {"image", "error"}; the request's limits stay 413
     name, version, results = services().registry.classify_files(
-        model, [f.read() for f in files], labels=names, budget=budget_for(cfg), skip_unreadable=True, field="images")
+        model, [f.read() for f in files], labels=names, budget=budget_for(cfg), skip_unreadable=True, field="images",
+        unsure_threshold=request.context.form.unsure_threshold)
     return jsonify({"model": name, "version": version, "results": results})
 
 

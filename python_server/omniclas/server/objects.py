@@ -94,7 +94,8 @@ def predict_objects(registry, ref: str, config, form) -> dict:
         if isinstance(item, dict):
             results.append(item)
             continue
-        results += object_rows(item, lambda crops: Registry.classify(model, crops), size=input_size(manifest))
+        results += object_rows(item, lambda crops: Registry.classify(model, crops, form.unsure_threshold),
+                               size=input_size(manifest))
         summaries += [f.summary() for f in item]
     return {"model": name, "version": version, "results": results, "objects": summaries}
 

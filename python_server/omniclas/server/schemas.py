@@ -172,7 +172,7 @@ class ObjectsForm(Body):
     @property
     def wants_objects(self) -> bool:
         """Label images, or an object option, sent."""
-        return bool(self.labels) or bool(self.model_fields_set - {"model", "images", "labels"})
+        return bool(self.labels) or bool(self.model_fields_set - {"model", "images", "labels", "unsure_threshold"})
 
 
 class PredictForm(ObjectsForm):
@@ -180,6 +180,7 @@ class PredictForm(ObjectsForm):
     images: Annotated[list[Upload], BeforeValidator(_as_list)] = Field(
         min_length=1, description="one or more images (a stack gives one result per page; with labels, one result "
                                   "per object)", json_schema_extra={CONFIG_MAX_ITEMS: "MAX_FILES"})
+    unsure_threshold: Annotated[float, Field(ge=0, le=1)] | None = Field(None, description=UNSURE_THRESHOLD_HELP)
 
 
 class CropsForm(ObjectsForm):
