@@ -112,6 +112,17 @@ def eta_errors(events: list[tuple[float, float, float | None]], wall: float) -> 
     return out
 
 
+def eta_trace(events: list, wall: float, step: float = 0.05) -> list:
+    """Where the ETA went wrong: [seconds, fraction, ETA, actually left, stage] each time the fraction passed
+    another ``step``."""
+    out, next_q = [], step
+    for t, fraction, eta, stage in events:
+        if fraction >= next_q and eta is not None:
+            out.append([round(t, 1), round(fraction, 3), round(eta, 1), round(wall - t, 1), stage])
+            next_q = (int(fraction / step) + 1) * step
+    return out
+
+
 def _cpu_seconds() -> float:
     """CPU seconds of this process, every thread: on shared cores, a run's work with little of the others' load."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -126,7 +137,7 @@ def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict
         os.environ["OMNICLAS_CACHE"] = tempfile.mkdtemp(prefix="omniclas-cold-")
     events = []
     start, cpu_start = time.monotonic(), _cpu_seconds()
-    result = train(cfg, progress=lambda e: events.append((time.monotonic() - start, e.fraction, e.eta_s)))
+    result = train(cfg, progress=lambda e: events.append((time.monotonic() - start, e.fraction, e.eta_s, e.stage)))
     wall, cpu = time.monotonic() - start, _cpu_seconds() - cpu_start
     passes = dict(getattr(result.bank, "passes", {}) or {})
     raw_s = getattr(result.bank, "forward_s", 0.0)  # the bodies' own forward passes, in the same run
@@ -145,7 +156,8 @@ def run_one(folder: Path, truth: dict, variant: str, process: str, options: dict
             "per_round": [{k: h.get(k) for k in ("iteration", "automatic_labels", "labelled", "estimate_accuracy",
                                                  "test_accuracy")} for h in m["iterations"]],
             "automl": m.get("automl"), "work": m.get("work"), "passes": passes, "raw_forward_s": round(raw_s, 1),
-            "eta_error": eta_errors(events, wall), "cpu_s": round(cpu, 1), "student": _student_row(m.get("student"))}
+            "eta_error": eta_errors(events, wall), "eta_trace": eta_trace(events, wall), "cpu_s": round(cpu, 1),
+            "student": _student_row(m.get("student"))}
 
 
 def _student_row(s: dict | None) -> dict | None:

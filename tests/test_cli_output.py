@@ -34,6 +34,19 @@ def test_a_cached_body_loading_fast_does_not_make_the_rest_look_cheaper():
     assert r.seconds_left() == pytest.approx(1_000_000 * PRIOR_SECONDS["fit"])  # the fit's prior, unscaled
 
 
+def test_the_priors_follow_the_input_size_and_votes_do_not_set_the_speed():
+    from omniclas.engine.progress import features_prior
+
+    r = Reporter()
+    r.priors.update(features_prior(256))  # 4x the pixels of 128 px: 4x the prior of a feature
+    assert r.rate("features") == pytest.approx(4 * PRIOR_SECONDS["features"])
+    r.plan("student", 10)
+    r.credit("vote", 1000, 1.0)  # a vote's cost varies tenfold with classes and chains: no measure of the machine
+    assert r.rate("student") == pytest.approx(PRIOR_SECONDS["student"])
+    r.credit("features", 100, 100 * 2 * r.priors["features"])  # the features ran at half their prior's speed
+    assert r.rate("student") == pytest.approx(2 * PRIOR_SECONDS["student"])
+
+
 def test_fraction_never_decreases_when_a_rate_turns_out_slower():
     events = []
     r = Reporter(events.append)

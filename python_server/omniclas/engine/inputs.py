@@ -9,6 +9,7 @@ from ..data import load_dataset, split_dataset
 from ..errors import DatasetError
 from .chains import Chain, make_folds
 from .features import ImageBank
+from .progress import features_prior
 from .views import ViewPlan, candidate_views, choose_views, plan_views
 
 # Until the views are chosen on held-out labels, the plan counts each optional view's test and pool features at
@@ -45,6 +46,7 @@ class RunInputs:
             raise DatasetError(f"process {self.proc.name} needs unlabelled images in {self.ds.root / 'unlabelled'}, "
                                f"and there are none; put them there or use process 'nd'", field="process")
         self.size = cfg.image_size or choose_image_size(self.ds.typical_size())
+        report.priors.update(features_prior(self.size))
         self.n_classes = len(self.ds.classes)
         labelled = [p for p, _ in self.split.train + self.split.valid + self.split.test]
         pool = list(self.split.unlabelled) if self.proc.distills else []

@@ -18,17 +18,28 @@ from typing import Callable
 
 from ..errors import Cancelled
 
-# Seconds per unit before any unit of that kind has been measured, on a 2-core CPU: a prior far from what is then
-# measured makes the ETA jump when the first unit finishes.
+# Seconds per unit before any unit of that kind has been measured, on a 2-core CPU (medians of the benchmark runs,
+# benchmarks/results/automl.jsonl): a prior far from what is then measured makes the ETA jump when the first unit
+# finishes.
 # * compile: converting one frozen body for its runtime (3-5 s through ONNX; a cached body loads in under 1 s);
-# * features: one image under one view through one body (Lite0-2 at 128-224 px, OpenVINO bf16);
+# * features: one image under one view through one body (Lite0-2, OpenVINO bf16, decoding included) at 128 px; a
+#   run sets its own from its input size (:func:`features_prior`);
 # * fit: a linear head's fit, in rows x (classes + PER_ROW) plus FIT_OVERHEAD;
 # * vote: one pool image scored by one (head, view) of one chain when labelling;
 # * save: writing the run folder with its report;
-# * activations: one image under one view through the student's frozen part;
-# * student: one training step of the student, 64 images at 128 px (0.25-0.35 s idle; :func:`.student.step_units`).
-PRIOR_SECONDS = {"compile": 5.0, "features": 1 / 60, "fit": 4e-6, "vote": 2e-6, "save": 4.0, "finetune": 0.05,
-                 "activations": 1 / 60, "student": 0.35}
+# * activations: one image under one view through the student's frozen part (0.6 of a feature's time);
+# * student: one training step of the student, 64 images at 128 px (:func:`.student.step_units`).
+PRIOR_SECONDS = {"compile": 5.0, "features": 0.003, "fit": 4e-6, "vote": 2e-6, "save": 4.0, "finetune": 0.05,
+                 "activations": 0.0018, "student": 0.44}
+# The kinds whose priors hold across datasets: how much slower or faster than their priors they run says how fast
+# the machine is now, for the kinds not measured yet (a vote's cost varies tenfold with the classes and chains).
+SPEED_KINDS = ("compile", "features", "fit", "activations", "student")
+
+
+def features_prior(size: int) -> dict[str, float]:
+    """The priors of a run at input size ``size``: a forward pass costs as its pixels."""
+    area = (size / 128) ** 2
+    return {"features": PRIOR_SECONDS["features"] * area, "activations": PRIOR_SECONDS["activations"] * area}
 # A head fit's fixed cost (set-up, solver start), in rows x classes. Small: a larger fit also takes more solver
 # steps, so its cost grows faster than its rows; a large fixed cost made the first (small) fits of a run predict the
 # later ones 2x too cheap.
@@ -73,6 +84,7 @@ class Reporter:
         self.started = time.monotonic()
         self.stage_seconds: dict[str, float] = {}  # where the time went, by stage
         self._stage_started = self.started
+        self.priors = dict(PRIOR_SECONDS)  # a run may set its own (features_prior)
         self.planned: dict[str, float] = {}
         self.done: dict[str, float] = {}
         self.spent: dict[str, float] = {}
@@ -106,12 +118,12 @@ class Reporter:
         done = self.done.get(kind, 0.0)
         if done:
             return self.spent[kind] / done
-        ratios = [self._against_prior(k) for k in self.done if self.done[k] and self.spent[k] > 0 and k in PRIOR_SECONDS]
+        ratios = [self._against_prior(k) for k in self.done if self.done[k] and self.spent[k] > 0 and k in SPEED_KINDS]
         speed = math.exp(sum(math.log(r) for r in ratios) / len(ratios)) if ratios else 1.0
-        return PRIOR_SECONDS.get(kind, 1.0) * speed
+        return self.priors.get(kind, 1.0) * speed
 
     def _against_prior(self, kind: str) -> float:
-        ratio = self.spent[kind] / self.done[kind] / PRIOR_SECONDS[kind]
+        ratio = self.spent[kind] / self.done[kind] / self.priors[kind]
         # A body loaded from the cache beats its prior and says nothing of the machine's speed (counted, it made a
         # warm run's fits look 4x cheaper); a slow conversion does.
         return max(1.0, ratio) if kind == "compile" else ratio
