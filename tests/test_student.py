@@ -136,6 +136,7 @@ def test_auto_stops_after_the_first_fold_when_its_student_shows_no_gain(small_bb
 
     monkeypatch.setattr(student_step, "MIN_IMAGES", 0)  # the fixture set is small
     monkeypatch.setattr(student_step, "EPOCHS", 2)
+    monkeypatch.setattr(student_step, "ESTIMATE_MAX_IMAGES", 30)  # a fold student reads at most 30 (42 uncapped)
     monkeypatch.setattr(student, "LR", 0.0)
     monkeypatch.setattr(student, "HEAD_LR", 0.0)
     planned = []
@@ -156,6 +157,8 @@ def test_auto_stops_after_the_first_fold_when_its_student_shows_no_gain(small_bb
     assert [x["head"] for x in r.manifest["members"]] == ["linear"]
     assert {e.epochs for e in events if e.stage == "student" and e.epochs} == {2}
     assert not any("fold 2" in e.message for e in events)
+    fold = next(e.message for e in events if "fold 1 of 2" in e.message)
+    assert int(fold.split(", ")[1].split()[0]) == 30, fold
     assert any(stage in ("loading", "features") and kind == "student" and units > 0 for stage, kind, units in planned)
     fractions = [e.fraction for e in events]
     assert all(b >= a for a, b in zip(fractions, fractions[1:])), fractions
