@@ -17,8 +17,8 @@ What ``auto`` spends on a student that does not pay:
 - nothing where it tries none: fewer than ``MIN_IMAGES`` images, or frozen heads wrong on fewer than
   ``MIN_WRONG`` of the estimate's held-out labels (w corrected answers give a gain of w/n against a noise of
   sqrt(w)/n, so no student could beat them by more than noise);
-- one fold student where the first fold's average answers no more of its held-out labels right than its frozen
-  heads alone at any epoch: the second fold would then have to correct at least two answers beyond noise on its
+- one fold student where the first fold's (the fold where the frozen heads are wrong most often) average answers
+  no more of its held-out labels right than its frozen heads alone at any epoch: the second fold would then have to correct at least two answers beyond noise on its
   own, so the step stops there (a futility stop, as successive halving stops candidates).
 
 Then the final student trains on the main chain (every manual label, the kept round's automatic labels) and joins
@@ -169,7 +169,12 @@ def run_student(inputs, views, cand, out_dir, started: float) -> StudentOutcome:
     if mode == "auto" and not folds:
         return skip("too few manual labels for a held-out estimate")
     frozen = [_frozen(inputs, views, c) for c in folds]  # linear heads on cached features: cheap
-    wrong = sum(int((p.argmax(1) != c.y_held).sum()) for p, c in zip(frozen, folds))
+    mistakes = [int((p.argmax(1) != c.y_held).sum()) for p, c in zip(frozen, folds)]
+    wrong = sum(mistakes)
+    # the fold with the most answers to correct first: a fold where the frozen heads are always right can show no
+    # gain, and the futility stop would read nothing from it
+    order = sorted(range(len(folds)), key=lambda i: -mistakes[i])
+    folds, frozen = [folds[i] for i in order], [frozen[i] for i in order]
     if mode == "auto" and wrong < MIN_WRONG:
         return skip(f"the frozen ensemble is wrong on {wrong} of the {sum(len(c.y_held) for c in folds)} "
                     f"held-out labels of the estimate: no student could beat it by more than noise")
