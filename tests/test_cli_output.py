@@ -17,9 +17,10 @@ def test_eta_comes_from_measured_throughput_over_the_whole_plan():
     r.plan("features", 1000)
     r.plan("fit", 1_000_000)  # rows x classes of the head fits to come
     r.credit("features", 100, 2.0)  # 50 images/s measured
-    # a fit is not measured yet: its prior, scaled as the features ran against theirs (a slower machine or load)
-    speed = (2.0 / 100) / PRIOR_SECONDS["features"]
-    assert speed != 1 and r.seconds_left() == pytest.approx(900 / 50 + 1_000_000 * PRIOR_SECONDS["fit"] * speed)
+    # a fit is not measured yet: its prior (features say little of the machine: their cost is the images')
+    assert r.seconds_left() == pytest.approx(900 / 50 + 1_000_000 * PRIOR_SECONDS["fit"])
+    r.credit("compile", 1, 2 * PRIOR_SECONDS["compile"])  # a conversion twice as slow as its prior: a loaded machine
+    assert r.seconds_left() == pytest.approx(900 / 50 + 1_000_000 * PRIOR_SECONDS["fit"] * 2)
     r.credit("fit", 200_000, 1.0)  # measured: 5e-6 s a unit
     assert r.seconds_left() == pytest.approx(900 / 50 + 800_000 * 5e-6)
     r.expect("features", 400)  # revised: the views chosen need fewer features than planned
@@ -34,7 +35,7 @@ def test_a_cached_body_loading_fast_does_not_make_the_rest_look_cheaper():
     assert r.seconds_left() == pytest.approx(1_000_000 * PRIOR_SECONDS["fit"])  # the fit's prior, unscaled
 
 
-def test_the_priors_follow_the_input_size_and_votes_do_not_set_the_speed():
+def test_the_priors_follow_the_input_size_and_only_fits_and_conversions_set_the_speed():
     from omniclas.engine.progress import features_prior
 
     r = Reporter()
@@ -43,7 +44,9 @@ def test_the_priors_follow_the_input_size_and_votes_do_not_set_the_speed():
     r.plan("student", 10)
     r.credit("vote", 1000, 1.0)  # a vote's cost varies tenfold with classes and chains: no measure of the machine
     assert r.rate("student") == pytest.approx(PRIOR_SECONDS["student"])
-    r.credit("features", 100, 100 * 2 * r.priors["features"])  # the features ran at half their prior's speed
+    r.credit("features", 100, 100 * 0.5 * r.priors["features"])  # small PNGs decode fast: no measure either
+    assert r.rate("student") == pytest.approx(PRIOR_SECONDS["student"])
+    r.credit("fit", 1e6, 1e6 * 2 * PRIOR_SECONDS["fit"])  # the fits ran at half their prior's speed: a loaded machine
     assert r.rate("student") == pytest.approx(2 * PRIOR_SECONDS["student"])
 
 

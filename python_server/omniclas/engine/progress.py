@@ -32,8 +32,10 @@ from ..errors import Cancelled
 PRIOR_SECONDS = {"compile": 5.0, "features": 0.003, "fit": 4e-6, "vote": 2e-6, "save": 4.0, "finetune": 0.05,
                  "activations": 0.0018, "student": 0.44}
 # The kinds whose priors hold across datasets: how much slower or faster than their priors they run says how fast
-# the machine is now, for the kinds not measured yet (a vote's cost varies tenfold with the classes and chains).
-SPEED_KINDS = ("compile", "features", "fit", "activations", "student")
+# the machine is now, for the kinds not measured yet. Not features (decoding a 2 kB PNG or a 300 kB JPEG: 2-5x
+# apart at one input size; on BBBC013 the features ran at half their prior and made a student look 2x cheaper
+# than it was), nor votes (tenfold with the classes and chains).
+SPEED_KINDS = ("compile", "fit")
 
 
 def features_prior(size: int) -> dict[str, float]:
