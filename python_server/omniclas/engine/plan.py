@@ -24,10 +24,14 @@ def expect_rest(inputs, views, candidates, strategy) -> None:
         report.expect("fit", 0.0)
         report.expect("vote", 0.0)
         return
-    # the student learns from the automatic labels of the kept candidate: the default's, as expected now
+    # The student learns from the automatic labels of the kept candidate, the default's as expected now: planned
+    # where the next round's already give it enough images (the later rounds take fewer and fewer, so a plan on
+    # the last round's expectation planned students that never ran), sized on the last round's.
     likely = next((c for c in active if c.spec.default), max(active, key=lambda c: c.spec.max_rounds))
-    expect_student(inputs, views, len(inputs.train_idx),
-                   _expected_auto(likely, likely.spec.max_rounds, len(inputs.pool_idx)), expected_wrong(likely))
+    pool = len(inputs.pool_idx)
+    soon = _expected_auto(likely, min(likely.rs.next_round + 1, likely.spec.max_rounds), pool)
+    expect_student(inputs, views, len(inputs.train_idx), _expected_auto(likely, likely.spec.max_rounds, pool),
+                   expected_wrong(likely), automatic_soon=soon)
     pool, n_views = len(inputs.pool_idx), len(views.train)
     combos_per = {id(c): len(c.spec.backbones) * len(c.spec.label_views) for c in active}
     first_unjudged = min(len(c.rs.history) for c in active)

@@ -31,11 +31,12 @@ from ..errors import Cancelled
 # * student: one training step of the student, 64 images at 128 px (:func:`.student.step_units`).
 PRIOR_SECONDS = {"compile": 5.0, "features": 0.003, "fit": 4e-6, "vote": 2e-6, "save": 4.0, "finetune": 0.05,
                  "activations": 0.0018, "student": 0.44}
-# The kinds whose priors hold across datasets: how much slower or faster than their priors they run says how fast
-# the machine is now, for the kinds not measured yet. Not features (decoding a 2 kB PNG or a 300 kB JPEG: 2-5x
-# apart at one input size; on BBBC013 the features ran at half their prior and made a student look 2x cheaper
-# than it was), nor votes (tenfold with the classes and chains).
-SPEED_KINDS = ("compile", "fit")
+# The kinds whose priors hold across datasets: how much slower than its prior a body's conversion runs says how
+# loaded the machine is, for the kinds not measured yet. Not features (decoding a 2 kB PNG or a 300 kB JPEG: 2-5x
+# apart at one input size; on BBBC013 they ran at half their prior and made a student look 2x cheaper than it
+# was), nor fits (BCCD's small fits ran at 3-4x their prior, all fixed cost, and made it look 4x dearer), nor votes
+# (tenfold with the classes and chains).
+SPEED_KINDS = ("compile",)
 
 
 def features_prior(size: int) -> dict[str, float]:

@@ -112,13 +112,15 @@ def expected_wrong(cand) -> int | None:
     return int((~np.asarray(cand.rs.kept_right[:n], dtype=bool)).sum())
 
 
-def expect_student(inputs, views, manual: int, automatic: int, wrong: int | None = None) -> None:
-    """Plan the student step (:mod:`.plan`) from the manual and the expected automatic labels, and the frozen
-    heads' ``wrong`` answers on the estimate's held-out labels where known: for ``auto``, the activations and the
-    first fold's student (the rest is added once that fold shows a gain); for ``on``, every fold's student and the
-    final one."""
+def expect_student(inputs, views, manual: int, automatic: int, wrong: int | None = None,
+                   automatic_soon: int | None = None) -> None:
+    """Plan the student step (:mod:`.plan`) from the manual and the expected automatic labels (``automatic_soon``,
+    if given, decides whether ``auto`` tries one), and the frozen heads' ``wrong`` answers on the estimate's
+    held-out labels where known: for ``auto``, the activations and the first fold's student (the rest is added once
+    that fold shows a gain); for ``on``, every fold's student and the final one."""
     report = inputs.report
-    if not _tries(inputs, manual, automatic, wrong):
+    soon = automatic if automatic_soon is None else automatic_soon
+    if not _tries(inputs, manual, soon, wrong):
         report.expect("activations", 0)
         report.expect("student", 0)
         return
