@@ -242,7 +242,7 @@ def speed_table(rows: list[dict]) -> str:
         auto, imdd, nd = v.get("auto"), v.get("imdd"), v.get("nd")
         if auto is None:
             continue
-        fit_s = (auto.get("work") or {}).get("fit", {}).get("seconds", 0.0)
+        fit_s = sum((auto.get("work") or {}).get(kind, {}).get("seconds", 0.0) for kind in ("fit", "refit"))
         feat_s = (auto.get("work") or {}).get("features", {}).get("seconds", 0.0)
         acc = lambda r: f"{r['test_accuracy']:.3f}" if r else "-"  # noqa: E731
         wall = lambda r: f"{r['wall_s']:.0f}" if r else "-"  # noqa: E731

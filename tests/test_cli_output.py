@@ -52,6 +52,18 @@ def test_the_priors_follow_the_input_size_and_only_conversions_set_the_speed():
     assert r.rate("student") == pytest.approx(2 * PRIOR_SECONDS["student"])
 
 
+def test_refits_are_expected_cheaper_than_first_fits_until_measured():
+    from omniclas.engine.progress import RELATED
+
+    r = Reporter()
+    r.plan("refit", 1_000_000)
+    r.credit("fit", 100_000, 0.8)  # round 0's first fits: 8e-6 s a unit
+    share = RELATED["refit"][1]
+    assert 0 < share < 1 and r.seconds_left() == pytest.approx(1_000_000 * 8e-6 * share)
+    r.credit("refit", 100_000, 0.3)  # measured: its own rate from now on
+    assert r.seconds_left() == pytest.approx(900_000 * 3e-6)
+
+
 def test_fraction_never_decreases_when_a_rate_turns_out_slower():
     events = []
     r = Reporter(events.append)

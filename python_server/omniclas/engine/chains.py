@@ -117,7 +117,7 @@ def fit_model(cfg, bank, chain: Chain, m: int, backbone: str, views: ViewPlan, n
     fitted = []
     if cfg.head in ("linear", "auto"):
         fit_idx, fit_y, _ = chain.fit_set(MAX_FIT_ROWS, len(views.train))
-        with report.work("fit", fit_units(len(fit_idx) * len(views.train), n_classes)):
+        with report.work("fit" if warm is None else "refit", fit_units(len(fit_idx) * len(views.train), n_classes)):
             # feature-space augmentation: every image under every train view
             fitted.append(fit_linear(bank, backbone, [(fit_idx, v, fit_y) for v in views.train], n_classes,
                                      cfg.seed, warm))

@@ -21,8 +21,8 @@ def expect_rest(inputs, views, candidates, strategy) -> None:
     report = inputs.report
     active = [c for c in candidates if c.active]
     if not active or inputs.cfg.head == "finetune":
-        report.expect("fit", 0.0)
-        report.expect("vote", 0.0)
+        for kind in ("fit", "refit", "vote"):
+            report.expect(kind, 0.0)
         return
     # The student learns from the automatic labels of the kept candidate, the default's as expected now: planned
     # where the next round's already give it enough images (the later rounds take fewer and fewer, so a plan on
@@ -36,7 +36,7 @@ def expect_rest(inputs, views, candidates, strategy) -> None:
     combos_per = {id(c): len(c.spec.backbones) * len(c.spec.label_views) for c in active}
     first_unjudged = min(len(c.rs.history) for c in active)
     last = max(c.spec.max_rounds for c in active)
-    fits = votes = 0.0
+    fits = refits = votes = 0.0  # round 0's first fits; the later rounds' warm-started ones
     shared_round0 = set()
     for r in range(min(c.rs.next_round for c in active), last + 1):
         alive = [c for c in strategy.expected(active, first_unjudged, r) if r <= c.spec.max_rounds]
@@ -49,11 +49,12 @@ def expect_rest(inputs, views, candidates, strategy) -> None:
                     shared_round0.update(new)
                     fits += per_chain * len(new) * len(inputs.chains)
                 else:
-                    fits += per_chain * len(c.spec.backbones) * len(inputs.chains)
+                    refits += per_chain * len(c.spec.backbones) * len(inputs.chains)
         for c in alive:  # each chain's models x views score the pool images it has not labelled yet
             if c.rs.next_round <= r < c.spec.max_rounds:
                 votes += (pool - _expected_auto(c, r, pool)) * combos_per[id(c)] * len(c.chains)
     report.expect("fit", fits)
+    report.expect("refit", refits)
     report.expect("vote", votes)
 
 

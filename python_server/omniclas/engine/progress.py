@@ -24,19 +24,25 @@ from ..errors import Cancelled
 # * compile: converting one frozen body for its runtime (3-5 s through ONNX; a cached body loads in under 1 s);
 # * features: one image under one view through one body (Lite0-2, OpenVINO bf16, decoding included) at 128 px; a
 #   run sets its own from its input size (:func:`features_prior`);
-# * fit: a linear head's fit, in rows x (classes + PER_ROW) plus FIT_OVERHEAD;
+# * fit: a linear head's first fit, in rows x (classes + PER_ROW) plus FIT_OVERHEAD; refit: the same from the
+#   chain's last head (a warm start);
 # * vote: one pool image scored by one (head, view) of one chain when labelling;
 # * save: writing the run folder with its report;
 # * activations: one image under one view through the student's frozen part (0.6 of a feature's time);
 # * student: one training step of the student, 64 images at 128 px (:func:`.student.step_units`).
-PRIOR_SECONDS = {"compile": 5.0, "features": 0.003, "fit": 4e-6, "vote": 2e-6, "save": 4.0, "finetune": 0.05,
-                 "activations": 0.0018, "student": 0.44}
+PRIOR_SECONDS = {"compile": 5.0, "features": 0.003, "fit": 4e-6, "refit": 2.2e-6, "vote": 2e-6, "save": 4.0,
+                 "finetune": 0.05, "activations": 0.0018, "student": 0.44}
 # The kinds whose priors hold across datasets: how much slower than its prior a body's conversion runs says how
 # loaded the machine is, for the kinds not measured yet. Not features (decoding a 2 kB PNG or a 300 kB JPEG: 2-5x
 # apart at one input size; on BBBC013 they ran at half their prior and made a student look 2x cheaper than it
 # was), nor fits (BCCD's small fits ran at 3-4x their prior, all fixed cost, and made it look 4x dearer), nor votes
 # (tenfold with the classes and chains).
 SPEED_KINDS = ("compile",)
+# A kind not measured yet whose cost follows another's: (that kind, the share of its time per unit). A head
+# refitted from its last round's (a warm start) takes fewer solver steps (BCCD: 0.55 of a first fit's time per
+# unit; counted as one kind, the first fits made the later ones look 1.8x dearer); the student's frozen part reads
+# the same images as the features, through most of the same layers.
+RELATED = {"refit": ("fit", 0.55), "activations": ("features", 0.6)}
 
 
 def features_prior(size: int) -> dict[str, float]:
@@ -121,6 +127,9 @@ class Reporter:
         done = self.done.get(kind, 0.0)
         if done:
             return self.spent[kind] / done
+        related, share = RELATED.get(kind, (None, 0.0))
+        if self.done.get(related):
+            return self.spent[related] / self.done[related] * share
         ratios = [self._against_prior(k) for k in self.done if self.done[k] and self.spent[k] > 0 and k in SPEED_KINDS]
         speed = math.exp(sum(math.log(r) for r in ratios) / len(ratios)) if ratios else 1.0
         return self.priors.get(kind, 1.0) * speed
