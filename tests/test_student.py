@@ -163,3 +163,10 @@ def test_auto_stops_after_the_first_fold_when_its_student_shows_no_gain(small_bb
     fractions = [e.fraction for e in events]
     assert all(b >= a for a, b in zip(fractions, fractions[1:])), fractions
     assert "Student: not run (auto)" in (r.run_dir / "report.md").read_text()
+
+
+def test_a_best_epoch_must_clear_the_noise_of_a_maximum():
+    """The estimate is read at the best of its epochs: the gain it must clear grows with how many were read."""
+    assert student_step.best_epoch_z(1) == 1.0
+    assert student_step.best_epoch_z(6) == pytest.approx(1.893, abs=1e-3)
+    assert student_step.best_epoch_z(2) < student_step.best_epoch_z(6) < student_step.best_epoch_z(20)
