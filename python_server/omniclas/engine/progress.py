@@ -30,7 +30,7 @@ from ..errors import Cancelled
 # * save: writing the run folder with its report;
 # * activations: one image under one view through the student's frozen part (0.6 of a feature's time);
 # * student: one training step of the student, 64 images at 128 px (:func:`.student.step_units`).
-PRIOR_SECONDS = {"compile": 5.0, "features": 0.003, "fit": 4e-6, "refit": 2.2e-6, "vote": 2e-6, "save": 4.0,
+PRIOR_SECONDS = {"compile": 5.0, "features": 0.003, "fit": 1.2e-5, "refit": 3e-6, "vote": 2e-6, "save": 4.0,
                  "finetune": 0.05, "activations": 0.0018, "student": 0.44}
 # The kinds whose priors hold across datasets: how much slower than its prior a body's conversion runs says how
 # loaded the machine is, for the kinds not measured yet. Not features (decoding a 2 kB PNG or a 300 kB JPEG: 2-5x
@@ -39,10 +39,11 @@ PRIOR_SECONDS = {"compile": 5.0, "features": 0.003, "fit": 4e-6, "refit": 2.2e-6
 # (tenfold with the classes and chains).
 SPEED_KINDS = ("compile",)
 # A kind not measured yet whose cost follows another's: (that kind, the share of its time per unit). A head
-# refitted from its last round's (a warm start) takes fewer solver steps (BCCD: 0.55 of a first fit's time per
-# unit; counted as one kind, the first fits made the later ones look 1.8x dearer); the student's frozen part reads
+# refitted from its last round's (a warm start) takes fewer solver steps (0.2-0.35 of a first fit's time per unit
+# on BCCD, Fashion-MNIST and flowers5; counted as one kind, BCCD's first fits made the later ones look 1.8x
+# dearer); the student's frozen part reads
 # the same images as the features, through most of the same layers.
-RELATED = {"refit": ("fit", 0.55), "activations": ("features", 0.6)}
+RELATED = {"refit": ("fit", 0.25), "activations": ("features", 0.6)}
 
 
 def features_prior(size: int) -> dict[str, float]:
@@ -56,10 +57,14 @@ FIT_OVERHEAD = 5_000
 PER_ROW = 8  # a fit's work per row beyond its classes, in classes (few classes: 3-class fits cost 2x their share)
 
 
+ROWS_EXPONENT = 1.4  # a larger problem also takes more solver steps: flowers5's 9,700-row refits cost 1.8x per row
+# what Fashion-MNIST's 2,200-row ones did (1.8 = 4.4 ** 0.4)
+
+
 def fit_units(rows: int, n_classes: int) -> float:
-    """A linear head fit's work: its cost grows with rows x (classes + the per-row work that does not depend on
-    them), above a fixed cost."""
-    return float(rows) * (max(2, n_classes) + PER_ROW) + FIT_OVERHEAD
+    """A linear head fit's work: its cost grows with rows ** ROWS_EXPONENT x (classes + the per-row work that does
+    not depend on them), above a fixed cost; in units of a 1,000-row fit's rows."""
+    return 1000.0 * (rows / 1000) ** ROWS_EXPONENT * (max(2, n_classes) + PER_ROW) + FIT_OVERHEAD
 
 
 @dataclass
