@@ -596,4 +596,7 @@ def test_predict_takes_an_unsure_threshold_of_its_own(client):
     rows = [x for x in objects.get_json()["results"] if "class" in x]
     assert rows and all(x["unsure"] for x in rows if x["confidence"] < 1)
     assert_error(post("1.5"), 400, "unsure_threshold")
+    left_out = post("null")  # a form field cannot carry JSON's null: its text means the field was left out
+    assert left_out.status_code == 200
+    assert left_out.get_json()["results"] == post_images(client, upload(paths)).get_json()["results"]
 

@@ -204,9 +204,9 @@ def test_thousands_of_one_pixel_objects_cost_a_model_run_per_distinct_crop(make_
     classified = []
     real = Registry.classify
 
-    def counting(model, images):
+    def counting(model, images, unsure_threshold=None):
         classified.append(len(images))
-        return real(model, images)
+        return real(model, images, unsure_threshold)
 
     monkeypatch.setattr(Registry, "classify", staticmethod(counting))
     r = make_client().post(f"{API}/predict", data={

@@ -106,6 +106,11 @@ def _form_bool(value: Any) -> Any:
 FormBool = Annotated[StrictBool, BeforeValidator(_form_bool)]
 
 
+def _form_null(value: Any) -> Any:
+    """A form field cannot carry JSON's null: its text "null", or an empty field, means the field was left out."""
+    return None if isinstance(value, str) and value.strip().lower() in ("", "null") else value
+
+
 def _as_list(value: Any) -> Any:
     return value if isinstance(value, list) else [value]  # spectree passes a single file as itself
 
@@ -180,7 +185,8 @@ class PredictForm(ObjectsForm):
     images: Annotated[list[Upload], BeforeValidator(_as_list)] = Field(
         min_length=1, description="one or more images (a stack gives one result per page; with labels, one result "
                                   "per object)", json_schema_extra={CONFIG_MAX_ITEMS: "MAX_FILES"})
-    unsure_threshold: Annotated[float, Field(ge=0, le=1)] | None = Field(None, description=UNSURE_THRESHOLD_HELP)
+    unsure_threshold: Annotated[Annotated[float, Field(ge=0, le=1)] | None, BeforeValidator(_form_null)] = Field(
+        None, description=UNSURE_THRESHOLD_HELP)
 
 
 class CropsForm(ObjectsForm):
