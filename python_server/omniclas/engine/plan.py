@@ -27,12 +27,11 @@ def expect_rest(inputs, views, candidates, strategy) -> None:
     # The student learns from the automatic labels of the kept candidate, the default's as expected now: planned
     # where the next round's already give it enough images (the later rounds take fewer and fewer, so a plan on
     # the last round's expectation planned students that never ran), sized on the last round's.
+    pool, n_views = len(inputs.pool_idx), len(views.train)
     likely = next((c for c in active if c.spec.default), max(active, key=lambda c: c.spec.max_rounds))
-    pool = len(inputs.pool_idx)
     soon = _expected_auto(likely, min(likely.rs.next_round + 1, likely.spec.max_rounds), pool)
     expect_student(inputs, views, len(inputs.train_idx), _expected_auto(likely, likely.spec.max_rounds, pool),
                    expected_wrong(likely), automatic_soon=soon)
-    pool, n_views = len(inputs.pool_idx), len(views.train)
     combos_per = {id(c): len(c.spec.backbones) * len(c.spec.label_views) for c in active}
     first_unjudged = min(len(c.rs.history) for c in active)
     last = max(c.spec.max_rounds for c in active)

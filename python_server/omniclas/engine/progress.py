@@ -41,8 +41,7 @@ SPEED_KINDS = ("compile",)
 # A kind not measured yet whose cost follows another's: (that kind, the share of its time per unit). A head
 # refitted from its last round's (a warm start) takes fewer solver steps (0.2-0.35 of a first fit's time per unit
 # on BCCD, Fashion-MNIST and flowers5; counted as one kind, BCCD's first fits made the later ones look 1.8x
-# dearer); the student's frozen part reads
-# the same images as the features, through most of the same layers.
+# dearer); the student's frozen part reads the same images as the features, through most of the same layers.
 RELATED = {"refit": ("fit", 0.25), "activations": ("features", 0.6)}
 
 

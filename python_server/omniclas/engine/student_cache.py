@@ -93,9 +93,8 @@ class ActivationCache:
         digests = {int(i): self.bank.digest_of(int(i)) for i in indices}
         return sorted({int(i) for v in views for i in indices if digests[int(i)] not in self.table(v)})
 
-    def ensure(self, indices, views, report) -> None:
-        """Compute the activations of ``indices`` under ``views`` that the store lacks, a batch at a time."""
-        todo = self.missing(indices, views)
+    def compute(self, todo: list[int], views, report) -> None:
+        """Compute the activations of ``todo`` (what :meth:`missing` named) under ``views``, a batch at a time."""
         digests = {i: self.bank.digest_of(i) for i in todo}
         cfg = get_backbone_cfg(self.backbone)
         # planned by the caller (student_step.expect_student)

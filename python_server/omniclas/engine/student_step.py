@@ -19,8 +19,9 @@ What ``auto`` spends on a student that does not pay:
   ``MIN_WRONG`` of the estimate's held-out labels (w corrected answers give a gain of w/n against a noise of
   sqrt(w)/n, so no student could beat them by more than noise);
 - one fold student where the first fold's (the fold where the frozen heads are wrong most often) average answers
-  no more of its held-out labels right than its frozen heads alone at any epoch: the second fold would then have to correct at least two answers beyond noise on its
-  own, so the step stops there (a futility stop, as successive halving stops candidates).
+  no more of its held-out labels right than its frozen heads alone at any epoch: the second fold would then have
+  to correct at least two answers beyond noise on its own, so the step stops there (a futility stop, as
+  successive halving stops candidates).
 
 Then the final student trains on the main chain (every manual label, the kept round's automatic labels) and joins
 the saved network as a member. The test set is never read.
@@ -208,7 +209,7 @@ def run_student(inputs, views, cand, out_dir, started: float) -> StudentOutcome:
                         f"{est['images']} held-out labels right than the frozen heads alone at any epoch")
         epochs = est["best_epoch"]
         # beyond noise, as AutoML replaces its default: the student's cost and risk must be paid for. The best of
-        # the epochs is a maximum: its noise is the expected maximum of as many draws (BEST_EPOCH_Z standard errors)
+        # the epochs is a maximum: its noise is the expected maximum of as many draws (best_epoch_z)
         margin = best_epoch_z(len(est["by_epoch"])) * est["student"]["noise"]
         summary["required_gain"] = round(margin, 4)
         pays = est["student"]["accuracy"] > est["ensemble"]["accuracy"] + margin
@@ -245,10 +246,10 @@ def _frozen(inputs, views, chain) -> np.ndarray:
 def _ensure(inputs, cache, indices, views, steps_after: float) -> None:
     """Cache the activations of ``indices`` a student reads, planning them and the ``steps_after`` to follow."""
     cache_views = list(dict.fromkeys(views.train + views.predict))
-    indices = np.unique(np.asarray(indices, dtype=int))
-    inputs.report.expect("activations", len(cache.missing(indices, cache_views)) * len(cache_views))
+    todo = cache.missing(np.unique(np.asarray(indices, dtype=int)), cache_views)
+    inputs.report.expect("activations", len(todo) * len(cache_views))
     inputs.report.expect("student", steps_after)
-    cache.ensure(indices, cache_views, inputs.report)
+    cache.compute(todo, cache_views, inputs.report)
 
 
 def _estimate(inputs, views, folds, frozen_by_fold, m_index: int, backbone: str, cache, folder,
