@@ -27,6 +27,38 @@ def test_eta_comes_from_measured_throughput_over_the_whole_plan():
     assert r.seconds_left() == pytest.approx(400 / 50 + 800_000 * 5e-6)
 
 
+def test_work_on_helper_threads_counts_as_throughput_and_reports_from_the_owner_only(monkeypatch):
+    """Two fits at once on two threads, 4 s of wall time: the rate is 4 s for both, not 8 s; the events come from
+    the thread that made the reporter (a clock stands in for time, so the test does not depend on timing)."""
+    import threading
+    from omniclas.engine import progress
+
+    clock = [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    events = []
+    r = Reporter(events.append)
+    r.plan("fit", 4)
+    inside, leave = threading.Barrier(3), threading.Event()
+
+    def fit():
+        with r.work("fit", 1):
+            inside.wait()
+            leave.wait()
+
+    helpers = [threading.Thread(target=fit) for _ in range(2)]
+    for t in helpers:
+        t.start()
+    inside.wait()  # both blocks open
+    clock[0] += 4.0
+    leave.set()
+    for t in helpers:
+        t.join()
+    assert r.summary()["fit"] == {"units": 2.0, "seconds": 4.0}
+    assert events == []  # helpers do not call back
+    r()
+    assert events[-1].eta_s == pytest.approx(2 * 2.0)
+
+
 def test_a_cached_body_loading_fast_does_not_make_the_rest_look_cheaper():
     r = Reporter()
     r.plan("compile", 3)

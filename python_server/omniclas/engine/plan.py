@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .chains import MAX_FIT_ROWS
 from .progress import fit_units
-from .student_step import expect_student, expected_wrong
+from .student_step import estimate_labels, expect_student
 
 DEFAULT_TAKE = 0.5  # share of the remaining pool a round is expected to label before one has been measured
 
@@ -31,7 +31,7 @@ def expect_rest(inputs, views, candidates, strategy) -> None:
     likely = next((c for c in active if c.spec.default), max(active, key=lambda c: c.spec.max_rounds))
     soon = _expected_auto(likely, min(likely.rs.next_round + 1, likely.spec.max_rounds), pool)
     expect_student(inputs, views, len(inputs.train_idx), _expected_auto(likely, likely.spec.max_rounds, pool),
-                   expected_wrong(likely), automatic_soon=soon)
+                   *estimate_labels(likely), automatic_soon=soon)
     combos_per = {id(c): len(c.spec.backbones) * len(c.spec.label_views) for c in active}
     first_unjudged = min(len(c.rs.history) for c in active)
     last = max(c.spec.max_rounds for c in active)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -87,7 +88,12 @@ class ProgressEvent:
 
 class Reporter:
     """Carries the run's position (iteration, model, ...), so each step reports only what changed; keeps the
-    work plan and its measured throughput; checks for cancellation at every report."""
+    work plan and its measured throughput; checks for cancellation at every report.
+
+    Work may run on helper threads (a round's head fits): their blocks are timed and counted, but only the thread
+    that made the reporter sends events and checks for cancellation (a callback may hold a database connection
+    of its own thread), and blocks running at once share the seconds between them, so the rates stay throughput.
+    """
 
     def __init__(self, callback: Callable[[ProgressEvent], None] | None = None,
                  cancel: Callable[[], bool] | None = None, max_iterations: int = 0):
@@ -102,6 +108,10 @@ class Reporter:
         self.done: dict[str, float] = {}
         self.spent: dict[str, float] = {}
         self._fraction = 0.0
+        self._owner = threading.get_ident()
+        self._lock = threading.RLock()
+        self._running: dict[int, list] = {}  # thread -> its open work blocks' [seconds so far]
+        self._ticked = self.started
 
     def plan(self, kind: str, units: float) -> None:
         """Add ``units`` of work of ``kind`` to the plan."""
@@ -113,17 +123,38 @@ class Reporter:
 
     def credit(self, kind: str, units: float, seconds: float) -> None:
         """Record ``units`` of ``kind`` finished in ``seconds`` (no report)."""
-        self.done[kind] = self.done.get(kind, 0.0) + units
-        self.spent[kind] = self.spent.get(kind, 0.0) + seconds
-        self.planned[kind] = max(self.planned.get(kind, 0.0), self.done[kind])
+        with self._lock:
+            self.done[kind] = self.done.get(kind, 0.0) + units
+            self.spent[kind] = self.spent.get(kind, 0.0) + seconds
+            self.planned[kind] = max(self.planned.get(kind, 0.0), self.done[kind])
 
     @contextlib.contextmanager
     def work(self, kind: str, units: float = 1.0):
-        """Time a block that does ``units`` of planned work, then report."""
-        start = time.monotonic()
-        yield
-        self.credit(kind, units, time.monotonic() - start)
+        """Time a block that does ``units`` of planned work, then report. Blocks open on n threads at once each
+        count 1/n of each second (a block nested in another of its thread counts with it, as before)."""
+        thread, block = threading.get_ident(), [0.0]
+        with self._lock:
+            self._tick()
+            self._running.setdefault(thread, []).append(block)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._tick()
+                self._running[thread].remove(block)
+                if not self._running[thread]:
+                    del self._running[thread]
+        self.credit(kind, units, block[0])
         self()
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self._running:
+            share = (now - self._ticked) / len(self._running)
+            for blocks in self._running.values():
+                for block in blocks:
+                    block[0] += share
+        self._ticked = now
 
     def rate(self, kind: str) -> float:
         """Seconds per unit of ``kind``: measured, or the prior scaled by how much slower or faster than their
@@ -146,13 +177,22 @@ class Reporter:
 
     def summary(self) -> dict:
         """Units done and seconds spent, by kind of work: where the time went."""
-        return {kind: {"units": round(self.done[kind], 1), "seconds": round(self.spent[kind], 2)} for kind in self.done}
+        with self._lock:
+            return {kind: {"units": round(self.done[kind], 1), "seconds": round(self.spent[kind], 2)}
+                    for kind in self.done}
 
     def seconds_left(self) -> float:
-        return sum(max(0.0, planned - self.done.get(kind, 0.0)) * self.rate(kind)
-                   for kind, planned in self.planned.items())
+        with self._lock:  # helper threads credit work meanwhile
+            return sum(max(0.0, planned - self.done.get(kind, 0.0)) * self.rate(kind)
+                       for kind, planned in self.planned.items())
 
     def __call__(self, **changes) -> None:
+        if threading.get_ident() != self._owner:  # a helper thread: its position only; the owner reports
+            with self._lock:
+                for key, value in changes.items():
+                    if key != "stage":
+                        setattr(self.state, key, value)
+            return
         if self.cancel is not None and self.cancel():
             raise Cancelled("training was cancelled")
         if "stage" in changes and changes["stage"] != self.state.stage:
