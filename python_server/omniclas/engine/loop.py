@@ -142,6 +142,7 @@ def run_rounds(inputs: RunInputs, views, candidates: list[Candidate], strategy, 
             cand.rs.next_round = it + 1
         checkpoint.save(out_dir, candidates, inputs)
         active = [c for c in candidates if c.active]
+    expect_rest(inputs, views, candidates, strategy)  # no candidate left: no fits or votes to come
 
 
 def _fit_round(inputs: RunInputs, views, active: list[Candidate], it: int) -> None:

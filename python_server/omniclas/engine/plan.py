@@ -13,6 +13,10 @@ from .progress import fit_units
 from .student_step import estimate_labels, expect_student
 
 DEFAULT_TAKE = 0.5  # share of the remaining pool a round is expected to label before one has been measured
+# Each later round takes about this share of the one before's share of what remains: the confident images go first
+# (Fashion-MNIST at k = 5: 0.29, 0.15, 0.075, 0.055 of the remaining pool; flowers5: 0.29, 0.16, 0.075). Planned at
+# the last round's share for every round to come, a run's refits were planned 1.6-2.7x too dear.
+TAKE_DECAY = 0.5
 
 
 def expect_rest(inputs, views, candidates, strategy) -> None:
@@ -59,11 +63,14 @@ def expect_rest(inputs, views, candidates, strategy) -> None:
 
 def _expected_auto(cand, r: int, pool: int) -> int:
     """Automatic labels the candidate's chains are expected to train on in round ``r``: what its main chain holds,
-    plus the share of the remaining pool its last round took, for each round to come."""
+    plus, for each labelling to come, a share of the remaining pool: the share its last round took (or
+    ``DEFAULT_TAKE``), decaying by ``TAKE_DECAY`` a round."""
     have = len(cand.main.auto_idx)
     if r <= cand.rs.next_round or not pool:
         return have if r >= 1 else 0
     last = next((h for h in reversed(cand.rs.history) if h.get("remaining_before")), None)
-    take = last["labelled"] / last["remaining_before"] if last else DEFAULT_TAKE
-    remaining = pool - have
-    return int(pool - remaining * (1 - take) ** (r - cand.rs.next_round))
+    take = last["labelled"] / last["remaining_before"] * TAKE_DECAY if last else DEFAULT_TAKE
+    remaining = float(pool - have)
+    for step in range(r - cand.rs.next_round):
+        remaining *= 1 - take * TAKE_DECAY ** step
+    return int(pool - remaining)

@@ -206,10 +206,13 @@ def run_student(inputs, views, cand, out_dir, started: float) -> StudentOutcome:
     order = sorted(range(len(folds)), key=lambda i: -mistakes[i])
     folds, frozen = [folds[i] for i in order], [frozen[i] for i in order]
     if mode == "auto" and not can_show_gain(held, wrong):
-        return skip(f"an estimate on {held} held-out labels could not show a gain: a student would have to correct "
-                    f"at least {least_gain()} more of them than it breaks, and the frozen ensemble is wrong on "
-                    f"{wrong} of them (a student plausibly adds at most {PLAUSIBLE_GAIN:.0%}, "
-                    f"{PLAUSIBLE_GAIN * held:.1f} answers)")
+        need = f"a student would have to correct at least {least_gain()} more answers than it breaks to show a gain"
+        if wrong < least_gain():
+            return skip(f"the frozen ensemble is wrong on only {wrong} of the {held} held-out labels of the "
+                        f"estimate: {need}")
+        return skip(f"too few held-out labels ({held}) to judge a student: {need}, and a plausible gain "
+                    f"({PLAUSIBLE_GAIN:.0%}) is {PLAUSIBLE_GAIN * held:.1f} of them; with more labelled images "
+                    f"auto can decide (--student on trains one regardless)")
     folder = ck.folder(out_dir) / "student"
     cache = ActivationCache(inputs.bank, backbone, stem, cut)
     m_index = kept[backbone][0]
