@@ -65,6 +65,7 @@ def run_one(dataset: str, k: int, seed: int, process: str, work: Path) -> dict:
             "held_out_coverage": c.get("coverage"), "note": c.get("note"), "test": c.get("test"),
             "cal": {k: v for k, v in c.items() if k != "held_out"},
             "test_accuracy": m["test"]["accuracy"], "wall_s": round(time.monotonic() - start, 1),
+            "kept": (m.get("automl") or {}).get("chosen", process),
             # calibrated confidence and right/wrong per test image, for the pooled figures
             "test_confidence": [p["confidence"] for p in m["test_predictions"]],
             "test_right": "".join("1" if p["true"] == p["predicted"] else "0" for p in m["test_predictions"]),

@@ -23,7 +23,7 @@ from ..data.preprocess import normalise, resize_batch, to_unit
 from ..errors import ImageReadError
 from ..model.backbones import Classifier, create_classifier, get_backbone_cfg
 from ..model.network import apply_view
-from ..model.runtime import CompiledBody, body_key, cache_dir, compile_body
+from ..model.runtime import CONVERSION, CompiledBody, body_key, cache_dir, compile_body
 from .feature_store import DTYPE, FeatureStore
 
 CHUNK = 4096  # pool images whose features are read from the store at a time
@@ -96,7 +96,7 @@ class ImageBank:
         if (backbone, view) not in self._tables:
             model, runtime = self.pretrained(backbone, 2), self.compiled(backbone).describe()
             key = hashlib.sha256("|".join([backbone, str(self.size), view, runtime["name"], runtime["version"],
-                                           runtime["precision"], body_key(model.body, self.size)]).encode())
+                                           runtime["precision"], CONVERSION, body_key(model.body, self.size)]).encode())
             self._tables[(backbone, view)] = self.store.table(key.hexdigest()[:32], model.head.in_features)
         return self._tables[(backbone, view)]
 

@@ -44,6 +44,9 @@ from .student_step import run_student
 
 log = logging.getLogger(__name__)
 PATIENCE = 2  # rounds the estimate may fall out of reach of its best before a candidate stops
+# Most head fits at once: each holds its rows (up to MAX_FIT_ROWS x 1,408 float32, 135 MB) and the solver's copies,
+# so memory stays near 1 GB on a many-core machine.
+MAX_PARALLEL_FITS = 4
 
 
 def train(cfg: TrainConfig, progress=None, cancel=None, resume: bool = False) -> RunResult:
@@ -183,7 +186,7 @@ def _fit_all(inputs: RunInputs, views, backbone: str, tasks: dict) -> dict:
         warm = ch.warm_start(chain, m) if len(chain.auto_idx) else None
         return ch.fit_model(inputs.cfg, inputs.bank, chain, m, backbone, views, inputs.n_classes, report, warm)
 
-    workers = min(len(tasks), torch.get_num_threads()) if inputs.cfg.head == "linear" else 1
+    workers = min(len(tasks), torch.get_num_threads(), MAX_PARALLEL_FITS) if inputs.cfg.head == "linear" else 1
     if workers <= 1:
         return {key: fit(task) for key, task in tasks.items()}
     models = {}

@@ -18,7 +18,7 @@ from ..data.preprocess import normalise, to_unit
 from ..errors import ConfigError
 from ..model.backbones import get_backbone_cfg
 from ..model.network import apply_view
-from ..model.runtime import body_key, compile_body
+from ..model.runtime import CONVERSION, body_key, compile_body
 
 # Where the body is cut: the frozen part ends before this block (EfficientNet-Lite: blocks[5:] and conv_head
 # train, issue 23's probe), or before this layer (ResNet: layer4 trains).
@@ -83,7 +83,7 @@ class ActivationCache:
         if view not in self._tables:
             runtime = self._body().describe()
             key = hashlib.sha256("|".join(["student", self.backbone, str(self.bank.size), view, self.cut,
-                                           runtime["name"], runtime["version"], runtime["precision"],
+                                           runtime["name"], runtime["version"], runtime["precision"], CONVERSION,
                                            body_key(self.flat, self.bank.size)]).encode())
             self._tables[view] = self.bank.store.table(key.hexdigest()[:32], int(np.prod(self.shape)))
         return self._tables[view]
