@@ -190,6 +190,8 @@ def _fit_all(inputs: RunInputs, views, backbone: str, tasks: dict) -> dict:
     if workers <= 1:
         return {key: fit(task) for key, task in tasks.items()}
     models = {}
+    # one BLAS thread for the whole block, not only inside each fit: a fit that ends restores the count it found,
+    # and it must not give a fit still running a second thread
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
         futures = {pool.submit(fit, task): key for key, task in tasks.items()}
         try:
